@@ -1,0 +1,3 @@
+"""Eldercare hotline and social-alarm call centre on Asterisk."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,251 @@
+"""One typed settings object from ``CALLCENTER_*`` variables and an optional TOML file.
+
+Precedence, highest first: environment variables, the TOML file named by
+``CALLCENTER_CONFIG``, the embedded defaults (a SQLite file under ``data_dir``,
+the in-process bus, the PBX simulator's loopback addresses).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "CALLCENTER_"
+
+
+class SettingsError(Exception):
+    """Every invalid or missing setting, gathered into one message."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid configuration ({len(problems)} problem(s)):\n{lines}")
+
+
+def parse_bind(value: str) -> tuple[str, int]:
+    """Split ``host:port`` (``[::1]:port`` for IPv6) into its parts."""
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port, got {value!r}")
+    return host.strip("[]"), int(port)
+
+
+class AsteriskNode(BaseModel):
+    """One Asterisk server: its ARI and AMI addresses."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    ari_url: str = "http://127.0.0.1:8088"
+    ari_user: str = "callcenter"
+    ari_password: SecretStr = SecretStr("callcenter")
+    ami_host: str = "127.0.0.1"
+    ami_port: int = Field(default=5038, gt=0, lt=65536)
+    ami_user: str = "callcenter"
+    ami_secret: SecretStr = SecretStr("callcenter")
+
+
+class Settings(BaseSettings):
+    """The product's configuration, validated once at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        validate_default=True,
+        hide_input_in_errors=True,
+    )
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path("var")
+    database_url: str = ""
+    redis_url: str | None = None
+    secret_key: SecretStr | None = None
+
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+
+    # Asterisk: the first node's addresses; more nodes in ``asterisk_nodes``.
+    ari_url: str = "http://127.0.0.1:8088"
+    ari_user: str = "callcenter"
+    ari_password: SecretStr = SecretStr("callcenter")
+    ari_app: str = Field(default="callcenter", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    ami_host: str = "127.0.0.1"
+    ami_port: int = Field(default=5038, gt=0, lt=65536)
+    ami_user: str = "callcenter"
+    ami_secret: SecretStr = SecretStr("callcenter")
+    asterisk_nodes: list[AsteriskNode] = Field(default_factory=list)
+    agi_bind: str = "127.0.0.1:4573"
+    dial_template: str = "PJSIP/{number}@trunk"
+
+    web_bind: str = "127.0.0.1:8080"
+    web_origins: list[str] = Field(default_factory=list)
+    session_ttl_seconds: int = Field(default=8 * 3600, gt=60)
+    login_max_failures: int = Field(default=5, ge=1)
+    login_lockout_seconds: int = Field(default=15 * 60, ge=1)
+
+    recordings_dir: Path | None = None
+
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_from: str | None = None
+    twilio_base_url: str | None = None
+
+    smtp_host: str | None = None
+    smtp_port: int = Field(default=25, gt=0, lt=65536)
+    smtp_user: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "callcenter@localhost"
+    smtp_starttls: bool = False
+
+    mqtt_url: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        config_file = os.environ.get(f"{ENV_PREFIX}CONFIG")
+        if config_file:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=config_file))
+        return tuple(sources)
+
+    @field_validator("agi_bind", "web_bind")
+    @classmethod
+    def _check_bind(cls, value: str) -> str:
+        parse_bind(value)
+        return value
+
+    @field_validator("dial_template")
+    @classmethod
+    def _check_dial_template(cls, value: str) -> str:
+        if "{number}" not in value:
+            raise ValueError("must contain {number}, e.g. PJSIP/{number}@trunk")
+        try:
+            value.format(number="0")
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(f"only the {{number}} placeholder is allowed ({err})") from err
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        if value and not value.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError(
+                "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        return value
+
+    @field_validator("redis_url", "mqtt_url")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+    @model_validator(mode="after")
+    def _complete(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'callcenter.db'}"
+        if self.recordings_dir is None:
+            self.recordings_dir = self.data_dir / "recordings"
+        problems = []
+        if self.env == "production":
+            if self.secret_key is None:
+                problems.append("SECRET_KEY: required in production (32+ random characters)")
+            if self.ari_password.get_secret_value() == "callcenter":
+                problems.append("ARI_PASSWORD: the default password is refused in production")
+            if self.ami_secret.get_secret_value() == "callcenter":
+                problems.append("AMI_SECRET: the default secret is refused in production")
+        if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
+            problems.append("SECRET_KEY: must be at least 32 characters")
+        if self.twilio_account_sid and not (self.twilio_auth_token and self.twilio_from):
+            problems.append("TWILIO_AUTH_TOKEN, TWILIO_FROM: required with TWILIO_ACCOUNT_SID")
+        if problems:
+            raise ValueError("\n".join(ENV_PREFIX + p for p in problems))
+        return self
+
+    @property
+    def nodes(self) -> list[AsteriskNode]:
+        """Every Asterisk node: the one from the ``ARI_*``/``AMI_*`` settings first."""
+        primary = AsteriskNode(
+            name="default",
+            ari_url=self.ari_url,
+            ari_user=self.ari_user,
+            ari_password=self.ari_password,
+            ami_host=self.ami_host,
+            ami_port=self.ami_port,
+            ami_user=self.ami_user,
+            ami_secret=self.ami_secret,
+        )
+        return [primary, *self.asterisk_nodes]
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def secret_key_bytes(self) -> bytes:
+        """The key that seals ID numbers and signs tokens.
+
+        In development a random key is created once under ``data_dir`` so the
+        embedded defaults just work; production must configure it.
+        """
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value().encode()
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                fh.write(os.urandom(32).hex())
+        return path.read_text().strip().encode()
+
+
+def _describe(error: Any) -> list[str]:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if not error["loc"]:  # whole-object checks already name their settings
+        return message.splitlines()
+    loc = ".".join(str(part) for part in error["loc"])
+    return [f"{ENV_PREFIX}{loc.upper()}: {message}"]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build the settings or raise :class:`SettingsError` listing every problem."""
+    config_file = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if config_file and not Path(config_file).is_file():
+        raise SettingsError([f"{ENV_PREFIX}CONFIG: no such file {config_file!r}"])
+    known = {f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields}
+    unknown = [
+        f"{name}: unknown setting (a typo?)"
+        for name in sorted(os.environ)
+        if name.startswith(ENV_PREFIX)
+        and name not in known
+        and name != f"{ENV_PREFIX}CONFIG"
+        and not name.startswith(f"{ENV_PREFIX}TEST_")
+    ]
+    try:
+        settings = Settings(**overrides)
+    except ValidationError as err:
+        problems = unknown + [line for error in err.errors(include_input=False) for line in _describe(error)]
+        raise SettingsError(problems) from None
+    except (ValueError, OSError) as err:  # e.g. a TOML file that does not parse
+        raise SettingsError([*unknown, f"{ENV_PREFIX}CONFIG: {err}"]) from None
+    if unknown:
+        raise SettingsError(unknown)
+    return settings

@@ -1,0 +1,1 @@
+"""Alembic migrations of the product's store (SQLite and PostgreSQL alike)."""
