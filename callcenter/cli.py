@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from callcenter.server import ROLES
+from callcenter.server import serve as run_server
 from callcenter.settings import Settings, SettingsError, load_settings
 
 
@@ -22,6 +24,20 @@ def settings_or_exit() -> Settings:
 @click.version_option(package_name="callcenter")
 def main() -> None:
     """Eldercare hotline and social-alarm call centre on Asterisk."""
+
+
+@main.command()
+@click.option(
+    "--role",
+    "roles",
+    multiple=True,
+    type=click.Choice(sorted(ROLES)),
+    help="Run only these roles (repeatable); default: all of them.",
+)
+def serve(roles: tuple[str, ...]) -> None:
+    """Run the product against the configured Asterisk until stopped."""
+    settings = settings_or_exit()
+    run_server(settings, list(roles) or sorted(ROLES))
 
 
 # Feature command groups register below, one line each.

@@ -18,8 +18,7 @@ from sqlalchemy.engine import make_url
 from callcenter.crypto import FieldCipher
 from callcenter.passwords import Passwords
 from callcenter.settings import Settings, load_settings
-from callcenter.store import create_engine, session_factory
-from callcenter.store import migrate
+from callcenter.store import create_engine, migrate, session_factory
 from callcenter.store.engine import SessionFactory
 
 POSTGRES_URL = os.environ.get(

@@ -12,6 +12,7 @@ import asyncio
 import random
 from collections import deque
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 from redis import asyncio as aioredis
@@ -48,7 +49,9 @@ class RedisSubscription:
         while not self._closed.is_set():
             try:
                 async with asyncio.timeout(_OP_TIMEOUT + _BLOCK_MS / 1000):
-                    batches = await client.xread({STREAM: self._last_id}, count=500, block=_BLOCK_MS)
+                    batches: Any = await client.xread(
+                        {STREAM: self._last_id}, count=500, block=_BLOCK_MS
+                    )
                 attempt = 0
             except _ERRORS as err:
                 delay = _backoff(attempt)
@@ -140,7 +143,7 @@ class RedisBus:
         last_id = "0-0"
         try:
             async with asyncio.timeout(_OP_TIMEOUT):
-                newest = await self.client.xrevrange(STREAM, count=1)
+                newest: Any = await self.client.xrevrange(STREAM, count=1)
             if newest:
                 last_id = newest[0][0].decode()
         except _ERRORS as err:

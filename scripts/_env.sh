@@ -1,0 +1,44 @@
+# Shared set-up for scripts/demo.sh and scripts/test.sh (sourced, not run).
+# Creates .venv on first use and (re)installs the project when setup.cfg changed.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+ensure_venv() {  # $1: extras, e.g. "dev" or ""
+    local extras="${1:-}" python="${PYTHON:-python3}"
+    if [ ! -x .venv/bin/python ]; then
+        "$python" -m venv .venv
+    fi
+    local stamp=".venv/.installed-${extras:-base}"
+    if [ ! -f "$stamp" ] || [ setup.cfg -nt "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+        .venv/bin/python -m pip install --quiet --upgrade pip
+        .venv/bin/python -m pip install --quiet -e ".${extras:+[$extras]}"
+        touch "$stamp"
+    fi
+}
+
+# The test suite talks to real PostgreSQL, Redis and Mosquitto on loopback.
+ensure_services() {
+    if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+        pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
+    fi
+    if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+        redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+    fi
+    if command -v mosquitto >/dev/null && ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+        mosquitto -d -c /etc/mosquitto/mosquitto.conf
+    fi
+    for _ in $(seq 50); do
+        pg_isready -q -h 127.0.0.1 -p 5432 && redis-cli -h 127.0.0.1 ping >/dev/null 2>&1 && return 0
+        sleep 0.2
+    done
+    echo "PostgreSQL or Redis did not come up" >&2
+    return 1
+}
+
+# Browser tests drive Debian's Chromium (no browser download: the network is closed).
+ensure_chromium() {
+    if [ ! -x /usr/bin/chromium ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+    fi
+}

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Run the whole test suite: lint, then pytest against real PostgreSQL, Redis,
+# Mosquitto, an SMTP server and headless Chromium. Extra arguments go to pytest.
+set -euo pipefail
+. "$(dirname "$0")/_env.sh"
+ensure_venv dev
+ensure_services
+ensure_chromium
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest -q "$@"
