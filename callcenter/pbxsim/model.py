@@ -441,10 +441,10 @@ class Model:
         ch.bridge = None
         if not bridge.channels:
             bridge.upgraded = False
-        for listener in list(bridge.on_leave):
-            listener(bridge, ch)
         self.emit("ChannelLeftBridge", apps=set(ch.apps) | bridge.apps,
                   ari={"bridge": self.ari_bridge(bridge), "channel": self.ari_channel(ch)},
                   ami=[{"Event": "BridgeLeave", **bridge.ami(), **ch.ami()}])
         if not quiet_vars and bridge.channels:
             self.refresh_peers(bridge)
+        for listener in list(bridge.on_leave):
+            listener(bridge, ch)

@@ -1,0 +1,105 @@
+"""FastAGI client side: the simulated channel connects to the product's FastAGI server."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from urllib.parse import urlparse
+
+from callcenter.pbxsim.model import Channel, Model
+
+AGI_VERSION = "22.10.1"
+
+
+class AgiClient:
+    """Runs ``AGI(agi://host:port/script?args)`` for a channel, as res_agi does."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+
+    def environment(self, ch: Channel, url: str) -> str:
+        """The ``agi_*`` variables block Asterisk sends first (LF line ends, blank line)."""
+        parsed = urlparse(url)
+        script = parsed.path.lstrip("/") + (f"?{parsed.query}" if parsed.query else "")
+        pairs = [
+            ("network", "yes"), ("network_script", script), ("request", url),
+            ("channel", ch.name), ("language", ch.language), ("type", ch.tech),
+            ("uniqueid", ch.id), ("version", AGI_VERSION),
+            ("callerid", ch.caller.number or "unknown"),
+            ("calleridname", ch.caller.name or "unknown"), ("callingpres", "0"),
+            ("callingani2", "0"), ("callington", "0"), ("callingtns", "0"),
+            ("dnid", "unknown"), ("rdnis", "unknown"), ("context", ch.context),
+            ("extension", ch.exten), ("priority", str(ch.priority)), ("enhanced", "0.0"),
+            ("accountcode", ch.accountcode), ("threadid", "140611502286528"),
+        ]
+        return "".join(f"agi_{k}: {v}\n" for k, v in pairs) + "\n"
+
+    async def run(self, ch: Channel, url: str) -> str:
+        """Connect, send the environment, answer commands until the server closes."""
+        parsed = urlparse(url)
+        host, port = parsed.hostname or "127.0.0.1", parsed.port or 4573
+        try:
+            async with asyncio.timeout(5):
+                reader, writer = await asyncio.open_connection(host, port)
+        except (OSError, TimeoutError):
+            return "FAILURE"  # the call is not hung up; the dialplan goes on
+        try:
+            writer.write(self.environment(ch, url).encode())
+            await writer.drain()
+            while True:
+                async with asyncio.timeout(60):
+                    line = await reader.readline()
+                if not line:
+                    break
+                command = line.decode().strip()
+                if not command:
+                    continue
+                command_id = str(random.randint(10**8, 10**9))
+                self.model.ami_event("AGIExecStart", {**ch.ami(), "CommandId": command_id,
+                                                      "Command": command})
+                reply = self.execute(ch, command)
+                code = reply.split(" ", 1)[0]
+                self.model.ami_event("AGIExecEnd", {**ch.ami(), "CommandId": command_id,
+                                                    "Command": command, "ResultCode": code,
+                                                    "Result": "Success" if code == "200" else "Failure"})
+                writer.write((reply + "\n").encode())
+                await writer.drain()
+                if ch.gone:
+                    writer.write(b"HANGUP\n")
+                    break
+        except (OSError, TimeoutError):
+            return "FAILURE"
+        finally:
+            writer.close()
+        return "SUCCESS"
+
+    def execute(self, ch: Channel, command: str) -> str:
+        """One AGI command and its ``200 result=…`` reply."""
+        words = command.split()
+        verb = " ".join(words[:2]).upper()
+        if verb in ("GET VARIABLE", "GET FULL"):
+            name = words[-1]
+            value = self._variable(ch, name)
+            return "200 result=0" if value is None else f"200 result=1 ({value})"
+        if verb == "SET VARIABLE" and len(words) >= 4:
+            ch.variables[words[2]] = " ".join(words[3:]).strip('"')
+            return "200 result=1"
+        head = words[0].upper() if words else ""
+        if head in ("VERBOSE", "NOOP"):
+            return "200 result=1" if head == "VERBOSE" else "200 result=0"
+        if head == "ANSWER":
+            self.model.set_state(ch, "Up")
+            return "200 result=0"
+        if head == "HANGUP":
+            return "200 result=1"
+        if head in ("EXEC", "STREAM", "SAY", "WAIT", "SET", "CHANNEL", "DATABASE"):
+            return "200 result=0"
+        return "510 Invalid or unknown command"
+
+    def _variable(self, ch: Channel, name: str) -> str | None:
+        functions = {"CALLERID(num)": ch.caller.number, "CALLERID(name)": ch.caller.name,
+                     "CHANNEL": ch.name, "UNIQUEID": ch.id, "EXTEN": ch.exten,
+                     "CONTEXT": ch.context}
+        if name in functions:
+            return functions[name]
+        return ch.variables.get(name)

@@ -1,0 +1,141 @@
+"""The control HTTP API: script people, inject calls, move simulated time."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from callcenter.pbxsim.people import Person
+from callcenter.pbxsim.queues import Queue
+
+if TYPE_CHECKING:
+    from callcenter.pbxsim.server import PbxSimulator
+
+CONTROL_KEY: web.AppKey[Any] = web.AppKey("pbxsim_control", object)
+
+
+def _sim(request: web.Request) -> PbxSimulator:
+    return request.app[CONTROL_KEY]  # type: ignore[no-any-return]
+
+
+def _error(message: str, status: int = 400) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        raise web.HTTPBadRequest(text='{"error": "body must be JSON"}',
+                                 content_type="application/json") from None
+    if not isinstance(body, dict):
+        raise web.HTTPBadRequest(text='{"error": "body must be a JSON object"}',
+                                 content_type="application/json")
+    return body
+
+
+async def list_people(request: web.Request) -> web.Response:
+    directory = _sim(request).directory
+    return web.json_response({"default": directory.default.to_json(),
+                              "people": {n: p.to_json() for n, p in directory.by_number.items()}})
+
+
+async def put_person(request: web.Request) -> web.Response:
+    try:
+        person = Person.from_json(await _json(request))
+    except (ValueError, TypeError) as err:
+        return _error(str(err))
+    _sim(request).directory.set(request.match_info["number"], person)
+    return web.json_response(person.to_json())
+
+
+async def post_call(request: web.Request) -> web.Response:
+    """Inject an incoming call: {from, to, app, args, queue, agi, name, hangup_after}."""
+    body = await _json(request)
+    caller, to = str(body.get("from", "")), str(body.get("to", ""))
+    if not caller or not to:
+        return _error("from and to are required")
+    if not (body.get("app") or body.get("queue") or body.get("agi")):
+        return _error("one of app, queue or agi is required")
+    args = body.get("args", [])
+    if isinstance(args, str):
+        args = [a for a in args.split(",") if a]
+    ch = _sim(request).dialplan.inbound(
+        caller, to, app=str(body.get("app", "")), args=[str(a) for a in args],
+        queue=str(body.get("queue", "")), agi=str(body.get("agi", "")),
+        name=str(body.get("name", "")),
+        hangup_after=float(body["hangup_after"]) if body.get("hangup_after") is not None else None)
+    return web.json_response({"id": ch.id, "name": ch.name}, status=201)
+
+
+async def hangup_call(request: web.Request) -> web.Response:
+    sim = _sim(request)
+    ch = sim.model.channels.get(request.match_info["channel_id"])
+    if ch is None:
+        return _error("channel not found", 404)
+    sim.calls.hangup(ch, 16)
+    return web.Response(status=204)
+
+
+async def press_dtmf(request: web.Request) -> web.Response:
+    sim = _sim(request)
+    ch = sim.model.channels.get(request.match_info["channel_id"])
+    if ch is None:
+        return _error("channel not found", 404)
+    for digit in str((await _json(request)).get("digits", "")):
+        sim.calls.dtmf(ch, digit)
+    return web.Response(status=204)
+
+
+async def advance(request: web.Request) -> web.Response:
+    sim = _sim(request)
+    if not sim.clock.manual:
+        return _error("the clock runs in real time (--speed); nothing to advance", 409)
+    seconds = float((await _json(request)).get("seconds", 0))
+    await sim.clock.advance(seconds)
+    return web.json_response({"elapsed": sim.clock.elapsed()})
+
+
+async def put_queue(request: web.Request) -> web.Response:
+    body = await _json(request)
+    name = request.match_info["name"]
+    strategy = str(body.get("strategy", "ringall"))
+    if strategy not in ("ringall", "leastrecent", "rrmemory"):
+        return _error("strategy must be ringall, leastrecent or rrmemory")
+    queues = _sim(request).queues.queues
+    q = queues.get(name) or Queue(name)
+    q.strategy = strategy
+    q.timeout = float(body.get("timeout", q.timeout))
+    q.retry = float(body.get("retry", q.retry))
+    q.wrapuptime = int(body.get("wrapuptime", q.wrapuptime))
+    q.maxlen = int(body.get("maxlen", q.maxlen))
+    queues[name] = q
+    return web.json_response({"name": name, "strategy": q.strategy, "timeout": q.timeout,
+                              "retry": q.retry, "wrapuptime": q.wrapuptime})
+
+
+async def state(request: web.Request) -> web.Response:
+    sim = _sim(request)
+    return web.json_response({
+        "elapsed": sim.clock.elapsed(),
+        "channels": [sim.model.ari_channel(c) for c in sim.model.channels.values()],
+        "bridges": [sim.model.ari_bridge(b) for b in sim.model.bridges.values()],
+    })
+
+
+def control_app(sim: PbxSimulator) -> web.Application:
+    """The control API application."""
+    app = web.Application()
+    app[CONTROL_KEY] = sim
+    app.add_routes([
+        web.get("/control/people", list_people),
+        web.put("/control/people/{number}", put_person),
+        web.post("/control/calls", post_call),
+        web.post("/control/calls/{channel_id}/hangup", hangup_call),
+        web.post("/control/calls/{channel_id}/dtmf", press_dtmf),
+        web.post("/control/clock/advance", advance),
+        web.put("/control/queues/{name}", put_queue),
+        web.get("/control/state", state),
+    ])
+    return app
