@@ -24,7 +24,8 @@ log = get_logger(__name__)
 
 
 class _Consumer:
-    __slots__ = ("key", "queue", "wakeup", "task", "closing", "busy_since", "current", "warned")
+    __slots__ = ("key", "queue", "wakeup", "task", "closing", "busy_since", "current", "warned",
+                 "last_active")
 
     def __init__(self, key: str) -> None:
         self.key = key
@@ -35,6 +36,7 @@ class _Consumer:
         self.busy_since = 0.0
         self.current: Any = None
         self.warned = False
+        self.last_active = time.monotonic()
 
 
 class OrderedDispatcher(Generic[E]):
@@ -48,12 +50,14 @@ class OrderedDispatcher(Generic[E]):
         slow_handler_seconds: float = 0.5,
         idle_timeout: float = 60.0,
         describe: Callable[[E], dict[str, Any]] | None = None,
+        on_slow: Callable[[str, float], None] | None = None,
     ) -> None:
         self._resolve = resolve
         self._name = name
         self.slow_handler_seconds = slow_handler_seconds
         self.idle_timeout = idle_timeout
-        self._describe = describe or (lambda event: {"event": repr(event)[:200]})
+        self._describe = describe or (lambda item: {"item": repr(item)[:200]})
+        self.on_slow = on_slow  # metrics hook: (key, seconds) each time the watchdog reports
         self._consumers: dict[str, _Consumer] = {}
         self._watchdog: asyncio.Task[None] | None = None
         self._closed = False
@@ -107,13 +111,12 @@ class OrderedDispatcher(Generic[E]):
                             self._idle.set()
                 if consumer.closing:
                     return
+                consumer.last_active = time.monotonic()
+                # No per-wait timer here (too costly per event burst): the watchdog
+                # closes consumers idle for longer than idle_timeout.
                 consumer.wakeup = loop.create_future()
                 try:
-                    async with asyncio.timeout(self.idle_timeout):
-                        await consumer.wakeup
-                except TimeoutError:
-                    if not queue:
-                        return
+                    await consumer.wakeup
                 finally:
                     consumer.wakeup = None
         finally:
@@ -153,13 +156,23 @@ class OrderedDispatcher(Generic[E]):
             log.warning("slow event handler", dispatcher=self._name, key=consumer.key,
                         seconds=round(elapsed, 3), bound=self.slow_handler_seconds,
                         **self._describe(event))
+            if self.on_slow is not None:
+                self.on_slow(consumer.key, elapsed)
 
     async def _watch(self) -> None:
         """Log handlers still running past the bound (a hung handler never finishes)."""
         while True:
-            await asyncio.sleep(max(self.slow_handler_seconds / 2, 0.01))
+            await asyncio.sleep(max(min(self.slow_handler_seconds, self.idle_timeout) / 2, 0.005))
             now = time.perf_counter()
+            idle_before = time.monotonic() - self.idle_timeout
             for consumer in list(self._consumers.values()):
+                wakeup = consumer.wakeup
+                if (wakeup is not None and not consumer.queue and not consumer.closing
+                        and consumer.last_active < idle_before):
+                    consumer.closing = True  # evicted: Asterisk sent nothing for a while
+                    if not wakeup.done():
+                        wakeup.set_result(None)
+                    continue
                 since = consumer.busy_since
                 if since and not consumer.warned and now - since > self.slow_handler_seconds:
                     consumer.warned = True
@@ -167,6 +180,8 @@ class OrderedDispatcher(Generic[E]):
                                 key=consumer.key, seconds=round(now - since, 3),
                                 bound=self.slow_handler_seconds,
                                 **self._describe(consumer.current))
+                    if self.on_slow is not None:
+                        self.on_slow(consumer.key, now - since)
 
     async def drain(self) -> None:
         """Wait until every queued event has been handled (tests, shutdown)."""

@@ -6,6 +6,7 @@ only ``variables`` (an object) goes in a JSON body, which ARI also accepts.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
@@ -32,7 +33,7 @@ def _model(build: Callable[[Any], T], body: Any, rest: AriRest, what: str) -> T:
         ) from err
 
 
-def _models(build: Callable[[Any], T], body: Any, rest: AriRest, what: str) -> list[T]:
+def _models(build: Callable[[Any], T], body: Any, rest: AriRest, what: str) -> builtins.list[T]:
     if not isinstance(body, list):
         raise AriMalformedResponse(f"{what}: expected a list", node=rest.node, body=body)
     return [_model(build, item, rest, what) for item in body]
@@ -68,7 +69,7 @@ class AsteriskApi(_Resource):
 class ApplicationsApi(_Resource):
     """``/applications``: Stasis applications and their subscriptions."""
 
-    async def list(self) -> list[Application]:
+    async def list(self) -> builtins.list[Application]:
         """GET /applications."""
         body = await self._rest.request("GET", "/applications")
         return _models(Application.from_json, body, self._rest, "applications")
@@ -78,14 +79,14 @@ class ApplicationsApi(_Resource):
         body = await self._rest.request("GET", f"/applications/{seg(name)}")
         return _model(Application.from_json, body, self._rest, "application")
 
-    async def subscribe(self, name: str, event_source: str | list[str]) -> Application:
+    async def subscribe(self, name: str, event_source: str | builtins.list[str]) -> Application:
         """POST /applications/{name}/subscription (``channel:<id>``, ``bridge:<id>`` ...)."""
         body = await self._rest.request(
             "POST", f"/applications/{seg(name)}/subscription", {"eventSource": event_source}
         )
         return _model(Application.from_json, body, self._rest, "application")
 
-    async def unsubscribe(self, name: str, event_source: str | list[str]) -> Application:
+    async def unsubscribe(self, name: str, event_source: str | builtins.list[str]) -> Application:
         """DELETE /applications/{name}/subscription."""
         body = await self._rest.request(
             "DELETE", f"/applications/{seg(name)}/subscription", {"eventSource": event_source}
@@ -96,7 +97,7 @@ class ApplicationsApi(_Resource):
 class ChannelsApi(_Resource):
     """``/channels``: originate, answer, hang up, play, record, snoop, variables, dial."""
 
-    async def list(self) -> list[Channel]:
+    async def list(self) -> builtins.list[Channel]:
         """GET /channels (every channel on the node, not only ours)."""
         body = await self._rest.request("GET", "/channels")
         return _models(Channel.from_json, body, self._rest, "channels")
@@ -111,13 +112,13 @@ class ChannelsApi(_Resource):
         endpoint: str,
         *,
         app: str | None = None,
-        app_args: str | list[str] | None = None,
+        app_args: str | builtins.list[str] | None = None,
         context: str | None = None,
         extension: str | None = None,
         priority: int | None = None,
         label: str | None = None,
         caller_id: str | None = None,
-        timeout: int | None = None,
+        timeout: int | None = None,  # noqa: ASYNC109 -- ARI's ring timeout (s), not a client wait
         channel_id: str | None = None,
         other_channel_id: str | None = None,
         originator: str | None = None,
@@ -143,7 +144,7 @@ class ChannelsApi(_Resource):
         endpoint: str,
         app: str,
         *,
-        app_args: str | list[str] | None = None,
+        app_args: str | builtins.list[str] | None = None,
         channel_id: str | None = None,
         other_channel_id: str | None = None,
         originator: str | None = None,
@@ -160,7 +161,13 @@ class ChannelsApi(_Resource):
         )
         return _model(Channel.from_json, body, self._rest, "create")
 
-    async def dial(self, channel_id: str, *, caller: str | None = None, timeout: int | None = None) -> None:
+    async def dial(
+        self,
+        channel_id: str,
+        *,
+        caller: str | None = None,
+        timeout: int | None = None,  # noqa: ASYNC109 -- ARI's ring timeout (s), not a client wait
+    ) -> None:
         """POST /channels/{id}/dial (409 unless the channel is Down)."""
         await self._rest.request(
             "POST", f"/channels/{seg(channel_id)}/dial", {"caller": caller, "timeout": timeout}
@@ -187,7 +194,7 @@ class ChannelsApi(_Resource):
     async def play(
         self,
         channel_id: str,
-        media: str | list[str],
+        media: str | builtins.list[str],
         *,
         lang: str | None = None,
         offsetms: int | None = None,
@@ -226,7 +233,7 @@ class ChannelsApi(_Resource):
         *,
         spy: str | None = None,
         whisper: str | None = None,
-        app_args: str | list[str] | None = None,
+        app_args: str | builtins.list[str] | None = None,
         snoop_id: str | None = None,
     ) -> Channel:
         """POST /channels/{id}/snoop: a Snoop/ channel that enters ``app`` (supervisor listen/whisper)."""
@@ -271,7 +278,7 @@ class ChannelsApi(_Resource):
 class BridgesApi(_Resource):
     """``/bridges``: create (idempotent ids), add/remove channels, record, play, destroy."""
 
-    async def list(self) -> list[Bridge]:
+    async def list(self) -> builtins.list[Bridge]:
         """GET /bridges."""
         body = await self._rest.request("GET", "/bridges")
         return _models(Bridge.from_json, body, self._rest, "bridges")
@@ -315,7 +322,7 @@ class BridgesApi(_Resource):
     async def add_channel(
         self,
         bridge_id: str,
-        channel: str | list[str],
+        channel: str | builtins.list[str],
         *,
         role: str | None = None,
         absorb_dtmf: bool | None = None,
@@ -327,7 +334,7 @@ class BridgesApi(_Resource):
                   "inhibitConnectedLine": inhibit_connected_line}
         await self._rest.request("POST", f"/bridges/{seg(bridge_id)}/addChannel", params)
 
-    async def remove_channel(self, bridge_id: str, channel: str | list[str]) -> None:
+    async def remove_channel(self, bridge_id: str, channel: str | builtins.list[str]) -> None:
         """POST /bridges/{id}/removeChannel (422 if the channel is not in it)."""
         await self._rest.request(
             "POST", f"/bridges/{seg(bridge_id)}/removeChannel", {"channel": channel}
@@ -355,7 +362,7 @@ class BridgesApi(_Resource):
     async def play(
         self,
         bridge_id: str,
-        media: str | list[str],
+        media: str | builtins.list[str],
         *,
         lang: str | None = None,
         playback_id: str | None = None,
@@ -386,7 +393,7 @@ class RecordingsApi(_Resource):
         """DELETE /recordings/live/{name}: stop and discard."""
         await self._rest.request("DELETE", f"/recordings/live/{seg(name)}")
 
-    async def list_stored(self) -> list[StoredRecording]:
+    async def list_stored(self) -> builtins.list[StoredRecording]:
         """GET /recordings/stored."""
         body = await self._rest.request("GET", "/recordings/stored")
         return _models(StoredRecording.from_json, body, self._rest, "stored recordings")

@@ -37,6 +37,14 @@ def seg(value: str) -> str:
     return quote(value, safe="")
 
 
+def _basic_auth(user: str, password: str) -> str:
+    # aiohttp 3.14 deprecates BasicAuth objects in favour of this header helper.
+    encode = getattr(aiohttp, "encode_basic_auth", None)
+    if encode is not None:
+        return str(encode(user, password))
+    return str(aiohttp.BasicAuth(user, password).encode())
+
+
 class AriRest:
     """Sends ARI REST requests for one node and maps HTTP errors to :class:`AriError`."""
 
@@ -53,7 +61,7 @@ class AriRest:
         self.base_url = base_url.rstrip("/")
         self.node = node
         self.request_timeout = request_timeout
-        self._auth = aiohttp.BasicAuth(user, password)
+        self._headers = {"Authorization": _basic_auth(user, password)}
         self._session = session
         self._own_session = session is None
 
@@ -61,7 +69,7 @@ class AriRest:
     def session(self) -> aiohttp.ClientSession:
         """The HTTP session, created on first use inside the running loop."""
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(auth=self._auth)
+            self._session = aiohttp.ClientSession()
             self._own_session = True
         return self._session
 
@@ -83,11 +91,13 @@ class AriRest:
         query = {k: query_value(v) for k, v in (params or {}).items() if v is not None}
         url = f"{self.base_url}/ari{path}"
         data = orjson.dumps(json_body) if json_body is not None else None
-        headers = {"Content-Type": "application/json"} if data is not None else None
+        headers = (
+            {**self._headers, "Content-Type": "application/json"} if data is not None else self._headers
+        )
         try:
             async with asyncio.timeout(self.request_timeout):
                 async with self.session.request(
-                    method, url, params=query, data=data, headers=headers, auth=self._auth
+                    method, url, params=query, data=data, headers=headers
                 ) as resp:
                     body_bytes = await resp.read()
                     status = resp.status
