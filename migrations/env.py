@@ -7,6 +7,7 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
+import migrations.env_models  # noqa: F401  (every feature's tables on Base.metadata)
 from callcenter.store.engine import create_engine
 from callcenter.store.models import Base
 

@@ -115,7 +115,8 @@ class Elder(Base):
     __table_args__ = (
         CheckConstraint(_check_in("gender", Gender), name="gender"),
         CheckConstraint(_check_in("status", ElderStatus), name="status"),
-        Index("ix_elders_name", "name"),
+        # Pattern ops: PostgreSQL serves LIKE 'prefix%' from it under any collation.
+        Index("ix_elders_name", "name", postgresql_ops={"name": "varchar_pattern_ops"}),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -158,11 +159,14 @@ class ElderPhone(Base):
     """A phone number an elder calls from; caller-id identification uses it."""
 
     __tablename__ = "elder_phones"
-    __table_args__ = (UniqueConstraint("elder_id", "number"),)
+    __table_args__ = (
+        UniqueConstraint("elder_id", "number"),
+        Index("ix_elder_phones_number", "number", postgresql_ops={"number": "varchar_pattern_ops"}),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     elder_id: Mapped[int] = mapped_column(ForeignKey("elders.id", ondelete="CASCADE"))
-    number: Mapped[str] = mapped_column(String(32), index=True)
+    number: Mapped[str] = mapped_column(String(32))
     elder: Mapped[Elder] = relationship(back_populates="phones", lazy="raise")
 
 

@@ -106,7 +106,11 @@ def upgrade() -> None:
     with op.batch_alter_table('elders', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_elders_area_id'), ['area_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_elders_id_number_tail'), ['id_number_tail'], unique=False)
-        batch_op.create_index('ix_elders_name', ['name'], unique=False)
+        # LIKE 'prefix%' can only use a PostgreSQL B-tree index with pattern ops under a
+        # non-C collation; equality still uses it.
+        batch_op.create_index(
+            'ix_elders_name', ['name'], unique=False, postgresql_ops={'name': 'varchar_pattern_ops'}
+        )
 
     op.create_table('provider_areas',
     sa.Column('provider_id', sa.Integer(), nullable=False),
@@ -172,7 +176,12 @@ def upgrade() -> None:
     sa.UniqueConstraint('elder_id', 'number', name=op.f('uq_elder_phones_elder_id'))
     )
     with op.batch_alter_table('elder_phones', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_elder_phones_number'), ['number'], unique=False)
+        batch_op.create_index(
+            'ix_elder_phones_number',
+            ['number'],
+            unique=False,
+            postgresql_ops={'number': 'varchar_pattern_ops'},
+        )
 
     op.create_table('sos_devices',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -209,16 +218,6 @@ def upgrade() -> None:
     )
     bind = op.get_bind()
     if bind.dialect.name == "postgresql":
-        # LIKE 'prefix%' can only use a B-tree index with pattern ops under a non-C collation.
-        op.create_index(
-            "ix_elders_name_pattern", "elders", ["name"], postgresql_ops={"name": "varchar_pattern_ops"}
-        )
-        op.create_index(
-            "ix_elder_phones_number_pattern",
-            "elder_phones",
-            ["number"],
-            postgresql_ops={"number": "varchar_pattern_ops"},
-        )
         op.execute(
             """
             CREATE FUNCTION audit_log_append_only() RETURNS trigger AS $$
@@ -244,8 +243,6 @@ def downgrade() -> None:
     if bind.dialect.name == "postgresql":
         op.execute("DROP TRIGGER audit_log_no_change ON audit_log")
         op.execute("DROP FUNCTION audit_log_append_only()")
-        op.drop_index("ix_elder_phones_number_pattern", table_name="elder_phones")
-        op.drop_index("ix_elders_name_pattern", table_name="elders")
     else:
         op.execute("DROP TRIGGER audit_log_no_update")
         op.execute("DROP TRIGGER audit_log_no_delete")
@@ -259,7 +256,7 @@ def downgrade() -> None:
 
     op.drop_table('sos_devices')
     with op.batch_alter_table('elder_phones', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_elder_phones_number'))
+        batch_op.drop_index('ix_elder_phones_number')
 
     op.drop_table('elder_phones')
     with op.batch_alter_table('contacts', schema=None) as batch_op:
