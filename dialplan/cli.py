@@ -1,0 +1,63 @@
+"""``callcenter dialplan``: render the Asterisk configuration files."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from callcenter.settings import SettingsError, load_settings
+from dialplan.directory import example_directory, load_directory
+from dialplan.exceptions import DialplanError
+from dialplan.render import render_config, write_config
+
+
+@click.group()
+def dialplan() -> None:
+    """The Asterisk 22 configuration of the call centre."""
+
+
+@dialplan.command()
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory to write the .conf files into (created if missing).",
+)
+@click.option(
+    "--directory",
+    "directory_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="TOML directory description (endpoints, trunk, numbers, queues). "
+    "Without it, the loopback example centre is rendered (development only).",
+)
+def render(out_dir: Path, directory_file: Path | None) -> None:
+    """Render http, ari, manager, pjsip, extensions, queues, cdr and cdr_manager .conf files.
+
+    Every problem is reported and nothing is written when any input is invalid. The
+    files contain the ARI, AMI and SIP secrets (mode 0640); they are never printed.
+    """
+    try:
+        settings = load_settings()
+    except SettingsError as err:
+        click.echo(f"callcenter dialplan: {err}", err=True)
+        sys.exit(2)
+    try:
+        if directory_file is not None:
+            directory = load_directory(directory_file)
+        elif settings.env == "production":
+            # The example's passwords are public: never on a production PBX.
+            click.echo("callcenter dialplan: --directory is required in production", err=True)
+            sys.exit(2)
+        else:
+            click.echo("callcenter dialplan: no --directory given, rendering the loopback example", err=True)
+            directory = example_directory()
+        files = render_config(settings, directory)
+    except DialplanError as err:
+        click.echo(f"callcenter dialplan: {err}", err=True)
+        sys.exit(2)
+    for path in write_config(files, out_dir):
+        click.echo(str(path))

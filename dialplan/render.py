@@ -1,0 +1,167 @@
+"""Render the Asterisk 22 configuration files from the settings and the directory."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import jinja2
+
+from callcenter.settings import Settings, parse_bind
+from dialplan.directory import UNSAFE_IN_CONFIG, Directory, check_directory
+from dialplan.exceptions import SettingsMismatchError
+
+#: Files rendered, in the order Asterisk reads them at start (for the operator's eye only).
+CONFIG_FILES: tuple[str, ...] = (
+    "http.conf",
+    "ari.conf",
+    "manager.conf",
+    "pjsip.conf",
+    "extensions.conf",
+    "queues.conf",
+    "cdr.conf",
+    "cdr_manager.conf",
+)
+
+# The dial string goes into Dial() arguments: "," would split them, ";" starts a
+# comment, "$" and brackets would be dialplan expressions.
+_DIAL_UNSAFE = re.compile(r"[,;\s$\[\]()|]")
+_USER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class AsteriskAccess:
+    """What the templates need from the product settings, secrets in clear."""
+
+    http_host: str
+    http_port: int
+    ari_user: str
+    ari_password: str
+    ari_app: str
+    ami_host: str
+    ami_port: int
+    ami_user: str
+    ami_secret: str
+    agi_url: str
+    dial_string: str
+
+
+def _check_secret(name: str, value: str, problems: list[str]) -> None:
+    if not value or UNSAFE_IN_CONFIG.search(value) or value != value.strip():
+        problems.append(f"{name}: must be non-empty, without ';', line breaks or edge spaces")
+
+
+def asterisk_access(settings: Settings, directory: Directory) -> AsteriskAccess:
+    """Turn the product settings into Asterisk terms, or raise :class:`SettingsMismatchError`."""
+    problems: list[str] = []
+    url = urlsplit(settings.ari_url)
+    http_host = url.hostname or ""
+    try:
+        http_port = url.port or (443 if url.scheme == "https" else 80)
+    except ValueError:
+        http_port = 0
+    if url.scheme != "http" or not http_host or not http_port:
+        # http.conf serves ARI over plain HTTP on the bind address; TLS is for WebRTC only.
+        problems.append(f"CALLCENTER_ARI_URL: expected http://host:port, got {settings.ari_url!r}")
+    for name, value in (("CALLCENTER_ARI_USER", settings.ari_user), ("CALLCENTER_AMI_USER", settings.ami_user)):
+        if not _USER_NAME.match(value):
+            problems.append(f"{name}: {value!r} must be 1-64 of A-Z a-z 0-9 _ . -")
+    _check_secret("CALLCENTER_ARI_PASSWORD", settings.ari_password.get_secret_value(), problems)
+    _check_secret("CALLCENTER_AMI_SECRET", settings.ami_secret.get_secret_value(), problems)
+
+    template = settings.dial_template
+    dial_string = ""
+    if template.count("{number}") != 1:
+        problems.append("CALLCENTER_DIAL_TEMPLATE: must contain {number} exactly once, e.g. PJSIP/{number}@trunk")
+    elif _DIAL_UNSAFE.search(template.replace("{number}", "")) or "{" in template.replace("{number}", ""):
+        problems.append(f"CALLCENTER_DIAL_TEMPLATE: {template!r} may not contain , ; $ ( ) [ ] | {{ }} or spaces")
+    else:
+        dial_string = template.replace("{number}", "${EXTEN}")
+        tech, _, rest = template.partition("/")
+        if tech.upper() == "PJSIP" and "@" in rest:
+            endpoint = rest.rpartition("@")[2]
+            if endpoint != directory.trunk.name:
+                problems.append(
+                    f"CALLCENTER_DIAL_TEMPLATE: dials endpoint {endpoint!r}, "
+                    f"but the trunk is named {directory.trunk.name!r}"
+                )
+    agi_host, agi_port = parse_bind(settings.agi_bind)
+    if problems:
+        raise SettingsMismatchError(problems)
+    # FastAGI URL hosts in brackets for IPv6, as res_agi parses them.
+    agi_host_text = f"[{agi_host}]" if ":" in agi_host else agi_host
+    return AsteriskAccess(
+        http_host=http_host,
+        http_port=http_port,
+        ari_user=settings.ari_user,
+        ari_password=settings.ari_password.get_secret_value(),
+        ari_app=settings.ari_app,
+        ami_host=settings.ami_host,
+        ami_port=settings.ami_port,
+        ami_user=settings.ami_user,
+        ami_secret=settings.ami_secret.get_secret_value(),
+        agi_url=f"agi://{agi_host_text}:{agi_port}",
+        dial_string=dial_string,
+    )
+
+
+def template_environment() -> jinja2.Environment:
+    """The Jinja2 environment: strict about undefined names, no HTML escaping."""
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("dialplan", "templates"),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_config(settings: Settings, directory: Directory) -> dict[str, str]:
+    """Render every configuration file into memory: file name to text.
+
+    Raises :class:`~dialplan.exceptions.DialplanError` on any problem, before anything
+    is written anywhere.
+    """
+    check_directory(directory)
+    access = asterisk_access(settings, directory)
+    sip_host, sip_port = parse_bind(directory.pbx.sip_bind)
+    context: dict[str, Any] = {
+        "access": access,
+        "directory": directory,
+        "sip_bind": f"[{sip_host}]:{sip_port}" if ":" in sip_host else f"{sip_host}:{sip_port}",
+        # Priority labels for the hotline's queue choice; queue names may hold "-",
+        # which labels and extension names treat specially, so number them instead.
+        "queue_labels": {queue.name: f"queue{i}" for i, queue in enumerate(directory.queues, 1)},
+        "has_webrtc": any(agent.webrtc for agent in directory.agents),
+        "tls": parse_bind(directory.webrtc.tls_bind) if directory.webrtc else None,
+    }
+    env = template_environment()
+    return {name: env.get_template(f"{name}.j2").render(context) for name in CONFIG_FILES}
+
+
+def write_config(files: dict[str, str], out_dir: Path) -> list[Path]:
+    """Write the rendered files into ``out_dir``, each atomically, readable by owner and group.
+
+    The files hold the ARI, AMI and SIP secrets, hence mode 0640.
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for name, text in files.items():
+        target = out_dir / name
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", dir=out_dir)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(text)
+            os.chmod(tmp_name, 0o640)
+            os.replace(tmp_name, target)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
+        written.append(target)
+    return written
