@@ -1,0 +1,173 @@
+"""The WebSocket hub: delivery by role, user and area, over the memory bus and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from callcenter.bus import Bus, BusMessage
+from callcenter.bus.redis import RedisBus
+from callcenter.runtime import Runtime
+from tests.conftest import REDIS_URL
+from tests.webui.conftest import FakeClock, World, csrf_of, submit_login
+from webui import create_app
+from webui.keys import Principal
+from webui.ws import CLOSE_SESSION_ENDED, WsClient, WsHub
+
+END = "test.end"
+
+
+@dataclasses.dataclass
+class Hub:
+    """A running console plus the bus to publish on (a separate client for Redis)."""
+
+    server: TestServer
+    publisher: Bus
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def hub(
+    request: pytest.FixtureRequest, runtime: Runtime, clock: FakeClock, world: World
+) -> AsyncIterator[Hub]:
+    if request.param == "memory":
+        async with TestServer(create_app(runtime, clock=clock)) as server:
+            yield Hub(server, runtime.bus)
+        return
+    # Two Redis clients: the console's own, and a publisher standing for another process.
+    console_bus, publisher = RedisBus(REDIS_URL), RedisBus(REDIS_URL)
+    await console_bus.start()
+    try:
+        app = create_app(dataclasses.replace(runtime, bus=console_bus), clock=clock)
+        async with TestServer(app) as server:
+            yield Hub(server, publisher)
+    finally:
+        await publisher.close()
+        await console_bus.close()
+
+
+async def _connect(server: TestServer, username: str) -> tuple[aiohttp.ClientSession, int]:
+    http = aiohttp.ClientSession(base_url=server.make_url(""),
+                                 cookie_jar=aiohttp.CookieJar(unsafe=True))
+    assert (await submit_login(http, username)).status == 303
+    async with http.get("/api/me") as me:
+        return http, (await me.json())["user_id"]
+
+
+def _origin(server: TestServer) -> str:
+    return str(server.make_url("")).rstrip("/")
+
+
+async def _open(http: aiohttp.ClientSession, server: TestServer) -> aiohttp.ClientWebSocketResponse:
+    socket = await http.ws_connect("/ws", headers={"Origin": _origin(server)})
+    hello = await socket.receive_json(timeout=5)
+    assert hello["topic"] == "ws.ready"
+    return socket
+
+
+async def _topics_until_end(socket: aiohttp.ClientWebSocketResponse) -> list[str]:
+    topics = []
+    async with asyncio.timeout(10):
+        while True:
+            message = await socket.receive_json()
+            if message["topic"] == END:
+                return topics
+            topics.append(message["topic"])
+
+
+async def test_messages_reach_only_their_audience(hub: Hub, world: World) -> None:
+    names = ("agent_c1", "agent_d2", "super_d1", "auditor")
+    sessions, sockets, ids = [], {}, {}
+    try:
+        for name in names:
+            http, user_id = await _connect(hub.server, name)
+            sessions.append(http)
+            ids[name] = user_id
+            sockets[name] = await _open(http, hub.server)
+        messages = [
+            BusMessage("queue.changed", {"n": 1}, {"roles": ["supervisor"]}),
+            BusMessage("callback.assigned", {"n": 2}, {"users": [ids["agent_d2"]]}),
+            BusMessage("sos.started", {"n": 3}, {"area_path": world.path_c1}),
+            BusMessage("alarm.raised", {"n": 4}, {"roles": ["agent"], "area_path": "/D2/S2/C3/"}),
+            BusMessage("notice", {"n": 5}, {"roles": ["auditor"], "users": [ids["agent_c1"]]}),
+            BusMessage(END, {}),
+        ]
+        for message in messages:
+            await hub.publisher.publish(message)
+        received = {name: await _topics_until_end(sockets[name]) for name in names}
+    finally:
+        for http in sessions:
+            await http.close()
+    assert received == {
+        "agent_c1": ["sos.started", "notice"],
+        "agent_d2": ["callback.assigned", "alarm.raised"],
+        "super_d1": ["queue.changed", "sos.started"],
+        "auditor": ["sos.started", "notice"],
+    }
+
+
+async def test_websocket_with_a_foreign_or_missing_origin_is_refused(hub: Hub) -> None:
+    http, _ = await _connect(hub.server, "agent_c1")
+    try:
+        for headers in ({"Origin": "http://evil.example"}, {}):
+            with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                await http.ws_connect("/ws", headers=headers)
+            assert refused.value.status == 403
+    finally:
+        await http.close()
+
+
+async def test_websocket_without_a_session_is_refused(hub: Hub) -> None:
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+            await http.ws_connect(hub.server.make_url("/ws"), headers={"Origin": _origin(hub.server)})
+    assert refused.value.status == 401
+
+
+async def test_logout_closes_the_sessions_sockets(hub: Hub) -> None:
+    http, _ = await _connect(hub.server, "agent_c1")
+    try:
+        socket = await _open(http, hub.server)
+        async with http.post("/logout", data={"csrf_token": await csrf_of(http)},
+                             allow_redirects=False) as response:
+            assert response.status == 303
+        closing = await socket.receive(timeout=5)
+        assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+        assert socket.close_code == CLOSE_SESSION_ENDED
+    finally:
+        await http.close()
+
+
+def _principal(user_id: int, role: str = "agent") -> Principal:
+    return Principal(user_id=user_id, username=f"u{user_id}", display_name="", role=role,
+                     area_path=None, token_hash=f"h{user_id}", csrf_token="c",
+                     expires_at=datetime(2030, 1, 1, tzinfo=UTC))
+
+
+def test_a_slow_socket_drops_its_own_messages_without_holding_up_others() -> None:
+    hub = WsHub(clock=lambda: datetime(2025, 1, 1, tzinfo=UTC))
+    slow = WsClient(_principal(1), web.WebSocketResponse(), queue_size=2)
+    fast = WsClient(_principal(2), web.WebSocketResponse(), queue_size=100)
+    hub.add(slow)
+    hub.add(fast)
+    # deliver() never awaits: a socket that reads nothing cannot stall the fan-out.
+    counts = [hub.deliver(BusMessage("tick", {"n": n})) for n in range(10)]
+    assert counts == [2, 2] + [1] * 8
+    assert slow.dropped == 8 and fast.dropped == 0
+
+
+def test_an_expired_session_gets_no_more_messages() -> None:
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    hub = WsHub(clock=lambda: now)
+    expired = WsClient(
+        dataclasses.replace(_principal(1), expires_at=now - timedelta(seconds=1)),
+        web.WebSocketResponse(), queue_size=10,
+    )
+    hub.add(expired)
+    assert hub.deliver(BusMessage("tick", {})) == 0

@@ -1,0 +1,26 @@
+// Live events from /ws: show each as a banner; reconnect with backoff if the link drops.
+(function () {
+  "use strict";
+  var path = document.body.getAttribute("data-ws");
+  var live = document.getElementById("live");
+  if (!path || !live || !window.WebSocket) { return; }
+  var delay = 1000;
+  function connect() {
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var socket = new WebSocket(scheme + location.host + path);
+    socket.onopen = function () { delay = 1000; };
+    socket.onmessage = function (event) {
+      var message;
+      try { message = JSON.parse(event.data); } catch (e) { return; }
+      if (!message.topic || message.topic.indexOf("ws.") === 0) { return; }
+      live.textContent = live.getAttribute("data-label") + ": " + message.topic;
+      document.dispatchEvent(new CustomEvent("console:event", { detail: message }));
+    };
+    socket.onclose = function (event) {
+      if (event.code === 4401) { location.href = "/login"; return; }
+      setTimeout(connect, delay);
+      delay = Math.min(delay * 2, 30000);
+    };
+  }
+  connect();
+})();

@@ -1,0 +1,224 @@
+"""The WebSocket hub ``/ws``: one bus subscription per app, fanned out to matching sockets.
+
+Each socket has a bounded send queue drained by its own sender task, so a slow
+browser only loses its own messages (dropped and logged) and never delays the
+others or the bus. Audience rules (see :func:`audience_matches`) keep personal data
+inside each user's role and jurisdiction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from aiohttp import WSCloseCode, WSMsgType, web
+
+from callcenter.bus import BusMessage, Subscription
+from callcenter.logs import get_logger
+from webui.auth import current
+from webui.keys import RUNTIME, Clock, Principal
+
+log = get_logger(__name__)
+HEARTBEAT_SECONDS = 25.0
+SEND_TIMEOUT = 10.0
+QUEUE_SIZE = 256
+_KICK = object()
+# Application close code (4000-4999): the session ended (logout or expiry).
+CLOSE_SESSION_ENDED = 4401
+
+
+def audience_matches(principal: Principal, audience: Mapping[str, Any]) -> bool:
+    """Whether a user may receive a message addressed to ``audience``.
+
+    ``area_path`` is a hard filter: only users whose jurisdiction covers it.
+    ``roles`` and ``users`` widen each other (supervisors *or* user 7); with
+    neither, every logged-in user within the area filter receives it.
+    """
+    area_path = audience.get("area_path")
+    if area_path is not None and not principal.jurisdiction.covers(str(area_path)):
+        return False
+    roles = audience.get("roles") or ()
+    users = audience.get("users") or ()
+    if not roles and not users:
+        return True
+    return principal.role in roles or principal.user_id in {_as_int(u) for u in users}
+
+
+def _as_int(value: object) -> int | None:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return None
+
+
+class WsClient:
+    """One connected console socket and its bounded outgoing queue."""
+
+    def __init__(self, principal: Principal, socket: web.WebSocketResponse, queue_size: int) -> None:
+        self.principal = principal
+        self.socket = socket
+        self._queue: asyncio.Queue[object] = asyncio.Queue(queue_size)
+        self.dropped = 0
+
+    def offer(self, data: str) -> bool:
+        """Queue a frame without waiting; a full queue drops it (and says so)."""
+        try:
+            self._queue.put_nowait(data)
+            return True
+        except asyncio.QueueFull:
+            self.dropped += 1
+            return False
+
+    def kick(self) -> None:
+        """Close this socket soon (session ended): jump the queue if it is full."""
+        while True:
+            try:
+                self._queue.put_nowait(_KICK)
+                return
+            except asyncio.QueueFull:
+                self._queue.get_nowait()
+
+    async def send_loop(self) -> None:
+        """Drain the queue to the socket until it closes or the session ends."""
+        while True:
+            item = await self._queue.get()
+            if item is _KICK:
+                await self.socket.close(code=CLOSE_SESSION_ENDED, message=b"session ended")
+                return
+            assert isinstance(item, str)
+            try:
+                async with asyncio.timeout(SEND_TIMEOUT):
+                    await self.socket.send_str(item)
+            except (ConnectionError, TimeoutError) as err:
+                log.info("websocket send failed, closing", user_id=self.principal.user_id,
+                         error=type(err).__name__)
+                await self.socket.close(code=WSCloseCode.GOING_AWAY)
+                return
+
+
+class WsHub:
+    """The connected sockets and the fan-out of bus messages to them."""
+
+    def __init__(self, *, clock: Clock, queue_size: int = QUEUE_SIZE) -> None:
+        self._clients: set[WsClient] = set()
+        self._clock = clock
+        self.queue_size = queue_size
+
+    @property
+    def clients(self) -> frozenset[WsClient]:
+        return frozenset(self._clients)
+
+    def add(self, client: WsClient) -> None:
+        self._clients.add(client)
+
+    def discard(self, client: WsClient) -> None:
+        self._clients.discard(client)
+
+    def deliver(self, message: BusMessage) -> int:
+        """Queue a message on every matching socket; return how many got it."""
+        now = self._clock()
+        frame: str | None = None
+        delivered = 0
+        for client in tuple(self._clients):
+            if client.principal.expires_at <= now:
+                client.kick()
+                continue
+            if not audience_matches(client.principal, message.audience):
+                continue
+            if frame is None:  # encoded once, and only if someone wants it
+                frame = orjson.dumps({"topic": message.topic, "payload": message.payload}).decode()
+            if client.offer(frame):
+                delivered += 1
+            else:
+                log.warning("websocket lagging, message dropped", user_id=client.principal.user_id,
+                            topic=message.topic, dropped=client.dropped)
+        return delivered
+
+    def disconnect_session(self, token_hash: str) -> int:
+        """Close every socket opened with that session (logout)."""
+        kicked = [c for c in self._clients if c.principal.token_hash == token_hash]
+        for client in kicked:
+            client.kick()
+        return len(kicked)
+
+    async def pump(self, subscription: Subscription) -> None:
+        """Feed bus messages to the sockets until cancelled."""
+        while True:
+            try:
+                async for message in subscription:
+                    self.deliver(message)
+                return  # the subscription was closed
+            except Exception:  # noqa: BLE001 - task boundary: log and keep the hub alive
+                log.exception("websocket hub pump failed; resuming")
+                await asyncio.sleep(1.0)
+
+    async def close_all(self) -> None:
+        for client in tuple(self._clients):
+            await client.socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        self._clients.clear()
+
+
+HUB = web.AppKey("hub", WsHub)
+
+
+async def hub_context(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: one bus subscription for the whole app, and its pump task."""
+    hub = app[HUB]
+    subscription = await app[RUNTIME].bus.subscribe("*")
+    pump = asyncio.create_task(hub.pump(subscription), name="ws-hub-pump")
+    try:
+        yield
+    finally:
+        await subscription.close()
+        pump.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await pump
+        await hub.close_all()
+
+
+def origin_allowed(request: web.Request) -> bool:
+    """The Origin must be a configured console origin or this very host (no cross-site sockets)."""
+    origin = request.headers.get("Origin")
+    if not origin:
+        return False
+    if origin in request.app[RUNTIME].settings.web_origins:
+        return True
+    return urlsplit(origin).netloc.lower() == request.host.lower()
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    """GET /ws: authenticated by the session cookie; pushes ``{topic, payload}`` frames."""
+    principal = current(request)
+    if not origin_allowed(request):
+        log.warning("websocket origin refused", user_id=principal.user_id)
+        raise web.HTTPForbidden(reason="origin")
+    socket = web.WebSocketResponse(heartbeat=HEARTBEAT_SECONDS, max_msg_size=4096)
+    hub = request.app[HUB]
+    client = WsClient(principal, socket, hub.queue_size)
+    # Registered before the handshake completes, so nothing published after the
+    # client sees the upgrade can be missed.
+    hub.add(client)
+    try:
+        await socket.prepare(request)
+        client.offer(orjson.dumps({"topic": "ws.ready", "payload": {
+            "user_id": principal.user_id, "role": principal.role}}).decode())
+        sender = asyncio.create_task(client.send_loop(), name=f"ws-send-{principal.user_id}")
+        try:
+            async for frame in socket:
+                # The console only listens; a text "ping" is answered for clients' own checks.
+                if frame.type == WSMsgType.TEXT and frame.data == "ping":
+                    client.offer('{"topic":"ws.pong","payload":{}}')
+        finally:
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+    finally:
+        hub.discard(client)
+    return socket
+
+
+__all__ = ["HUB", "WsClient", "WsHub", "audience_matches", "hub_context", "websocket"]
