@@ -41,3 +41,24 @@ def serve(roles: tuple[str, ...]) -> None:
 
 
 # Feature command groups register below, one line each.
+
+from callcenter.pbxsim.cli import pbxsim  # noqa: E402
+
+main.add_command(pbxsim)
+
+from dialplan.cli import dialplan  # noqa: E402
+
+main.add_command(dialplan)
+
+from callcenter.directory.cli import import_group, user_group  # noqa: E402
+from callcenter.store.cli import db  # noqa: E402
+from callcenter.audit_cli import audit_group  # noqa: E402
+
+main.add_command(import_group)
+main.add_command(user_group)
+main.add_command(db)
+main.add_command(audit_group)
+
+from callcenter.demo_data import demo_data  # noqa: E402
+
+main.add_command(demo_data)

@@ -1,0 +1,1 @@
+"""The directory: areas, elders, contacts, providers and console users; CSV import."""

@@ -1,0 +1,85 @@
+"""Console user accounts: creation with a strong password, audited (B §5.9, E §5.4.2)."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter import audit
+from callcenter.passwords import Passwords, check_password_strength
+from callcenter.store.models import Area, Role, User
+
+_USERNAME = re.compile(r"^[a-z0-9][a-z0-9_.-]{1,63}$")
+_ENDPOINT = re.compile(r"^[A-Za-z0-9_./@:-]{1,64}$")
+
+
+class UserError(ValueError):
+    """A user account that cannot be created as asked; the message says why."""
+
+
+def check_new_user(username: str, password: str, role: str, endpoint: str | None) -> None:
+    """Checks that need no store: name, password strength, role, endpoint."""
+    if not _USERNAME.match(username):
+        raise UserError(
+            f"user name {username!r}: 2-64 characters, lower-case letters, digits, '_.-'"
+        )
+    if role not in {r.value for r in Role}:
+        raise UserError(f"role {role!r}: must be one of {', '.join(r.value for r in Role)}")
+    weakness = check_password_strength(password)
+    if weakness:
+        raise UserError(f"password too weak: {weakness}")
+    if password.strip().lower() == username.lower() or username.lower() in password.lower():
+        raise UserError("password too weak: it must not contain the user name")
+    if endpoint is not None and not _ENDPOINT.match(endpoint):
+        raise UserError(f"endpoint {endpoint!r}: letters, digits and _./@:- only, ≤ 64")
+
+
+async def add_user(
+    session: AsyncSession,
+    passwords: Passwords,
+    *,
+    username: str,
+    password: str,
+    role: str,
+    actor: str,
+    area_code: str | None = None,
+    display_name: str = "",
+    endpoint: str | None = None,
+) -> User:
+    """Create a console user inside the caller's transaction and audit it."""
+    check_new_user(username, password, role, endpoint)
+    taken = await session.scalar(select(User.id).where(User.username == username))
+    if taken is not None:
+        raise UserError(f"user {username!r} already exists")
+    area_id = None
+    if area_code is not None:
+        area_id = await session.scalar(select(Area.id).where(Area.code == area_code))
+        if area_id is None:
+            raise UserError(f"area {area_code!r}: no such area (import areas first)")
+    user = User(
+        username=username,
+        display_name=display_name,
+        password_hash=await passwords.hash(password),
+        role=role,
+        area_id=area_id,
+        endpoint=endpoint,
+    )
+    session.add(user)
+    await session.flush()
+    await audit.record(
+        session,
+        actor=actor,
+        action="user.add",
+        entity="user",
+        entity_id=user.id,
+        after={
+            "username": username,
+            "role": role,
+            "area": area_code,
+            "display_name": display_name,
+            "endpoint": endpoint,
+        },
+    )
+    return user
