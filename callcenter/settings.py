@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     asterisk_nodes: list[AsteriskNode] = Field(default_factory=list)
     agi_bind: str = "127.0.0.1:4573"
     dial_template: str = "PJSIP/{number}@trunk"
+    # How an agent's or supervisor's softphone endpoint becomes a dial string.
+    agent_dial_template: str = "PJSIP/{endpoint}"
 
     web_bind: str = "127.0.0.1:8080"
     web_origins: list[str] = Field(default_factory=list)
@@ -98,6 +100,18 @@ class Settings(BaseSettings):
     login_lockout_seconds: int = Field(default=15 * 60, ge=1)
 
     recordings_dir: Path | None = None
+
+    # One-key SOS (REQUIREMENTS §1): who is dialled, how long it rings, when agents are rung.
+    sos_emergency_number: str = Field(default="120", pattern=r"^[0-9*#+]{2,32}$")
+    sos_kin_at_once: int = Field(default=2, ge=1, le=10)
+    sos_ring_timeout: int = Field(default=30, ge=5, le=180)
+    sos_emergency_retries: int = Field(default=2, ge=0, le=10)
+    sos_emergency_retry_delay: float = Field(default=5.0, ge=0, le=120)
+    sos_agent_after_seconds: float = Field(default=20.0, gt=0, le=600)
+    sos_supervisor_after_seconds: float = Field(default=40.0, gt=0, le=1200)
+    sos_caller_id: str = Field(default="12349", pattern=r"^[0-9*#+]{2,32}$")
+    sos_prompt_sound: str = "sound:callcenter/sos-help-coming"
+    sos_announce_sound: str = "sound:callcenter/sos-announce"
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -143,6 +157,17 @@ class Settings(BaseSettings):
             value.format(number="0")
         except (KeyError, IndexError, ValueError) as err:
             raise ValueError(f"only the {{number}} placeholder is allowed ({err})") from err
+        return value
+
+    @field_validator("agent_dial_template")
+    @classmethod
+    def _check_agent_dial_template(cls, value: str) -> str:
+        if "{endpoint}" not in value:
+            raise ValueError("must contain {endpoint}, e.g. PJSIP/{endpoint}")
+        try:
+            value.format(endpoint="0")
+        except (KeyError, IndexError, ValueError) as err:
+            raise ValueError(f"only the {{endpoint}} placeholder is allowed ({err})") from err
         return value
 
     @field_validator("database_url")

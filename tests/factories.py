@@ -54,6 +54,7 @@ class ContactSpec:
     phone: str
     priority: int = 1
     relation: str = ""
+    email: str | None = None
 
 
 async def make_provider(session: AsyncSession, code: str, name: str, phone: str = "") -> Provider:
@@ -100,7 +101,7 @@ async def make_elder(
     elder.phones = [ElderPhone(number=p) for p in phones]
     elder.contacts = [
         Contact(role=c.role.value, name=c.name, phone=c.phone, priority=c.priority,
-                relation=c.relation)
+                relation=c.relation, email=c.email)
         for c in contacts
     ]
     elder.devices = [SosDevice(device_id=d) for d in devices]
@@ -119,6 +120,7 @@ async def make_user(
     password: str = DEFAULT_PASSWORD,
     display_name: str = "",
     active: bool = True,
+    endpoint: str | None = None,
 ) -> User:
     """A console user with an argon2 password hash, scoped to ``area`` (None: everything)."""
     user = User(
@@ -128,6 +130,7 @@ async def make_user(
         role=role,
         area_id=area.id if area else None,
         active=active,
+        endpoint=endpoint,
     )
     session.add(user)
     await session.flush()

@@ -1,0 +1,1 @@
+"""Stasis applications: the call flows the product runs over ARI."""

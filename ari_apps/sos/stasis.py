@@ -1,0 +1,359 @@
+"""The SOS Stasis application: routes ARI events to the incident they belong to.
+
+Channels enter with ``Stasis(<app>,sos[,<device id>])`` (the rendered dialplan) or as
+legs the app originated (``leg,<incident>,<role>``). Every later event is routed by
+id: a leg's channel id starts with its incident id, the bridge and the recording are
+named ``sos-<incident>``, and the caller's channel is remembered on arrival.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+
+from sqlalchemy import select
+
+from ari_apps.sos.conference import Leg, SosConference, SosDeps, new_incident_id
+from ari_apps.sos.directory import ElderCard, elder_card, identify, normalise_number, on_duty
+from ari_apps.sos.models import Incident, IncidentLeg, IncidentStatus, LegRole, LegState
+from ari_apps.sos.notifier import SosNotifier
+from ari_apps.sos.plan import Candidate
+from ari_apps.sos.store import IncidentRecorder
+from callcenter.asterisk import (
+    AriClient,
+    AriError,
+    AriEvent,
+    AriSnapshot,
+    ChannelDestroyed,
+    ChannelEnteredBridge,
+    ChannelLeftBridge,
+    Dial,
+    PlaybackFinished,
+    RecordingFailed,
+    RecordingFinished,
+    StasisEnd,
+    StasisStart,
+)
+from callcenter.journal import is_store_unavailable
+from callcenter.logs import get_logger
+from callcenter.settings import Settings
+from callcenter.store.engine import SessionFactory
+from callcenter.store.models import Role
+
+log = get_logger(__name__)
+
+IDENTIFY_TIMEOUT = 2.0
+_ROUTED = (
+    Dial, ChannelDestroyed, ChannelEnteredBridge, ChannelLeftBridge, StasisEnd,
+    PlaybackFinished, RecordingFinished, RecordingFailed,
+)
+_RESTORE_RETRY = 5.0
+
+
+class SosApp:
+    """Starts, routes, joins and restores SOS conferences on every Asterisk node."""
+
+    def __init__(
+        self,
+        clients: dict[str, AriClient],
+        settings: Settings,
+        sessions: SessionFactory,
+        recorder: IncidentRecorder,
+        notifier: SosNotifier,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.clients = clients
+        self.settings = settings
+        self.sessions = sessions
+        self.deps = SosDeps(
+            settings=settings,
+            recorder=recorder,
+            notifier=notifier,
+            lookup_on_duty=self._on_duty,
+            forget=self._forget,
+            claim_elder=self._claim_elder,
+            sleep=sleep,
+        )
+        self._waiters: list[
+            tuple[Callable[[SosConference], bool], asyncio.Future[SosConference]]
+        ] = []
+        self.conferences: dict[str, SosConference] = {}
+        self._by_caller: dict[str, SosConference] = {}
+        self._by_elder: dict[int, SosConference] = {}
+        self._by_channel: dict[str, SosConference] = {}
+        self._restores: set[asyncio.Task[None]] = set()
+        self._listed_at: dict[str, float] = {}
+
+    def attach(self) -> None:
+        """Register the event handlers and the resync hook on every node."""
+        for client in self.clients.values():
+            client.on(StasisStart, self._on_stasis_start)
+            for event_type in _ROUTED:
+                client.on(event_type, self._route)
+            client.on_connected(self._connected)
+            client.on_resynced(self.resync)
+
+    async def close(self) -> None:
+        """Stop every conference's handling (the calls go on in Asterisk) and restores."""
+        for task in self._restores:
+            task.cancel()
+        await asyncio.gather(*self._restores, return_exceptions=True)
+        await asyncio.gather(*(c.stop() for c in list(self.conferences.values())))
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    def _track(self, conference: SosConference) -> None:
+        self.conferences[conference.id] = conference
+        for key in self._caller_keys(conference.caller_number, conference.device_id):
+            self._by_caller.setdefault(key, conference)
+        for predicate, waiter in list(self._waiters):
+            if not waiter.done() and predicate(conference):
+                waiter.set_result(conference)
+
+    async def wait_for_conference(
+        self, predicate: Callable[[SosConference], bool] = lambda c: True, within: float = 10.0
+    ) -> SosConference:
+        """The first conference matching ``predicate``, now or once it starts (tests, console)."""
+        for conference in self.conferences.values():
+            if predicate(conference):
+                return conference
+        waiter: asyncio.Future[SosConference] = asyncio.get_running_loop().create_future()
+        entry = (predicate, waiter)
+        self._waiters.append(entry)
+        try:
+            async with asyncio.timeout(within):
+                return await waiter
+        finally:
+            self._waiters.remove(entry)
+
+    def _forget(self, conference: SosConference) -> None:
+        if self.conferences.get(conference.id) is conference:
+            del self.conferences[conference.id]
+        for index in (self._by_caller, self._by_elder, self._by_channel):
+            for key in [k for k, v in index.items() if v is conference]:
+                del index[key]
+
+    def _claim_elder(self, conference: SosConference, elder_id: int) -> SosConference | None:
+        current = self._by_elder.get(elder_id)
+        if current is not None and current is not conference and not current.done.is_set():
+            return current
+        self._by_elder[elder_id] = conference
+        return None
+
+    @staticmethod
+    def _caller_keys(number: str, device_id: str | None) -> list[str]:
+        keys = [f"device:{device_id}"] if device_id else []
+        digits = normalise_number(number)
+        if digits:
+            keys.append(f"number:{digits}")
+        return keys
+
+    def find(self, event: AriEvent) -> SosConference | None:
+        """The conference an event belongs to, if any."""
+        if isinstance(event, ChannelEnteredBridge | ChannelLeftBridge):
+            return self._by_name(event.bridge.id)
+        if isinstance(event, PlaybackFinished):
+            kind, target = event.playback.target
+            return self._by_name(target) if kind == "bridge" else self._by_channel_id(target)
+        if isinstance(event, RecordingFinished | RecordingFailed):
+            return self._by_name(event.recording.name)
+        if isinstance(event, Dial):
+            return self._by_channel_id(event.peer.id)
+        channel = getattr(event, "channel", None)
+        return self._by_channel_id(channel.id) if channel is not None else None
+
+    def _by_name(self, name: str) -> SosConference | None:
+        return self.conferences.get(name[4:]) if name.startswith("sos-") else None
+
+    def _by_channel_id(self, channel_id: str) -> SosConference | None:
+        found = self._by_channel.get(channel_id)
+        if found is None and "-" in channel_id:
+            found = self.conferences.get(channel_id.rsplit("-", 1)[0])
+        return found
+
+    # -- events ------------------------------------------------------------------------
+
+    def _route(self, event: AriEvent) -> None:
+        conference = self.find(event)
+        if conference is not None:
+            conference.post(event)
+
+    async def _on_stasis_start(self, event: StasisStart) -> None:
+        args = event.args
+        if not args:
+            return
+        if args[0] == "sos":
+            self.start_incident(event, device_id=args[1] if len(args) > 1 and args[1] else None)
+        elif args[0] == "leg":
+            conference = self.find(event)
+            if conference is None or conference.done.is_set():
+                # A leg of an incident that is over (or of a run that cannot be restored):
+                # nobody must sit in a dead conference.
+                log.warning("stray sos leg hung up", channel_id=event.channel.id)
+                try:
+                    await self.clients[event.node].channels.hangup(event.channel.id)
+                except AriError:
+                    pass
+            else:
+                conference.post(event)
+
+    def start_incident(
+        self, event: StasisStart, *, device_id: str | None, kind: str = "sos",
+        card: ElderCard | None = None,
+    ) -> SosConference:
+        """A caller arrived: join the incident already open for them, or open one."""
+        channel = event.channel
+        number = channel.caller.number
+        for key in self._caller_keys(number, device_id):
+            existing = self._by_caller.get(key)
+            if existing is not None and not existing.done.is_set():
+                self._by_channel[channel.id] = existing
+                existing.post(lambda c=existing: c.add_caller(channel.id))  # type: ignore[misc]
+                return existing
+        client = self.clients[event.node]
+        conference = SosConference(
+            self.deps, client, new_incident_id(), kind=kind, caller_number=number,
+            device_id=device_id,
+        )
+        conference.legs[channel.id] = Leg(channel.id, LegRole.ELDER, None, LegState.ANSWERED)
+        self._track(conference)
+        self._by_channel[channel.id] = conference
+        lookup = self._known(card) if card is not None else self._identify(number, device_id)
+        conference.start(lambda: conference.begin(channel.id, lookup))
+        return conference
+
+    @staticmethod
+    async def _known(card: ElderCard) -> ElderCard:
+        return card
+
+    async def _identify(self, number: str, device_id: str | None) -> ElderCard | None:
+        """Who is calling; an unknown caller, or a store that is down, is never refused."""
+        try:
+            async with asyncio.timeout(IDENTIFY_TIMEOUT), self.sessions() as session:
+                return await identify(session, caller_number=number, device_id=device_id)
+        except Exception as err:  # noqa: BLE001 - the SOS goes on unidentified, with 120
+            log.warning("sos identification failed; going on unidentified", error=repr(err), exc_info=err)
+            return None
+
+    async def _on_duty(self, role: Role, area_path: str | None) -> list[Candidate]:
+        async with asyncio.timeout(IDENTIFY_TIMEOUT), self.sessions() as session:
+            return await on_duty(session, role, area_path)
+
+    async def join(self, incident_id: str, candidate: Candidate, actor: str) -> str:
+        """Ring a console user's softphone into an incident's conference."""
+        conference = self.conferences[incident_id]
+        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        async def command() -> None:
+            try:
+                done.set_result(await conference.join_agent(candidate, actor))
+            except Exception as err:  # noqa: BLE001 - handed to the caller of join()
+                done.set_exception(err)
+
+        conference.post(command)
+        async with asyncio.timeout(10):
+            return await done
+
+    # -- after a (re)connect -----------------------------------------------------------
+
+    async def _connected(self, client: AriClient) -> None:
+        # The resync listing starts right after the connected hooks: remember when, so that
+        # what changed after it is not mistaken for what the listing missed.
+        self._listed_at[client.node] = time.monotonic()
+
+    async def resync(self, snapshot: AriSnapshot) -> None:
+        """Settle live conferences and take back those a previous run left in Asterisk."""
+        client = self.clients[snapshot.node]
+        listed_at = self._listed_at.get(snapshot.node, time.monotonic())
+        bridges = {b.id: set(b.channels) for b in snapshot.bridges if b.id.startswith("sos-")}
+        channels = {c.id for c in snapshot.channels}
+        for conference in list(self.conferences.values()):
+            if conference.client.node == snapshot.node:
+                members = bridges.get(conference.bridge_id)
+                conference.post(
+                    lambda c=conference, m=members: c.reconcile(m, channels, listed_at)  # type: ignore[misc]
+                )
+        orphans = {b[4:]: members for b, members in bridges.items() if b[4:] not in self.conferences}
+        task = asyncio.get_running_loop().create_task(
+            self._restore_all(client, orphans, channels), name=f"sos-restore-{snapshot.node}"
+        )
+        self._restores.add(task)
+        task.add_done_callback(self._restores.discard)
+
+    async def _restore_all(
+        self, client: AriClient, orphans: dict[str, set[str]], channels: set[str]
+    ) -> None:
+        while True:
+            try:
+                await self._restore(client, orphans, channels)
+                return
+            except Exception as err:  # noqa: BLE001 - retried until the store is back
+                if not is_store_unavailable(err):
+                    log.error("sos restore failed", exc_info=err)
+                    return
+                log.warning("store down: sos restore retried", retry_in=_RESTORE_RETRY)
+                await asyncio.sleep(_RESTORE_RETRY)
+
+    async def _restore(
+        self, client: AriClient, orphans: dict[str, set[str]], channels: set[str]
+    ) -> None:
+        async with self.sessions() as session:
+            active = (
+                await session.execute(
+                    select(Incident).where(
+                        Incident.status == IncidentStatus.ACTIVE.value,
+                        Incident.node == client.node,
+                    )
+                )
+            ).scalars().all()
+            for incident in active:
+                if incident.id in self.conferences:
+                    continue
+                members = orphans.get(incident.id)
+                legs = (
+                    await session.execute(
+                        select(IncidentLeg).where(IncidentLeg.incident_id == incident.id)
+                    )
+                ).scalars().all()
+                card = await elder_card(session, incident.elder_id) if incident.elder_id else None
+                self._resume(client, incident, list(legs), card, members, channels)
+
+    def _resume(
+        self, client: AriClient, incident: Incident, rows: list[IncidentLeg],
+        card: ElderCard | None, members: set[str] | None, channels: set[str],
+    ) -> None:
+        conference = SosConference(
+            self.deps, client, incident.id, kind=incident.kind,
+            caller_number=incident.caller_number, device_id=incident.device_id,
+            started_at=incident.started_at,
+        )
+        legs = [_leg_from_row(row) for row in rows]
+        conference.restore(card, legs, members or set(), incident.first_answer_at)
+        self._track(conference)
+        if card is not None:
+            self._by_elder.setdefault(card.elder_id, conference)
+        for leg in legs:
+            if leg.role is LegRole.ELDER:
+                self._by_channel[leg.id] = conference
+
+        async def first() -> None:
+            conference.resume_timers()
+            await conference.reconcile(members, channels, conference.created)
+
+        conference.start(first)
+        log.info("sos conference restored", incident_id=incident.id, legs=len(legs))
+
+
+def _leg_from_row(row: IncidentLeg) -> Leg:
+    role = LegRole(row.role)
+    candidate = (
+        None if role is LegRole.ELDER
+        else Candidate(role, row.number, row.name, contact_id=row.contact_id, user_id=row.user_id)
+    )
+    return Leg(
+        id=row.id, role=role, candidate=candidate, state=LegState(row.state),
+        created_at=row.created_at, answered_at=row.answered_at, ended_at=row.ended_at,
+        cause=row.cause, cause_text=row.cause_text,
+    )
+

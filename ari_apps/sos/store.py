@@ -1,0 +1,252 @@
+"""Writing an incident's rows off the call path, and reading them back.
+
+The call flow never waits for the database (DESIGN invariant 1): it hands each row
+to :class:`IncidentRecorder`, which writes them in order, in batches, in one
+transaction per batch. When the store is unreachable the batch goes to the journal
+and is replayed later; every write is an idempotent upsert keyed by its own id, so
+a replay, or a replay twice, gives the same rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ari_apps.sos.models import Incident, IncidentEvent, IncidentLeg, IncidentStatus
+from callcenter import audit
+from callcenter.journal import Journal, is_store_unavailable
+from callcenter.logs import get_logger
+from callcenter.store.engine import SessionFactory
+from callcenter.store.models import utcnow
+from workflow.models import WorkOrder, WorkOrderType
+
+log = get_logger(__name__)
+
+INCIDENT = "sos.incident"
+LEG = "sos.leg"
+EVENT = "sos.event"
+WORK_ORDER = "sos.work_order"
+_BATCH = 200
+
+_DATETIME_FIELDS = {"started_at", "first_answer_at", "ended_at", "created_at", "answered_at", "at"}
+
+
+def _dump(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
+
+
+def _load(values: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: datetime.fromisoformat(v) if k in _DATETIME_FIELDS and isinstance(v, str) else v
+        for k, v in values.items()
+    }
+
+
+def _upsert(session: AsyncSession, model: type[Any], values: dict[str, Any]) -> Any:
+    dialect = session.bind.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(model).values(**values)
+    updates = {k: statement.excluded[k] for k in values if k != "id"}
+    return statement.on_conflict_do_update(index_elements=["id"], set_=updates)
+
+
+async def apply_incident(session: AsyncSession, payload: dict[str, Any], key: str) -> None:
+    """Create or update an incident row."""
+    await session.execute(_upsert(session, Incident, _load(payload)))
+
+
+async def apply_leg(session: AsyncSession, payload: dict[str, Any], key: str) -> None:
+    """Create or update a leg row."""
+    await session.execute(_upsert(session, IncidentLeg, _load(payload)))
+
+
+async def apply_event(session: AsyncSession, payload: dict[str, Any], key: str) -> None:
+    """Add a timeline entry once (its key is unique)."""
+    dialect = session.bind.dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    values = _load(payload) | {"key": key}
+    await session.execute(insert(IncidentEvent).values(**values).on_conflict_do_nothing())
+
+
+async def apply_work_order(session: AsyncSession, payload: dict[str, Any], key: str) -> None:
+    """Open the incident's emergency work order once, audited (E A.1.2)."""
+    exists = (
+        await session.execute(
+            select(WorkOrder.id).where(WorkOrder.incident_id == payload["incident_id"])
+        )
+    ).scalar_one_or_none()
+    if exists is not None:
+        return
+    order = WorkOrder(
+        number=payload["number"],
+        type=WorkOrderType.SOS.value if payload.get("kind", "sos") == "sos" else WorkOrderType.ALARM.value,
+        priority="urgent",
+        elder_id=payload.get("elder_id"),
+        incident_id=payload["incident_id"],
+        recording_name=payload.get("recording_name"),
+        title=payload["title"],
+        description=payload.get("description", ""),
+        details={"incident": payload["incident_id"]},
+        created_by="sos",
+        created_at=datetime.fromisoformat(payload["created_at"]),
+    )
+    session.add(order)
+    await session.flush()
+    await audit.record(
+        session,
+        actor="sos",
+        action="work_order.create",
+        entity="work_order",
+        entity_id=order.number,
+        after={"type": order.type, "status": order.status, "incident": order.incident_id},
+        reason="opened by an SOS incident",
+    )
+
+
+def register_journal_kinds(journal: Journal) -> None:
+    """Let the journal replay what the recorder could not write."""
+    journal.register(INCIDENT, apply_incident)
+    journal.register(LEG, apply_leg)
+    journal.register(EVENT, apply_event)
+    journal.register(WORK_ORDER, apply_work_order)
+
+
+@dataclass(frozen=True, slots=True)
+class _Write:
+    kind: str
+    payload: dict[str, Any]
+    key: str
+
+
+_APPLY = {INCIDENT: apply_incident, LEG: apply_leg, EVENT: apply_event, WORK_ORDER: apply_work_order}
+
+
+class IncidentRecorder:
+    """Writes incident rows in the order given, never blocking the caller."""
+
+    def __init__(self, sessions: SessionFactory, journal: Journal, *, timeout: float = 5.0) -> None:
+        self._sessions = sessions
+        self._journal = journal
+        self._timeout = timeout
+        self._queue: asyncio.Queue[_Write] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="sos-recorder")
+
+    async def close(self) -> None:
+        """Write what is queued, then stop."""
+        await self.flush()
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is stored or journaled."""
+        if self._task is not None:
+            await self._idle.wait()
+
+    def incident(self, values: dict[str, Any]) -> None:
+        self._put(INCIDENT, _dump(values), f"inc:{values['id']}:{utcnow().timestamp()}")
+
+    def leg(self, values: dict[str, Any]) -> None:
+        self._put(LEG, _dump(values), f"leg:{values['id']}:{values.get('state')}")
+
+    def event(self, incident_id: str, kind: str, detail: dict[str, Any], *, key: str,
+              at: datetime, actor: str = "system") -> None:
+        payload = {"incident_id": incident_id, "kind": kind, "detail": detail, "actor": actor, "at": at}
+        self._put(EVENT, _dump(payload), key)
+
+    def work_order(self, values: dict[str, Any]) -> None:
+        self._put(WORK_ORDER, _dump(values), f"wo:{values['incident_id']}")
+
+    def _put(self, kind: str, payload: dict[str, Any], key: str) -> None:
+        self._idle.clear()
+        self._queue.put_nowait(_Write(kind, payload, key))
+
+    async def _run(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < _BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._store(batch)
+            except Exception as err:  # noqa: BLE001 - task boundary: never lose the batch
+                log.error("sos rows could not be written", rows=len(batch), exc_info=err)
+            finally:
+                if self._queue.empty():
+                    self._idle.set()
+
+    async def _apply(self, batch: list[_Write]) -> None:
+        async with asyncio.timeout(self._timeout), self._sessions.begin() as session:
+            for write in batch:
+                await _APPLY[write.kind](session, write.payload, write.key)
+
+    async def _store(self, batch: list[_Write]) -> None:
+        try:
+            await self._apply(batch)
+            return
+        except Exception as err:  # noqa: BLE001 - sorted just below
+            if not is_store_unavailable(err):
+                # One bad row must not sink the others: write them one by one.
+                await self._store_each(batch)
+                return
+        for write in batch:  # the store is down: keep every row for the replayer
+            await self._journal.write(write.kind, write.payload, write.key)
+        self._journal.nudge()
+
+    async def _store_each(self, batch: list[_Write]) -> None:
+        for write in batch:
+            try:
+                await self._apply([write])
+            except Exception as err:  # noqa: BLE001 - sorted just below
+                if is_store_unavailable(err):
+                    await self._journal.write(write.kind, write.payload, write.key)
+                else:
+                    log.error("sos row refused by the store", kind=write.kind, key=write.key,
+                              error=str(err))
+
+
+async def incident_with_timeline(session: AsyncSession, incident_id: str) -> tuple[
+    Incident, list[IncidentLeg], list[IncidentEvent]
+] | None:
+    """An incident, its legs and its timeline in order."""
+    incident = await session.get(Incident, incident_id)
+    if incident is None:
+        return None
+    legs = (
+        await session.execute(
+            select(IncidentLeg)
+            .where(IncidentLeg.incident_id == incident_id)
+            .order_by(IncidentLeg.created_at, IncidentLeg.id)
+        )
+    ).scalars().all()
+    events = (
+        await session.execute(
+            select(IncidentEvent)
+            .where(IncidentEvent.incident_id == incident_id)
+            .order_by(IncidentEvent.at, IncidentEvent.id)
+        )
+    ).scalars().all()
+    return incident, list(legs), list(events)
+
+
+async def active_incidents(session: AsyncSession) -> list[Incident]:
+    """Incidents whose conference has not ended."""
+    return list(
+        (
+            await session.execute(
+                select(Incident).where(Incident.status == IncidentStatus.ACTIVE.value)
+            )
+        ).scalars()
+    )

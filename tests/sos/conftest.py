@@ -1,0 +1,195 @@
+"""The SOS app over the wire against the PBX simulator, with a real store and bus."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from ari_apps.sos.conference import SosConference
+from ari_apps.sos.models import IncidentEvent, LegRole, LegState
+from ari_apps.sos.notifier import SosNotifier
+from ari_apps.sos.stasis import SosApp
+from ari_apps.sos.store import IncidentRecorder, register_journal_kinds
+from callcenter.asterisk import AriClient
+from callcenter.bus import BusMessage, MemoryBus
+from callcenter.crypto import FieldCipher
+from callcenter.journal import Journal, Resilient
+from callcenter.notify.outbox import Outbox
+from callcenter.pbxsim.people import Person
+from callcenter.pbxsim.server import PbxSimulator
+from callcenter.settings import Settings
+from callcenter.store.engine import SessionFactory
+from callcenter.store.models import ContactRole, Role
+from tests.factories import ContactSpec, make_area, make_elder, make_user
+
+ELDER_PHONE = "13900001111"
+DEVICE = "SOS-0001"
+EMERGENCY = "120"
+KIN = ["13800000001", "13800000002", "13800000003"]
+DOCTORS = ["13700000001", "13700000002"]
+SOCIAL_WORKER = "13600000001"
+AGENT_ENDPOINT = "agent-7001"
+SUPERVISOR_ENDPOINT = "sup-7101"
+
+
+@dataclass
+class SosHarness:
+    """Everything a scenario needs: the simulator, the app, the store, what was published."""
+
+    sim: PbxSimulator
+    app: SosApp
+    client: AriClient
+    sessions: SessionFactory
+    recorder: IncidentRecorder
+    notifier: SosNotifier
+    journal: Journal
+    elder_id: int
+    published: list[BusMessage] = field(default_factory=list)
+
+    def person(self, number: str, behaviour: str = "answer", ring: float | None = None,
+               **kw: Any) -> None:
+        """Script who answers ``number``; "noanswer" rings until the originate times out."""
+        if ring is None:
+            ring = 1.0 if behaviour in ("answer", "busy", "congestion") else 0.0
+        self.sim.set_person(number, Person(behaviour=behaviour, ring_seconds=ring, **kw))  # type: ignore[arg-type]
+
+    def press(self, number: str = ELDER_PHONE, device: str = "") -> str:
+        """The elder presses SOS: a call enters ``Stasis(callcenter,sos,<device>)``."""
+        channel = self.sim.dialplan.inbound(number, "12349", app="callcenter",
+                                            args=["sos", device] if device else ["sos"])
+        return channel.id
+
+    async def incident(self, caller_channel: str) -> SosConference:
+        """The incident of a caller, once its first round of legs is dialled."""
+        conference = await self.app.wait_for_conference(lambda c: caller_channel in c.legs)
+        await asyncio.wait_for(conference.first_round_done.wait(), 10)
+        return conference
+
+    async def advance(self, seconds: float) -> None:
+        await self.sim.advance(seconds)
+
+    async def settle_store(self) -> None:
+        await self.notifier.drain()
+        await self.recorder.flush()
+
+    async def timeline(self, incident_id: str) -> list[str]:
+        await self.settle_store()
+        async with self.sessions() as session:
+            rows = await session.execute(
+                select(IncidentEvent.kind)
+                .where(IncidentEvent.incident_id == incident_id)
+                .order_by(IncidentEvent.at, IncidentEvent.id)
+            )
+            return list(rows.scalars())
+
+
+def leg_states(conference: SosConference, role: LegRole) -> list[tuple[str, LegState]]:
+    """The legs of one role, as (number, state), in dialling order."""
+    return [
+        (leg.candidate.number if leg.candidate else "", leg.state)
+        for leg in conference.legs.values()
+        if leg.role is role
+    ]
+
+
+def all_answered(conference: SosConference) -> Callable[[SosConference], bool]:
+    return lambda c: c.parties and len(c.parties) >= 5
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[PbxSimulator]:
+    async with PbxSimulator(ari_port=0, ami_port=0, control_port=0, speed=None) as simulator:
+        yield simulator
+
+
+@pytest.fixture
+async def seeded(sessions: SessionFactory, cipher: FieldCipher, passwords: Any) -> int:
+    async with sessions.begin() as session:
+        district = await make_area(session, "120104", "南开区")
+        street = await make_area(session, "120104001", "长虹街道", district)
+        community = await make_area(session, "120104001001", "鹏欣社区", street)
+        contacts = [
+            ContactSpec(ContactRole.KIN, f"亲属{n}", number, priority=n,
+                        email="kin1@example.org" if n == 1 else None)
+            for n, number in enumerate(KIN, start=1)
+        ] + [
+            ContactSpec(ContactRole.DOCTOR, f"医生{n}", number, priority=n)
+            for n, number in enumerate(DOCTORS, start=1)
+        ] + [ContactSpec(ContactRole.SOCIAL_WORKER, "社工", SOCIAL_WORKER)]
+        elder = await make_elder(
+            session, cipher, community, "王秀英", phones=[ELDER_PHONE], devices=[DEVICE],
+            contacts=contacts, lives_alone=True, health_notes="高血压",
+        )
+        await make_user(session, passwords, "agent1", Role.AGENT.value, endpoint=AGENT_ENDPOINT)
+        await make_user(session, passwords, "sup1", Role.SUPERVISOR.value,
+                        endpoint=SUPERVISOR_ENDPOINT)
+        return elder.id
+
+
+def sos_settings(settings: Settings, sim: PbxSimulator, **overrides: Any) -> Settings:
+    values = {
+        "ari_url": sim.ari_url,
+        "sos_ring_timeout": 20,
+        "sos_agent_after_seconds": 20.0,
+        "sos_supervisor_after_seconds": 40.0,
+        "sos_emergency_retry_delay": 5.0,
+        **overrides,
+    }
+    return settings.model_copy(update=values)
+
+
+async def open_harness(
+    sim: PbxSimulator, settings: Settings, sessions: SessionFactory, elder_id: int,
+    tmp_path: Path, bus: MemoryBus | None = None,
+) -> SosHarness:
+    """Connect a fresh SosApp (as a product start does) to the simulator."""
+    bus = bus or MemoryBus()
+    published: list[BusMessage] = []
+    original = bus.publish
+
+    async def capture(message: BusMessage) -> None:
+        published.append(message)
+        await original(message)
+
+    bus.publish = capture  # type: ignore[method-assign]
+    journal = Journal(tmp_path / "journal", sessions)
+    register_journal_kinds(journal)
+    outbox = Outbox(Resilient(journal, sessions), journal)
+    recorder = IncidentRecorder(sessions, journal)
+    recorder.start()
+    notifier = SosNotifier(bus, outbox.submit)
+    client = AriClient(sim.ari_url, "callcenter", "callcenter", "callcenter")
+    app = SosApp({"default": client}, settings, sessions, recorder, notifier,
+                 sleep=sim.clock.sleep)
+    app.attach()
+    harness = SosHarness(sim, app, client, sessions, recorder, notifier, journal, elder_id,
+                         published)
+    await client.connect(wait_seconds=5)
+    return harness
+
+
+async def close_harness(harness: SosHarness) -> None:
+    await harness.app.close()
+    await harness.notifier.drain()
+    await harness.notifier.close()
+    await harness.recorder.close()
+    await harness.client.close()
+
+
+@pytest.fixture
+async def sos(
+    sim: PbxSimulator, settings: Settings, sessions: SessionFactory, seeded: int, tmp_path: Path
+) -> AsyncIterator[SosHarness]:
+    harness = await open_harness(sim, sos_settings(settings, sim), sessions, seeded, tmp_path)
+    for number in [EMERGENCY, *KIN, *DOCTORS, SOCIAL_WORKER, AGENT_ENDPOINT, SUPERVISOR_ENDPOINT]:
+        harness.person(number)
+    try:
+        yield harness
+    finally:
+        await close_harness(harness)
