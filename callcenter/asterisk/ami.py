@@ -71,11 +71,16 @@ class AmiActionError(AmiError):
 
 @dataclass(slots=True, frozen=True)
 class AmiEvent:
-    """One AMI event; ``headers`` is case-insensitive (repeated headers are lists)."""
+    """One AMI event; ``headers`` is case-insensitive (repeated headers are lists).
+
+    ``seq`` is the arrival order on this client: handlers of different calls or queues
+    run concurrently, so sorting by ``seq`` recovers the order Asterisk sent them in.
+    """
 
     name: str
     node: str
     headers: Mapping[str, Any] = field(repr=False)
+    seq: int = 0
 
     def get(self, key: str, default: str = "") -> Any:
         """A header value, case-insensitively."""
@@ -118,6 +123,8 @@ class OriginateResult:
     channel: str
     uniqueid: str | None
     event: AmiEvent | None
+    #: The action's own answer ('Originate successfully queued'), before the event.
+    response: AmiResponse | None = None
 
     @property
     def outcome(self) -> str:
@@ -262,7 +269,7 @@ class AmiClient:
         if not isinstance(name, str) or not name:
             return
         self.events_received += 1
-        event = AmiEvent(name, self.node, message)
+        event = AmiEvent(name, self.node, message, self.events_received)
         if name == "FullyBooted" and self._resync_hooks:
             self._tasks.spawn(self._resync(), "resync")
         if self._handlers_for(event):
@@ -282,6 +289,13 @@ class AmiClient:
     def connected(self) -> bool:
         """True while logged in."""
         return self._connected.is_set()
+
+    @property
+    def protocol_version(self) -> str | None:
+        """The AMI version from the ``Asterisk Call Manager/<version>`` banner (None before it)."""
+        protocol = self._protocol
+        version = getattr(protocol, "version", None) if protocol is not None else None
+        return version if isinstance(version, str) else None
 
     async def start(self) -> None:
         """Start the supervisor task."""
@@ -537,6 +551,7 @@ class AmiClient:
             # On failure Asterisk 22 reports Uniqueid '<unknown>'.
             uniqueid=None if uniqueid == "<unknown>" else uniqueid,
             event=event,
+            response=resp,
         )
 
     async def redirect(self, channel: str, context: str, exten: str, priority: int = 1, *,

@@ -88,8 +88,9 @@ class OrderedDispatcher(Generic[E]):
                     self._watch(), name=f"{self._name}:watchdog"
                 )
         consumer.queue.append(event)
+        if not self._pending:
+            self._idle.clear()
         self._pending += 1
-        self._idle.clear()
         if last:
             consumer.closing = True
         wakeup = consumer.wakeup
@@ -139,7 +140,8 @@ class OrderedDispatcher(Generic[E]):
         for handler in handlers:
             try:
                 result = handler(event)
-                if result is not None:
+                # A sync handler may return a value (list.append does not, dict.setdefault does).
+                if result is not None and hasattr(result, "__await__"):
                     await result
             except asyncio.CancelledError:
                 raise

@@ -133,6 +133,11 @@ class RedisBus:
                 attempt += 1
         log.info("redis bus caught up")
 
+    async def flushed(self) -> None:
+        """Wait until the messages queued during an outage have gone out."""
+        if self._flusher is not None:
+            await asyncio.shield(self._flusher)
+
     @property
     def pending(self) -> int:
         """Messages waiting for Redis to come back."""

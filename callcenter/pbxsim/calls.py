@@ -260,14 +260,19 @@ class Calls:
         else:
             m.destroy(ch, 19)
 
-    def cancel(self, leg: Leg) -> None:
-        """The caller gave up while this leg rang: DialEnd CANCEL, cause 0."""
+    def cancel(self, leg: Leg, statuses: tuple[str, ...] = ("CANCEL",)) -> None:
+        """The caller gave up while this leg rang: a DialEnd per status, cause 0.
+
+        app_queue sends more than one DialEnd for one leg (22.10.1): CANCEL twice when the
+        caller abandons, NOANSWER then CANCEL when the ring timeout ends the attempt.
+        """
         m, ch, far = self.model, leg.ch, leg.far
         if leg.answered.done() or ch.gone:
             return
         leg.outcome = "CANCEL"
         leg.answered.set_result("CANCEL")
-        m.dial_event(ch, "CANCEL", "", leg.caller)
+        for status in statuses:
+            m.dial_event(ch, status, "", leg.caller)
         if far is not None:
             far.disposition = "FAILED"
         self._destroy_pair(leg, 0, 0)

@@ -203,6 +203,7 @@ class Media:
             target.recorder_names.insert(0, recorder)
             rec.extra["bridge"] = target
             rec.extra["recorder"] = recorder
+            self.model.check_technology(target)
             self.model.refresh_peers(target)
         rec.state = "recording"
         self.model.emit("RecordingStarted", apps=rec.apps, ari={"recording": rec.ari()})
@@ -220,10 +221,16 @@ class Media:
         rec = self.live.pop(name, None)
         if rec is None:
             raise MediaError(404, "Recording not found")
-        seconds = self.model.clock.now() - rec.started
+        now = self.model.clock.now()
+        seconds = now - rec.started
+        bridge = rec.extra.get("bridge")
+        if isinstance(bridge, Bridge):
+            # Local channels carry no audio: only a softmix bridge writes (silence) frames,
+            # so a recording of one channel in a simple_bridge is 0 s, a 44-byte WAV.
+            since = bridge.softmix_since
+            seconds = 0.0 if since is None else max(0.0, now - max(rec.started, since))
         rec.duration = int(seconds)
         rec.state = state
-        bridge = rec.extra.get("bridge")
         if isinstance(bridge, Bridge) and rec.extra["recorder"] in bridge.recorder_names:
             bridge.recorder_names.remove(rec.extra["recorder"])
         if state != "canceled":

@@ -116,7 +116,10 @@ class Bridge:
     bridge_class: str = "stasis"
     channels: list[Channel] = field(default_factory=list)
     apps: set[str] = field(default_factory=set)
-    upgraded: bool = False  # simple_bridge becomes softmix past two channels
+    # simple_bridge becomes softmix past two parties, a hidden recorder counting as one
+    # (real 22.10: 1 Local channel + recorder stays simple_bridge and records no audio).
+    upgraded: bool = False
+    softmix_since: float | None = None  # when it last became softmix: audio flows from then
     recorder_names: list[str] = field(default_factory=list)  # hidden Recorder/ARI-… channels
     on_leave: list[Callable[[Bridge, Channel], None]] = field(default_factory=list)
 
@@ -410,13 +413,18 @@ class Model:
             self.leave_bridge(ch, quiet_vars=True)
         bridge.channels.append(ch)
         ch.bridge = bridge
-        if len(bridge.channels) > 2:
-            bridge.upgraded = True
+        self.check_technology(bridge)
         bridge.apps |= ch.apps
         self.emit("ChannelEnteredBridge", apps=set(ch.apps) | bridge.apps,
                   ari={"bridge": self.ari_bridge(bridge), "channel": self.ari_channel(ch)},
                   ami=[{"Event": "BridgeEnter", **bridge.ami(), **ch.ami()}])
         self.refresh_peers(bridge, first=ch)
+
+    def check_technology(self, bridge: Bridge) -> None:
+        """Upgrade to softmix once the bridge has more than two parties (recorders count)."""
+        if not bridge.upgraded and len(bridge.channels) + len(bridge.recorder_names) > 2:
+            bridge.upgraded = True
+            bridge.softmix_since = self.clock.now()
 
     def refresh_peers(self, bridge: Bridge, first: Channel | None = None) -> None:
         """Set BRIDGEPEER on the channels of a bridge with two or more parties."""
@@ -448,3 +456,5 @@ class Model:
             self.refresh_peers(bridge)
         for listener in list(bridge.on_leave):
             listener(bridge, ch)
+        if not bridge.channels:
+            bridge.softmix_since = None  # after the listeners: a recording stopping reads it

@@ -28,7 +28,8 @@ class Member:
     login: int = 0
     status: int = NOT_INUSE
     in_call: bool = False
-    wrapup: int = 0
+    wrapup: int = 0  # the member's own wrap-up; 0 = the queue's (as app_queue does)
+    call_ended: float = 0.0  # exact end of the last call (LastCall is whole seconds)
 
     def fields(self, queue: str) -> dict[str, str]:
         """The member block of QueueMember* events."""
@@ -110,8 +111,7 @@ class Queues:
             raise QueueError("Unable to add interface to queue: No such queue")
         if q.member(interface) is not None:
             raise QueueError("Unable to add interface: Already there")
-        m = Member(interface, name or interface, penalty, paused, reason, login=self._now(),
-                   wrapup=q.wrapuptime)
+        m = Member(interface, name or interface, penalty, paused, reason, login=self._now())
         if paused:
             m.last_pause = self._now()
         q.members.append(m)
@@ -199,7 +199,10 @@ class Queues:
 
     # --- callers ------------------------------------------------------------------------------
     def _available(self, q: Queue, m: Member) -> bool:
-        wrapped = self.clock.now() - m.last_call >= m.wrapup if m.last_call else True
+        # The member's own wrap-up wins over the queue's, read now (not copied at QueueAdd,
+        # so a queue reconfigured later applies to members already in it).
+        wrapup = m.wrapup or q.wrapuptime
+        wrapped = self.clock.now() - m.call_ended >= wrapup if m.call_ended else True
         return not m.paused and not m.in_call and m.status == NOT_INUSE and wrapped
 
     def _choose(self, q: Queue) -> list[Member]:
@@ -211,7 +214,7 @@ class Queues:
         if q.strategy == "ringall":
             return tier
         if q.strategy == "leastrecent":
-            return [min(tier, key=lambda m: m.last_call)]
+            return [min(tier, key=lambda m: m.call_ended)]
         # rrmemory: the next member after the one rung last time
         order = q.members[q.rr_next:] + q.members[:q.rr_next]
         pick = next(m for m in order if m in tier)
@@ -286,11 +289,12 @@ class Queues:
             return
         for m, leg in list(entry.legs):
             if not leg.answered.done():
+                # RingTime is in milliseconds here (AgentConnect's is in seconds).
+                ring_ms = int((self.clock.now() - entry.ring_started) * 1000)
                 self._emit("AgentRingNoAnswer", {**ch.ami(), **leg.ch.ami("Dest"),
                                                  "Queue": q.name, "Interface": m.interface,
-                                                 "MemberName": m.name,
-                                                 "RingTime": str(int(self.clock.now() - entry.ring_started))})
-                self.calls.cancel(leg)
+                                                 "MemberName": m.name, "RingTime": str(ring_ms)})
+                self.calls.cancel(leg, ("NOANSWER", "CANCEL"))
             self._set_status(q, m, NOT_INUSE)
         entry.legs.clear()
         if not waiter.done():
@@ -368,6 +372,7 @@ class Queues:
         q.talktime = talk
         member.calls += 1
         member.last_call = self._now()
+        member.call_ended = self.clock.now()
         member.in_call = False
         self.model.spawn(self._member_free(q, member))
         if entry.result is not None and not entry.result.done():
@@ -382,7 +387,7 @@ class Queues:
         pos = q.callers.index(entry) + 1
         entry.state = "done"
         for _m, leg in entry.legs:
-            self.calls.cancel(leg)
+            self.calls.cancel(leg, ("CANCEL", "CANCEL"))
         self._emit("QueueCallerAbandon", {**ch.ami(), "Queue": q.name, "Position": str(pos),
                                           "OriginalPosition": str(entry.position),
                                           "HoldTime": str(int(self.clock.now() - entry.joined))})

@@ -120,6 +120,7 @@ async def test_redis_outage_loses_nothing_published(redis_port: int) -> None:
                 if len(got) == 3:
                     break
         assert got == [1, 2, 3]
+        await bus.flushed()
         assert bus.pending == 0
         await subscription.close()
     finally:

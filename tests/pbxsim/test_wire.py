@@ -8,10 +8,10 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from contract.wire import SCHEMA, AmiClient, AriClient, event, of_type
 
 from callcenter.pbxsim.people import Person
 from callcenter.pbxsim.server import PbxSimulator
+from pbxsim.wire import SCHEMA, AmiClient, AriClient, event, of_type
 
 TRACES = Path("/work/shared/asterisk/traces")
 

@@ -30,7 +30,8 @@ from callcenter.asterisk.ari.events import (
     BridgeDestroyed,
     ChannelDestroyed,
     GenericEvent,
-    parse_event,
+    from_json,
+    loads,
 )
 from callcenter.asterisk.ari.models import Application, Bridge, Channel
 from callcenter.asterisk.ari.resources import (
@@ -339,7 +340,7 @@ class AriClient:
         """Parse one WebSocket frame and queue it for its ordered consumer."""
         self.stats.frames += 1
         try:
-            event = parse_event(frame, self.node)
+            event = from_json(loads(frame), self.node)  # parse_event, one call less
         except AriMalformedFrame as err:
             self.stats.malformed += 1
             text = frame if isinstance(frame, str) else frame.decode("utf-8", "replace")

@@ -5,6 +5,11 @@ them). Every event also carries ``node``: the Asterisk node it came from. A fram
 of a type without a class here becomes a :class:`GenericEvent` (logged, never an
 error). :func:`parse_event` raises :class:`AriMalformedFrame` for frames that are
 not JSON objects, have no ``type``, or carry wrong field types.
+
+Nested ``Channel`` and ``Bridge`` objects are built on first access: a frame's
+channel is a third of its parse cost and many handlers never read it. Their ``id``
+is checked when the frame is parsed (it is the ordering key); their other fields
+when first read, which raises :class:`AriMalformedFrame` for a malformed one.
 """
 
 from __future__ import annotations
@@ -36,12 +41,17 @@ class AriEvent:
     timestamp: str = ""
     asterisk_id: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    #: The ordering key, set by the parser from the frame (saves building the channel).
+    _order: str = field(default="", repr=False, compare=False)
 
-    #: Which object's consumer handles this event in order (see :meth:`order_key`).
-    ORDER_BY: ClassVar[str] = ""
+    #: (field, key prefix): the parser takes the ordering key from that object's id.
+    ORDER_BY: ClassVar[tuple[str, str] | None] = None
 
     def order_key(self) -> str:
         """``channel:<id>`` / ``bridge:<id>``: events with one key are handled in order."""
+        return self._order or self._key()
+
+    def _key(self) -> str:
         return ""
 
 
@@ -52,8 +62,9 @@ class GenericEvent(AriEvent):
 
 class _ChannelKeyed:
     __slots__ = ()
+    ORDER_BY: ClassVar[tuple[str, str] | None] = ("channel", "channel:")
 
-    def order_key(self) -> str:
+    def _key(self) -> str:
         channel = self.channel  # type: ignore[attr-defined]
         return f"channel:{channel.id}" if channel is not None else ""
 
@@ -137,7 +148,9 @@ class ChannelLeftBridge(_ChannelKeyed, AriEvent):
 class _BridgeKeyed(AriEvent):
     bridge: Bridge
 
-    def order_key(self) -> str:
+    ORDER_BY: ClassVar[tuple[str, str] | None] = ("bridge", "bridge:")
+
+    def _key(self) -> str:
         return f"bridge:{self.bridge.id}"
 
 
@@ -201,7 +214,7 @@ class ChannelUserevent(AriEvent):
     channel: Channel | None = None
     bridge: Bridge | None = None
 
-    def order_key(self) -> str:
+    def _key(self) -> str:
         if self.channel is not None:
             return f"channel:{self.channel.id}"
         return f"bridge:{self.bridge.id}" if self.bridge is not None else ""
@@ -221,7 +234,9 @@ class Dial(AriEvent):
     forwarded: Channel | None = None
     dialstring: str | None = None
 
-    def order_key(self) -> str:
+    ORDER_BY: ClassVar[tuple[str, str] | None] = ("peer", "channel:")
+
+    def _key(self) -> str:
         return f"channel:{self.peer.id}"
 
 
@@ -234,7 +249,7 @@ def _target_key(uri: str) -> str:
 class _PlaybackEvent(AriEvent):
     playback: Playback
 
-    def order_key(self) -> str:
+    def _key(self) -> str:
         return _target_key(self.playback.target_uri)
 
 
@@ -257,7 +272,7 @@ class PlaybackFinished(_PlaybackEvent):
 class _RecordingEvent(AriEvent):
     recording: LiveRecording
 
-    def order_key(self) -> str:
+    def _key(self) -> str:
         return _target_key(self.recording.target_uri)
 
 
@@ -374,14 +389,53 @@ def _spec(cls: type[AriEvent]) -> _Spec:
 Builder = Callable[[dict[str, Any], str, str, str, str, "str | None"], AriEvent]
 
 
+#: Nested objects built on first access (see the module docstring).
+_LAZY: dict[str, Callable[[Any], Any]] = {"Channel": Channel.from_json, "Bridge": Bridge.from_json}
+
+
+class _LazyObject:
+    """Stands in for a slot: keeps the frame's JSON object until the field is first read."""
+
+    __slots__ = ("build", "name", "slot")
+
+    def __init__(self, slot: Any, build: Callable[[Any], Any], name: str) -> None:
+        self.slot, self.build, self.name = slot, build, name
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = self.slot.__get__(obj, owner)
+        if type(value) is dict:
+            try:
+                value = self.build(value)
+            except AriMalformedFrame as err:
+                raise AriMalformedFrame(f"{type(obj).__name__}.{self.name}: {err.reason}") from err
+            self.slot.__set__(obj, value)
+        return value
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        self.slot.__set__(obj, value)
+
+    def __delete__(self, obj: Any) -> None:
+        self.slot.__delete__(obj)
+
+
+def _make_lazy(cls: type[AriEvent], name: str, build: Callable[[Any], Any]) -> None:
+    owner = next(k for k in cls.__mro__ if name in k.__dict__)
+    slot = owner.__dict__[name]
+    if not isinstance(slot, _LazyObject):
+        setattr(owner, name, _LazyObject(slot, build, name))
+
+
 def _compile(cls: type[AriEvent], spec: _Spec) -> Builder:
     """One straight-line builder per event type (as dataclasses does for __init__).
 
     A generic loop over fields costs about as much as the JSON decoding itself.
     """
-    env: dict[str, Any] = {"cls": cls, "M": AriMalformedFrame}
+    env: dict[str, Any] = {"cls": cls, "M": AriMalformedFrame, "dict": dict, "str": str}
     lines = ["def build(data, node, event_type, application, timestamp, asterisk_id):"]
     args = []
+    order = '""'
     for i, (name, annotation, required) in enumerate(spec):
         v = f"v{i}"
         lines.append(f"    {v} = data.get({name!r})")
@@ -392,12 +446,20 @@ def _compile(cls: type[AriEvent], spec: _Spec) -> Builder:
             env[f"t{i}"] = {"str": str, "int": int, "bool": bool}[simple]
             lines.append(f"    if {v} is not None and type({v}) is not t{i}:")
             lines.append(f"        raise M('{name}: expected {simple}, got ' + type({v}).__name__)")
+        elif annotation in _LAZY:
+            # Only the id now (it orders the event); the rest when the field is read.
+            _make_lazy(cls, name, _LAZY[annotation])
+            lines.append(f"    if {v} is not None and (type({v}) is not dict"
+                         f" or type({v}.get('id')) is not str):")
+            lines.append(f"        raise M('{name}: expected an object with a string id')")
+            if cls.ORDER_BY is not None and cls.ORDER_BY[0] == name:
+                order = f"({cls.ORDER_BY[1]!r} + {v}['id'] if {v} is not None else '')"
         else:
             env[f"c{i}"] = _CONVERTERS[annotation]
             lines.append(f"    if {v} is not None: {v} = c{i}({v})")
         args.append(f"{name}={v}")
     lines.append("    return cls(type=event_type, node=node, application=application,"
-                 " timestamp=timestamp, asterisk_id=asterisk_id, raw=data"
+                 f" timestamp=timestamp, asterisk_id=asterisk_id, raw=data, _order={order}"
                  + "".join(f", {a}" for a in args) + ")")
     exec("\n".join(lines), env)  # noqa: S102 -- generated from our own dataclass fields only
     return env["build"]

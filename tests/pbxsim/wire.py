@@ -1,4 +1,4 @@
-"""Wire-level ARI/AMI clients for the contract and simulator tests (raw aiohttp and TCP)."""
+"""Wire-level ARI/AMI clients for the simulator tests (raw aiohttp and TCP, wire order kept)."""
 
 from __future__ import annotations
 
