@@ -9,6 +9,7 @@ import click
 from sqlalchemy.exc import DBAPIError
 
 from callcenter import audit
+from callcenter.clitools import settings_or_exit
 from callcenter.settings import Settings
 from callcenter.store.cli import open_store, store_failure
 
@@ -26,7 +27,6 @@ def audit_group() -> None:
 @audit_group.command("verify")
 def verify() -> None:
     """Check every entry chains to the one before; exit 1 when the chain is broken."""
-    from callcenter.cli import settings_or_exit  # the CLI root imports this module
 
     settings = settings_or_exit()
     try:

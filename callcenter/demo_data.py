@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from callcenter import audit
 from callcenter import demo_tables as t
+from callcenter.clitools import settings_or_exit
 from callcenter.crypto import FieldCipher
 from callcenter.directory.users import check_new_user
 from callcenter.directory.validators import id_check_char
@@ -48,14 +49,15 @@ class DemoLogin:
 
 
 # One per role, plus agents at each jurisdiction level (C §4.2.2). Passwords meet
-# check_password_strength and are printed by the CLI: demo only.
+# check_password_strength and are printed by the CLI: demo only. Endpoints are the
+# softphones' PJSIP endpoint names (rung through CALLCENTER_AGENT_DIAL_TEMPLATE).
 _LOGINS: tuple[tuple[str, str, str, int | None, str | None, str], ...] = (
     ("admin", "Haihe-River-2024!", "admin", None, None, "系统管理员"),
-    ("supervisor", "Drum-Tower-2024!", "supervisor", None, None, "值班班长"),
+    ("supervisor", "Drum-Tower-2024!", "supervisor", None, "1101", "值班班长"),
     ("auditor", "Ancient-Culture-St-2024!", "auditor", None, None, "录音审计员"),
-    ("agent1", "Water-Park-2024!", "agent", None, "PJSIP/1001", "坐席一"),
-    ("agent2", "Tianta-Tower-2024!", "agent", 0, "PJSIP/1002", "坐席二（区）"),
-    ("agent3", "Five-Avenues-2024!", "agent", 2, "PJSIP/1003", "坐席三（社区）"),
+    ("agent1", "Water-Park-2024!", "agent", None, "1001", "坐席一"),
+    ("agent2", "Tianta-Tower-2024!", "agent", 0, "1002", "坐席二（区）"),
+    ("agent3", "Five-Avenues-2024!", "agent", 2, "1003", "坐席三（社区）"),
 )
 
 
@@ -343,7 +345,6 @@ def demo_data() -> None:
 @click.option("--seed", default=DEFAULT_SEED, show_default=True, type=int)
 def generate_command(elders: int, seed: int) -> None:
     """Write a demo directory into the configured store (migrating it first) and print the logins."""
-    from callcenter.cli import settings_or_exit  # the CLI root imports this module
     from callcenter.store import migrate
     from callcenter.store.cli import open_store
 
@@ -363,3 +364,8 @@ def generate_command(elders: int, seed: int) -> None:
         scope = f" area {login.area_code}" if login.area_code else ""
         click.echo(f"  {login.username:<11} {login.password:<26} {login.role}{scope}")
     sys.stdout.flush()
+
+
+def demo_credentials() -> list[tuple[str, str, str]]:
+    """(username, demo password, role) of every demo login, for printing at demo start."""
+    return [(username, password, role) for username, password, role, *_ in _LOGINS]

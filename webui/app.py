@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import aiohttp_jinja2
@@ -27,6 +28,9 @@ log = get_logger(__name__)
 HERE = Path(__file__).parent
 MAX_BODY = 64 * 1024  # the console posts short forms only
 
+#: A feature adds its pages, API routes (``app[API].add``) and app keys to the console.
+Feature = Callable[[web.Application], None]
+
 
 def create_app(
     runtime: Runtime,
@@ -34,6 +38,7 @@ def create_app(
     clock: Clock = utcnow,
     health: HealthChecks | None = None,
     session_cache_seconds: float = 5.0,
+    features: Sequence[Feature] = (),
 ) -> web.Application:
     """Build the console application over ``runtime``; ``clock`` is injectable for tests."""
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY)
@@ -67,15 +72,22 @@ def create_app(
     router.add_get("/ws", websocket, name="ws")
     router.add_static("/static/", HERE / "static", name="static")
     views.add_page_routes(app)
+    for feature in features:
+        feature(app)
     app[API].install(router)
     return app
 
 
 async def run_web(
-    runtime: Runtime, *, host: str, port: int, health: HealthChecks | None = None
+    runtime: Runtime,
+    *,
+    host: str,
+    port: int,
+    health: HealthChecks | None = None,
+    features: Sequence[Feature] = (),
 ) -> None:
     """Serve the console on ``host:port`` until cancelled, then shut down cleanly."""
-    app = create_app(runtime, health=health)
+    app = create_app(runtime, health=health, features=features)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:

@@ -13,7 +13,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
-from callcenter.directory.exceptions import DirectoryError
+from callcenter.errors import DomainError
 from callcenter.logs import get_logger
 from webui.i18n import translator
 from webui.pages import render
@@ -95,7 +95,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.status == 405 and "Allow" in exc.headers:
             response.headers["Allow"] = exc.headers["Allow"]
         return response
-    except DirectoryError as err:
+    except DomainError as err:
         return _respond(request, err.status, err.error_id, err.details)
     except InvalidParameters as err:
         return _respond(request, 422, "invalid-parameters", err.details)

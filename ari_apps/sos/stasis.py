@@ -339,7 +339,8 @@ class SosApp:
 
         async def first() -> None:
             conference.resume_timers()
-            await conference.reconcile(members, channels, conference.created)
+            # Everything restored predates the listing that found (or missed) its bridge.
+            await conference.reconcile(members, channels, float("inf"))
 
         conference.start(first)
         log.info("sos conference restored", incident_id=incident.id, legs=len(legs))

@@ -11,6 +11,7 @@ from typing import Any
 import click
 from sqlalchemy.exc import DBAPIError
 
+from callcenter.clitools import settings_or_exit
 from callcenter.crypto import FieldCipher
 from callcenter.directory.csvfile import CsvFileError
 from callcenter.directory.importer import import_file
@@ -23,7 +24,6 @@ from callcenter.store.models import Role
 
 
 def _settings() -> Settings:
-    from callcenter.cli import settings_or_exit  # the CLI root imports this module
 
     return settings_or_exit()
 

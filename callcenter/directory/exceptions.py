@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from callcenter.errors import DomainError
 
 
-class DirectoryError(Exception):
+class DirectoryError(DomainError):
     """Base of the directory's domain errors."""
 
     error_id = "directory-error"
-    status = 400
-
-    def __init__(self, message: str, details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.details = details or {}
 
 
 class ElderNotVisible(DirectoryError):

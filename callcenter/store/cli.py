@@ -10,6 +10,7 @@ import click
 from alembic.util import CommandError
 from sqlalchemy.exc import DBAPIError
 
+from callcenter.clitools import settings_or_exit
 from callcenter.settings import Settings
 from callcenter.store import migrate
 from callcenter.store.engine import SessionFactory, create_engine, session_factory
@@ -35,7 +36,6 @@ def store_failure(err: BaseException) -> str:
 
 
 def _settings() -> Settings:
-    from callcenter.cli import settings_or_exit  # the CLI root imports this module
 
     return settings_or_exit()
 

@@ -80,10 +80,10 @@ def test_import_good_file_prints_counts_and_audits_the_actor(cli, tmp_path: Path
 def test_user_add_with_password_on_stdin_creates_an_audited_user(cli, tmp_path: Path, database_url: str) -> None:  # type: ignore[no-untyped-def]
     _import_areas(cli, tmp_path)
     result = cli("user", "add", "li.ming", "--role", "agent", "--area", "120104001",
-                 "--endpoint", "PJSIP/1001", "--password-stdin", stdin=STRONG + "\n")
+                 "--endpoint", "1001", "--password-stdin", stdin=STRONG + "\n")
     assert result.exit_code == 0, result.output
     (user,) = _query(database_url, select(User))
-    assert (user[0].role, user[0].endpoint) == ("agent", "PJSIP/1001")
+    assert (user[0].role, user[0].endpoint) == ("agent", "1001")
     assert STRONG not in user[0].password_hash and user[0].password_hash.startswith("$argon2id$")
     assert _query(database_url, select(AuditEntry.action).where(AuditEntry.entity == "user")) == [("user.add",)]
 

@@ -1,0 +1,207 @@
+"""The SOS API: incidents as agents and supervisors see them, and "join" from the console.
+
+Jurisdiction (C §4.2.2): an incident of an identified elder is visible only to users
+whose area covers the elder's; an unidentified caller's incident is visible to every
+console user, since anybody may have to help. Outside the jurisdiction is a 404.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy import or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ari_apps.sos.models import Incident, IncidentStatus, LegRole
+from ari_apps.sos.plan import Candidate
+from ari_apps.sos.schemas import (
+    IncidentList,
+    IncidentListQuery,
+    IncidentSummary,
+    IncidentView,
+    JoinResult,
+    LegView,
+    NotificationView,
+    TimelineEntry,
+)
+from ari_apps.sos.stasis import SosApp
+from ari_apps.sos.store import incident_with_timeline
+from callcenter.errors import DomainError
+from callcenter.notify.outbox import list_for_subject
+from callcenter.store.models import Elder, Role, User
+from webui.api import parse
+from webui.app import Feature
+from webui.auth import require_role
+from webui.keys import RUNTIME, Principal
+from webui.openapi import API, ApiRoute
+
+SOS_APP: web.AppKey[SosApp | None] = web.AppKey("sos_app")
+VIEW_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
+JOIN_ROLES = (Role.AGENT, Role.SUPERVISOR)
+
+
+class IncidentNotVisible(DomainError):
+    """No such incident, or one outside the user's jurisdiction."""
+
+    error_id = "incident-not-found"
+    status = 404
+
+
+class IncidentNotActive(DomainError):
+    """The incident's conference has ended (or runs in another product process)."""
+
+    error_id = "incident-not-active"
+    status = 409
+
+
+class CallControlUnavailable(DomainError):
+    """This process runs no call control (``--role calls``)."""
+
+    error_id = "call-control-unavailable"
+    status = 503
+
+
+class NoSoftphone(DomainError):
+    """The user has no softphone endpoint to ring."""
+
+    error_id = "no-softphone"
+    status = 422
+
+
+def _visible(principal: Principal):  # type: ignore[no-untyped-def]
+    if principal.area_path is None:
+        return Incident.id.is_not(None)
+    return or_(
+        Incident.area_path.is_(None),
+        Incident.area_path.startswith(principal.area_path, autoescape=True),
+    )
+
+
+def _summary(incident: Incident, elder_name: str | None) -> dict[str, object]:
+    return {
+        "id": incident.id,
+        "kind": incident.kind,
+        "status": incident.status,
+        "elder_id": incident.elder_id,
+        "elder_name": elder_name,
+        "identified": incident.identified,
+        "caller_number": incident.caller_number,
+        "started_at": incident.started_at,
+        "first_answer_at": incident.first_answer_at,
+        "ended_at": incident.ended_at,
+        "outcome": incident.outcome,
+    }
+
+
+async def list_incidents(
+    session: AsyncSession, principal: Principal, query: IncidentListQuery
+) -> IncidentList:
+    """Incidents in the user's jurisdiction, newest first."""
+    statement = (
+        select(Incident, Elder.name)
+        .outerjoin(Elder, Elder.id == Incident.elder_id)
+        .where(_visible(principal))
+        .order_by(Incident.started_at.desc())
+        .limit(max(1, min(query.limit, 200)))
+    )
+    if query.status != "all":
+        statement = statement.where(Incident.status == query.status)
+    rows = await session.execute(statement)
+    return IncidentList(
+        incidents=[IncidentSummary.model_validate(_summary(i, name)) for i, name in rows]
+    )
+
+
+async def incident_view(
+    session: AsyncSession, principal: Principal, incident_id: str, sos: SosApp | None
+) -> IncidentView:
+    """One incident with its legs, timeline and notifications (404 outside jurisdiction)."""
+    visible = (
+        await session.execute(select(Incident.id).where(Incident.id == incident_id,
+                                                        _visible(principal)))
+    ).scalar_one_or_none()
+    found = await incident_with_timeline(session, incident_id) if visible else None
+    if found is None:
+        raise IncidentNotVisible("no such incident", {"incident": incident_id})
+    incident, legs, events = found
+    elder_name = (
+        await session.get(Elder, incident.elder_id) if incident.elder_id else None
+    )
+    notifications = await list_for_subject(session, "incident", incident_id)
+    live = sos.conferences.get(incident_id) if sos is not None else None
+    return IncidentView.model_validate(
+        _summary(incident, elder_name.name if elder_name else None)
+        | {
+            "device_id": incident.device_id,
+            "recording_name": incident.recording_name,
+            "work_order_number": incident.work_order_number,
+            "legs": [LegView.model_validate(leg, from_attributes=True) for leg in legs],
+            "timeline": [TimelineEntry.model_validate(e, from_attributes=True) for e in events],
+            "notifications": [
+                NotificationView.model_validate(n, from_attributes=True) for n in notifications
+            ],
+            "live": live.snapshot() if live is not None else None,
+        }
+    )
+
+
+def _json(model: IncidentList | IncidentView | JoinResult) -> web.Response:
+    return web.json_response(text=model.model_dump_json())
+
+
+async def get_incidents(request: web.Request) -> web.Response:
+    """GET /api/sos?status=active|ended|all&limit=."""
+    principal = require_role(request, *VIEW_ROLES)
+    query = parse(IncidentListQuery, request.query)
+    async with request.app[RUNTIME].sessions() as session:
+        return _json(await list_incidents(session, principal, query))
+
+
+async def get_incident(request: web.Request) -> web.Response:
+    """GET /api/sos/{incident}."""
+    principal = require_role(request, *VIEW_ROLES)
+    async with request.app[RUNTIME].sessions() as session:
+        view = await incident_view(
+            session, principal, request.match_info["incident"], request.app[SOS_APP]
+        )
+    return _json(view)
+
+
+async def post_join(request: web.Request) -> web.Response:
+    """POST /api/sos/{incident}/join: ring my softphone into the conference."""
+    principal = require_role(request, *JOIN_ROLES)
+    incident_id = request.match_info["incident"]
+    sos = request.app[SOS_APP]
+    async with request.app[RUNTIME].sessions() as session:
+        await incident_view(session, principal, incident_id, None)  # jurisdiction: 404
+        user = await session.get(User, principal.user_id)
+    if sos is None:
+        raise CallControlUnavailable("this process runs no call control")
+    if user is None or not user.endpoint:
+        raise NoSoftphone("no softphone endpoint is set for this user")
+    conference = sos.conferences.get(incident_id)
+    if conference is None or conference.status is not IncidentStatus.ACTIVE:
+        raise IncidentNotActive("the incident's conference is not active here",
+                                {"incident": incident_id})
+    role = LegRole.AGENT if principal.role == Role.AGENT.value else LegRole.SUPERVISOR
+    candidate = Candidate(role, user.endpoint, principal.display_name, user_id=user.id)
+    leg = await sos.join(incident_id, candidate, principal.username)
+    return _json(JoinResult(incident=incident_id, leg=leg, endpoint=user.endpoint))
+
+
+def sos_feature(sos: SosApp | None) -> Feature:
+    """The SOS API as a console feature; ``sos`` None when this process has no call control."""
+
+    def install(app: web.Application) -> None:
+        app[SOS_APP] = sos
+        api = app[API]
+        api.add(ApiRoute("GET", "/api/sos", get_incidents, "SOS incidents in my jurisdiction",
+                         IncidentList, query=IncidentListQuery, errors=(401, 403, 422),
+                         tag="sos"))
+        api.add(ApiRoute("GET", r"/api/sos/{incident:\w+}", get_incident,
+                         "An SOS incident with its legs, timeline and notifications",
+                         IncidentView, errors=(401, 403, 404), tag="sos"))
+        api.add(ApiRoute("POST", r"/api/sos/{incident:\w+}/join", post_join,
+                         "Ring my softphone into the incident's conference", JoinResult,
+                         errors=(401, 403, 404, 409, 422, 503), tag="sos"))
+
+    return install

@@ -1,0 +1,139 @@
+"""``callcenter demo``: the whole product on the PBX simulator, with demo data and calls.
+
+Everything runs on loopback in one process: the simulator (ARI, AMI, control API),
+a local stand-in for Twilio's HTTP API (so the SMS outbox really sends), the console,
+the SOS application and the outbox dispatcher. An elder of the demo directory presses
+SOS shortly after start, and again every ``--sos-every`` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from contextlib import AsyncExitStack
+
+import click
+from pydantic import SecretStr
+from sqlalchemy import func, select
+
+from callcenter.clitools import settings_or_exit
+from callcenter.composition import ALL_ROLES, Product
+from callcenter.crypto import FieldCipher
+from callcenter.demo_data import demo_credentials, generate
+from callcenter.logs import configure_logging, get_logger
+from callcenter.notify.twilio_stub import start_twilio_stub
+from callcenter.passwords import Passwords
+from callcenter.pbxsim.people import Person
+from callcenter.pbxsim.server import PbxSimulator
+from callcenter.server import prepare_store, run_roles
+from callcenter.settings import Settings, parse_bind
+from callcenter.store.models import Elder, ElderPhone, ElderStatus, User
+
+log = get_logger(__name__)
+
+
+async def _seed_if_empty(settings: Settings, elders: int) -> None:
+    from callcenter.store import create_engine, session_factory
+
+    engine = create_engine(settings.database_url)
+    try:
+        sessions = session_factory(engine)
+        async with sessions() as session:
+            count = (await session.execute(select(func.count(Elder.id)))).scalar_one()
+        if count == 0:
+            click.echo(f"seeding a demo directory of {elders} elders …")
+            await generate(sessions, FieldCipher(settings.secret_key_bytes()), Passwords(),
+                           elders=elders)
+    finally:
+        await engine.dispose()
+
+
+async def _script_people(sim: PbxSimulator, product: Product) -> list[str]:
+    """Who answers in the demo: 120 after 3 s, softphones after 2 s; callers to press SOS."""
+    sim.set_person(product.runtime.settings.sos_emergency_number,
+                   Person(behaviour="answer", ring_seconds=3))
+    async with product.runtime.sessions() as session:
+        endpoints = (await session.execute(
+            select(User.endpoint).where(User.endpoint.is_not(None))
+        )).scalars().all()
+        phones = (await session.execute(
+            select(ElderPhone.number)
+            .join(Elder, Elder.id == ElderPhone.elder_id)
+            .where(Elder.status == ElderStatus.ACTIVE.value)
+            .order_by(ElderPhone.id)
+            .limit(50)
+        )).scalars().all()
+    for endpoint in endpoints:
+        if endpoint:
+            sim.set_person(endpoint, Person(behaviour="answer", ring_seconds=2))
+    return list(phones)
+
+
+async def _press_sos(sim: PbxSimulator, app: str, phones: list[str], first_after: float,
+                     every: float) -> None:
+    await asyncio.sleep(first_after)
+    rng = random.Random(7)
+    while phones:
+        phone = rng.choice(phones)
+        sim.dialplan.inbound(phone, "12349", app=app, args=["sos"], hangup_after=240)
+        log.info("demo: an elder pressed SOS")
+        await asyncio.sleep(every)
+
+
+async def run_demo(settings: Settings, ari_port: int, ami_port: int, control_port: int,
+                   first_sos: float, sos_every: float) -> None:
+    await _seed_if_empty(settings, 3000)
+    async with AsyncExitStack() as stack:
+        sim = await stack.enter_async_context(
+            PbxSimulator(ari_port=ari_port, ami_port=ami_port, control_port=control_port,
+                         speed=1.0, recordings_dir=settings.recordings_dir)
+        )
+        twilio = await start_twilio_stub()
+        stack.push_async_callback(twilio.close)
+        settings = settings.model_copy(update={
+            "ari_url": sim.ari_url, "ami_port": sim.ami_port,
+            "twilio_account_sid": twilio.account_sid,
+            "twilio_auth_token": SecretStr(twilio.auth_token),
+            "twilio_from": "+8612349", "twilio_base_url": twilio.base_url,
+        })
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def ready(product: Product) -> None:
+            phones = await _script_people(sim, product)
+            host, port = parse_bind(settings.web_bind)
+            click.echo("")
+            click.echo(f"console:      http://{host}:{port}/")
+            click.echo(f"PBX control:  {sim.control_url}/control/state  (simulator, loopback)")
+            click.echo("demo logins (demo passwords only):")
+            for username, password, role in demo_credentials():
+                click.echo(f"  {username:<11} {password:<26} {role}")
+            click.echo(f"an elder presses SOS in {first_sos:.0f} s, then every {sos_every:.0f} s;")
+            click.echo(f"press one yourself: curl -X POST {sim.control_url}/control/calls "
+                       "-d '{\"from\": \"<elder phone>\", \"to\": \"12349\", \"app\": "
+                       "\"callcenter\", \"args\": [\"sos\"]}'")
+            tasks.add(asyncio.create_task(
+                _press_sos(sim, settings.ari_app, phones, first_sos, sos_every)
+            ))
+
+        try:
+            await run_roles(settings, frozenset(ALL_ROLES), ready=ready)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@click.command()
+@click.option("--ari-port", default=18088, show_default=True, help="The simulator's ARI port.")
+@click.option("--ami-port", default=15038, show_default=True, help="The simulator's AMI port.")
+@click.option("--control-port", default=18089, show_default=True,
+              help="The simulator's control API port.")
+@click.option("--first-sos", default=15.0, show_default=True, help="Seconds to the first SOS.")
+@click.option("--sos-every", default=300.0, show_default=True, help="Seconds between SOS calls.")
+def demo(ari_port: int, ami_port: int, control_port: int, first_sos: float,
+         sos_every: float) -> None:
+    """Run everything on the built-in PBX simulator with demo data and scripted calls."""
+    settings = settings_or_exit()
+    configure_logging(settings.log_level, settings.log_format, settings.env)
+    prepare_store(settings)
+    asyncio.run(run_demo(settings, ari_port, ami_port, control_port, first_sos, sos_every))
