@@ -90,8 +90,8 @@ class Settings(BaseSettings):
     asterisk_nodes: list[AsteriskNode] = Field(default_factory=list)
     agi_bind: str = "127.0.0.1:4573"
     dial_template: str = "PJSIP/{number}@trunk"
-    # How an agent's or supervisor's softphone endpoint becomes a dial string.
-    agent_dial_template: str = "PJSIP/{endpoint}"
+    # How a PJSIP endpoint (an agent's softphone, an elder's SOS device) becomes a dial string.
+    endpoint_dial_template: str = "PJSIP/{endpoint}"
 
     web_bind: str = "127.0.0.1:8080"
     web_origins: list[str] = Field(default_factory=list)
@@ -112,6 +112,13 @@ class Settings(BaseSettings):
     sos_caller_id: str = Field(default="12349", pattern=r"^[0-9*#+]{2,32}$")
     sos_prompt_sound: str = "sound:callcenter/sos-help-coming"
     sos_announce_sound: str = "sound:callcenter/sos-announce"
+    # The spoken message kin hear for an alarm: this prefix + the alarm kind (e.g. "fall").
+    alarm_sound_prefix: str = "sound:callcenter/alarm-"
+    # Device alarms (C §7.3.2.8) of these types become a conference like an SOS; every
+    # other type calls kin with a spoken message. "sos" is always a conference.
+    alarm_conference_types: list[
+        Literal["sos", "fall", "inactivity", "door", "smoke", "gas", "water", "geofence", "health"]
+    ] = Field(default_factory=lambda: ["sos", "fall", "smoke", "gas"])
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -126,6 +133,9 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
 
     mqtt_url: str | None = None
+
+    # Processes serving ``serve --role web`` on one port (SO_REUSEPORT); other roles stay single.
+    web_workers: int = Field(default=1, ge=1, le=64)
 
     @classmethod
     def settings_customise_sources(
@@ -159,9 +169,9 @@ class Settings(BaseSettings):
             raise ValueError(f"only the {{number}} placeholder is allowed ({err})") from err
         return value
 
-    @field_validator("agent_dial_template")
+    @field_validator("endpoint_dial_template")
     @classmethod
-    def _check_agent_dial_template(cls, value: str) -> str:
+    def _check_endpoint_dial_template(cls, value: str) -> str:
         if "{endpoint}" not in value:
             raise ValueError("must contain {endpoint}, e.g. PJSIP/{endpoint}")
         try:
@@ -178,6 +188,13 @@ class Settings(BaseSettings):
                 "must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
             )
         return value
+
+    @field_validator("alarm_conference_types")
+    @classmethod
+    def _check_alarm_conference_types(cls, value: list[str]) -> list[str]:
+        if "sos" not in value:
+            raise ValueError('must include "sos": an SOS alarm is always a conference')
+        return sorted(set(value))
 
     @field_validator("redis_url", "mqtt_url")
     @classmethod

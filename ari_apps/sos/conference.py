@@ -59,6 +59,19 @@ _ANNOUNCE_TIMEOUT = 10.0
 _REPEAT_ESCALATION = 60.0
 MAX_LIFETIME = 4 * 3600.0
 
+#: How each incident kind is named to kin (seed C §5.2.6, C §7.3.2.8).
+ALARM_LABELS = {
+    "sos": "紧急呼叫",
+    "fall": "跌倒告警",
+    "inactivity": "长时间无活动告警",
+    "door": "长时间未开门告警",
+    "smoke": "烟雾告警",
+    "gas": "燃气泄漏告警",
+    "water": "漏水告警",
+    "geofence": "离开安全区域告警",
+    "health": "健康指标异常告警",
+}
+
 
 @dataclass
 class SosDeps:
@@ -88,8 +101,6 @@ class Leg:
     ended_at: datetime | None = None
     cause: int | None = None
     cause_text: str | None = None
-    #: When the state last changed (monotonic), to tell it from a resync listing's moment.
-    touched: float = field(default_factory=time.monotonic)
 
     @property
     def is_responder(self) -> bool:
@@ -97,7 +108,6 @@ class Leg:
 
     def move(self, state: LegState) -> None:
         self.state = state
-        self.touched = time.monotonic()
 
 
 def new_incident_id() -> str:
@@ -155,6 +165,7 @@ class SosConference:
         self._escalations = 0
         self._event_seq = 0
         self._bridged = asyncio.Event()
+        self._recording = False
         self.first_round_done = asyncio.Event()
         self.first_round_seconds: float | None = None
         self.done = asyncio.Event()
@@ -328,13 +339,19 @@ class SosConference:
         await self.client.bridges.add_channel(self.bridge_id, channel_id)
         self._bridged.set()
         # Recorded from the first second (B §5.10), before anybody else joins.
+        await self._start_recording()
+        await self._play_prompt()
+
+    async def _start_recording(self) -> None:
+        if self._recording:
+            return
+        self._recording = True
         try:
             await self.client.bridges.record(self.bridge_id, self.recording_name, format="wav")
             self._timeline("recording.started", {"name": self.recording_name})
         except AriError as err:
             self._timeline("recording.failed", {"error": err.message})
             self._alert("recording_failed", {"error": err.message})
-        await self._play_prompt()
 
     async def _ensure_bridge(self) -> None:
         try:
@@ -387,8 +404,8 @@ class SosConference:
 
     def _dial_string(self, candidate: Candidate) -> str:
         settings = self.deps.settings
-        if candidate.role in (LegRole.AGENT, LegRole.SUPERVISOR):
-            return settings.agent_dial_template.format(endpoint=candidate.number)
+        if candidate.endpoint:
+            return settings.endpoint_dial_template.format(endpoint=candidate.number)
         return settings.dial_template.format(number=candidate.number)
 
     async def _dial(self, request: LegRequest) -> None:
@@ -433,7 +450,7 @@ class SosConference:
         elif isinstance(event, StasisStart):
             await self._on_answered(event)
         elif isinstance(event, ChannelEnteredBridge):
-            self._on_entered(event)
+            await self._on_entered(event)
         elif isinstance(event, ChannelLeftBridge | StasisEnd):
             await self._on_left(event.channel.id)
         elif isinstance(event, ChannelDestroyed):
@@ -462,8 +479,8 @@ class SosConference:
     async def _on_answered(self, event: StasisStart) -> None:
         """A leg we dialled answered (or the elder pressed again: see ``add_caller``)."""
         leg = self.legs.get(event.channel.id)
-        if leg is None or leg.role is LegRole.ELDER:
-            return
+        if leg is None or leg.candidate is None:
+            return  # not a leg we dialled: the caller's own channel
         if leg.state not in (LegState.DIALING, LegState.RINGING):
             await self._hangup(leg.id)  # answered after we gave up on it
             return
@@ -474,7 +491,11 @@ class SosConference:
         self._save()
         self._timeline("leg.answered", {"leg": leg.id, "role": leg.role.value})
         self.plan.answered(leg.id)
-        if leg.role in (LegRole.AGENT, LegRole.SUPERVISOR):
+        await self._admit(leg)
+
+    async def _admit(self, leg: Leg) -> None:
+        """What an answered leg hears before it joins the conference."""
+        if leg.role in (LegRole.AGENT, LegRole.SUPERVISOR, LegRole.ELDER):
             await self._join(leg)
             return
         # Responders first hear who is in trouble and where, then join.
@@ -493,7 +514,7 @@ class SosConference:
         except AriNotFound:
             await self._on_left(leg.id)
 
-    def _on_entered(self, event: ChannelEnteredBridge) -> None:
+    async def _on_entered(self, event: ChannelEnteredBridge) -> None:
         if event.bridge.id != self.bridge_id or event.channel is None:
             return
         leg = self.legs.get(event.channel.id)
@@ -508,6 +529,7 @@ class SosConference:
                                   "parties": len(self.parties)})
         if leg.is_responder:
             self._prompt_playback = None  # somebody is with the elder: the prompt loop stops
+        await self._start_recording()  # an alarm's conference records from its first party
 
     async def _on_left(self, channel_id: str) -> None:
         leg = self.legs.get(channel_id)
@@ -668,6 +690,10 @@ class SosConference:
         await self.client.channels.answer(channel_id)
         await self.client.bridges.add_channel(self.bridge_id, channel_id)
 
+    async def note_alarm(self, kind: str, device_id: str | None, detail: dict[str, Any]) -> None:
+        """Another alarm for the same elder while this incident is open: on its timeline."""
+        self._timeline("alarm", {"kind": kind, "device": device_id, "alarm": detail})
+
     async def _merge_into(self, other: SosConference) -> None:
         """Hand this incident's caller to ``other`` and end this one as merged."""
         try:
@@ -684,32 +710,50 @@ class SosConference:
         self._timeline("merged", {"into": other.id})
         await self._end("merged")
 
-    async def reconcile(
-        self, bridge_channels: set[str] | None, channels: set[str], listed_at: float
-    ) -> None:
-        """After a reconnect: settle what happened while Asterisk could not tell us.
+    async def reconcile(self) -> None:
+        """After a (re)connect: settle what happened while Asterisk could not tell us.
 
-        Only what the listing at ``listed_at`` could have seen is compared: a leg that
-        changed since then is newer than the listing, and its events tell its story.
+        Asterisk 22 replays nothing to a reconnected app, so the bridge and each live
+        leg are read afresh (the resync listing may predate this conference's own steps).
         """
-        if bridge_channels is None:
-            if self.created < listed_at:
-                self._timeline("bridge.lost", {})
-                await self._end("bridge_lost")
+        if not self._bridged.is_set():
+            return  # still starting: its own steps will create and fill the bridge
+        try:
+            members = set((await self.client.bridges.get(self.bridge_id)).channels)
+        except AriNotFound:
+            self._timeline("bridge.lost", {})
+            await self._end("bridge_lost")
             return
+        gone = []
         for leg in list(self.legs.values()):
-            if leg.touched >= listed_at:
-                continue
-            if leg.state in (LegState.DIALING, LegState.RINGING) and leg.id not in channels:
+            if leg.state is LegState.JOINED:
+                if leg.id not in members:
+                    gone.append(leg.id)
+            elif leg.state in (LegState.DIALING, LegState.RINGING, LegState.ANSWERED):
+                if not await self._exists(leg.id):
+                    gone.append(leg.id)
+                elif leg.state is LegState.ANSWERED and leg.candidate is not None:
+                    await self._join(leg)  # it was hearing the announcement
+        self._timeline("resynced", {"parties": len(self.parties), "gone": len(gone)})
+        # Events already on their way (a Dial BUSY, a ChannelDestroyed with its cause) are
+        # queued behind this step: let them tell why first, then settle what is left.
+        self.post(lambda: self._settle_gone(gone))
+
+    async def _settle_gone(self, leg_ids: list[str]) -> None:
+        for leg_id in leg_ids:
+            leg = self.legs[leg_id]
+            if leg.state in (LegState.DIALING, LegState.RINGING):
                 await self._leg_failed(leg, None, "gone while disconnected")
-            elif leg.state is LegState.JOINED and leg.id not in bridge_channels:
-                await self._on_left(leg.id)
-            elif leg.state is LegState.ANSWERED and leg.id not in channels:
-                await self._on_left(leg.id)
-            elif leg.state is LegState.ANSWERED and leg.is_responder:
-                await self._join(leg)  # it was hearing the announcement
-        self._timeline("resynced", {"parties": len(self.parties)})
+            elif leg.state in (LegState.ANSWERED, LegState.JOINED):
+                await self._on_left(leg_id)
         await self._maybe_end()
+
+    async def _exists(self, channel_id: str) -> bool:
+        try:
+            await self.client.channels.get(channel_id)
+        except AriNotFound:
+            return False
+        return True
 
     def restore(self, card: ElderCard | None, legs: list[Leg], bridge_channels: set[str],
                 first_answer_at: datetime | None) -> None:
@@ -771,11 +815,7 @@ class SosConference:
         """SMS (and email when known) to kin and the social worker (C §7.3.2.3)."""
         if self.card is None:
             return
-        when = self.started_at.astimezone().strftime("%H:%M")
-        body = (
-            f"【12349紧急呼叫】{self.card.name}（{self.card.address}）于{when}按下一键呼救，"
-            f"平台正在联系120、社区医生和家属。事件号 {self.id}"
-        )
+        body = self._message_text()
         for contact in self.card.contacts:
             if contact.role not in (LegRole.KIN, LegRole.SOCIAL_WORKER):
                 continue
@@ -790,9 +830,22 @@ class SosConference:
                 self.deps.notifier.notify(
                     NotificationRequest(
                         f"sos:{self.id}:email:{contact.contact_id}", NotifyChannel.EMAIL,
-                        contact.email, body, subject=f"紧急呼叫：{self.card.name}",
+                        contact.email, body, subject=f"{self._kind_label()}：{self.card.name}",
                         subject_entity="incident", subject_id=self.id,
                     )
                 )
                 self._timeline("notify.queued", {"channel": "email",
                                                  "contact_id": contact.contact_id})
+
+    def _kind_label(self) -> str:
+        return ALARM_LABELS.get(self.kind, "告警")
+
+    def _message_text(self) -> str:
+        """The SMS/email text for kin and the social worker (zh-CN)."""
+        assert self.card is not None
+        when = self.started_at.astimezone().strftime("%H:%M")
+        if self.kind == "sos":
+            what = "按下一键呼救，平台正在联系120、社区医生和家属"
+        else:
+            what = f"触发{self._kind_label()}，平台正在处理"
+        return f"【12349{self._kind_label()}】{self.card.name}（{self.card.address}）于{when}{what}。事件号 {self.id}"

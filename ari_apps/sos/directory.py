@@ -57,6 +57,7 @@ class ElderCard:
     health_notes: str
     status: str
     contacts: list[Candidate] = field(default_factory=list)
+    phones: list[str] = field(default_factory=list)
 
     def to_public(self) -> dict[str, object]:
         """The card as the console shows it (contacts' numbers included: agents call them)."""
@@ -147,7 +148,31 @@ async def elder_card(session: AsyncSession, elder_id: int) -> ElderCard | None:
             for c in contacts
             if c.role in _ROLE_OF_CONTACT
         ],
+        phones=list(
+            (
+                await session.execute(
+                    select(ElderPhone.number)
+                    .where(ElderPhone.elder_id == elder_id)
+                    .order_by(ElderPhone.id)
+                )
+            ).scalars()
+        ),
     )
+
+
+async def device_owner(session: AsyncSession, device_id: str) -> tuple[str, ElderCard | None]:
+    """``("active", card)`` for a working device; ``("stopped"|"unknown", None)`` otherwise."""
+    row = (
+        await session.execute(
+            select(SosDevice.elder_id, SosDevice.active).where(SosDevice.device_id == device_id)
+        )
+    ).first()
+    if row is None:
+        return "unknown", None
+    elder_id, active = row
+    if not active:  # B §7.3.6: a deceased elder's device is stopped
+        return "stopped", None
+    return "active", await elder_card(session, elder_id)
 
 
 async def on_duty(session: AsyncSession, role: Role, area_path: str | None) -> list[Candidate]:
@@ -168,7 +193,7 @@ async def on_duty(session: AsyncSession, role: Role, area_path: str | None) -> l
     )
     leg_role = LegRole.AGENT if role is Role.AGENT else LegRole.SUPERVISOR
     return [
-        Candidate(leg_role, endpoint, display or username, user_id=user_id)
+        Candidate(leg_role, endpoint, display or username, user_id=user_id, endpoint=True)
         for user_id, display, username, endpoint, scope in rows
         if endpoint and (scope is None or area_path is None or area_path.startswith(scope))
     ]

@@ -36,6 +36,8 @@ class Candidate:
     contact_id: int | None = None
     user_id: int | None = None
     email: str | None = None
+    #: ``number`` names a PJSIP endpoint (a softphone, an SOS device), not a phone number.
+    endpoint: bool = False
 
 
 @dataclass(frozen=True, slots=True)

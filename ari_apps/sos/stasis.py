@@ -9,11 +9,12 @@ named ``sos-<incident>``, and the caller's channel is remembered on arrival.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sqlalchemy import select
 
+from ari_apps.sos.alarm_flows import AlarmConference, KinAlert
 from ari_apps.sos.conference import Leg, SosConference, SosDeps, new_incident_id
 from ari_apps.sos.directory import ElderCard, elder_card, identify, normalise_number, on_duty
 from ari_apps.sos.models import Incident, IncidentLeg, IncidentStatus, LegRole, LegState
@@ -49,6 +50,7 @@ _ROUTED = (
     PlaybackFinished, RecordingFinished, RecordingFailed,
 )
 _RESTORE_RETRY = 5.0
+ROSTER_REFRESH = 60.0
 
 
 class SosApp:
@@ -83,7 +85,10 @@ class SosApp:
         self._by_elder: dict[int, SosConference] = {}
         self._by_channel: dict[str, SosConference] = {}
         self._restores: set[asyncio.Task[None]] = set()
-        self._listed_at: dict[str, float] = {}
+        self._on_duty_seen: dict[tuple[Role, str | None], list[Candidate]] = {}
+        self._roster: asyncio.Task[None] | None = None
+        #: Set once the on-duty roster was read (tests wait on it before cutting the store).
+        self.roster_loaded = asyncio.Event()
 
     def attach(self) -> None:
         """Register the event handlers and the resync hook on every node."""
@@ -91,11 +96,14 @@ class SosApp:
             client.on(StasisStart, self._on_stasis_start)
             for event_type in _ROUTED:
                 client.on(event_type, self._route)
-            client.on_connected(self._connected)
             client.on_resynced(self.resync)
 
     async def close(self) -> None:
         """Stop every conference's handling (the calls go on in Asterisk) and restores."""
+        roster, self._roster = self._roster, None
+        if roster is not None:
+            roster.cancel()
+            await asyncio.gather(roster, return_exceptions=True)
         for task in self._restores:
             task.cancel()
         await asyncio.gather(*self._restores, return_exceptions=True)
@@ -130,9 +138,11 @@ class SosApp:
     def _forget(self, conference: SosConference) -> None:
         if self.conferences.get(conference.id) is conference:
             del self.conferences[conference.id]
-        for index in (self._by_caller, self._by_elder, self._by_channel):
+        for index in (self._by_caller, self._by_channel):
             for key in [k for k, v in index.items() if v is conference]:
                 del index[key]
+        for elder in [k for k, v in self._by_elder.items() if v is conference]:
+            del self._by_elder[elder]
 
     def _claim_elder(self, conference: SosConference, elder_id: int) -> SosConference | None:
         current = self._by_elder.get(elder_id)
@@ -227,6 +237,39 @@ class SosApp:
     async def _known(card: ElderCard) -> ElderCard:
         return card
 
+    def start_alarm(
+        self, card: ElderCard, *, kind: str, device_id: str | None, detail: dict[str, Any],
+        conference: bool,
+    ) -> SosConference:
+        """A device alarm: a conference like an SOS (calling the elder back first), or a
+        spoken call to kin. An alarm for an elder whose incident is open joins it."""
+        current = self._by_elder.get(card.elder_id)
+        if current is not None and not current.done.is_set():
+            current.post(lambda: current.note_alarm(kind, device_id, detail))
+            return current
+        client = next(iter(self.clients.values()))
+        flow: SosConference
+        if conference:
+            alarm = AlarmConference(self.deps, client, new_incident_id(), kind=kind,
+                                    device_id=device_id, detail=detail)
+            alarm.card = card
+            callback = _callback_of(card, device_id)
+
+            async def begin() -> None:
+                await alarm.begin_alarm(callback)
+
+            flow = alarm
+        else:
+            kin_alert = KinAlert(self.deps, client, new_incident_id(), kind=kind,
+                                 device_id=device_id, detail=detail)
+            kin_alert.card = card
+            begin = kin_alert.begin_alarm
+            flow = kin_alert
+        self._track(flow)
+        self._by_elder[card.elder_id] = flow
+        flow.start(begin)
+        return flow
+
     async def _identify(self, number: str, device_id: str | None) -> ElderCard | None:
         """Who is calling; an unknown caller, or a store that is down, is never refused."""
         try:
@@ -237,8 +280,34 @@ class SosApp:
             return None
 
     async def _on_duty(self, role: Role, area_path: str | None) -> list[Candidate]:
-        async with asyncio.timeout(IDENTIFY_TIMEOUT), self.sessions() as session:
-            return await on_duty(session, role, area_path)
+        """Who is on duty; while the store is down, who was last seen on duty."""
+        try:
+            async with asyncio.timeout(IDENTIFY_TIMEOUT), self.sessions() as session:
+                staff = await on_duty(session, role, area_path)
+        except Exception as err:
+            if not is_store_unavailable(err):
+                raise
+            # Escalation must ring somebody (invariant 1): the area's last list, else
+            # everybody last on duty — too many rather than nobody.
+            last = self._on_duty_seen.get((role, area_path)) or self._on_duty_seen.get((role, None))
+            if not last:
+                raise
+            log.warning("store down: ringing the staff last seen on duty", role=role.value,
+                        count=len(last), error=repr(err))
+            return list(last)
+        self._on_duty_seen[(role, area_path)] = staff
+        return staff
+
+    async def _keep_roster(self) -> None:
+        """Remember who is on duty, so that an escalation never waits on a store that is down."""
+        while True:
+            for role in (Role.AGENT, Role.SUPERVISOR):
+                try:
+                    await self._on_duty(role, None)
+                except Exception as err:  # noqa: BLE001 - task boundary: kept from the last time
+                    log.warning("on-duty roster not refreshed", role=role.value, error=repr(err))
+            self.roster_loaded.set()
+            await asyncio.sleep(ROSTER_REFRESH)
 
     async def join(self, incident_id: str, candidate: Candidate, actor: str) -> str:
         """Ring a console user's softphone into an incident's conference."""
@@ -257,36 +326,28 @@ class SosApp:
 
     # -- after a (re)connect -----------------------------------------------------------
 
-    async def _connected(self, client: AriClient) -> None:
-        # The resync listing starts right after the connected hooks: remember when, so that
-        # what changed after it is not mistaken for what the listing missed.
-        self._listed_at[client.node] = time.monotonic()
-
     async def resync(self, snapshot: AriSnapshot) -> None:
         """Settle live conferences and take back those a previous run left in Asterisk."""
+        if self._roster is None:
+            self._roster = asyncio.get_running_loop().create_task(
+                self._keep_roster(), name="sos-on-duty-roster"
+            )
         client = self.clients[snapshot.node]
-        listed_at = self._listed_at.get(snapshot.node, time.monotonic())
         bridges = {b.id: set(b.channels) for b in snapshot.bridges if b.id.startswith("sos-")}
-        channels = {c.id for c in snapshot.channels}
         for conference in list(self.conferences.values()):
             if conference.client.node == snapshot.node:
-                members = bridges.get(conference.bridge_id)
-                conference.post(
-                    lambda c=conference, m=members: c.reconcile(m, channels, listed_at)  # type: ignore[misc]
-                )
+                conference.post(conference.reconcile)
         orphans = {b[4:]: members for b, members in bridges.items() if b[4:] not in self.conferences}
         task = asyncio.get_running_loop().create_task(
-            self._restore_all(client, orphans, channels), name=f"sos-restore-{snapshot.node}"
+            self._restore_all(client, orphans), name=f"sos-restore-{snapshot.node}"
         )
         self._restores.add(task)
         task.add_done_callback(self._restores.discard)
 
-    async def _restore_all(
-        self, client: AriClient, orphans: dict[str, set[str]], channels: set[str]
-    ) -> None:
+    async def _restore_all(self, client: AriClient, orphans: dict[str, set[str]]) -> None:
         while True:
             try:
-                await self._restore(client, orphans, channels)
+                await self._restore(client, orphans)
                 return
             except Exception as err:  # noqa: BLE001 - retried until the store is back
                 if not is_store_unavailable(err):
@@ -295,9 +356,7 @@ class SosApp:
                 log.warning("store down: sos restore retried", retry_in=_RESTORE_RETRY)
                 await asyncio.sleep(_RESTORE_RETRY)
 
-    async def _restore(
-        self, client: AriClient, orphans: dict[str, set[str]], channels: set[str]
-    ) -> None:
+    async def _restore(self, client: AriClient, orphans: dict[str, set[str]]) -> None:
         async with self.sessions() as session:
             active = (
                 await session.execute(
@@ -317,11 +376,11 @@ class SosApp:
                     )
                 ).scalars().all()
                 card = await elder_card(session, incident.elder_id) if incident.elder_id else None
-                self._resume(client, incident, list(legs), card, members, channels)
+                self._resume(client, incident, list(legs), card, members)
 
     def _resume(
         self, client: AriClient, incident: Incident, rows: list[IncidentLeg],
-        card: ElderCard | None, members: set[str] | None, channels: set[str],
+        card: ElderCard | None, members: set[str] | None,
     ) -> None:
         conference = SosConference(
             self.deps, client, incident.id, kind=incident.kind,
@@ -339,18 +398,27 @@ class SosApp:
 
         async def first() -> None:
             conference.resume_timers()
-            # Everything restored predates the listing that found (or missed) its bridge.
-            await conference.reconcile(members, channels, float("inf"))
+            await conference.reconcile()
 
         conference.start(first)
         log.info("sos conference restored", incident_id=incident.id, legs=len(legs))
+
+
+def _callback_of(card: ElderCard, device_id: str | None) -> Candidate | None:
+    """Whom an alarm calls back first: the elder's phone, else their device."""
+    if card.phones:
+        return Candidate(LegRole.ELDER, card.phones[0], card.name)
+    if device_id:
+        return Candidate(LegRole.ELDER, device_id, card.name, endpoint=True)
+    return None
 
 
 def _leg_from_row(row: IncidentLeg) -> Leg:
     role = LegRole(row.role)
     candidate = (
         None if role is LegRole.ELDER
-        else Candidate(role, row.number, row.name, contact_id=row.contact_id, user_id=row.user_id)
+        else Candidate(role, row.number, row.name, contact_id=row.contact_id, user_id=row.user_id,
+                       endpoint=role in (LegRole.AGENT, LegRole.SUPERVISOR))
     )
     return Leg(
         id=row.id, role=role, candidate=candidate, state=LegState(row.state),

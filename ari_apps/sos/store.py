@@ -48,9 +48,13 @@ def _load(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _insert(session: AsyncSession) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT on both PostgreSQL and SQLite."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
 def _upsert(session: AsyncSession, model: type[Any], values: dict[str, Any]) -> Any:
-    dialect = session.bind.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = _insert(session)
     statement = insert(model).values(**values)
     updates = {k: statement.excluded[k] for k in values if k != "id"}
     return statement.on_conflict_do_update(index_elements=["id"], set_=updates)
@@ -68,8 +72,7 @@ async def apply_leg(session: AsyncSession, payload: dict[str, Any], key: str) ->
 
 async def apply_event(session: AsyncSession, payload: dict[str, Any], key: str) -> None:
     """Add a timeline entry once (its key is unique)."""
-    dialect = session.bind.dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    insert = _insert(session)
     values = _load(payload) | {"key": key}
     await session.execute(insert(IncidentEvent).values(**values).on_conflict_do_nothing())
 
@@ -138,9 +141,12 @@ class IncidentRecorder:
         self._task: asyncio.Task[None] | None = None
         self._idle = asyncio.Event()
         self._idle.set()
+        #: Rows wait in the journal: newer ones must not overtake them (see ``_store``).
+        self._behind = False
 
     def start(self) -> None:
         if self._task is None:
+            self._behind = self._journal.backlog() > 0  # a previous run's rows, maybe
             self._task = asyncio.get_running_loop().create_task(self._run(), name="sos-recorder")
 
     async def close(self) -> None:
@@ -193,6 +199,12 @@ class IncidentRecorder:
                 await _APPLY[write.kind](session, write.payload, write.key)
 
     async def _store(self, batch: list[_Write]) -> None:
+        # Rows are upserts of a whole state: an older leg or incident row replayed from the
+        # journal after a newer one was written would undo it. So once rows were journaled,
+        # newer ones follow them into the journal until a replay has caught the store up.
+        if self._behind and not await self._caught_up():
+            await self._journal_all(batch)
+            return
         try:
             await self._apply(batch)
             return
@@ -201,9 +213,19 @@ class IncidentRecorder:
                 # One bad row must not sink the others: write them one by one.
                 await self._store_each(batch)
                 return
-        for write in batch:  # the store is down: keep every row for the replayer
-            await self._journal.write(write.kind, write.payload, write.key)
+        self._behind = True
+        await self._journal_all(batch)  # the store is down: keep every row for the replayer
         self._journal.nudge()
+
+    async def _journal_all(self, batch: list[_Write]) -> None:
+        for write in batch:
+            await self._journal.write(write.kind, write.payload, write.key)
+
+    async def _caught_up(self) -> bool:
+        """Replay the journal (in order, before anything newer); True once it is empty."""
+        report = await self._journal.replay()
+        self._behind = report.blocked is not None or self._journal.backlog() > 0
+        return not self._behind
 
     async def _store_each(self, batch: list[_Write]) -> None:
         for write in batch:
@@ -211,6 +233,7 @@ class IncidentRecorder:
                 await self._apply([write])
             except Exception as err:  # noqa: BLE001 - sorted just below
                 if is_store_unavailable(err):
+                    self._behind = True
                     await self._journal.write(write.kind, write.payload, write.key)
                 else:
                     log.error("sos row refused by the store", kind=write.kind, key=write.key,

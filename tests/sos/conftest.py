@@ -170,7 +170,14 @@ async def open_harness(
     app.attach()
     harness = SosHarness(sim, app, client, sessions, recorder, notifier, journal, elder_id,
                          published)
+    resynced = asyncio.Event()
+
+    async def on_resynced(_snapshot: object) -> None:
+        resynced.set()
+
+    client.on_resynced(on_resynced)
     await client.connect(wait_seconds=5)
+    await asyncio.wait_for(resynced.wait(), 10)  # as a product does before its first call
     return harness
 
 
