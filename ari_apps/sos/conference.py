@@ -58,6 +58,8 @@ _PROMPT_GAP = 2.0
 _ANNOUNCE_TIMEOUT = 10.0
 _REPEAT_ESCALATION = 60.0
 MAX_LIFETIME = 4 * 3600.0
+#: In Asterisk's core sound set ("Please hold while I try to connect you").
+FALLBACK_PROMPT = "sound:pls-hold-while-try"
 
 #: How each incident kind is named to kin (seed C §5.2.6, C §7.3.2.8).
 ALARM_LABELS = {
@@ -166,6 +168,7 @@ class SosConference:
         self._event_seq = 0
         self._bridged = asyncio.Event()
         self._recording = False
+        self._prompt_fallback = False
         self.first_round_done = asyncio.Event()
         self.first_round_seconds: float | None = None
         self.done = asyncio.Event()
@@ -559,6 +562,12 @@ class SosConference:
         if leg_id is not None:
             await self._join(self.legs[leg_id])
         elif event.playback.id == self._prompt_playback:
+            if event.playback.state == "failed" and not self._prompt_fallback:
+                # The product's own prompt is not installed on this Asterisk: fall back to a
+                # sound every Asterisk ships rather than leave the elder in silence.
+                self._prompt_fallback = True
+                self._timeline("prompt.fallback", {"missing": event.playback.media_uri})
+                log.warning("sos prompt missing on Asterisk; using the fallback prompt")
             self._after(_PROMPT_GAP, self._play_prompt)
 
     async def _play_prompt(self) -> None:
@@ -567,8 +576,8 @@ class SosConference:
             self._prompt_playback = None
             return
         try:
-            playback = await self.client.bridges.play(self.bridge_id,
-                                                      self.deps.settings.sos_prompt_sound)
+            sound = FALLBACK_PROMPT if self._prompt_fallback else self.deps.settings.sos_prompt_sound
+            playback = await self.client.bridges.play(self.bridge_id, sound)
             self._prompt_playback = playback.id
         except AriError as err:
             log.warning("sos prompt failed", error=err.message)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
+from pathlib import Path
 
 from sqlalchemy import select
 
-from ari_apps.sos.conference import SosConference
+from ari_apps.sos.conference import FALLBACK_PROMPT, SosConference
 from ari_apps.sos.models import Incident, IncidentLeg, LegRole, LegState
 from callcenter.notify.models import Notification
+from callcenter.pbxsim.server import PbxSimulator
+from callcenter.settings import Settings
+from callcenter.store.engine import SessionFactory
 from tests.sos.conftest import (
     AGENT_ENDPOINT,
     DEVICE,
@@ -19,7 +22,10 @@ from tests.sos.conftest import (
     SOCIAL_WORKER,
     SUPERVISOR_ENDPOINT,
     SosHarness,
+    close_harness,
     leg_states,
+    open_harness,
+    sos_settings,
 )
 from workflow.models import WorkOrder
 
@@ -232,3 +238,23 @@ async def test_legs_and_timeline_are_stored(sos: SosHarness) -> None:
     assert legs[f"{conference.id}-k0"].cause == 17
     assert legs[channel].role == "elder"
     assert ELDER_PHONE == conference.caller_number
+
+
+async def test_missing_prompt_falls_back_so_the_elder_never_hears_silence(
+    sim: PbxSimulator, settings: Settings, sessions: SessionFactory, seeded: int, tmp_path: Path
+) -> None:
+    custom = sos_settings(settings, sim, sos_prompt_sound="sound:missing-callcenter-prompt")
+    sos = await open_harness(sim, custom, sessions, seeded, tmp_path)
+    try:
+        for number in [EMERGENCY, *KIN, *DOCTORS, SOCIAL_WORKER]:
+            sos.person(number, "noanswer")
+        conference = await sos.incident(sos.press())
+        await sos.advance(3)  # the prompt fails, then the gap before the next one
+        await conference.wait_for(lambda c: c._prompt_fallback)
+        await sos.advance(3)
+        await conference.wait_for(
+            lambda c: any(pb.media_uri == FALLBACK_PROMPT for pb in sos.sim.media.playbacks.values())
+        )
+        assert "prompt.fallback" in await sos.timeline(conference.id)
+    finally:
+        await close_harness(sos)
