@@ -4,10 +4,12 @@ online, ≥ 500 concurrent operations, response ≤ 3 s; our own aim: p99 ≤ 30
 Seeds a dedicated PostgreSQL database with the demo generator, starts
 ``callcenter serve --role web`` as a separate process, logs in N console sessions,
 then fires rounds of C concurrent requests at ``GET /api/elders?q=`` and
-``GET /api/elders/{id}``, and prints p50/p99 latency, throughput and the server's RSS.
+``GET /api/elders/{id}``, and prints p50/p99 latency, throughput and the server's RSS
+(summed over its web worker processes).
 
     python bench/web.py                       # 100 000 elders, 1000 sessions, 500 at a time
     python bench/web.py --elders 20000 --rounds 5 --fresh
+    python bench/web.py --workers 2 --rounds 6   # two web processes on one port
 """
 
 from __future__ import annotations
@@ -101,8 +103,8 @@ async def seed(url: str, elders: int) -> tuple[float, list[str], list[str]]:
         await engine.dispose()
 
 
-def start_server(url: str, port: int, profile: str | None) -> subprocess.Popen[bytes]:
-    """``callcenter serve --role web`` in its own process."""
+def start_server(url: str, port: int, profile: str | None, workers: int) -> subprocess.Popen[bytes]:
+    """``callcenter serve --role web`` in its own process (``workers`` processes under it)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
     env.update(
         CALLCENTER_DATABASE_URL=url,
@@ -111,6 +113,7 @@ def start_server(url: str, port: int, profile: str | None) -> subprocess.Popen[b
         CALLCENTER_DATA_DIR=str(REPO / "var" / "bench"),
         CALLCENTER_LOG_LEVEL="WARNING",
         CALLCENTER_LOGIN_MAX_FAILURES="1000",
+        CALLCENTER_WEB_WORKERS=str(workers),
     )
     profiler = ["-m", "cProfile", "-o", profile] if profile else []
     return subprocess.Popen(
@@ -187,18 +190,34 @@ def search_query(names: list[str], phones: list[str]) -> Callable[[random.Random
     return make
 
 
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (web workers), Linux."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*/children"):
+            todo.extend(int(child) for child in task.read_text().split())
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time a process has used so far (Linux)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time the server (with its workers) has used so far (Linux)."""
+    total = 0.0
+    for proc in process_tree(pid):
+        fields = Path(f"/proc/{proc}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def rss_mb(pid: int) -> float:
-    """Resident set size of a process, in MiB (Linux)."""
-    for row in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if row.startswith("VmRSS:"):
-            return int(row.split()[1]) / 1024
-    return 0.0
+    """Resident set size of the server (with its workers), in MiB (Linux)."""
+    total = 0.0
+    for proc in process_tree(pid):
+        for row in Path(f"/proc/{proc}/status").read_text().splitlines():
+            if row.startswith("VmRSS:"):
+                total += int(row.split()[1]) / 1024
+    return total
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -207,7 +226,7 @@ async def run(args: argparse.Namespace) -> None:
     await asyncio.to_thread(migrate.upgrade, url)
     took, names, phones = await seed(url, args.elders)
     print(f"seed: {args.elders} elders in {took:.1f} s" if took else "seed: reused the existing data")
-    server = start_server(url, args.port, args.profile)
+    server = start_server(url, args.port, args.profile, args.workers)
     base = f"http://127.0.0.1:{args.port}"
     rng = random.Random(1)
     try:
@@ -215,7 +234,8 @@ async def run(args: argparse.Namespace) -> None:
         async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar(),
                                          timeout=aiohttp.ClientTimeout(total=60)) as http:
             await wait_ready(http, base, server)
-            print(f"server pid {server.pid}, RSS {rss_mb(server.pid):.0f} MiB idle")
+            print(f"server pid {server.pid}, {args.workers} web worker(s), "
+                  f"RSS {rss_mb(server.pid):.0f} MiB idle")
             accounts = [("agent1", "Water-Park-2024!"), ("supervisor", "Drum-Tower-2024!"),
                         ("agent2", "Tianta-Tower-2024!"), ("admin", "Haihe-River-2024!")]
             limit = asyncio.Semaphore(50)
@@ -263,6 +283,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--workers", type=int, default=1, help="CALLCENTER_WEB_WORKERS")
     parser.add_argument("--profile", metavar="FILE", help="run the server under cProfile into FILE")
     asyncio.run(run(parser.parse_args()))
 

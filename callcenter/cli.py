@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from ari_apps.sos.cli import device_group
 from callcenter.audit_cli import audit_group
 from callcenter.clitools import settings_or_exit
 from callcenter.composition import ALL_ROLES
@@ -37,5 +38,6 @@ def serve(roles: tuple[str, ...]) -> None:
     run_server(settings, frozenset(roles or ALL_ROLES))
 
 
-for command in (db, import_group, user_group, audit_group, dialplan, pbxsim, demo, demo_data):
+for command in (db, import_group, user_group, audit_group, dialplan, pbxsim, demo, demo_data,
+                device_group):
     main.add_command(command)

@@ -5,7 +5,8 @@ Roles (``callcenter serve --role``):
 - ``notify``: the outbox dispatcher that sends SMS and email;
 - ``web``: the console and its JSON API.
 Every role shares the store, the bus and the write journal. A process without
-``calls`` has no call control: the console's "join" answers 503 there.
+``calls`` has no call control: the console's "join" and device alarms over HTTP answer
+503 there. The ``calls`` role also takes device alarms on MQTT when ``mqtt_url`` is set.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from time import perf_counter
 
+from ari_apps.sos.alarms import AlarmIntake
+from ari_apps.sos.mqtt import BrokerAddress, MqttAlarms
 from ari_apps.sos.notifier import SosNotifier
 from ari_apps.sos.stasis import SosApp
 from ari_apps.sos.store import IncidentRecorder, register_journal_kinds
@@ -44,6 +47,8 @@ class Product:
     notifier: SosNotifier
     cluster: AsteriskCluster | None = None
     sos: SosApp | None = None
+    alarms: AlarmIntake | None = None
+    mqtt: MqttAlarms | None = None
 
 
 @asynccontextmanager
@@ -81,6 +86,11 @@ async def open_product(
             await product.cluster.start()
             stack.push_async_callback(product.cluster.close)
             stack.push_async_callback(product.sos.close)
+            product.alarms = AlarmIntake(product.sos, runtime.sessions, settings)
+            if settings.mqtt_url:
+                product.mqtt = MqttAlarms(BrokerAddress.parse(settings.mqtt_url), product.alarms)
+                product.mqtt.start()
+                stack.push_async_callback(product.mqtt.close)
         yield product
 
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
+from multiprocessing.process import BaseProcess
 
 from callcenter.composition import ALL_ROLES, Product, asterisk_check, open_product
 from callcenter.logs import configure_logging, get_logger
@@ -19,6 +22,7 @@ ROLES = ALL_ROLES
 
 async def serve_web(product: Product) -> None:
     """The console and its API until cancelled."""
+    from ari_apps.sos.alarm_http import alarm_feature
     from ari_apps.sos.http import sos_feature
     from webui.app import run_web
     from webui.health import default_checks
@@ -28,7 +32,8 @@ async def serve_web(product: Product) -> None:
     checks.register("asterisk", asterisk_check(product))
     host, port = parse_bind(runtime.settings.web_bind)
     await run_web(runtime, host=host, port=port, health=checks,
-                  features=[sos_feature(product.sos)])
+                  features=[sos_feature(product.sos), alarm_feature(product.alarms)],
+                  reuse_port=runtime.settings.web_workers > 1)
 
 
 def prepare_store(settings: Settings) -> None:
@@ -71,7 +76,66 @@ async def run_roles(
 
 
 def serve(settings: Settings, roles: frozenset[str]) -> None:
-    """Configure logging, migrate the store, run the roles."""
+    """Configure logging, migrate the store, run the roles (the web role in N processes)."""
     configure_logging(settings.log_level, settings.log_format, settings.env)
+    if settings.web_workers > 1 and roles != {"web"}:
+        # Calls and notifications keep per-call state in memory: one process each.
+        raise SystemExit("callcenter: CALLCENTER_WEB_WORKERS > 1 needs `serve --role web` alone")
     prepare_store(settings)
+    if settings.web_workers > 1:
+        raise SystemExit(asyncio.run(supervise_web_workers(settings)))
     asyncio.run(run_roles(settings, roles))
+
+
+def _web_worker(settings: Settings) -> None:
+    """One web worker process: its own runtime, stopped by SIGTERM like ``serve``."""
+    configure_logging(settings.log_level, settings.log_format, settings.env)
+    asyncio.run(run_roles(settings, frozenset({"web"})))
+
+
+async def supervise_web_workers(settings: Settings, stop_timeout: float = 30.0) -> int:
+    """Run ``web_workers`` web processes sharing the port; SIGINT/SIGTERM or the exit of
+    any worker stops them all (a supervisor such as systemd restarts the service).
+    Returns the exit status: 0 after a signal, 1 when a worker ended on its own."""
+    context = multiprocessing.get_context("spawn")  # a fresh interpreter: no inherited loop
+    workers = [
+        context.Process(target=_web_worker, args=(settings,), name=f"web-{n}")
+        for n in range(settings.web_workers)
+    ]
+    for worker in workers:
+        worker.start()
+    log.info("web workers started", pids=[w.pid for w in workers])
+    loop = asyncio.get_running_loop()
+    signalled = asyncio.Event()
+    ended = asyncio.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, signalled.set)
+    for worker in workers:
+        loop.add_reader(worker.sentinel, ended.set)
+    waits = [asyncio.create_task(signalled.wait()), asyncio.create_task(ended.wait())]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in waits:
+            task.cancel()
+        for worker in workers:
+            loop.remove_reader(worker.sentinel)
+            if worker.is_alive():
+                worker.terminate()  # SIGTERM: the worker shuts down cleanly
+        await asyncio.gather(*waits, return_exceptions=True)
+        await asyncio.to_thread(_join_all, workers, stop_timeout)
+    failed = {w.name: w.exitcode for w in workers if w.exitcode not in (0, -signal.SIGTERM)}
+    if failed or not signalled.is_set():
+        log.error("web worker ended", exit_codes=failed)
+        return 1
+    return 0
+
+
+def _join_all(workers: list[BaseProcess], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    for worker in workers:
+        worker.join(max(0.0, deadline - time.monotonic()))
+        if worker.is_alive():
+            log.warning("web worker did not stop in time; killing it", pid=worker.pid)
+            worker.kill()
+            worker.join()

@@ -10,12 +10,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -118,7 +120,7 @@ class Settings(BaseSettings):
     # other type calls kin with a spoken message. "sos" is always a conference.
     alarm_conference_types: list[
         Literal["sos", "fall", "inactivity", "door", "smoke", "gas", "water", "geofence", "health"]
-    ] = Field(default_factory=lambda: ["sos", "fall", "smoke", "gas"])
+    ] = ["sos", "fall", "smoke", "gas"]
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -198,8 +200,19 @@ class Settings(BaseSettings):
 
     @field_validator("redis_url", "mqtt_url")
     @classmethod
-    def _blank_is_none(cls, value: str | None) -> str | None:
-        return value or None
+    def _check_service_url(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if not value:
+            return None
+        schemes = {"redis_url": ("redis", "rediss", "unix"), "mqtt_url": ("mqtt", "mqtts")}
+        allowed = schemes[str(info.field_name)]
+        parts = urlsplit(value)
+        if parts.scheme not in allowed or (parts.scheme != "unix" and not parts.hostname):
+            raise ValueError(f"expected {' or '.join(a + '://' for a in allowed)}host[:port]")
+        try:
+            parts.port  # noqa: B018 - raises on a port that is not a number
+        except ValueError as err:
+            raise ValueError(f"bad port ({err})") from err
+        return value
 
     @model_validator(mode="after")
     def _complete(self) -> Settings:

@@ -20,7 +20,7 @@ from callcenter.directory.schemas import (
 )
 from callcenter.logs import get_logger
 from callcenter.store.models import Role
-from webui.auth import current, require_role
+from webui.auth import current, read_connection, require_role
 from webui.errors import InvalidParameters
 from webui.health import HealthReport, healthz
 from webui.keys import CLOCK, RUNTIME
@@ -64,9 +64,9 @@ async def search(request: web.Request, query: ElderSearchQuery) -> ElderSearchRe
     """Elder search within the requesting user's jurisdiction."""
     principal = current(request)
     runtime = request.app[RUNTIME]
-    async with runtime.sessions() as db:
+    async with read_connection(runtime.engine) as conn:
         return await services.search_elders(
-            db, principal.jurisdiction, query.q, limit=query.limit
+            conn, principal.jurisdiction, query.q, limit=query.limit
         )
 
 
@@ -74,9 +74,9 @@ async def profile(request: web.Request, elder_id: int) -> ElderProfile:
     """An elder's profile (404 outside the jurisdiction); the view goes to the access log."""
     principal = current(request)
     runtime = request.app[RUNTIME]
-    async with runtime.sessions() as db:
+    async with read_connection(runtime.engine) as conn:
         found = await services.elder_profile(
-            db, principal.jurisdiction, elder_id, runtime.cipher,
+            conn, principal.jurisdiction, elder_id, runtime.cipher,
             today=request.app[CLOCK]().date(),
         )
     # Viewing profiles is an agent's everyday work: a log line, not an audit-chain entry

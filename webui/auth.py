@@ -13,13 +13,14 @@ import hashlib
 import hmac
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from urllib.parse import quote
 
 from aiohttp import web
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from callcenter import audit
 from callcenter.logs import get_logger
@@ -27,6 +28,7 @@ from callcenter.store import SessionFactory
 from callcenter.store.models import Area, Role, User, WebSession
 from webui.i18n import safe_next, translator
 from webui.keys import CLOCK, PRINCIPAL, RUNTIME, Clock, Principal
+from webui.openapi import API
 from webui.pages import render
 
 log = get_logger(__name__)
@@ -38,6 +40,38 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Paths served without a session.
 PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/api/openapi.json", "/lang/")
+
+
+@asynccontextmanager
+async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A bare connection for Core reads (no ORM session), outside a transaction on PostgreSQL.
+
+    At READ COMMITTED every PostgreSQL statement takes its own snapshot anyway, so reading
+    without BEGIN sees the same data and spares two round trips per request. SQLite keeps
+    its transaction: the engine's BEGIN IMMEDIATE recipe needs the driver mode untouched.
+    """
+    async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
+#: A session with its user and the user's area (bound: ``token_hash``).
+_RESOLVE = (
+    select(
+        WebSession.csrf_token,
+        WebSession.expires_at,
+        User.id,
+        User.username,
+        User.display_name,
+        User.role,
+        User.active,
+        Area.path,
+    )
+    .join(User, User.id == WebSession.user_id)
+    .outerjoin(Area, Area.id == User.area_id)
+    .where(WebSession.token_hash == bindparam("token_hash"))
+)
 
 
 def hash_token(token: str) -> str:
@@ -58,6 +92,8 @@ class SessionStore:
         cache_size: int = 20_000,
     ) -> None:
         self._sessions = sessions
+        # Resolving is a Core read on the sessions' engine: no ORM session per request.
+        self._engine: AsyncEngine = sessions.kw["bind"]
         self._ttl = timedelta(seconds=ttl_seconds)
         self._clock = clock
         # A few seconds of cache spares the store one query per request under load; a
@@ -105,24 +141,8 @@ class SessionStore:
         if cached is not None and cached[0] > now:
             principal = cached[1]
             return principal if principal.expires_at > now else None
-        async with self._sessions() as db:
-            row = (
-                await db.execute(
-                    select(
-                        WebSession.csrf_token,
-                        WebSession.expires_at,
-                        User.id,
-                        User.username,
-                        User.display_name,
-                        User.role,
-                        User.active,
-                        Area.path,
-                    )
-                    .join(User, User.id == WebSession.user_id)
-                    .outerjoin(Area, Area.id == User.area_id)
-                    .where(WebSession.token_hash == token_hash)
-                )
-            ).first()
+        async with read_connection(self._engine) as conn:
+            row = (await conn.execute(_RESOLVE, {"token_hash": token_hash})).first()
         if row is None or not row.active or row.expires_at <= now:
             self._cache.pop(token_hash, None)
             return None
@@ -175,6 +195,14 @@ def _is_public(path: str) -> bool:
     return path == "/login" or path.startswith(PUBLIC_PREFIXES)
 
 
+def _is_public_route(request: web.Request) -> bool:
+    """An /api route declared ``public`` (device alarms carry their own token, no session)."""
+    if not request.path.startswith("/api/"):
+        return False
+    matched = request.match_info.handler
+    return any(route.public and route.handler is matched for route in request.app[API].routes)
+
+
 async def _check_csrf(request: web.Request, principal: Principal) -> None:
     if request.path.startswith("/api/"):
         given = request.headers.get(CSRF_HEADER, "")
@@ -193,7 +221,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Attach the principal; refuse protected routes without a session or a CSRF token."""
-    if _is_public(request.path):
+    if _is_public(request.path) or _is_public_route(request):
         return await handler(request)
     token = request.cookies.get(SESSION_COOKIE)
     principal = await request.app[SESSIONS].resolve(token) if token else None

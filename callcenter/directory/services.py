@@ -7,13 +7,30 @@ missing one, so that an id probe learns nothing.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
-from sqlalchemy import ColumnElement, exists, or_, select, true
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Integer,
+    Row,
+    Select,
+    String,
+    bindparam,
+    literal_column,
+    null,
+    select,
+    true,
+    union,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import aliased
 
 from callcenter import audit
 from callcenter.crypto import FieldCipher, mask_id_number
@@ -52,8 +69,8 @@ class Jurisdiction:
         """The SQL condition on ``Area.path`` matching this jurisdiction."""
         if self.area_path is None:
             return true()
-        # autoescape: area codes may hold LIKE wildcards such as "_".
-        return Area.path.startswith(self.area_path, autoescape=True)
+        # Escaped: area codes may hold LIKE wildcards such as "_".
+        return Area.path.like(like_prefix(self.area_path), escape=_ESCAPE)
 
 
 def classify_query(raw: str) -> tuple[str, str]:
@@ -74,88 +91,184 @@ def classify_query(raw: str) -> tuple[str, str]:
     return "name", text
 
 
+# The statements below are built once per shape and executed with bound values: building
+# a select and its cache key costs more Python than running it (D §4.1.4 load).
+_ESCAPE = "/"
+
+
+def like_prefix(text: str) -> str:
+    """A LIKE pattern matching strings that start with ``text`` (escape character ``/``)."""
+    escaped = text.replace(_ESCAPE, _ESCAPE * 2).replace("%", _ESCAPE + "%")
+    return escaped.replace("_", _ESCAPE + "_") + "%"
+
+
+def _starts_with(column: Any, name: str) -> ColumnElement[bool]:
+    return column.like(bindparam(name, type_=String), escape=_ESCAPE)  # type: ignore[no-any-return]
+
+
+def _in_scope(scoped: bool) -> ColumnElement[bool]:
+    """The jurisdiction condition with the area path bound as ``scope`` (a like_prefix)."""
+    return _starts_with(Area.path, "scope") if scoped else true()
+
+
+def _scope_params(scope: Jurisdiction) -> dict[str, str]:
+    return {} if scope.area_path is None else {"scope": like_prefix(scope.area_path)}
+
+
+def _phone_tail_owners() -> Select[tuple[int]]:
+    """Ids of elders with a number ending in the bound digits: a prefix search on the
+    reversed number (``tail`` holds the reversed digits), served by the
+    ``ix_elder_phones_number_reversed`` index; a full number is just the longest tail."""
+    return select(ElderPhone.elder_id).where(_starts_with(ElderPhone.number_reversed, "tail"))
+
+
+def _search_match(kind: str) -> ColumnElement[bool]:
+    if kind == "name":
+        return _starts_with(Elder.name, "name")
+    if kind == "id_tail":
+        return Elder.id_number_tail == bindparam("id_tail", type_=String)
+    if kind == "phone_or_id_tail":
+        # A UNION of two index look-ups: an OR across two tables would scan every elder.
+        by_id_tail = aliased(Elder, name="by_id_tail")
+        return Elder.id.in_(
+            union(
+                _phone_tail_owners(),
+                select(by_id_tail.id).where(
+                    by_id_tail.id_number_tail == bindparam("id_tail", type_=String)
+                ),
+            )
+        )
+    return Elder.id.in_(_phone_tail_owners())
+
+
+def _search_params(kind: str, needle: str) -> dict[str, str]:
+    if kind == "name":
+        return {"name": like_prefix(needle)}
+    if kind == "id_tail":
+        return {"id_tail": needle}
+    tail = {"tail": like_prefix(needle[::-1])}
+    return {**tail, "id_tail": needle} if kind == "phone_or_id_tail" else tail
+
+
+@functools.cache
+def _search_statement(kind: str, scoped: bool) -> Select[Any]:
+    """The hits (at most ``limit``) and their phones: one row per phone, or one without."""
+    hits = (
+        select(
+            Elder.id, Elder.code, Elder.name, Elder.gender, Elder.birth_date,
+            Area.name.label("area_name"), Area.path.label("area_path"),
+            Elder.status, Elder.lives_alone, Elder.disabled,
+        )
+        .join(Area, Elder.area_id == Area.id)
+        .where(_in_scope(scoped), _search_match(kind))
+        .order_by(Elder.name, Elder.id)
+        .limit(bindparam("limit", type_=Integer))
+        .subquery("hits")
+    )
+    return (
+        select(hits, ElderPhone.number)
+        .outerjoin(ElderPhone, ElderPhone.elder_id == hits.c.id)
+        .order_by(hits.c.name, hits.c.id, ElderPhone.id)
+    )
+
+
 async def search_elders(
-    session: AsyncSession, scope: Jurisdiction, query: str, *, limit: int = 20
+    conn: AsyncConnection, scope: Jurisdiction, query: str, *, limit: int = 20
 ) -> ElderSearchResult:
     """Elders matching a name prefix, phone digits or ID tail, inside ``scope`` only."""
     kind, needle = classify_query(query)
-    phone_match = exists(
-        select(ElderPhone.id).where(
-            ElderPhone.elder_id == Elder.id,
-            ElderPhone.number.endswith(needle, autoescape=True),
-        )
+    rows = await conn.execute(
+        _search_statement(kind, scope.area_path is not None),
+        {"limit": limit, **_search_params(kind, needle), **_scope_params(scope)},
     )
-    match: ColumnElement[bool]
-    if kind == "name":
-        match = Elder.name.startswith(needle, autoescape=True)
-    elif kind == "id_tail":
-        match = Elder.id_number_tail == needle
-    elif kind == "phone_or_id_tail":
-        match = or_(Elder.id_number_tail == needle, phone_match)
-    else:
-        match = phone_match
-    rows = (
-        await session.execute(
-            select(Elder, Area.name, Area.path)
-            .join(Area, Elder.area_id == Area.id)
-            .where(scope.clause(), match)
-            .order_by(Elder.name, Elder.id)
-            .limit(limit)
-        )
-    ).all()
-    phones = await _phones_of(session, [elder.id for elder, _, _ in rows])
-    items = [
-        ElderSummary(
-            id=elder.id,
-            code=elder.code,
-            name=elder.name,
-            gender=elder.gender,
-            birth_date=elder.birth_date,
-            area_name=area_name,
-            area_path=area_path,
-            phones=phones.get(elder.id, []),
-            status=elder.status,
-            lives_alone=elder.lives_alone,
-            disabled=elder.disabled,
-        )
-        for elder, area_name, area_path in rows
-    ]
-    return ElderSearchResult(query=query.strip(), kind=kind, items=items)
-
-
-async def _phones_of(session: AsyncSession, elder_ids: list[int]) -> dict[int, list[str]]:
-    if not elder_ids:
-        return {}
-    found: dict[int, list[str]] = defaultdict(list)
-    rows = await session.execute(
-        select(ElderPhone.elder_id, ElderPhone.number)
-        .where(ElderPhone.elder_id.in_(elder_ids))
-        .order_by(ElderPhone.elder_id, ElderPhone.id)
+    found: dict[int, dict[str, Any]] = {}
+    for row in rows:
+        item = found.get(row.id)
+        if item is None:
+            item = found[row.id] = {
+                "id": row.id, "code": row.code, "name": row.name, "gender": row.gender,
+                "birth_date": row.birth_date, "area_name": row.area_name,
+                "area_path": row.area_path, "phones": [], "status": row.status,
+                "lives_alone": row.lives_alone, "disabled": row.disabled,
+            }
+        if row.number is not None:
+            item["phones"].append(row.number)
+    # Trusted rows from the store: built without re-validation (the hot path of D §4.1.4).
+    return ElderSearchResult.model_construct(
+        query=query.strip(),
+        kind=kind,
+        items=[ElderSummary.model_construct(**item) for item in found.values()],
     )
-    for elder_id, number in rows:
-        found[elder_id].append(number)
-    return found
 
 
-async def _visible_elder(session: AsyncSession, scope: Jurisdiction, elder_id: int) -> tuple[Elder, str]:
+@functools.cache
+def _elder_statement(scoped: bool) -> Select[Any]:
+    """The elder's row with its area path and provider, if inside the bound scope."""
+    return (
+        select(
+            Elder.id, Elder.code, Elder.name, Elder.gender, Elder.birth_date,
+            Elder.id_number_sealed, Elder.address, Elder.lives_alone, Elder.disabled,
+            Elder.health_notes, Elder.status, Area.path,
+            Provider.code.label("provider_code"), Provider.name.label("provider_name"),
+            Provider.phone.label("provider_phone"),
+        )
+        .join(Area, Elder.area_id == Area.id)
+        .outerjoin(Provider, Provider.id == Elder.provider_id)
+        .where(Elder.id == bindparam("elder_id", type_=Integer), _in_scope(scoped))
+    )
+
+
+async def _visible_elder(
+    conn: AsyncConnection | AsyncSession, scope: Jurisdiction, elder_id: int
+) -> Row[Any]:
+    """The elder's row joined with its area path and provider; 404-style error outside ``scope``."""
     row = (
-        await session.execute(
-            select(Elder, Area.path)
-            .join(Area, Elder.area_id == Area.id)
-            .where(Elder.id == elder_id, scope.clause())
+        await conn.execute(
+            _elder_statement(scope.area_path is not None),
+            {"elder_id": elder_id, **_scope_params(scope)},
         )
     ).first()
     if row is None:
         raise ElderNotVisible("elder not found", {"elder_id": elder_id})
-    return row[0], row[1]
+    return row
 
 
 def _age(born: date, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
+@functools.cache
+def _profile_parts() -> CompoundSelect:
+    """The elder's areas, phones, devices and contacts as one UNION ALL, so one round trip.
+
+    Every branch has the same columns: kind, id, priority, five texts (the last nullable)
+    and a flag; each kind fills the ones it has. Binds: ``elder_id``, ``codes``.
+    """
+    elder_id = bindparam("elder_id", type_=Integer)
+    blank = literal_column("''", String)
+    zero = literal_column("0", Integer)
+    contacts = select(
+        literal_column("'contact'", String).label("kind"), Contact.id, Contact.priority,
+        Contact.role.label("t1"), Contact.name.label("t2"), Contact.relation.label("t3"),
+        Contact.phone.label("t4"), Contact.email.label("t5"), true().label("flag"),
+    ).where(Contact.elder_id == elder_id)
+    areas = select(
+        literal_column("'area'", String), Area.id, zero, Area.code, Area.name, Area.level,
+        blank, null(), true(),
+    ).where(Area.code.in_(bindparam("codes", expanding=True)))
+    phones = select(
+        literal_column("'phone'", String), ElderPhone.id, zero, ElderPhone.number, blank, blank,
+        blank, null(), true(),
+    ).where(ElderPhone.elder_id == elder_id)
+    devices = select(
+        literal_column("'device'", String), SosDevice.id, zero, SosDevice.device_id, blank,
+        blank, blank, null(), SosDevice.active,
+    ).where(SosDevice.elder_id == elder_id)
+    return union_all(contacts, areas, phones, devices)
+
+
 async def elder_profile(
-    session: AsyncSession,
+    conn: AsyncConnection,
     scope: Jurisdiction,
     elder_id: int,
     cipher: FieldCipher,
@@ -163,28 +276,16 @@ async def elder_profile(
     today: date,
 ) -> ElderProfile:
     """The elder's full profile with the ID number masked; 404-style error outside ``scope``."""
-    elder, area_path = await _visible_elder(session, scope, elder_id)
-    codes = [part for part in area_path.split("/") if part]
-    areas = (
-        await session.execute(select(Area).where(Area.code.in_(codes)))
-    ).scalars().all()
-    by_code = {area.code: area for area in areas}
-    contacts = (
-        await session.execute(
-            select(Contact)
-            .where(Contact.elder_id == elder_id)
-            .order_by(Contact.role, Contact.priority)
-        )
-    ).scalars().all()
-    devices = (
-        await session.execute(
-            select(SosDevice).where(SosDevice.elder_id == elder_id).order_by(SosDevice.device_id)
-        )
-    ).scalars().all()
-    provider = await session.get(Provider, elder.provider_id) if elder.provider_id else None
-    phones = await _phones_of(session, [elder_id])
+    elder = await _visible_elder(conn, scope, elder_id)
+    codes = [part for part in elder.path.split("/") if part]
+    by_kind: dict[str, list[Row[Any]]] = defaultdict(list)
+    for part in await conn.execute(_profile_parts(), {"elder_id": elder_id, "codes": codes}):
+        by_kind[part.kind].append(part)
+    areas = {a.t1: a for a in by_kind["area"]}
+    contacts = sorted(by_kind["contact"], key=lambda c: (c.t1, c.priority))
     masked = mask_id_number(cipher.open(elder.id_number_sealed)) if elder.id_number_sealed else None
-    return ElderProfile(
+    # Trusted rows from the store: built without re-validation (the hot path of D §4.1.4).
+    return ElderProfile.model_construct(
         id=elder.id,
         code=elder.code,
         name=elder.name,
@@ -193,27 +294,27 @@ async def elder_profile(
         age=_age(elder.birth_date, today),
         id_number_masked=masked,
         address=elder.address,
-        area_path=area_path,
+        area_path=elder.path,
         areas=[
-            AreaRef(code=a.code, name=a.name, level=a.level)
-            for a in (by_code[c] for c in codes if c in by_code)
+            AreaRef.model_construct(code=a.t1, name=a.t2, level=a.t3)
+            for a in (areas[c] for c in codes if c in areas)
         ],
-        phones=phones.get(elder_id, []),
-        devices=[DeviceView(device_id=d.device_id, active=d.active) for d in devices],
+        phones=[p.t1 for p in sorted(by_kind["phone"], key=lambda p: p.id)],
+        devices=[
+            DeviceView.model_construct(device_id=d.t1, active=bool(d.flag))
+            for d in sorted(by_kind["device"], key=lambda d: d.t1)
+        ],
         contacts=[
-            ContactView(
-                id=c.id,
-                role=c.role,
-                priority=c.priority,
-                name=c.name,
-                relation=c.relation,
-                phone=c.phone,
-                email=c.email,
+            ContactView.model_construct(
+                id=c.id, role=c.t1, priority=c.priority, name=c.t2, relation=c.t3,
+                phone=c.t4, email=c.t5,
             )
             for c in contacts
         ],
-        provider=ProviderView(code=provider.code, name=provider.name, phone=provider.phone)
-        if provider
+        provider=ProviderView.model_construct(
+            code=elder.provider_code, name=elder.provider_name, phone=elder.provider_phone
+        )
+        if elder.provider_code is not None
         else None,
         lives_alone=elder.lives_alone,
         disabled=elder.disabled,
@@ -232,7 +333,7 @@ async def reveal_id_number(
     reason: str,
 ) -> IdNumberRevealed:
     """Decrypt the elder's ID number and write the access to the audit trail (same transaction)."""
-    elder, _ = await _visible_elder(session, scope, elder_id)
+    elder = await _visible_elder(session, scope, elder_id)
     if not elder.id_number_sealed:
         raise IdNumberMissing("no ID number on file", {"elder_id": elder_id})
     number = cipher.open(elder.id_number_sealed)

@@ -155,6 +155,11 @@ class Elder(Base):
     )
 
 
+def reversed_number(context: Any) -> str:
+    """Column default of ``number_reversed``: the row's ``number`` read backwards."""
+    return str(context.get_current_parameters()["number"])[::-1]
+
+
 class ElderPhone(Base):
     """A phone number an elder calls from; caller-id identification uses it."""
 
@@ -162,11 +167,20 @@ class ElderPhone(Base):
     __table_args__ = (
         UniqueConstraint("elder_id", "number"),
         Index("ix_elder_phones_number", "number", postgresql_ops={"number": "varchar_pattern_ops"}),
+        Index(
+            "ix_elder_phones_number_reversed",
+            "number_reversed",
+            postgresql_ops={"number_reversed": "varchar_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     elder_id: Mapped[int] = mapped_column(ForeignKey("elders.id", ondelete="CASCADE"))
     number: Mapped[str] = mapped_column(String(32))
+    # ``number`` backwards, so that "ends with these digits" is an indexable prefix
+    # search. Filled from ``number`` on every insert (ORM or Core, one row or many);
+    # numbers are never updated in place (writers delete and re-insert a phone list).
+    number_reversed: Mapped[str] = mapped_column(String(32), default=reversed_number)
     elder: Mapped[Elder] = relationship(back_populates="phones", lazy="raise")
 
 

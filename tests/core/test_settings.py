@@ -93,3 +93,13 @@ def test_development_secret_key_is_created_once(tmp_path: Path) -> None:
     first = settings.secret_key_bytes()
     assert (tmp_path / "secret.key").stat().st_mode & 0o777 == 0o600
     assert load_settings(data_dir=tmp_path).secret_key_bytes() == first
+
+
+def test_service_urls_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLCENTER_MQTT_URL", "tcp://broker")
+    monkeypatch.setenv("CALLCENTER_REDIS_URL", "redis://host:notaport")
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    text = str(caught.value)
+    assert "CALLCENTER_MQTT_URL: expected mqtt:// or mqtts://host[:port]" in text
+    assert "CALLCENTER_REDIS_URL: bad port" in text
