@@ -85,13 +85,17 @@ async def run_web(
     port: int,
     health: HealthChecks | None = None,
     features: Sequence[Feature] = (),
+    reuse_port: bool = False,
 ) -> None:
-    """Serve the console on ``host:port`` until cancelled, then shut down cleanly."""
+    """Serve the console on ``host:port`` until cancelled, then shut down cleanly.
+
+    ``reuse_port``: several worker processes listen on the same port (SO_REUSEPORT).
+    """
     app = create_app(runtime, health=health, features=features)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
-        site = web.TCPSite(runner, host, port)
+        site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
         await site.start()
         log.info("web console listening", addresses=[str(a) for a in runner.addresses])
         await asyncio.Event().wait()  # until the caller cancels us
