@@ -292,6 +292,8 @@ class SosConference:
             "kind": self.kind,
             "status": self.status.value,
             "identified": self.identified,
+            "caller_number": self.caller_number,
+            "device_id": self.device_id,
             "elder": self.card.to_public() if self.card else None,
             "started_at": self.started_at.isoformat(),
             "legs": [

@@ -1,4 +1,4 @@
-"""The SOS API: incidents as agents and supervisors see them, and "join" from the console.
+"""The SOS API and pages: incidents as agents and supervisors see them, "join" from the console.
 
 Jurisdiction (C §4.2.2): an incident of an identified elder is visible only to users
 whose area covers the elder's; an unidentified caller's incident is visible to every
@@ -8,9 +8,10 @@ console user, since anybody may have to help. Outside the jurisdiction is a 404.
 from __future__ import annotations
 
 from aiohttp import web
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ari_apps.sos.directory import elder_card
 from ari_apps.sos.models import Incident, IncidentStatus, LegRole
 from ari_apps.sos.plan import Candidate
 from ari_apps.sos.schemas import (
@@ -33,6 +34,7 @@ from webui.app import Feature
 from webui.auth import require_role
 from webui.keys import RUNTIME, Principal
 from webui.openapi import API, ApiRoute
+from webui.pages import render
 
 SOS_APP: web.AppKey[SosApp | None] = web.AppKey("sos_app")
 VIEW_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
@@ -67,7 +69,7 @@ class NoSoftphone(DomainError):
     status = 422
 
 
-def _visible(principal: Principal):  # type: ignore[no-untyped-def]
+def _visible(principal: Principal) -> ColumnElement[bool]:
     if principal.area_path is None:
         return Incident.id.is_not(None)
     return or_(
@@ -183,9 +185,86 @@ async def post_join(request: web.Request) -> web.Response:
         raise IncidentNotActive("the incident's conference is not active here",
                                 {"incident": incident_id})
     role = LegRole.AGENT if principal.role == Role.AGENT.value else LegRole.SUPERVISOR
-    candidate = Candidate(role, user.endpoint, principal.display_name, user_id=user.id)
+    candidate = Candidate(role, user.endpoint, principal.display_name, user_id=user.id,
+                          endpoint=True)
     leg = await sos.join(incident_id, candidate, principal.username)
     return _json(JoinResult(incident=incident_id, leg=leg, endpoint=user.endpoint))
+
+
+# -- console pages -------------------------------------------------------------------
+
+#: How the incident page orders the roles of a conference (the elder last: the caller).
+ROLE_ORDER = (
+    LegRole.EMERGENCY, LegRole.DOCTOR, LegRole.KIN, LegRole.SOCIAL_WORKER, LegRole.AGENT,
+    LegRole.SUPERVISOR, LegRole.ELDER,
+)
+#: The roles the conference itself dials (an empty one is still shown: "nobody reached").
+DIALLED_ROLES = (LegRole.EMERGENCY, LegRole.DOCTOR, LegRole.KIN, LegRole.SOCIAL_WORKER)
+RECENT_ENDED = 50
+
+
+async def incidents_page(request: web.Request) -> web.StreamResponse:
+    """GET /incidents: active incidents first, then the latest ended ones (my jurisdiction)."""
+    principal = require_role(request, *VIEW_ROLES)
+    async with request.app[RUNTIME].sessions() as session:
+        active = await list_incidents(session, principal,
+                                      IncidentListQuery(status=IncidentStatus.ACTIVE, limit=200))
+        ended = await list_incidents(session, principal,
+                                     IncidentListQuery(status=IncidentStatus.ENDED,
+                                                       limit=RECENT_ENDED))
+    return render(request, "incidents.html",
+                  {"active": active.incidents, "ended": ended.incidents})
+
+
+def _merged_legs(view: IncidentView) -> list[dict[str, object]]:
+    """The stored legs with the live state over them (the store lags the call by a moment)."""
+    legs: dict[str, dict[str, object]] = {leg.id: leg.model_dump() for leg in view.legs}
+    for live in (view.live or {}).get("legs", []):
+        stored = legs.setdefault(live["id"], {"id": live["id"], "number": "", "cause_text": None,
+                                               "created_at": None, "answered_at": None,
+                                               "ended_at": None})
+        stored.update(role=live["role"], name=live["name"] or stored.get("name", ""),
+                      state=live["state"], cause=live["cause"])
+    return list(legs.values())
+
+
+def _role_groups(view: IncidentView, exhausted: set[str]) -> list[dict[str, object]]:
+    legs = _merged_legs(view)
+    groups: list[dict[str, object]] = []
+    for role in ROLE_ORDER:
+        mine = [leg for leg in legs if leg["role"] == role.value]
+        # Every role is rendered (the page script fills in legs that appear later);
+        # one nobody was dialled for yet is hidden unless the conference dials it.
+        groups.append({"role": role.value, "legs": mine, "exhausted": role.value in exhausted,
+                       "shown": bool(mine) or role in DIALLED_ROLES})
+    return groups
+
+
+async def incident_page(request: web.Request) -> web.StreamResponse:
+    """GET /incidents/{incident}: elder card, legs by role, timeline, notifications, join."""
+    principal = require_role(request, *VIEW_ROLES)
+    sos = request.app[SOS_APP]
+    async with request.app[RUNTIME].sessions() as session:
+        view = await incident_view(session, principal, request.match_info["incident"], sos)
+        live = view.live
+        elder = (live or {}).get("elder")
+        if elder is None and view.elder_id is not None:  # ended, or handled by another process
+            card = await elder_card(session, view.elder_id)
+            elder = card.to_public() if card else None
+    # Exhausted roles: the live conference knows; an ended one left it on its timeline.
+    exhausted = set((live or {}).get("exhausted", ())) | {
+        str(entry.detail.get("role")) for entry in view.timeline if entry.kind == "role.exhausted"
+    }
+    can_join = (principal.has_role(*JOIN_ROLES) and live is not None
+                and view.status == IncidentStatus.ACTIVE)
+    return render(request, "incident.html", {
+        "incident": view,
+        "elder": elder,
+        "groups": _role_groups(view, exhausted),
+        "exhausted": sorted(exhausted),
+        "can_join": can_join,
+        "join_url": f"/api/sos/{view.id}/join",
+    })
 
 
 def sos_feature(sos: SosApp | None) -> Feature:
@@ -193,6 +272,8 @@ def sos_feature(sos: SosApp | None) -> Feature:
 
     def install(app: web.Application) -> None:
         app[SOS_APP] = sos
+        app.router.add_get("/incidents", incidents_page, name="incidents")
+        app.router.add_get(r"/incidents/{incident:\w+}", incident_page, name="incident")
         api = app[API]
         api.add(ApiRoute("GET", "/api/sos", get_incidents, "SOS incidents in my jurisdiction",
                          IncidentList, query=IncidentListQuery, errors=(401, 403, 422),

@@ -12,6 +12,10 @@
     socket.onmessage = function (event) {
       var message;
       try { message = JSON.parse(event.data); } catch (e) { return; }
+      if (message.topic === "ws.ready") {
+        // Each (re)connect: features re-read what they may have missed while offline.
+        document.dispatchEvent(new CustomEvent("console:ready", { detail: message.payload }));
+      }
       if (!message.topic || message.topic.indexOf("ws.") === 0) { return; }
       live.textContent = live.getAttribute("data-label") + ": " + message.topic;
       document.dispatchEvent(new CustomEvent("console:event", { detail: message }));
