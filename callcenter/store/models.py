@@ -192,7 +192,7 @@ class SosDevice(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     device_id: Mapped[str] = mapped_column(String(64), unique=True)
     elder_id: Mapped[int] = mapped_column(ForeignKey("elders.id", ondelete="CASCADE"), index=True)
-    # argon2 hash of the device's API token (POST /api/alarms); NULL until issued.
+    # Keyed HMAC-SHA256 of the device's alarm token (POST /api/alarms, MQTT); NULL until issued.
     token_hash: Mapped[str | None] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     elder: Mapped[Elder] = relationship(back_populates="devices", lazy="raise")
