@@ -1,0 +1,373 @@
+"""SOS start latency under N concurrent incidents: StasisStart → every first-round leg dialled.
+
+Latency is measured per incident from the moment the caller's StasisStart frame reaches
+the product (AriClient.handle_frame) to the moment the last first-round originate
+(120, the first doctor, the first kin, the social worker) has returned from ARI. This
+differs from ``SosConference.first_round_seconds``, which starts later (when the
+conference's task runs begin()) and ends later (it also waits for answer, bridge,
+record and the prompt): both are printed.
+
+The simulator runs in a subprocess (``callcenter pbxsim``, real-time clock, calls
+injected through its control API), so the CPU figures are the product's alone;
+``--inprocess`` runs it in the same process instead (CPU then includes the simulator).
+
+Run (PostgreSQL database cc_bench_sos is dropped and re-created with demo elders):
+    python bench/sos.py                        # 100 and 500 incidents, PostgreSQL
+    python bench/sos.py --store sqlite --incidents 100 500 --rate 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import re
+import resource
+import socket
+import sys
+import tempfile
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import structlog
+from sqlalchemy import select, text
+from sqlalchemy.engine import make_url
+
+from ari_apps.sos.conference import SosConference
+from ari_apps.sos.notifier import SosNotifier
+from ari_apps.sos.stasis import SosApp
+from ari_apps.sos.store import IncidentRecorder, register_journal_kinds
+from callcenter.asterisk import AriClient, StasisStart
+from callcenter.bus import MemoryBus
+from callcenter.crypto import FieldCipher
+from callcenter.demo_data import generate
+from callcenter.journal import Journal, Resilient
+from callcenter.notify.outbox import Outbox
+from callcenter.passwords import Passwords
+from callcenter.settings import load_settings
+from callcenter.store import create_engine, migrate, session_factory
+from callcenter.store.models import ElderPhone
+
+SECRET = "bench-secret-key-0123456789abcdef0123456789"
+POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+#: The legs begin() dials: 120, the first doctor, the first two kin, the social worker.
+_FIRST_ROUND = re.compile(r"-(e0|d0|k0|k1|s0)$")
+
+
+# -- the store -------------------------------------------------------------------------------
+
+
+def prepare_store(kind: str, database: str, elders: int, workdir: Path) -> str:
+    """A fresh, migrated store with ``elders`` demo elders; returns its URL."""
+    if kind == "sqlite":
+        url = f"sqlite+aiosqlite:///{workdir / 'bench.db'}"
+    else:
+        admin = make_url(POSTGRES)
+
+        async def recreate() -> None:
+            engine = create_engine(admin.render_as_string(hide_password=False),
+                                   isolation_level="AUTOCOMMIT")
+            try:
+                async with engine.connect() as conn:
+                    await conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+                    await conn.execute(text(f'CREATE DATABASE "{database}"'))
+            finally:
+                await engine.dispose()
+
+        asyncio.run(recreate())
+        url = admin.set(database=database).render_as_string(hide_password=False)
+    migrate.upgrade(url)
+
+    async def seed() -> None:
+        engine = create_engine(url)
+        try:
+            await generate(session_factory(engine), FieldCipher(SECRET.encode()),
+                           Passwords(time_cost=1, memory_cost=8192), elders=elders)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(seed())
+    return url
+
+
+# -- the simulator -----------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Simulator:
+    """The PBX simulator, in a subprocess (default) or in this process."""
+
+    def __init__(self, inprocess: bool) -> None:
+        self.inprocess = inprocess
+        self.ari_url = ""
+        self.control_url = ""
+        self._process: asyncio.subprocess.Process | None = None
+        self._sim: Any = None
+        self._http: aiohttp.ClientSession | None = None
+        self._drain: asyncio.Task[bytes] | None = None
+
+    async def start(self) -> None:
+        if self.inprocess:
+            from callcenter.pbxsim.server import PbxSimulator
+
+            self._sim = PbxSimulator(ari_port=0, ami_port=0, control_port=0, speed=1.0)
+            await self._sim.start()
+            self.ari_url, self.control_url = self._sim.ari_url, self._sim.control_url
+            return
+        ari, ami, control = (f"127.0.0.1:{_free_port()}" for _ in range(3))
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "callcenter", "pbxsim", "--ari-bind", ari,
+            "--ami-bind", ami, "--control-bind", control, "--speed", "1",
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        )
+        assert self._process.stdout is not None
+        async with asyncio.timeout(30):
+            line = (await self._process.stdout.readline()).decode()  # its address line
+        found = re.search(r"ARI (\S+) .* control (\S+)", line)
+        if found is None:
+            raise RuntimeError(f"pbxsim did not start: {line!r}")
+        self.ari_url, self.control_url = found.group(1), found.group(2)
+        # Keep reading its output, or a full pipe would stall the simulator.
+        self._drain = asyncio.get_running_loop().create_task(
+            self._process.stdout.read(), name="pbxsim-output")
+        self._http = aiohttp.ClientSession()
+
+    async def press(self, number: str) -> None:
+        """An elder presses SOS: a call from ``number`` enters Stasis(callcenter,sos)."""
+        if self._sim is not None:
+            self._sim.dialplan.inbound(number, "12349", app="callcenter", args=["sos"])
+            return
+        assert self._http is not None
+        async with asyncio.timeout(10), self._http.post(
+            f"{self.control_url}/control/calls",
+            json={"from": number, "to": "12349", "app": "callcenter", "args": ["sos"]},
+        ) as response:
+            response.raise_for_status()
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+        if self._sim is not None:
+            await self._sim.stop()
+        if self._process is not None:
+            self._process.terminate()
+            await self._process.wait()
+        if self._drain is not None:
+            await self._drain
+
+
+# -- the product side --------------------------------------------------------------------------
+
+
+@dataclass
+class Probe:
+    """When each caller's StasisStart arrived and when each leg's originate returned."""
+
+    arrived: dict[str, float] = field(default_factory=dict)
+    originated: dict[str, float] = field(default_factory=dict)
+
+    def attach(self, client: AriClient) -> None:
+        handle_frame = client.handle_frame
+        originate = client.channels.originate
+
+        def timed_frame(frame: str | bytes) -> Any:
+            received = time.perf_counter()
+            event = handle_frame(frame)
+            if isinstance(event, StasisStart) and event.args[:1] == ["sos"]:
+                self.arrived[event.channel.id] = received
+            return event
+
+        async def timed_originate(*args: Any, **kwargs: Any) -> Any:
+            result = await originate(*args, **kwargs)
+            self.originated[kwargs["channel_id"]] = time.perf_counter()
+            return result
+
+        client.handle_frame = timed_frame  # type: ignore[method-assign]
+        client.channels.originate = timed_originate  # type: ignore[method-assign]
+
+    def latency(self, conference: SosConference) -> float:
+        """StasisStart arrival → the last first-round originate returned, in seconds."""
+        caller = next(iter(conference.legs))  # the elder's channel comes first
+        first_round = [leg for leg in conference.legs if _FIRST_ROUND.search(leg)]
+        return max(self.originated[leg] for leg in first_round) - self.arrived[caller]
+
+
+@dataclass
+class Result:
+    incidents: int
+    latencies: list[float]
+    first_round: list[float]
+    legs: int
+    cpu_seconds: float
+    peak_traced: int
+    maxrss_kb: int
+    wall: float
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
+
+
+async def run(count: int, url: str, numbers: list[str], rate: float, inprocess: bool,
+              workdir: Path, traced: bool) -> Result:
+    sim = Simulator(inprocess)
+    await sim.start()
+    engine = create_engine(url)
+    sessions = session_factory(engine)
+    settings = load_settings(data_dir=workdir / f"data-{count}", database_url=url,
+                             secret_key=SECRET).model_copy(update={"ari_url": sim.ari_url})
+    journal = Journal(settings.data_dir / "journal", sessions)
+    register_journal_kinds(journal)
+    recorder = IncidentRecorder(sessions, journal)
+    recorder.start()
+    notifier = SosNotifier(MemoryBus(), Outbox(Resilient(journal, sessions), journal).submit)
+    client = AriClient(sim.ari_url, "callcenter", "callcenter", "callcenter")
+    probe = Probe()
+    probe.attach(client)
+    app = SosApp({"default": client}, settings, sessions, recorder, notifier)
+    app.attach()
+    await client.connect(wait_seconds=10)
+    try:
+        async with asyncio.timeout(10):
+            await app.roster_loaded.wait()
+        # Warm up (the pool's connections, the first queries) outside the measurement.
+        async def touch() -> None:
+            async with sessions() as session:
+                await session.execute(select(ElderPhone.number).limit(1))
+
+        await asyncio.gather(*(touch() for _ in range(20)))
+        await sim.press(numbers[-1])
+        warm = await app.wait_for_conference(lambda c: True)
+        await asyncio.wait_for(warm.first_round_done.wait(), 10)
+        await notifier.drain()
+        await recorder.flush()
+
+        started: list[SosConference] = []
+        all_arrived = asyncio.Event()
+        start_incident = app.start_incident
+
+        def counted(*args: Any, **kwargs: Any) -> SosConference:
+            conference = start_incident(*args, **kwargs)
+            if conference not in started:  # a double press joins, it starts nothing
+                started.append(conference)
+                if len(started) >= count:
+                    all_arrived.set()
+            return conference
+
+        app.start_incident = counted  # type: ignore[method-assign]
+        if traced:
+            tracemalloc.start()
+        cpu0, wall0 = time.process_time(), time.perf_counter()
+        for n, number in enumerate(numbers[:count]):
+            await sim.press(number)
+            if rate > 0:
+                delay = wall0 + (n + 1) / rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)  # the arrival schedule, not a wait for a result
+        async with asyncio.timeout(120):
+            await all_arrived.wait()
+        async with asyncio.timeout(120):
+            for conference in started:
+                await conference.first_round_done.wait()
+        cpu = time.process_time() - cpu0
+        wall = time.perf_counter() - wall0
+        peak = tracemalloc.get_traced_memory()[1] if traced else 0
+        tracemalloc.stop()
+        await notifier.drain()
+        await recorder.flush()
+        return Result(
+            incidents=count,
+            latencies=[probe.latency(c) for c in started],
+            first_round=[c.first_round_seconds or 0.0 for c in started],
+            legs=sum(1 for c in started for leg in c.legs.values() if leg.candidate),
+            cpu_seconds=cpu,
+            peak_traced=peak,
+            maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+            wall=wall,
+        )
+    finally:
+        await app.close()
+        await notifier.close()
+        await recorder.close()
+        await client.close()
+        await engine.dispose()
+        await sim.close()
+
+
+def report(results: list[Result], args: argparse.Namespace) -> None:
+    where = "in-process" if args.inprocess else "subprocess"
+    print(f"\nSOS start: store={args.store}, simulator={where}, arrival rate="
+          f"{args.rate:g}/s{' (burst)' if args.rate <= 0 else ''}")
+    header = (f"{'incidents':>9} {'legs':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
+              f"{'begin p99':>9} {'CPU ms/inc':>10} {'peak MiB':>9} {'RSS MiB':>8} {'wall s':>7}")
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        peak = f"{r.peak_traced / 2**20:.1f}" if r.peak_traced else "-"
+        print(f"{r.incidents:>9} {r.legs:>5} {percentile(r.latencies, 50) * 1000:>8.2f} "
+              f"{percentile(r.latencies, 99) * 1000:>8.2f} {max(r.latencies) * 1000:>8.2f} "
+              f"{percentile(r.first_round, 99) * 1000:>9.2f} "
+              f"{r.cpu_seconds / r.incidents * 1000:>10.2f} {peak:>9} "
+              f"{r.maxrss_kb / 1024:>8.1f} {r.wall:>7.2f}")
+    print("p50/p99/max: StasisStart received → last first-round originate returned; "
+          "begin p99: SosConference.first_round_seconds;\nCPU: product process only "
+          f"({'simulator included' if args.inprocess else 'simulator in its own process'}); "
+          "peak: tracemalloc during the run (--tracemalloc); RSS: ru_maxrss of the product process. "
+          "Goal: p99 <= 10 ms.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--incidents", type=int, nargs="+", default=[100, 500])
+    parser.add_argument("--store", choices=["postgres", "sqlite"], default="postgres")
+    parser.add_argument("--database", default="cc_bench_sos", help="PostgreSQL database name")
+    parser.add_argument("--rate", type=float, default=20.0,
+                        help="SOS presses per second (0: all at once)")
+    parser.add_argument("--inprocess", action="store_true", help="simulator in this process")
+    parser.add_argument("--tracemalloc", action="store_true",
+                        help="also trace Python allocations (peak MiB; slows every figure)")
+    args = parser.parse_args()
+    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL))
+    logging.disable(logging.CRITICAL)
+
+    with tempfile.TemporaryDirectory(prefix="bench-sos-") as tmp:
+        workdir = Path(tmp)
+        url = prepare_store(args.store, args.database, max(args.incidents) + 1, workdir)
+
+        async def numbers() -> list[str]:
+            engine = create_engine(url)
+            try:
+                async with session_factory(engine)() as session:
+                    rows = await session.execute(
+                        select(ElderPhone.elder_id, ElderPhone.number)
+                        .order_by(ElderPhone.elder_id, ElderPhone.id)
+                    )
+                    # One phone per elder, each phone one elder's: one incident per press.
+                    by_elder: dict[int, str] = {}
+                    owners: dict[str, int] = {}
+                    for elder_id, number in rows:
+                        owners[number] = owners.get(number, 0) + 1
+                        by_elder.setdefault(elder_id, number)
+            finally:
+                await engine.dispose()
+            return [n for n in by_elder.values() if owners[n] == 1]
+
+        phones = asyncio.run(numbers())
+        results = [asyncio.run(run(count, url, phones, args.rate, args.inprocess, workdir,
+                                   args.tracemalloc))
+                   for count in args.incidents]
+    report(results, args)
+
+
+if __name__ == "__main__":
+    main()
