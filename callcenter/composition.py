@@ -80,7 +80,7 @@ async def open_product(
         if "calls" in roles:
             product.cluster = cluster or AsteriskCluster.from_settings(settings)
             product.sos = SosApp(
-                product.cluster.ari, settings, runtime.sessions, recorder, notifier
+                product.cluster.ari, settings, runtime.read_sessions, recorder, notifier
             )
             product.sos.attach()
             await product.cluster.start()

@@ -22,6 +22,9 @@ class Runtime:
     settings: Settings
     engine: AsyncEngine
     sessions: SessionFactory
+    #: Look-ups on a pool of their own (SOS identification, console reads): never queued
+    #: behind writes.
+    read_sessions: SessionFactory
     bus: Bus
     cipher: FieldCipher
     passwords: Passwords
@@ -31,6 +34,7 @@ class Runtime:
 async def open_runtime(settings: Settings, bus: Bus | None = None) -> AsyncIterator[Runtime]:
     """Open the store and the bus; close them on exit, whatever happens."""
     engine = create_engine(settings.database_url)
+    read_engine = create_engine(settings.database_url, read_only=True)
     bus = bus or make_bus(settings.redis_url)
     await bus.start()
     try:
@@ -38,10 +42,12 @@ async def open_runtime(settings: Settings, bus: Bus | None = None) -> AsyncItera
             settings=settings,
             engine=engine,
             sessions=session_factory(engine),
+            read_sessions=session_factory(read_engine),
             bus=bus,
             cipher=FieldCipher(settings.secret_key_bytes()),
             passwords=Passwords(),
         )
     finally:
         await bus.close()
+        await read_engine.dispose()
         await engine.dispose()

@@ -164,6 +164,7 @@ class SosConference:
         self._timers: set[asyncio.Task[None]] = set()
         self._prompt_playback: str | None = None
         self._announcing: dict[str, str] = {}  # playback id -> leg id
+        self._updates: list[dict[str, Any]] = []
         self._escalations = 0
         self._event_seq = 0
         self._bridged = asyncio.Event()
@@ -283,7 +284,16 @@ class SosConference:
         at = utcnow()
         key = f"{self.id}:{self._event_seq}:{uuid.uuid4().hex[:8]}"
         self.deps.recorder.event(self.id, kind, detail, key=key, at=at, actor=actor)
-        self._publish("sos.updated", {"event": {"kind": kind, "detail": detail, "at": at.isoformat()}})
+        # Steps often come several at a time (a leg fails, the next one is dialled): the
+        # console gets one update with all of them, built once, as soon as the loop turns.
+        self._updates.append({"kind": kind, "detail": detail, "at": at.isoformat()})
+        if len(self._updates) == 1:
+            asyncio.get_running_loop().call_soon(self._flush_updates)
+
+    def _flush_updates(self) -> None:
+        events, self._updates = self._updates, []
+        if events:
+            self._publish("sos.updated", {"events": events, "event": events[-1]})
 
     def snapshot(self) -> dict[str, Any]:
         """The live state the console shows."""

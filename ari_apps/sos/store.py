@@ -53,6 +53,15 @@ def _insert(session: AsyncSession) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
+def _upsert_many(session: AsyncSession, model: type[Any]) -> Any:
+    """INSERT … ON CONFLICT (id) DO UPDATE of every column, to run with many rows."""
+    statement = _insert(session)(model)
+    columns = [c.name for c in model.__table__.columns if c.name != "id"]
+    return statement.on_conflict_do_update(
+        index_elements=["id"], set_={c: statement.excluded[c] for c in columns}
+    )
+
+
 def _upsert(session: AsyncSession, model: type[Any], values: dict[str, Any]) -> Any:
     insert = _insert(session)
     statement = insert(model).values(**values)
@@ -194,9 +203,31 @@ class IncidentRecorder:
                     self._idle.set()
 
     async def _apply(self, batch: list[_Write]) -> None:
+        """One transaction, one statement per table: rows are whole states, so only the
+        newest state of each incident and leg in the batch needs writing."""
+        incidents: dict[str, dict[str, Any]] = {}
+        legs: dict[str, dict[str, Any]] = {}
+        events: list[dict[str, Any]] = []
+        orders: list[_Write] = []
+        for write in batch:
+            if write.kind == INCIDENT:
+                incidents[write.payload["id"]] = _load(write.payload)
+            elif write.kind == LEG:
+                legs[write.payload["id"]] = _load(write.payload)
+            elif write.kind == EVENT:
+                events.append(_load(write.payload) | {"key": write.key})
+            else:
+                orders.append(write)
         async with asyncio.timeout(self._timeout), self._sessions.begin() as session:
-            for write in batch:
-                await _APPLY[write.kind](session, write.payload, write.key)
+            # Parents first: legs and events refer to their incident.
+            for model, rows in ((Incident, incidents), (IncidentLeg, legs)):
+                if rows:
+                    await session.execute(_upsert_many(session, model), list(rows.values()))
+            if events:
+                statement = _insert(session)(IncidentEvent).on_conflict_do_nothing()
+                await session.execute(statement, events)
+            for write in orders:
+                await apply_work_order(session, write.payload, write.key)
 
     async def _store(self, batch: list[_Write]) -> None:
         # Rows are upserts of a whole state: an older leg or incident row replayed from the

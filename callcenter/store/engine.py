@@ -17,22 +17,26 @@ from sqlalchemy.ext.asyncio import (
 SessionFactory = async_sessionmaker[AsyncSession]
 
 
-def create_engine(url: str, **kwargs: Any) -> AsyncEngine:
-    """An engine for ``url`` tuned for this product's load."""
+def create_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncEngine:
+    """An engine for ``url`` tuned for this product's load.
+
+    ``read_only`` engines serve look-ups that must not queue behind writes: on SQLite
+    their transactions take no write lock; on PostgreSQL they have a pool of their own.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
-        _tune_sqlite(engine)
+        _tune_sqlite(engine, "DEFERRED" if read_only else "IMMEDIATE")
         return engine
-    kwargs.setdefault("pool_size", 20)
-    kwargs.setdefault("max_overflow", 20)
+    kwargs.setdefault("pool_size", 5 if read_only else 20)
+    kwargs.setdefault("max_overflow", 5 if read_only else 20)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
 
 
-def _tune_sqlite(engine: AsyncEngine) -> None:
+def _tune_sqlite(engine: AsyncEngine, begin: str) -> None:
     # pysqlite's own BEGIN handling defers the write lock until the first write, so two
     # transactions may read the same audit head and then collide.  BEGIN IMMEDIATE takes
     # the write lock up front: writers queue instead of failing (SQLAlchemy's recipe for
@@ -49,7 +53,7 @@ def _tune_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql(f"BEGIN {begin}")
 
 
 def session_factory(engine: AsyncEngine) -> SessionFactory:

@@ -87,7 +87,7 @@ async def open_console(
         harness.person(number)
     await add_console_users(sessions, passwords)
     runtime = Runtime(settings=configured, engine=sessions.kw["bind"], sessions=sessions,
-                      bus=bus, cipher=cipher, passwords=passwords)
+                      read_sessions=sessions, bus=bus, cipher=cipher, passwords=passwords)
     return SosConsole(harness, runtime, create_app(runtime, features=[sos_feature(harness.app)]))
 
 

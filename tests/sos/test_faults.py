@@ -395,8 +395,8 @@ async def _replay_copy(harness: SosHarness, saved: Path) -> None:
 
 
 def _timeline_count(harness: SosHarness, incident_id: str) -> int:
-    """How many timeline steps the conference took (each one is published as it happens)."""
-    return sum(1 for m in harness.published
+    """How many timeline steps the conference took (each is published, several at a time)."""
+    return sum(len(m.payload["events"]) for m in harness.published
                if m.topic == "sos.updated" and m.payload["incident"] == incident_id)
 
 

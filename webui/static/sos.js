@@ -385,7 +385,8 @@
       group.querySelector(".exhausted-tag").hidden = !gone;
       if (gone) { group.hidden = false; }
     });
-    if (payload.event) { appendTimeline(payload.event); }
+    if (payload.events) { payload.events.forEach(appendTimeline); }
+    else if (payload.event) { appendTimeline(payload.event); }
     var joinButton = document.getElementById("join");
     if (joinButton) {
       showMyLeg(payload.incident, payload.legs, joinButton, document.getElementById("join-status"));
