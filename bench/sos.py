@@ -230,7 +230,7 @@ async def run(count: int, url: str, numbers: list[str], rate: float, inprocess: 
     register_journal_kinds(journal)
     recorder = IncidentRecorder(sessions, journal)
     recorder.start()
-    notifier = SosNotifier(MemoryBus(), Outbox(Resilient(journal, sessions), journal).submit)
+    notifier = SosNotifier(MemoryBus(), Outbox(Resilient(journal, sessions), journal).submit_many)
     client = AriClient(sim.ari_url, "callcenter", "callcenter", "callcenter")
     probe = Probe()
     probe.attach(client)

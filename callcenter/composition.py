@@ -73,7 +73,7 @@ async def open_product(
         recorder = IncidentRecorder(runtime.sessions, journal)
         recorder.start()
         stack.push_async_callback(recorder.close)
-        notifier = SosNotifier(runtime.bus, outbox.submit)
+        notifier = SosNotifier(runtime.bus, outbox.submit_many)
         stack.push_async_callback(notifier.close)
         stack.push_async_callback(notifier.drain)
         product = Product(runtime, roles, journal, outbox, recorder, notifier)

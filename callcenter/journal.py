@@ -352,6 +352,31 @@ class Resilient:
         return WriteOutcome.STORED
 
 
+    async def write_many(
+        self,
+        kind: str,
+        items: list[tuple[Mapping[str, Any], str]],
+        *,
+        apply_all: Callable[[AsyncSession], Awaitable[object]],
+    ) -> WriteOutcome:
+        """Apply several writes of one kind in one transaction (``apply_all``), or journal
+        each of them (replayed one by one through the kind's handler) when the store is down.
+        """
+        self.journal.registration(kind)  # an unknown kind fails before anything is written
+        try:
+            async with asyncio.timeout(self._timeout), self.sessions.begin() as session:
+                await apply_all(session)
+        except Exception as err:
+            if not is_store_unavailable(err):
+                raise
+            log.warning("store unreachable", kind=kind, writes=len(items),
+                        error=err.__class__.__name__)
+            for payload, key in items:
+                await self.journal.write(kind, payload, key)
+            return WriteOutcome.JOURNALED
+        return WriteOutcome.STORED
+
+
 def _write_all(fd: int, data: bytes) -> None:
     view = memoryview(data)
     while view:

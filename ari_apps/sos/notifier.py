@@ -13,6 +13,7 @@ from typing import Any
 
 from callcenter.bus import Bus, BusMessage
 from callcenter.logs import get_logger
+from callcenter.notify.exceptions import InvalidNotification
 from callcenter.notify.outbox import NotificationRequest
 
 log = get_logger(__name__)
@@ -20,13 +21,16 @@ log = get_logger(__name__)
 #: Who sees SOS pops: agents and supervisors (within jurisdiction when the area is known).
 CONSOLE_ROLES = ["agent", "supervisor"]
 
-Submit = Callable[[NotificationRequest], Awaitable[object]]
+#: Stores several notifications at once (``Outbox.submit_many``).
+Submit = Callable[[list[NotificationRequest]], Awaitable[object]]
+_BATCH = 200
 
 
 class _Worker:
-    """One queue, one task, items handled in order; failures logged, never raised."""
+    """One queue, one task; items handed on in order, as many at a time as are waiting;
+    failures logged, never raised."""
 
-    def __init__(self, name: str, handle: Callable[[Any], Awaitable[object]]) -> None:
+    def __init__(self, name: str, handle: Callable[[list[Any]], Awaitable[object]]) -> None:
         self._name = name
         self._handle = handle
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
@@ -42,9 +46,11 @@ class _Worker:
 
     async def _run(self) -> None:
         while True:
-            item = await self._queue.get()
+            items = [await self._queue.get()]
+            while not self._queue.empty() and len(items) < _BATCH:
+                items.append(self._queue.get_nowait())
             try:
-                await self._handle(item)
+                await self._handle(items)
             except Exception as err:  # noqa: BLE001 - task boundary: log, keep the queue going
                 log.error("sos notifier step failed", worker=self._name, exc_info=err)
             if self._queue.empty():
@@ -66,7 +72,7 @@ class SosNotifier:
     def __init__(self, bus: Bus, submit: Submit | None) -> None:
         self._bus = bus
         self._submit = submit
-        self._publisher = _Worker("sos-publish", bus.publish)
+        self._publisher = _Worker("sos-publish", self._publish_all)
         self._sender = _Worker("sos-outbox", self._send)
 
     def publish(self, topic: str, payload: dict[str, Any], area_path: str | None) -> None:
@@ -81,11 +87,20 @@ class SosNotifier:
         if self._submit is None:
             log.warning("notifications not configured; not sent", key=request.dedup_key)
             return
+        try:
+            request.validate()  # a bad one is refused here, never sinking a whole batch
+        except InvalidNotification as err:
+            log.error("notification refused", key=request.dedup_key, details=err.details)
+            return
         self._sender.put(request)
 
-    async def _send(self, request: NotificationRequest) -> None:
+    async def _publish_all(self, messages: list[BusMessage]) -> None:
+        for message in messages:
+            await self._bus.publish(message)
+
+    async def _send(self, requests: list[NotificationRequest]) -> None:
         assert self._submit is not None
-        await self._submit(request)
+        await self._submit(requests)
 
     async def drain(self) -> None:
         """Wait until everything queued so far was handed on."""

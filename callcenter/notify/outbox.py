@@ -112,6 +112,32 @@ async def enqueue(
     return found.scalar_one()
 
 
+async def enqueue_many(
+    session: AsyncSession, requests: list[NotificationRequest], *, now: datetime | None = None
+) -> None:
+    """Insert several notifications in one statement (a key already there is left alone)."""
+    at = now or utcnow()
+    rows = [
+        {
+            "dedup_key": r.dedup_key,
+            "channel": str(r.channel),
+            "recipient": r.recipient,
+            "subject": r.subject,
+            "body": r.body,
+            "status": NotificationStatus.PENDING.value,
+            "attempts": 0,
+            "next_attempt_at": at,
+            "subject_entity": r.subject_entity,
+            "subject_id": r.subject_id,
+            "created_at": at,
+        }
+        for r in requests
+    ]
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    statement = insert(Notification).on_conflict_do_nothing(index_elements=["dedup_key"])
+    await session.execute(statement, rows)
+
+
 async def list_for_subject(
     session: AsyncSession, subject_entity: str, subject_id: str | int
 ) -> Sequence[Notification]:
@@ -207,3 +233,15 @@ class Outbox:
         """Store the notification now, or journal it until the store is back."""
         request.validate()  # bad input fails here, before anything is written
         return await self._resilient.write(ENQUEUE_KIND, request.to_payload(), request.dedup_key)
+
+    async def submit_many(self, requests: list[NotificationRequest]) -> WriteOutcome:
+        """Store several notifications in one transaction, or journal them all."""
+        for request in requests:
+            request.validate()
+        outcome = await self._resilient.write_many(
+            ENQUEUE_KIND,
+            [(request.to_payload(), request.dedup_key) for request in requests],
+            apply_all=lambda session: enqueue_many(session, requests),
+        )
+        self.wake()
+        return outcome

@@ -202,3 +202,27 @@ async def test_a_settle_during_an_outage_is_journaled_and_replayed(
     clock.advance(timedelta(hours=1).total_seconds())
     assert (await dispatcher.run_once()).claimed == 0
     assert len(twilio.messages) == 1
+
+
+async def test_a_batch_is_stored_in_one_go_and_a_repeat_adds_nothing(
+    sessions: SessionFactory, journal: Journal
+) -> None:
+    outbox = Outbox(Resilient(journal, sessions), journal)
+    batch = [request(f"sos:18:sms:{n}") for n in range(3)]
+    assert await outbox.submit_many(batch) == WriteOutcome.STORED
+    assert await outbox.submit_many(batch[1:]) == WriteOutcome.STORED
+    assert await rows(sessions) == 3
+
+
+async def test_a_batch_is_journaled_when_the_store_is_down_and_replayed_once(
+    sessions: SessionFactory, journal: Journal, switchable: Switchable
+) -> None:
+    outbox = Outbox(Resilient(journal, switchable), journal)  # type: ignore[arg-type]
+    switchable.down = True
+    batch = [request(f"sos:19:sms:{n}") for n in range(3)]
+    assert await outbox.submit_many(batch) == WriteOutcome.JOURNALED
+    assert [line["key"] for line in journal_lines(journal)] == [r.dedup_key for r in batch]
+    switchable.down = False
+    await journal.replay()
+    await journal.replay()
+    assert await rows(sessions) == 3

@@ -163,7 +163,7 @@ async def open_harness(
     outbox = Outbox(Resilient(journal, sessions), journal)
     recorder = IncidentRecorder(sessions, journal)
     recorder.start()
-    notifier = SosNotifier(bus, outbox.submit)
+    notifier = SosNotifier(bus, outbox.submit_many)
     client = AriClient(sim.ari_url, "callcenter", "callcenter", "callcenter")
     app = SosApp({"default": client}, settings, sessions, recorder, notifier,
                  sleep=sim.clock.sleep)
