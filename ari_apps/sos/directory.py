@@ -5,9 +5,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import (
+    Integer,
+    String,
+    bindparam,
+    cast,
+    literal_column,
+    null,
+    select,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from ari_apps.sos.models import LegRole
 from ari_apps.sos.plan import Candidate
@@ -79,84 +89,101 @@ def _age(born: date, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
+Executor = AsyncSession | AsyncConnection
+
+#: The card's columns, read in the same query that finds the elder.
+_CARD_COLUMNS = (
+    Elder.id, Elder.name, Elder.gender, Elder.birth_date, Elder.address, Elder.lives_alone,
+    Elder.disabled, Elder.health_notes, Elder.status, Area.path,
+)
+
+
+def _card_query(*joins: Any) -> Any:
+    statement = select(*_CARD_COLUMNS).join(Area, Area.id == Elder.area_id)
+    for target, on in joins:
+        statement = statement.join(target, on)
+    return statement
+
+
+# Built once: compiling statements per call costs more than running them.
+_BY_DEVICE = _card_query((SosDevice, SosDevice.elder_id == Elder.id)).where(
+    SosDevice.device_id == bindparam("device_id"), SosDevice.active.is_(True)
+)
+_BY_PHONE = (
+    _card_query((ElderPhone, ElderPhone.elder_id == Elder.id))
+    .where(ElderPhone.number == bindparam("number"),
+           Elder.status != ElderStatus.DECEASED.value)
+    .order_by(Elder.status, Elder.id)
+    .limit(1)
+)
+_BY_ID = _card_query().where(Elder.id == bindparam("elder_id"))
+_TEXT, _INT = cast(null(), String), cast(null(), Integer)
+_DETAILS: Any = union_all(
+    select(literal_column("'c'").label("kind"), Contact.role, Contact.name, Contact.phone,
+           Contact.email, Contact.id, Contact.priority)
+    .where(Contact.elder_id == bindparam("elder_id")),
+    select(literal_column("'p'"), _TEXT, _TEXT, ElderPhone.number, _TEXT, ElderPhone.id, _INT)
+    .where(ElderPhone.elder_id == bindparam("elder_id")),
+    select(literal_column("'a'"), _TEXT, Area.name, Area.code, _TEXT, Area.id, _INT)
+    .where(Area.code.in_(bindparam("codes", expanding=True))),
+)
+
+
 async def identify(
-    session: AsyncSession, *, caller_number: str, device_id: str | None
+    db: Executor, *, caller_number: str, device_id: str | None
 ) -> ElderCard | None:
     """The elder calling from ``device_id`` or ``caller_number``; None when unknown.
 
-    A stopped device (a deceased elder's, B §7.3.6) identifies nobody.
+    A stopped device (a deceased elder's, B §7.3.6) identifies nobody. Two queries in
+    all: this one finds the elder with their card; the second brings contacts, phones and
+    area names together (every round trip is on the SOS's critical path).
     """
-    elder_id: int | None = None
+    row = None
     if device_id:
-        elder_id = (
-            await session.execute(
-                select(SosDevice.elder_id).where(
-                    SosDevice.device_id == device_id, SosDevice.active.is_(True)
-                )
-            )
-        ).scalar_one_or_none()
+        row = (await db.execute(_BY_DEVICE, {"device_id": device_id})).first()
     number = normalise_number(caller_number)
-    if elder_id is None and number:
-        elder_id = (
-            await session.execute(
-                select(ElderPhone.elder_id)
-                .join(Elder, Elder.id == ElderPhone.elder_id)
-                .where(ElderPhone.number == number, Elder.status != ElderStatus.DECEASED.value)
-                .order_by(Elder.status, ElderPhone.elder_id)
-                .limit(1)
-            )
-        ).scalar_one_or_none()
-    if elder_id is None:
-        return None
-    return await elder_card(session, elder_id)
+    if row is None and number:
+        row = (await db.execute(_BY_PHONE, {"number": number})).first()
+    return None if row is None else await _card(db, row)
 
 
-async def elder_card(session: AsyncSession, elder_id: int) -> ElderCard | None:
+async def elder_card(db: Executor, elder_id: int) -> ElderCard | None:
     """The card of one elder with their contacts in role and priority order."""
-    row = (
-        await session.execute(
-            select(Elder, Area.path).join(Area, Area.id == Elder.area_id).where(Elder.id == elder_id)
-        )
-    ).first()
-    if row is None:
-        return None
-    elder, path = row
+    row = (await db.execute(_BY_ID, {"elder_id": elder_id})).first()
+    return None if row is None else await _card(db, row)
+
+
+async def _card(db: Executor, row: Any) -> ElderCard:
+    elder_id, name, gender, born, address, lives_alone, disabled, notes, status, path = row
     codes = [code for code in path.split("/") if code]
-    rows = await session.execute(select(Area.code, Area.name).where(Area.code.in_(codes)))
-    names = {code: name for code, name in rows}
-    contacts = (
-        await session.execute(
-            select(Contact)
-            .where(Contact.elder_id == elder_id)
-            .order_by(Contact.role, Contact.priority)
-        )
-    ).scalars()
+    details = await db.execute(_DETAILS, {"elder_id": elder_id, "codes": codes})
+    contacts: list[tuple[str, int, Candidate]] = []
+    phones: list[tuple[int, str]] = []
+    names: dict[str, str] = {}
+    for kind, role, who, number, email, ident, priority in details:
+        if kind == "c" and role in _ROLE_OF_CONTACT:
+            candidate = Candidate(_ROLE_OF_CONTACT[role], number, who, contact_id=ident,
+                                  email=email)
+            contacts.append((role, priority, candidate))
+        elif kind == "p":
+            phones.append((ident, number))
+        elif kind == "a":
+            names[number] = who
+    contacts.sort(key=lambda c: (c[0], c[1]))
     return ElderCard(
-        elder_id=elder.id,
-        name=elder.name,
-        gender=elder.gender,
-        age=_age(elder.birth_date, utcnow().date()),
-        address=elder.address,
+        elder_id=elder_id,
+        name=name,
+        gender=gender,
+        age=_age(born, utcnow().date()),
+        address=address,
         area_path=path,
         area_names=[names.get(code, code) for code in codes],
-        lives_alone=elder.lives_alone,
-        disabled=elder.disabled,
-        health_notes=elder.health_notes,
-        status=elder.status,
-        contacts=[
-            Candidate(_ROLE_OF_CONTACT[c.role], c.phone, c.name, contact_id=c.id, email=c.email)
-            for c in contacts
-            if c.role in _ROLE_OF_CONTACT
-        ],
-        phones=list(
-            (
-                await session.execute(
-                    select(ElderPhone.number)
-                    .where(ElderPhone.elder_id == elder_id)
-                    .order_by(ElderPhone.id)
-                )
-            ).scalars()
-        ),
+        lives_alone=lives_alone,
+        disabled=disabled,
+        health_notes=notes,
+        status=status,
+        contacts=[candidate for _, _, candidate in contacts],
+        phones=[number for _, number in sorted(phones)],
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_apps.sos.alarm_flows import AlarmConference, KinAlert
 from ari_apps.sos.conference import Leg, SosConference, SosDeps, new_incident_id
@@ -68,6 +69,7 @@ class SosApp:
         self.clients = clients
         self.settings = settings
         self.sessions = sessions
+        self._read_engine: AsyncEngine = sessions.kw["bind"]
         self.deps = SosDeps(
             settings=settings,
             recorder=recorder,
@@ -273,8 +275,9 @@ class SosApp:
     async def _identify(self, number: str, device_id: str | None) -> ElderCard | None:
         """Who is calling; an unknown caller, or a store that is down, is never refused."""
         try:
-            async with asyncio.timeout(IDENTIFY_TIMEOUT), self.sessions() as session:
-                return await identify(session, caller_number=number, device_id=device_id)
+            # A bare connection, not an ORM session: this is on the SOS's critical path.
+            async with asyncio.timeout(IDENTIFY_TIMEOUT), self._read_engine.connect() as conn:
+                return await identify(conn, caller_number=number, device_id=device_id)
         except Exception as err:  # noqa: BLE001 - the SOS goes on unidentified, with 120
             log.warning("sos identification failed; going on unidentified", error=repr(err), exc_info=err)
             return None
