@@ -30,8 +30,10 @@ def create_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncE
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _tune_sqlite(engine, "DEFERRED" if read_only else "IMMEDIATE")
         return engine
-    kwargs.setdefault("pool_size", 5 if read_only else 20)
-    kwargs.setdefault("max_overflow", 5 if read_only else 20)
+    # Sized so that a few product processes stay well inside PostgreSQL's default
+    # max_connections (100): more connections than cores only queue inside PostgreSQL.
+    kwargs.setdefault("pool_size", 3 if read_only else 15)
+    kwargs.setdefault("max_overflow", 3 if read_only else 10)
     kwargs.setdefault("pool_pre_ping", True)
     return create_async_engine(url, **kwargs)
 

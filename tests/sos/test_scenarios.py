@@ -258,3 +258,23 @@ async def test_missing_prompt_falls_back_so_the_elder_never_hears_silence(
         assert "prompt.fallback" in await sos.timeline(conference.id)
     finally:
         await close_harness(sos)
+
+
+async def test_first_kin_busy_rings_the_second_kin_when_kin_are_dialled_one_at_a_time(
+    sim: PbxSimulator, settings: Settings, sessions: SessionFactory, seeded: int, tmp_path: Path
+) -> None:
+    sos = await open_harness(sim, sos_settings(settings, sim, sos_kin_at_once=1), sessions,
+                             seeded, tmp_path)
+    try:
+        for number in [EMERGENCY, *KIN, *DOCTORS, SOCIAL_WORKER]:
+            sos.person(number)
+        sos.person(KIN[0], "busy")
+        conference = await sos.incident(sos.press())
+        await conference.wait_for(lambda c: len(leg_states(c, LegRole.KIN)) == 2)
+        kin = leg_states(conference, LegRole.KIN)
+        assert kin[0] == (KIN[0], LegState.FAILED)
+        first, second = conference.legs[f"{conference.id}-k0"], conference.legs[f"{conference.id}-k1"]
+        assert kin[1][0] == KIN[1] and first.cause == 17
+        assert first.ended_at is not None and second.created_at >= first.ended_at  # one at a time
+    finally:
+        await close_harness(sos)
