@@ -804,6 +804,17 @@ class SosConference:
                 self.exhausted.add(role)
         self._bridged.set()
 
+    async def dial_untried(self) -> None:
+        """After a restore: dial the roles the previous run never got to (an alarm's roles
+        wait for the elder's callback, a restart may fall in between)."""
+        effects: list[Effect] = []
+        for track in self.plan.roles.values():
+            if track.attempts == 0 and not track.exhausted and not track.satisfied:
+                effects.extend(track.fill(self.id))
+        if effects:
+            self._timeline("dial.roles", {"reason": "restored"})
+            await self._dial_all(effects)
+
     def resume_timers(self) -> None:
         """Re-arm the escalation timers, counted from the incident's start."""
         elapsed = (utcnow() - self.started_at).total_seconds()

@@ -402,6 +402,7 @@ class SosApp:
         async def first() -> None:
             conference.resume_timers()
             await conference.reconcile()
+            await conference.dial_untried()
 
         conference.start(first)
         log.info("sos conference restored", incident_id=incident.id, legs=len(legs))

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from ari_apps.sos.conference import SosConference
+from ari_apps.sos.directory import elder_card
 from ari_apps.sos.models import Incident, IncidentEvent, IncidentLeg, LegRole, LegState
 from ari_apps.sos.stasis import IDENTIFY_TIMEOUT
 from callcenter.bus import Bus, BusMessage
@@ -48,6 +49,7 @@ from tests.notify.notify_support import (
 from tests.sos.conftest import (
     AGENT_ENDPOINT,
     DOCTORS,
+    ELDER_PHONE,
     EMERGENCY,
     KIN,
     SOCIAL_WORKER,
@@ -236,6 +238,30 @@ async def test_restart_mid_conference_reattaches_escalates_and_never_dials_a_leg
     rows = await _rows(sessions, incident)
     assert (rows["incidents"], rows["status"], rows["outcome"]) == (1, "ended", "completed")
     assert {leg_id for leg_id, _, _ in rows["legs"]} == {caller, *ids}
+
+
+async def test_restart_during_an_alarm_callback_still_dials_every_role(
+    product: Product, sessions: SessionFactory, originates: Originates,
+) -> None:
+    first = await product.start()
+    _script(first, **{ELDER_PHONE: ("answer", 12.0)})  # the elder is slow to the phone
+    async with sessions() as session:
+        card = await elder_card(session, first.elder_id)
+    assert card is not None
+    alarm = first.app.start_alarm(card, kind="fall", device_id=None, detail={},
+                                  conference=True)
+    await alarm.wait_for(lambda c: f"{c.id}-c0" in c.legs)
+    await first.advance(1)
+    assert originates.of(alarm.id) == [f"{alarm.id}-c0"]  # the roles wait for the callback
+    await product.stop(first)  # … and the product stops before they are dialled
+
+    second = await product.start()
+    restored = await second.app.wait_for_conference(lambda c: c.id == alarm.id)
+    await restored.wait_for(lambda c: len(leg_states(c, LegRole.KIN)) == 2)
+    ids = originates.of(alarm.id)
+    assert ids[0] == f"{alarm.id}-c0" and f"{alarm.id}-e0" in ids and f"{alarm.id}-d0" in ids
+    assert len(ids) == len(set(ids))
+    await product.stop(second)
 
 
 async def test_restart_after_the_bridge_vanished_ends_the_stale_incident(
