@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from time import perf_counter
+from typing import TYPE_CHECKING
 
 from ari_apps.sos.alarms import AlarmIntake
 from ari_apps.sos.mqtt import BrokerAddress, MqttAlarms
@@ -29,6 +30,9 @@ from callcenter.notify.outbox import Outbox
 from callcenter.notify.services import open_notifications
 from callcenter.runtime import Runtime, open_runtime
 from callcenter.settings import Settings
+
+if TYPE_CHECKING:
+    from webui.health import HealthCheck
 
 log = get_logger(__name__)
 
@@ -94,7 +98,7 @@ async def open_product(
         yield product
 
 
-def asterisk_check(product: Product):  # type: ignore[no-untyped-def]
+def asterisk_check(product: Product) -> HealthCheck | None:
     """A /healthz check: every node's ARI WebSocket is up (None without call control)."""
     from webui.health import CheckResult
 

@@ -6,7 +6,7 @@ import asyncio
 import multiprocessing
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from multiprocessing.process import BaseProcess
 
@@ -57,7 +57,7 @@ async def run_roles(
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
     async with open_product(settings, roles) as product:
-        tasks = {asyncio.create_task(stop.wait(), name="stop-signal")}
+        tasks: set[asyncio.Task[object]] = {asyncio.create_task(stop.wait(), name="stop-signal")}
         if "web" in roles:
             tasks.add(asyncio.create_task(serve_web(product), name="role-web"))
         if ready is not None:
@@ -131,7 +131,7 @@ async def supervise_web_workers(settings: Settings, stop_timeout: float = 30.0) 
     return 0
 
 
-def _join_all(workers: list[BaseProcess], timeout: float) -> None:
+def _join_all(workers: Sequence[BaseProcess], timeout: float) -> None:
     deadline = time.monotonic() + timeout
     for worker in workers:
         worker.join(max(0.0, deadline - time.monotonic()))

@@ -7,4 +7,5 @@ ensure_venv dev
 ensure_services
 ensure_chromium
 .venv/bin/ruff check .
+.venv/bin/mypy callcenter webui ari_apps workflow dialplan
 exec .venv/bin/python -m pytest -q "$@"

@@ -30,7 +30,7 @@ from sqlalchemy import (
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import QueryableAttribute, aliased
 
 from callcenter import audit
 from callcenter.crypto import FieldCipher, mask_id_number
@@ -102,8 +102,8 @@ def like_prefix(text: str) -> str:
     return escaped.replace("_", _ESCAPE + "_") + "%"
 
 
-def _starts_with(column: Any, name: str) -> ColumnElement[bool]:
-    return column.like(bindparam(name, type_=String), escape=_ESCAPE)  # type: ignore[no-any-return]
+def _starts_with(column: QueryableAttribute[str], name: str) -> ColumnElement[bool]:
+    return column.like(bindparam(name, type_=String), escape=_ESCAPE)
 
 
 def _in_scope(scoped: bool) -> ColumnElement[bool]:
@@ -115,7 +115,7 @@ def _scope_params(scope: Jurisdiction) -> dict[str, str]:
     return {} if scope.area_path is None else {"scope": like_prefix(scope.area_path)}
 
 
-def _phone_tail_owners() -> Select[tuple[int]]:
+def _phone_tail_owners() -> Select[int]:
     """Ids of elders with a number ending in the bound digits: a prefix search on the
     reversed number (``tail`` holds the reversed digits), served by the
     ``ix_elder_phones_number_reversed`` index; a full number is just the longest tail."""
@@ -151,7 +151,7 @@ def _search_params(kind: str, needle: str) -> dict[str, str]:
 
 
 @functools.cache
-def _search_statement(kind: str, scoped: bool) -> Select[Any]:
+def _search_statement(kind: str, scoped: bool) -> Select[*tuple[Any, ...]]:
     """The hits (at most ``limit``) and their phones: one row per phone, or one without."""
     hits = (
         select(
@@ -202,7 +202,7 @@ async def search_elders(
 
 
 @functools.cache
-def _elder_statement(scoped: bool) -> Select[Any]:
+def _elder_statement(scoped: bool) -> Select[*tuple[Any, ...]]:
     """The elder's row with its area path and provider, if inside the bound scope."""
     return (
         select(

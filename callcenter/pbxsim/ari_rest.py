@@ -16,7 +16,8 @@ from callcenter.pbxsim.model import ASTERISK_ID, Bridge, Channel
 if TYPE_CHECKING:
     from callcenter.pbxsim.server import PbxSimulator
 
-SIM_KEY: web.AppKey[PbxSimulator] = web.AppKey("pbxsim", object)  # type: ignore[arg-type]
+# No runtime type argument: PbxSimulator is imported for type checking only (a cycle).
+SIM_KEY: web.AppKey[PbxSimulator] = web.AppKey("pbxsim")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 HANGUP_REASONS = {"normal": 16, "busy": 17, "congestion": 34, "no_answer": 19, "timeout": 19,

@@ -12,11 +12,12 @@ from callcenter.pbxsim.queues import Queue
 if TYPE_CHECKING:
     from callcenter.pbxsim.server import PbxSimulator
 
-CONTROL_KEY: web.AppKey[Any] = web.AppKey("pbxsim_control", object)
+# No runtime type argument: PbxSimulator is imported for type checking only (a cycle).
+CONTROL_KEY: web.AppKey[PbxSimulator] = web.AppKey("pbxsim_control")
 
 
 def _sim(request: web.Request) -> PbxSimulator:
-    return request.app[CONTROL_KEY]  # type: ignore[no-any-return]
+    return request.app[CONTROL_KEY]
 
 
 def _error(message: str, status: int = 400) -> web.Response:

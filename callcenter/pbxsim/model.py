@@ -66,7 +66,8 @@ class Channel:
     disposition: str = ""  # CDR disposition once known (BUSY, NO ANSWER...)
     gone: bool = False
     task: asyncio.Task[Any] | None = None  # the dialplan running on this channel
-    on_hangup: list[Callable[[Channel], None]] = field(default_factory=list)
+    # Hangup callbacks; whatever they return is discarded.
+    on_hangup: list[Callable[[Channel], object]] = field(default_factory=list)
 
     def ari(self) -> dict[str, Any]:
         """The ARI Channel model."""

@@ -71,20 +71,19 @@ class PbxSimulator:
         site = web.TCPSite(runner, self.host, port)
         await site.start()
         self._runners.append(runner)
-        server = site._server
-        assert server is not None
-        return int(server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+        # The runner serves this one site: its first address is the port bound.
+        return int(runner.addresses[0][1])
 
     async def _ami_client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
-        self._ami_tasks.add(task)  # type: ignore[arg-type]
+        self._ami_tasks.add(task)
         try:
             await AmiSession(self, reader, writer).serve()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
-            self._ami_tasks.discard(task)  # type: ignore[arg-type]
+            self._ami_tasks.discard(task)
 
     async def stop(self) -> None:
         """Stop serving and cancel every task."""

@@ -285,4 +285,9 @@ def downgrade() -> None:
     with op.batch_alter_table('areas', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_areas_path'))
 
+    # With foreign keys on, SQLite empties a table before dropping it, and an ON DELETE
+    # RESTRICT reference fails at once, even to a row the same DELETE removes: a child
+    # area would block its parent (areas.parent_id). Detach the tree first; PostgreSQL
+    # drops without deleting, this only costs it one UPDATE.
+    op.execute("UPDATE areas SET parent_id = NULL")
     op.drop_table('areas')

@@ -7,8 +7,12 @@ import asyncio
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
-from callcenter.store import create_engine, migrate
-from callcenter.store.models import Base
+from callcenter import audit
+from callcenter.crypto import FieldCipher
+from callcenter.passwords import Passwords
+from callcenter.store import create_engine, migrate, session_factory
+from callcenter.store.models import Base, ContactRole
+from tests.factories import ContactSpec, make_area, make_elder, make_provider, make_user
 
 
 def _tables(url: str) -> set[str]:
@@ -42,6 +46,47 @@ def test_migrations_down_to_base_and_up_again(database_url: str) -> None:
     migrate.upgrade(database_url)
     assert migrate.current(database_url) == head
     assert set(Base.metadata.tables) <= _tables(database_url)
+
+
+def _fill(url: str, cipher: FieldCipher, passwords: Passwords) -> None:
+    """A small directory: an area tree, an elder with phone, contact and device, a user,
+    and an audit entry (the append-only log)."""
+
+    async def fill() -> None:
+        engine = create_engine(url)
+        try:
+            async with session_factory(engine).begin() as db:
+                district = await make_area(db, "D1", "南开区")
+                street = await make_area(db, "S1", "长虹街道", district)
+                community = await make_area(db, "C1", "长江里社区", street)
+                provider = await make_provider(db, "P1", "乐康居家养老服务中心", "02287654321")
+                elder = await make_elder(
+                    db, cipher, community, "张秀英",
+                    id_number="120104194005171234", phones=["13800138001"],
+                    contacts=[ContactSpec(ContactRole.KIN, "张伟", "13911110001", 1, "儿子")],
+                    devices=["SOS-0001"], provider=provider,
+                )
+                await make_user(db, passwords, "agent1", "agent", area=street)
+                await audit.record(db, actor="test", action="elder.create", entity="elder",
+                                   entity_id=elder.id, after={"name": elder.name})
+        finally:
+            await engine.dispose()
+
+    asyncio.run(fill())
+
+
+def test_migrations_down_to_base_with_data_present(
+    database_url: str, cipher: FieldCipher, passwords: Passwords
+) -> None:
+    """A downgrade to base drops the rows with the tables, whatever references what."""
+    _fill(database_url, cipher, passwords)
+
+    migrate.downgrade(database_url, "base")
+    assert migrate.current(database_url) is None
+    assert _tables(database_url) == {"alembic_version"}
+
+    migrate.upgrade(database_url)
+    assert migrate.current(database_url) == _head(database_url)
 
 
 def test_models_and_migrations_agree(database_url: str) -> None:

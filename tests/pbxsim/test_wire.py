@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -14,22 +13,6 @@ from callcenter.pbxsim.server import PbxSimulator
 from pbxsim.wire import SCHEMA, AmiClient, AriClient, event, of_type
 
 TRACES = Path("/work/shared/asterisk/traces")
-
-
-@pytest.fixture
-async def sim() -> AsyncIterator[PbxSimulator]:
-    async with PbxSimulator(ari_port=0, ami_port=0, control_port=0, speed=None) as s:
-        yield s
-
-
-@pytest.fixture
-async def ari(sim: PbxSimulator) -> AsyncIterator[AriClient]:
-    client = AriClient(sim.ari_url, "callcenter", "callcenter")
-    await client.connect()
-    await sim.advance(0)
-    yield client
-    await client.close()
-    assert not client.problems, client.problems
 
 
 def trace_sequence(name: str, endpoint: str) -> list[tuple[str, str, str]]:

@@ -7,7 +7,7 @@ import contextlib
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 
@@ -16,6 +16,30 @@ from callcenter.pbxsim.ari_schema import AriSchema
 DOCS = Path("/work/shared/asterisk/ari-api-docs")
 SCHEMA = AriSchema(DOCS)
 WAIT = 10.0  # seconds of real time any single expected event may take
+
+M = TypeVar("M")
+
+
+async def _first_match(received: list[M], changed: asyncio.Event, match: Callable[[M], bool],
+                       start: int, advance: Callable[[], Any] | None) -> M:
+    """The first of ``received`` (from index ``start``) that matches, waiting on ``changed``
+    for more (and advancing simulated time with ``advance``), with a timeout."""
+    async with asyncio.timeout(WAIT):
+        while True:
+            for item in received[start:]:
+                if match(item):
+                    return item
+            changed.clear()
+            if advance is not None:
+                await advance()
+                if any(match(m) for m in received[start:]):
+                    continue
+                # Simulated time moves in small steps until the event arrives.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.02):
+                        await changed.wait()
+                continue
+            await changed.wait()
 
 
 class AriClient:
@@ -73,22 +97,7 @@ class AriClient:
     async def wait_for(self, match: Callable[[dict[str, Any]], bool], *, start: int = 0,
                        advance: Callable[[], Any] | None = None) -> dict[str, Any]:
         """The first event (from index ``start``) that matches; waits with a timeout."""
-        async with asyncio.timeout(WAIT):
-            while True:
-                for event in self.events[start:]:
-                    if match(event):
-                        return event
-                self._changed.clear()
-                if advance is not None:
-                    await advance()
-                    if any(match(e) for e in self.events[start:]):
-                        continue
-                    # Simulated time moves in small steps until the event arrives.
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(0.02):
-                            await self._changed.wait()
-                    continue
-                await self._changed.wait()
+        return await _first_match(self.events, self._changed, match, start, advance)
 
 
 def of_type(kind: str, channel_id: str | None = None, **fields: Any) -> Callable[[dict[str, Any]], bool]:
@@ -175,22 +184,7 @@ class AmiClient:
     async def wait_for(self, match: Callable[[dict[str, str]], bool], start: int = 0,
                        advance: Callable[[], Any] | None = None) -> dict[str, str]:
         """The first message from ``start`` that matches, with a timeout."""
-        async with asyncio.timeout(WAIT):
-            while True:
-                for msg in self.messages[start:]:
-                    if match(msg):
-                        return msg
-                self._changed.clear()
-                if advance is not None:
-                    await advance()
-                    if any(match(m) for m in self.messages[start:]):
-                        continue
-                    # Simulated time moves in small steps until the event arrives.
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(0.02):
-                            await self._changed.wait()
-                    continue
-                await self._changed.wait()
+        return await _first_match(self.messages, self._changed, match, start, advance)
 
 
 def event(name: str, **fields: str) -> Callable[[dict[str, str]], bool]:

@@ -7,7 +7,6 @@ the pop travels the product's real path: conference → notifier → bus → /ws
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +20,7 @@ from callcenter.passwords import Passwords
 from callcenter.pbxsim.server import PbxSimulator
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
+from tests.chromium import chromium
 from tests.factories import DEFAULT_PASSWORD
 from tests.sos.conftest import close_harness
 from tests.sos.test_console import AGENT_NK_ENDPOINT, UNKNOWN_CALLER, SosConsole, open_console
@@ -29,15 +29,6 @@ if TYPE_CHECKING:
     from playwright.async_api import Browser, Page
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
@@ -81,125 +72,107 @@ async def _logged_in(browser: Browser, url: str, errors: list[str]) -> Page:
 async def test_an_sos_pops_with_sound_and_one_click_joins_the_agent(
     served: tuple[SosConsole, str],
 ) -> None:
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip("Chromium is not installed at /usr/bin/chromium")
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     console, url = served
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            errors: list[str] = []
-            page = await _logged_in(browser, url, errors)
+    async with chromium() as browser:
+        errors: list[str] = []
+        page = await _logged_in(browser, url, errors)
 
-            conference = await console.sos.incident(console.sos.press())
+        conference = await console.sos.incident(console.sos.press())
 
-            pop = page.get_by_role("alertdialog")
-            await expect(pop).to_be_visible()
-            card = pop.locator(f'.sos-card[data-incident="{conference.id}"]')
-            await expect(card.locator(".sos-name")).to_have_text("王秀英")
-            await expect(card.locator(".sos-health")).to_have_text("高血压")
-            await expect(card.locator(".sos-flags")).to_contain_text("独居")
-            await expect(card.locator(".sos-area")).to_contain_text("鹏欣社区")
-            await expect(card.locator('.sos-leg[data-state="dialing"], '
-                                      '.sos-leg[data-state="ringing"]').first).to_be_visible()
-            await page.wait_for_function("() => window.sosAlarm.playing === true")
-            assert await page.evaluate("window.sosAlarm.state") == "running"
-            join = card.get_by_role("button", name="从我的软电话加入")
-            await expect(join).to_be_focused()  # the alertdialog takes the focus
+        pop = page.get_by_role("alertdialog")
+        await expect(pop).to_be_visible()
+        card = pop.locator(f'.sos-card[data-incident="{conference.id}"]')
+        await expect(card.locator(".sos-name")).to_have_text("王秀英")
+        await expect(card.locator(".sos-health")).to_have_text("高血压")
+        await expect(card.locator(".sos-flags")).to_contain_text("独居")
+        await expect(card.locator(".sos-area")).to_contain_text("鹏欣社区")
+        await expect(card.locator('.sos-leg[data-state="dialing"], '
+                                  '.sos-leg[data-state="ringing"]').first).to_be_visible()
+        await page.wait_for_function("() => window.sosAlarm.playing === true")
+        assert await page.evaluate("window.sosAlarm.state") == "running"
+        join = card.get_by_role("button", name="从我的软电话加入")
+        await expect(join).to_be_focused()  # the alertdialog takes the focus
 
-            await join.click()
-            await conference.wait_for(
-                lambda c: any(leg.role is LegRole.AGENT for leg in c.legs.values())
-            )
-            leg_id = next(leg.id for leg in conference.legs.values() if leg.role is LegRole.AGENT)
-            assert conference.legs[leg_id].candidate.number == AGENT_NK_ENDPOINT  # type: ignore[union-attr]
-            await expect(card.locator(".sos-join-status")).to_contain_text(AGENT_NK_ENDPOINT)
-            assert await page.evaluate("window.sosAlarm.playing") is False  # joining silences
+        await join.click()
+        await conference.wait_for(
+            lambda c: any(leg.role is LegRole.AGENT for leg in c.legs.values())
+        )
+        leg_id = next(leg.id for leg in conference.legs.values() if leg.role is LegRole.AGENT)
+        assert conference.legs[leg_id].candidate.number == AGENT_NK_ENDPOINT  # type: ignore[union-attr]
+        await expect(card.locator(".sos-join-status")).to_contain_text(AGENT_NK_ENDPOINT)
+        assert await page.evaluate("window.sosAlarm.playing") is False  # joining silences
 
-            await console.sos.advance(1)  # the softphone rings and is answered
-            await conference.wait_for(lambda c: c.legs[leg_id].state is LegState.ANSWERED
-                                      or c.legs[leg_id].state is LegState.JOINED)
-            await console.sos.advance(2)  # the announcement, then into the bridge
-            await conference.wait_for(lambda c: c.legs[leg_id].state is LegState.JOINED)
-            bridge = console.sos.sim.model.bridges[conference.bridge_id]
-            assert leg_id in {channel.id for channel in bridge.channels}
+        await console.sos.advance(1)  # the softphone rings and is answered
+        await conference.wait_for(lambda c: c.legs[leg_id].state is LegState.ANSWERED
+                                  or c.legs[leg_id].state is LegState.JOINED)
+        await console.sos.advance(2)  # the announcement, then into the bridge
+        await conference.wait_for(lambda c: c.legs[leg_id].state is LegState.JOINED)
+        bridge = console.sos.sim.model.bridges[conference.bridge_id]
+        assert leg_id in {channel.id for channel in bridge.channels}
 
-            mine = card.locator(f'.sos-leg[data-leg="{leg_id}"]')
-            await expect(mine).to_have_attribute("data-state", "joined")
-            await expect(mine).to_contain_text("（我）")
-            await expect(card.locator(".sos-join-status")).to_have_text("您已加入通话。")
-            assert errors == []
-        finally:
-            await browser.close()
+        mine = card.locator(f'.sos-leg[data-leg="{leg_id}"]')
+        await expect(mine).to_have_attribute("data-state", "joined")
+        await expect(mine).to_contain_text("（我）")
+        await expect(card.locator(".sos-join-status")).to_have_text("您已加入通话。")
+        assert errors == []
 
 
 async def test_an_unidentified_caller_pops_as_such_and_the_pop_closes_when_the_call_ends(
     served: tuple[SosConsole, str],
 ) -> None:
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip("Chromium is not installed at /usr/bin/chromium")
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     console, url = served
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            errors: list[str] = []
-            page = await _logged_in(browser, url, errors)
-            channel = console.sos.press(UNKNOWN_CALLER)
-            conference = await console.sos.incident(channel)
+    async with chromium() as browser:
+        errors: list[str] = []
+        page = await _logged_in(browser, url, errors)
+        channel = console.sos.press(UNKNOWN_CALLER)
+        conference = await console.sos.incident(channel)
 
-            pop = page.get_by_role("alertdialog")
-            card = pop.locator(f'.sos-card[data-incident="{conference.id}"]')
-            await expect(card.locator(".sos-name")).to_have_text(f"未识别来电 {UNKNOWN_CALLER}")
-            # Nobody to call for kin, doctor, social worker: said in the legs and as alerts.
-            await expect(card.locator('.sos-exhausted[data-role="kin"]')).to_have_text(
-                "家属：已无人可联系")
-            await expect(card.locator(".sos-alerts")).to_contain_text("已无人可联系")
-            await page.wait_for_function("() => window.sosAlarm.playing === true")
+        pop = page.get_by_role("alertdialog")
+        card = pop.locator(f'.sos-card[data-incident="{conference.id}"]')
+        await expect(card.locator(".sos-name")).to_have_text(f"未识别来电 {UNKNOWN_CALLER}")
+        # Nobody to call for kin, doctor, social worker: said in the legs and as alerts.
+        await expect(card.locator('.sos-exhausted[data-role="kin"]')).to_have_text(
+            "家属：已无人可联系")
+        await expect(card.locator(".sos-alerts")).to_contain_text("已无人可联系")
+        await page.wait_for_function("() => window.sosAlarm.playing === true")
 
-            await console.sos.advance(1)  # 120 answers, hears the announcement, joins
-            await console.sos.advance(2)
-            await conference.wait_for(lambda c: len(c.parties) == 2)
-            await expect(card.locator('.sos-leg[data-state="joined"]')).to_have_count(2)
+        await console.sos.advance(1)  # 120 answers, hears the announcement, joins
+        await console.sos.advance(2)
+        await conference.wait_for(lambda c: len(c.parties) == 2)
+        await expect(card.locator('.sos-leg[data-state="joined"]')).to_have_count(2)
 
-            console.sos.sim.calls.hangup(console.sos.sim.model.channels[channel], 16)
-            await conference.wait_for(lambda c: c.done.is_set())
-            await expect(pop).to_be_hidden()
-            assert await page.evaluate("window.sosAlarm.playing") is False
-            assert errors == []
-        finally:
-            await browser.close()
+        console.sos.sim.calls.hangup(console.sos.sim.model.channels[channel], 16)
+        await conference.wait_for(lambda c: c.done.is_set())
+        await expect(pop).to_be_hidden()
+        assert await page.evaluate("window.sosAlarm.playing") is False
+        assert errors == []
 
 
 async def test_acknowledging_silences_and_a_reload_does_not_pop_it_again(
     served: tuple[SosConsole, str],
 ) -> None:
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip("Chromium is not installed at /usr/bin/chromium")
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
     console, url = served
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            errors: list[str] = []
-            page = await _logged_in(browser, url, errors)
-            conference = await console.sos.incident(console.sos.press())
-            pop = page.get_by_role("alertdialog")
-            await expect(pop.locator(".sos-name")).to_have_text("王秀英")
-            await page.wait_for_function("() => window.sosAlarm.playing === true")
+    async with chromium() as browser:
+        errors: list[str] = []
+        page = await _logged_in(browser, url, errors)
+        conference = await console.sos.incident(console.sos.press())
+        pop = page.get_by_role("alertdialog")
+        await expect(pop.locator(".sos-name")).to_have_text("王秀英")
+        await page.wait_for_function("() => window.sosAlarm.playing === true")
 
-            await pop.get_by_role("button", name="已知晓（停止提示音）").click()
-            await expect(pop).to_be_hidden()
-            assert await page.evaluate("window.sosAlarm.playing") is False
+        await pop.get_by_role("button", name="已知晓（停止提示音）").click()
+        await expect(pop).to_be_hidden()
+        assert await page.evaluate("window.sosAlarm.playing") is False
 
-            # Another page of the console: still active, but this agent has seen it.
-            await page.goto(f"{url}/incidents")
-            await page.wait_for_function("() => window.sosAlarm && window.sosAlarm.synced === true")
-            await expect(page.locator(f'tr[data-incident="{conference.id}"]')).to_be_visible()
-            await expect(pop).to_be_hidden()
-            assert errors == []
-        finally:
-            await browser.close()
+        # Another page of the console: still active, but this agent has seen it.
+        await page.goto(f"{url}/incidents")
+        await page.wait_for_function("() => window.sosAlarm && window.sosAlarm.synced === true")
+        await expect(page.locator(f'tr[data-incident="{conference.id}"]')).to_be_visible()
+        await expect(pop).to_be_hidden()
+        assert errors == []

@@ -2,27 +2,18 @@
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import AsyncIterator
 
 import pytest
 from aiohttp import web
 
 from callcenter.runtime import Runtime
+from tests.chromium import chromium
 from tests.factories import DEFAULT_PASSWORD
 from tests.webui.conftest import FakeClock, World
 from webui import create_app
 
 pytestmark = pytest.mark.browser
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture
@@ -42,36 +33,30 @@ async def console_url(runtime: Runtime, clock: FakeClock, world: World) -> Async
 async def test_agent_logs_in_searches_and_sees_the_elders_contacts(
     console_url: str, world: World
 ) -> None:
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip("Chromium is not installed at /usr/bin/chromium")
-    from playwright.async_api import async_playwright, expect
+    from playwright.async_api import expect
 
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = await browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda err: errors.append(str(err)))
-            await page.goto(f"{console_url}/elders")
-            assert "/login" in page.url  # not logged in yet
+    async with chromium() as browser:
+        page = await browser.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        await page.goto(f"{console_url}/elders")
+        assert "/login" in page.url  # not logged in yet
 
-            await page.fill("#username", "agent_street")
-            await page.fill("#password", DEFAULT_PASSWORD)
-            await page.click("button[type=submit].primary")
-            await expect(page.locator("h1")).to_have_text("查询老人")
+        await page.fill("#username", "agent_street")
+        await page.fill("#password", DEFAULT_PASSWORD)
+        await page.click("button[type=submit].primary")
+        await expect(page.locator("h1")).to_have_text("查询老人")
 
-            await page.fill("#q", "张秀")
-            await page.press("#q", "Enter")
-            await page.click("text=张秀英")
-            await expect(page.locator("h1")).to_contain_text("张秀英")
+        await page.fill("#q", "张秀")
+        await page.press("#q", "Enter")
+        await page.click("text=张秀英")
+        await expect(page.locator("h1")).to_contain_text("张秀英")
 
-            contacts = page.locator("table.contacts tbody tr")
-            await expect(contacts).to_have_count(4)
-            await expect(contacts.nth(1)).to_contain_text("张伟")
-            await expect(contacts.nth(1)).to_contain_text("13911110001")
-            await expect(page.locator("#id-number")).to_have_text("120104***********4")
-            # The agent role has no reveal button; CSP allowed our own script to run cleanly.
-            assert await page.locator("form.reveal").count() == 0
-            assert errors == []
-        finally:
-            await browser.close()
+        contacts = page.locator("table.contacts tbody tr")
+        await expect(contacts).to_have_count(4)
+        await expect(contacts.nth(1)).to_contain_text("张伟")
+        await expect(contacts.nth(1)).to_contain_text("13911110001")
+        await expect(page.locator("#id-number")).to_have_text("120104***********4")
+        # The agent role has no reveal button; CSP allowed our own script to run cleanly.
+        assert await page.locator("form.reveal").count() == 0
+        assert errors == []
