@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ari_apps.sos.conference import Leg, SosConference
+from ari_apps.sos.conference import SosConference
+from ari_apps.sos.incident import Leg
 from ari_apps.sos.models import LegRole, LegState
 from ari_apps.sos.plan import Candidate, LegRequest, RoleTrack, SosPlan
 from callcenter.asterisk import AriError, PlaybackFinished

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from ari_apps.sos.directory import ElderCard
+from ari_apps.sos.incident import IncidentRecords, Leg, SosDeps
 from ari_apps.sos.models import IncidentStatus, LegRole, LegState
-from ari_apps.sos.notifier import SosNotifier
 from ari_apps.sos.plan import (
     Candidate,
     Effect,
@@ -25,7 +23,6 @@ from ari_apps.sos.plan import (
     RoleExhausted,
     SosPlan,
 )
-from ari_apps.sos.store import IncidentRecorder
 from callcenter.asterisk import (
     AriClient,
     AriError,
@@ -42,9 +39,6 @@ from callcenter.asterisk import (
     StasisStart,
 )
 from callcenter.logs import bound_context, get_logger
-from callcenter.notify.models import Channel as NotifyChannel
-from callcenter.notify.outbox import NotificationRequest
-from callcenter.settings import Settings
 from callcenter.store.models import Role, utcnow
 
 log = get_logger(__name__)
@@ -61,64 +55,8 @@ MAX_LIFETIME = 4 * 3600.0
 #: In Asterisk's core sound set ("Please hold while I try to connect you").
 FALLBACK_PROMPT = "sound:pls-hold-while-try"
 
-#: How each incident kind is named to kin (seed C §5.2.6, C §7.3.2.8).
-ALARM_LABELS = {
-    "sos": "紧急呼叫",
-    "fall": "跌倒告警",
-    "inactivity": "长时间无活动告警",
-    "door": "长时间未开门告警",
-    "smoke": "烟雾告警",
-    "gas": "燃气泄漏告警",
-    "water": "漏水告警",
-    "geofence": "离开安全区域告警",
-    "health": "健康指标异常告警",
-}
-
-
-@dataclass
-class SosDeps:
-    """What every conference shares."""
-
-    settings: Settings
-    recorder: IncidentRecorder
-    notifier: SosNotifier
-    lookup_on_duty: Callable[[Role, str | None], Awaitable[list[Candidate]]]
-    forget: Callable[[SosConference], None]
-    #: Registers the elder of a conference; returns another conference already serving them.
-    claim_elder: Callable[[SosConference, int], SosConference | None]
-    #: How timers wait (tests pass the PBX simulator's clock).
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-
-
-@dataclass
-class Leg:
-    """A call leg as the conference tracks it."""
-
-    id: str
-    role: LegRole
-    candidate: Candidate | None
-    state: LegState = LegState.DIALING
-    created_at: datetime = field(default_factory=utcnow)
-    answered_at: datetime | None = None
-    ended_at: datetime | None = None
-    cause: int | None = None
-    cause_text: str | None = None
-
-    @property
-    def is_responder(self) -> bool:
-        return self.role is not LegRole.ELDER
-
-    def move(self, state: LegState) -> None:
-        self.state = state
-
-
-def new_incident_id() -> str:
-    """A sortable, unique incident id: UTC time plus randomness."""
-    return f"{utcnow():%Y%m%d%H%M%S}{uuid.uuid4().hex[:6]}"
-
-
-class SosConference:
-    """The conference of one incident."""
+class SosConference(IncidentRecords):
+    """The conference of one incident: the actor that runs its calls."""
 
     def __init__(
         self,
@@ -131,24 +69,9 @@ class SosConference:
         device_id: str | None = None,
         started_at: datetime | None = None,
     ) -> None:
-        self.deps = deps
-        self.client = client
-        self.id = incident_id
-        self.kind = kind
-        self.caller_number = caller_number
-        self.device_id = device_id
-        self.started_at = started_at or utcnow()
+        super().__init__(deps, client, incident_id, kind=kind, caller_number=caller_number,
+                         device_id=device_id, started_at=started_at)
         self.created = time.monotonic()
-        self.bridge_id = f"sos-{incident_id}"
-        self.recording_name = f"sos-{incident_id}"
-        self.status = IncidentStatus.ACTIVE
-        self.outcome: str | None = None
-        self.card: ElderCard | None = None
-        self.identified = False
-        self.first_answer_at: datetime | None = None
-        self.ended_at: datetime | None = None
-        self.legs: dict[str, Leg] = {}
-        self.parties: set[str] = set()
         self.most_parties = 0
         settings = deps.settings
         self.plan = SosPlan.build(
@@ -158,15 +81,12 @@ class SosConference:
             emergency_retries=settings.sos_emergency_retries,
             emergency_retry_delay=settings.sos_emergency_retry_delay,
         )
-        self.exhausted: set[LegRole] = set()
         self._inbox: asyncio.Queue[AriEvent | Callable[[], Awaitable[None]]] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
         self._timers: set[asyncio.Task[None]] = set()
         self._prompt_playback: str | None = None
         self._announcing: dict[str, str] = {}  # playback id -> leg id
-        self._updates: list[dict[str, Any]] = []
         self._escalations = 0
-        self._event_seq = 0
         self._bridged = asyncio.Event()
         self._recording = False
         self._prompt_fallback = False
@@ -232,98 +152,6 @@ class SosConference:
         timer = asyncio.get_running_loop().create_task(fire(), name=f"sos-{self.id}-timer")
         self._timers.add(timer)
         timer.add_done_callback(self._timers.discard)
-
-    # -- records -----------------------------------------------------------------------
-
-    def row(self) -> dict[str, Any]:
-        """The incident as its store row."""
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "status": self.status.value,
-            "elder_id": self.card.elder_id if self.card else None,
-            "identified": self.identified,
-            "caller_number": self.caller_number,
-            "device_id": self.device_id,
-            "area_path": self.card.area_path if self.card else None,
-            "node": self.client.node,
-            "bridge_id": self.bridge_id,
-            "recording_name": self.recording_name,
-            "work_order_number": f"WO-{self.id}",
-            "outcome": self.outcome,
-            "started_at": self.started_at,
-            "first_answer_at": self.first_answer_at,
-            "ended_at": self.ended_at,
-        }
-
-    def _save(self) -> None:
-        self.deps.recorder.incident(self.row())
-
-    def _save_leg(self, leg: Leg) -> None:
-        candidate = leg.candidate
-        self.deps.recorder.leg(
-            {
-                "id": leg.id,
-                "incident_id": self.id,
-                "role": leg.role.value,
-                "contact_id": candidate.contact_id if candidate else None,
-                "user_id": candidate.user_id if candidate else None,
-                "name": candidate.name if candidate else "",
-                "number": candidate.number if candidate else self.caller_number,
-                "state": leg.state.value,
-                "cause": leg.cause,
-                "cause_text": leg.cause_text,
-                "created_at": leg.created_at,
-                "answered_at": leg.answered_at,
-                "ended_at": leg.ended_at,
-            }
-        )
-
-    def _timeline(self, kind: str, detail: dict[str, Any], actor: str = "system") -> None:
-        self._event_seq += 1
-        at = utcnow()
-        key = f"{self.id}:{self._event_seq}:{uuid.uuid4().hex[:8]}"
-        self.deps.recorder.event(self.id, kind, detail, key=key, at=at, actor=actor)
-        # Steps often come several at a time (a leg fails, the next one is dialled): the
-        # console gets one update with all of them, built once, as soon as the loop turns.
-        self._updates.append({"kind": kind, "detail": detail, "at": at.isoformat()})
-        if len(self._updates) == 1:
-            asyncio.get_running_loop().call_soon(self._flush_updates)
-
-    def _flush_updates(self) -> None:
-        events, self._updates = self._updates, []
-        if events:
-            self._publish("sos.updated", {"events": events, "event": events[-1]})
-
-    def snapshot(self) -> dict[str, Any]:
-        """The live state the console shows."""
-        return {
-            "incident": self.id,
-            "kind": self.kind,
-            "status": self.status.value,
-            "identified": self.identified,
-            "caller_number": self.caller_number,
-            "device_id": self.device_id,
-            "elder": self.card.to_public() if self.card else None,
-            "started_at": self.started_at.isoformat(),
-            "legs": [
-                {
-                    "id": leg.id,
-                    "role": leg.role.value,
-                    "name": leg.candidate.name if leg.candidate else "",
-                    "state": leg.state.value,
-                    "cause": leg.cause,
-                }
-                for leg in self.legs.values()
-            ],
-            "exhausted": sorted(role.value for role in self.exhausted),
-            "parties": len(self.parties),
-            "outcome": self.outcome,
-        }
-
-    def _publish(self, topic: str, extra: dict[str, Any] | None = None) -> None:
-        payload = self.snapshot() | (extra or {})
-        self.deps.notifier.publish(topic, payload, self.card.area_path if self.card else None)
 
     # -- starting ----------------------------------------------------------------------
 
@@ -824,60 +652,7 @@ class SosConference:
                     self._escalate_to_supervisors)
         self.first_round_done.set()
 
-    def _alert(self, kind: str, detail: dict[str, Any]) -> None:
-        self._publish("sos.alert", {"alert": kind, "detail": detail})
 
-    def _open_work_order(self) -> None:
-        name = self.card.name if self.card else self.caller_number or "unknown caller"
-        self.deps.recorder.work_order(
-            {
-                "number": f"WO-{self.id}",
-                "kind": self.kind,
-                "incident_id": self.id,
-                "elder_id": self.card.elder_id if self.card else None,
-                "recording_name": self.recording_name,
-                "title": f"SOS {name}",
-                "description": "Emergency follow-up visit after an SOS call.",
-                "created_at": self.started_at,
-            }
-        )
-        self._timeline("work_order.opened", {"number": f"WO-{self.id}"})
 
-    def _notify_contacts(self) -> None:
-        """SMS (and email when known) to kin and the social worker (C §7.3.2.3)."""
-        if self.card is None:
-            return
-        body = self._message_text()
-        for contact in self.card.contacts:
-            if contact.role not in (LegRole.KIN, LegRole.SOCIAL_WORKER):
-                continue
-            number = contact.number if contact.number.startswith("+") else f"+86{contact.number}"
-            key = f"sos:{self.id}:sms:{contact.contact_id}"
-            self.deps.notifier.notify(
-                NotificationRequest(key, NotifyChannel.SMS, number, body,
-                                    subject_entity="incident", subject_id=self.id)
-            )
-            self._timeline("notify.queued", {"channel": "sms", "contact_id": contact.contact_id})
-            if contact.email:
-                self.deps.notifier.notify(
-                    NotificationRequest(
-                        f"sos:{self.id}:email:{contact.contact_id}", NotifyChannel.EMAIL,
-                        contact.email, body, subject=f"{self._kind_label()}：{self.card.name}",
-                        subject_entity="incident", subject_id=self.id,
-                    )
-                )
-                self._timeline("notify.queued", {"channel": "email",
-                                                 "contact_id": contact.contact_id})
 
-    def _kind_label(self) -> str:
-        return ALARM_LABELS.get(self.kind, "告警")
 
-    def _message_text(self) -> str:
-        """The SMS/email text for kin and the social worker (zh-CN)."""
-        assert self.card is not None
-        when = self.started_at.astimezone().strftime("%H:%M")
-        if self.kind == "sos":
-            what = "按下一键呼救，平台正在联系120、社区医生和家属"
-        else:
-            what = f"触发{self._kind_label()}，平台正在处理"
-        return f"【12349{self._kind_label()}】{self.card.name}（{self.card.address}）于{when}{what}。事件号 {self.id}"

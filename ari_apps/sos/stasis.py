@@ -16,8 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_apps.sos.alarm_flows import AlarmConference, KinAlert
-from ari_apps.sos.conference import Leg, SosConference, SosDeps, new_incident_id
+from ari_apps.sos.conference import SosConference
 from ari_apps.sos.directory import ElderCard, elder_card, identify, normalise_number, on_duty
+from ari_apps.sos.incident import Leg, SosDeps, new_incident_id
 from ari_apps.sos.models import Incident, IncidentLeg, IncidentStatus, LegRole, LegState
 from ari_apps.sos.notifier import SosNotifier
 from ari_apps.sos.plan import Candidate

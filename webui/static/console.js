@@ -14,6 +14,8 @@
       try { message = JSON.parse(event.data); } catch (e) { return; }
       if (message.topic === "ws.ready") {
         // Each (re)connect: features re-read what they may have missed while offline.
+        // A feature whose script runs after this first one checks window.consoleReady.
+        window.consoleReady = true;
         document.dispatchEvent(new CustomEvent("console:ready", { detail: message.payload }));
       }
       if (!message.topic || message.topic.indexOf("ws.") === 0) { return; }

@@ -463,7 +463,7 @@
 
   // On every (re)connect: pop what started while this page was not listening (another
   // page, a dropped link), and settle the cards already shown.
-  document.addEventListener("console:ready", function () {
+  function resync() {
     if (!popEnabled) { alarm.synced = true; return; }
     getJson(apiBase + "?status=active").then(function (list) {
       var active = {};
@@ -487,5 +487,8 @@
     }).catch(function () { /* the next reconnect tries again */ }).then(function () {
       alarm.synced = true;
     });
-  });
+  }
+  document.addEventListener("console:ready", resync);
+  // The socket may have come up before this script ran: then resync now.
+  if (window.consoleReady) { resync(); }
 })();
