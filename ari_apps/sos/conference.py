@@ -373,6 +373,7 @@ class SosConference(IncidentRecords):
         if leg.is_responder:
             self._prompt_playback = None  # somebody is with the elder: the prompt loop stops
         await self._start_recording()  # an alarm's conference records from its first party
+        await self._maybe_end()  # e.g. a responder joining a call its caller already left
 
     async def _on_left(self, channel_id: str) -> None:
         leg = self.legs.get(channel_id)
@@ -486,14 +487,21 @@ class SosConference(IncidentRecords):
         """The conference lives while at least two parties remain, or help is still coming."""
         if self.status is not IncidentStatus.ACTIVE:
             return
-        pending = any(leg.state in _PENDING for leg in self.legs.values())
-        if pending:
+        if any(leg.state in _PENDING for leg in self.legs.values()) or len(self.parties) >= 2:
             return
-        if self.most_parties >= 2 and len(self.parties) < 2:
+        caller_here = any(
+            leg.role is LegRole.ELDER and leg.state in _LIVE for leg in self.legs.values()
+        )
+        if not caller_here:
+            # The caller is gone and nobody else is coming: nobody is left to talk to.
+            if self._answered_by_someone():
+                await self._end("completed")
+            else:
+                await self._end("caller_left_unanswered" if self.exhausted else "caller_left")
+        elif self.most_parties >= 2:
             await self._end("completed")
-        elif not self.parties and not self._answered_by_someone():
-            # Everybody is gone and nobody ever answered: the caller hung up, nobody left to try.
-            await self._end("caller_left_unanswered" if self.exhausted else "caller_left")
+        # Else the elder waits alone: never hung up on while nobody has talked with them;
+        # escalation keeps ringing agents and supervisors.
 
     async def _end(self, outcome: str) -> None:
         if self.status is not IncidentStatus.ACTIVE:

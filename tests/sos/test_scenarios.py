@@ -278,3 +278,19 @@ async def test_first_kin_busy_rings_the_second_kin_when_kin_are_dialled_one_at_a
         assert first.ended_at is not None and second.created_at >= first.ended_at  # one at a time
     finally:
         await close_harness(sos)
+
+
+async def test_a_responder_left_alone_after_the_caller_hung_up_is_not_kept_forever(
+    sos: SosHarness,
+) -> None:
+    channel = sos.press(number="13000009999")  # unknown: only 120 is dialled
+    conference = await sos.incident(channel)
+    sos.sim.calls.hangup(sos.sim.model.channels[channel], 16)  # the caller hangs up at once
+    await conference.wait_for(lambda c: c.legs[channel].state is LegState.LEFT)
+    assert conference.status.value == "active"  # 120 is still coming
+    await sos.advance(1)  # 120 answers, hears who was in trouble and where …
+    await conference.wait_for(lambda c: _responders(c, LegState.ANSWERED) == 1)
+    await sos.advance(2)
+    await conference.wait_for(lambda c: c.done.is_set())  # … and is not left in an empty call
+    assert conference.outcome == "completed"
+    assert f"{conference.id}-e0" not in sos.sim.model.channels
