@@ -78,8 +78,7 @@ async def open_product(
         recorder.start()
         stack.push_async_callback(recorder.close)
         notifier = SosNotifier(runtime.bus, outbox.submit_many)
-        stack.push_async_callback(notifier.close)
-        stack.push_async_callback(notifier.drain)
+        stack.push_async_callback(notifier.close)  # drains first, for a bounded time
         product = Product(runtime, roles, journal, outbox, recorder, notifier)
         if "calls" in roles:
             product.cluster = cluster or AsteriskCluster.from_settings(settings)

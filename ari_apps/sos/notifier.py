@@ -107,6 +107,12 @@ class SosNotifier:
         await self._publisher.drain()
         await self._sender.drain()
 
-    async def close(self) -> None:
+    async def close(self, grace: float = 10.0) -> None:
+        """Hand on what is queued (for at most ``grace`` seconds), then stop."""
+        try:
+            async with asyncio.timeout(grace):
+                await self.drain()
+        except TimeoutError:
+            log.error("sos notifier still busy at shutdown")
         await self._publisher.close()
         await self._sender.close()

@@ -158,9 +158,13 @@ class IncidentRecorder:
             self._behind = self._journal.backlog() > 0  # a previous run's rows, maybe
             self._task = asyncio.get_running_loop().create_task(self._run(), name="sos-recorder")
 
-    async def close(self) -> None:
-        """Write what is queued, then stop."""
-        await self.flush()
+    async def close(self, grace: float = 15.0) -> None:
+        """Write what is queued (for at most ``grace`` seconds), then stop."""
+        try:
+            async with asyncio.timeout(grace):
+                await self.flush()
+        except TimeoutError:
+            log.error("sos rows still queued at shutdown", rows=self._queue.qsize())
         task, self._task = self._task, None
         if task is not None:
             task.cancel()

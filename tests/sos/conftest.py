@@ -183,7 +183,6 @@ async def open_harness(
 
 async def close_harness(harness: SosHarness) -> None:
     await harness.app.close()
-    await harness.notifier.drain()
     await harness.notifier.close()
     await harness.recorder.close()
     await harness.client.close()
