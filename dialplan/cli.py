@@ -11,6 +11,7 @@ from callcenter.settings import SettingsError, load_settings
 from dialplan.directory import example_directory, load_directory
 from dialplan.exceptions import DialplanError
 from dialplan.render import render_config, write_config
+from dialplan.sounds import render_sounds
 
 
 @click.group()
@@ -60,4 +61,27 @@ def render(out_dir: Path, directory_file: Path | None) -> None:
         click.echo(f"callcenter dialplan: {err}", err=True)
         sys.exit(2)
     for path in write_config(files, out_dir):
+        click.echo(str(path))
+
+
+@dialplan.command()
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Asterisk's sounds directory (e.g. /var/lib/asterisk/sounds); prompts go to callcenter/.",
+)
+def sounds(out_dir: Path) -> None:
+    """Speak the product's zh-CN prompts (SOS, announcement, one per alarm type) as 8 kHz WAV.
+
+    Needs espeak-ng. The files answer the default CALLCENTER_SOS_PROMPT_SOUND,
+    CALLCENTER_SOS_ANNOUNCE_SOUND and CALLCENTER_ALARM_SOUND_PREFIX settings.
+    """
+    try:
+        written = render_sounds(out_dir)
+    except DialplanError as err:
+        click.echo(f"callcenter dialplan: {err}", err=True)
+        sys.exit(2)
+    for path in written:
         click.echo(str(path))

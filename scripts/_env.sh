@@ -36,9 +36,13 @@ ensure_services() {
     return 1
 }
 
-# Browser tests drive Debian's Chromium (no browser download: the network is closed).
-ensure_chromium() {
-    if [ ! -x /usr/bin/chromium ]; then
-        DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null
+# Browser tests drive Debian's Chromium (no browser download: the network is closed);
+# the spoken prompts are made with espeak-ng.
+ensure_system_packages() {
+    local missing=()
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+    if [ ${#missing[@]} -gt 0 ]; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}" >/dev/null
     fi
 }

@@ -49,7 +49,7 @@ _FAILED_DIAL = {"BUSY": 17, "CONGESTION": 34, "CHANUNAVAIL": 20, "NOANSWER": 19,
 _LIVE = (LegState.DIALING, LegState.RINGING, LegState.ANSWERED, LegState.JOINED)
 _PENDING = (LegState.DIALING, LegState.RINGING, LegState.ANSWERED)
 _PROMPT_GAP = 2.0
-_ANNOUNCE_TIMEOUT = 10.0
+_ANNOUNCE_TIMEOUT = 15.0
 _REPEAT_ESCALATION = 60.0
 MAX_LIFETIME = 4 * 3600.0
 #: In Asterisk's core sound set ("Please hold while I try to connect you").
