@@ -116,7 +116,8 @@ async def run_demo(settings: Settings, ari_port: int, ami_port: int, control_por
             ))
 
         try:
-            await run_roles(settings, frozenset(ALL_ROLES), ready=ready)
+            if not await run_roles(settings, frozenset(ALL_ROLES), ready=ready):
+                raise SystemExit("callcenter demo: stopped because a role failed (see the log)")
         finally:
             for task in tasks:
                 task.cancel()

@@ -49,8 +49,9 @@ async def run_roles(
     settings: Settings,
     roles: frozenset[str],
     ready: Callable[[Product], Awaitable[None]] | None = None,
-) -> None:
-    """Run ``roles`` until SIGINT/SIGTERM, or until the web role fails."""
+) -> bool:
+    """Run ``roles`` until SIGINT/SIGTERM (True), or until the web role fails (False)."""
+    failed = False
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -67,12 +68,14 @@ async def run_roles(
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if not task.cancelled() and task.exception() is not None:
+                    failed = True
                     log.error("role failed", role=task.get_name(), error=repr(task.exception()))
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
     log.info("stopped")
+    return not failed
 
 
 def serve(settings: Settings, roles: frozenset[str]) -> None:
@@ -84,7 +87,8 @@ def serve(settings: Settings, roles: frozenset[str]) -> None:
     prepare_store(settings)
     if settings.web_workers > 1:
         raise SystemExit(asyncio.run(supervise_web_workers(settings)))
-    asyncio.run(run_roles(settings, roles))
+    if not asyncio.run(run_roles(settings, roles)):
+        raise SystemExit("callcenter: stopped because a role failed (see the log above)")
 
 
 def _web_worker(settings: Settings) -> None:
