@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from callcenter.store.models import Base, utcnow
+from callcenter.store.models import Base, check_in, utcnow
 
 
 class WorkOrderType(enum.StrEnum):
@@ -33,17 +33,14 @@ class WorkOrderStatus(enum.StrEnum):
     CLOSED = "closed"
 
 
-def _check_in(column: str, values: type[enum.StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
-
 
 class WorkOrder(Base):
     """One work order; ``number`` is its unique, human-readable identifier."""
 
     __tablename__ = "work_orders"
     __table_args__ = (
-        CheckConstraint(_check_in("type", WorkOrderType), name="type"),
-        CheckConstraint(_check_in("status", WorkOrderStatus), name="status"),
+        CheckConstraint(check_in("type", WorkOrderType), name="type"),
+        CheckConstraint(check_in("status", WorkOrderStatus), name="status"),
         Index("ix_work_orders_status_due", "status", "due_at"),
     )
 

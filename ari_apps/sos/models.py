@@ -9,11 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from callcenter.store.models import Base, utcnow
-
-
-def _check_in(column: str, values: type[enum.StrEnum]) -> str:
-    return f"{column} IN ({', '.join(repr(v.value) for v in values)})"
+from callcenter.store.models import Base, check_in, utcnow
 
 
 class IncidentStatus(enum.StrEnum):
@@ -51,7 +47,7 @@ class Incident(Base):
 
     __tablename__ = "sos_incidents"
     __table_args__ = (
-        CheckConstraint(_check_in("status", IncidentStatus), name="status"),
+        CheckConstraint(check_in("status", IncidentStatus), name="status"),
         Index("ix_sos_incidents_status_started", "status", "started_at"),
     )
 
@@ -80,8 +76,8 @@ class IncidentLeg(Base):
 
     __tablename__ = "sos_legs"
     __table_args__ = (
-        CheckConstraint(_check_in("role", LegRole), name="role"),
-        CheckConstraint(_check_in("state", LegState), name="state"),
+        CheckConstraint(check_in("role", LegRole), name="role"),
+        CheckConstraint(check_in("state", LegState), name="state"),
     )
 
     id: Mapped[str] = mapped_column(String(96), primary_key=True)

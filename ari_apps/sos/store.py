@@ -15,14 +15,13 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ari_apps.sos.models import Incident, IncidentEvent, IncidentLeg, IncidentStatus
 from callcenter import audit
 from callcenter.journal import Journal, is_store_unavailable
 from callcenter.logs import get_logger
-from callcenter.store.engine import SessionFactory
+from callcenter.store.engine import SessionFactory, dialect_insert
 from callcenter.store.models import utcnow
 from workflow.models import WorkOrder, WorkOrderType
 
@@ -49,8 +48,7 @@ def _load(values: dict[str, Any]) -> dict[str, Any]:
 
 
 def _insert(session: AsyncSession) -> Any:
-    """The dialect's INSERT, which knows ON CONFLICT on both PostgreSQL and SQLite."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    return dialect_insert(session.get_bind().dialect.name)
 
 
 def _upsert_many(session: AsyncSession, model: type[Any]) -> Any:
@@ -62,21 +60,14 @@ def _upsert_many(session: AsyncSession, model: type[Any]) -> Any:
     )
 
 
-def _upsert(session: AsyncSession, model: type[Any], values: dict[str, Any]) -> Any:
-    insert = _insert(session)
-    statement = insert(model).values(**values)
-    updates = {k: statement.excluded[k] for k in values if k != "id"}
-    return statement.on_conflict_do_update(index_elements=["id"], set_=updates)
-
-
 async def apply_incident(session: AsyncSession, payload: dict[str, Any], key: str) -> None:
     """Create or update an incident row."""
-    await session.execute(_upsert(session, Incident, _load(payload)))
+    await session.execute(_upsert_many(session, Incident), [_load(payload)])
 
 
 async def apply_leg(session: AsyncSession, payload: dict[str, Any], key: str) -> None:
     """Create or update a leg row."""
-    await session.execute(_upsert(session, IncidentLeg, _load(payload)))
+    await session.execute(_upsert_many(session, IncidentLeg), [_load(payload)])
 
 
 async def apply_event(session: AsyncSession, payload: dict[str, Any], key: str) -> None:

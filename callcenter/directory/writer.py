@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Table, delete, select, tuple_
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from callcenter.crypto import FieldCipher
+from callcenter.store.engine import dialect_insert
 from callcenter.store.models import (
     Area,
     Contact,
@@ -63,8 +63,7 @@ class DirectoryWriter:
         self._dialect = conn.dialect.name
 
     def _insert(self, table: Table) -> Any:
-        module = postgresql if self._dialect == "postgresql" else sqlite
-        return module.insert(table)
+        return dialect_insert(self._dialect)(table)
 
     async def _upsert(
         self,

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import CheckConstraint, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from callcenter.store.models import Base, utcnow
+from callcenter.store.models import Base, check_in, utcnow
 
 
 class Channel(enum.StrEnum):
@@ -27,10 +27,6 @@ class NotificationStatus(enum.StrEnum):
     DEAD = "dead"
 
 
-def _check_in(column: str, values: type[enum.StrEnum]) -> str:
-    listed = ", ".join(f"'{v.value}'" for v in values)
-    return f"{column} IN ({listed})"
-
 
 class Notification(Base):
     """One message to a kin, doctor or social worker, delivered exactly once (C §7.3.2.3)."""
@@ -38,8 +34,8 @@ class Notification(Base):
     __tablename__ = "notifications"
     __table_args__ = (
         UniqueConstraint("dedup_key"),
-        CheckConstraint(_check_in("channel", Channel), name="channel"),
-        CheckConstraint(_check_in("status", NotificationStatus), name="status"),
+        CheckConstraint(check_in("channel", Channel), name="channel"),
+        CheckConstraint(check_in("status", NotificationStatus), name="status"),
         CheckConstraint("attempts >= 0", name="attempts"),
         Index("ix_notifications_due", "status", "next_attempt_at"),
         Index("ix_notifications_subject", "subject_entity", "subject_id"),

@@ -9,13 +9,12 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.journal import Journal, Resilient, WriteOutcome
 from callcenter.notify.exceptions import InvalidNotification
 from callcenter.notify.models import Channel, Notification, NotificationStatus
+from callcenter.store.engine import dialect_insert
 from callcenter.store.models import utcnow
 
 #: Journal kinds owned by the outbox.
@@ -75,17 +74,9 @@ class NotificationRequest:
             raise InvalidNotification(f"unreadable notification payload: {err}") from err
 
 
-async def enqueue(
-    session: AsyncSession, request: NotificationRequest, *, now: datetime | None = None
-) -> Notification:
-    """Insert the notification in the caller's transaction, or return the one with its key.
-
-    ``INSERT … ON CONFLICT (dedup_key) DO NOTHING`` on both SQLite and PostgreSQL, so two
-    concurrent enqueues of the same key never fail and never make two rows.
-    """
-    request.validate()
-    at = now or utcnow()
-    values = {
+def _row(request: NotificationRequest, at: datetime) -> dict[str, Any]:
+    """A new, pending outbox row for ``request``."""
+    return {
         "dedup_key": request.dedup_key,
         "channel": str(request.channel),
         "recipient": request.recipient,
@@ -98,8 +89,19 @@ async def enqueue(
         "subject_id": request.subject_id,
         "created_at": at,
     }
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+
+
+async def enqueue(
+    session: AsyncSession, request: NotificationRequest, *, now: datetime | None = None
+) -> Notification:
+    """Insert the notification in the caller's transaction, or return the one with its key.
+
+    ``INSERT … ON CONFLICT (dedup_key) DO NOTHING`` on both SQLite and PostgreSQL, so two
+    concurrent enqueues of the same key never fail and never make two rows.
+    """
+    request.validate()
+    values = _row(request, now or utcnow())
+    insert = dialect_insert(session.get_bind().dialect.name)
     stmt = (
         insert(Notification).values(**values).on_conflict_do_nothing(index_elements=["dedup_key"])
     )
@@ -117,23 +119,8 @@ async def enqueue_many(
 ) -> None:
     """Insert several notifications in one statement (a key already there is left alone)."""
     at = now or utcnow()
-    rows = [
-        {
-            "dedup_key": r.dedup_key,
-            "channel": str(r.channel),
-            "recipient": r.recipient,
-            "subject": r.subject,
-            "body": r.body,
-            "status": NotificationStatus.PENDING.value,
-            "attempts": 0,
-            "next_attempt_at": at,
-            "subject_entity": r.subject_entity,
-            "subject_id": r.subject_id,
-            "created_at": at,
-        }
-        for r in requests
-    ]
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    rows = [_row(request, at) for request in requests]
+    insert = dialect_insert(session.get_bind().dialect.name)
     statement = insert(Notification).on_conflict_do_nothing(index_elements=["dedup_key"])
     await session.execute(statement, rows)
 

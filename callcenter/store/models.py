@@ -65,7 +65,8 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[str]: JSON()}
 
 
-def _check_in(column: str, values: type[enum.StrEnum]) -> str:
+def check_in(column: str, values: type[enum.StrEnum]) -> str:
+    """A CHECK constraint's text: ``column`` holds one of the enum's values."""
     listed = ", ".join(f"'{v.value}'" for v in values)
     return f"{column} IN ({listed})"
 
@@ -82,7 +83,7 @@ class Area(Base):
     """One node of the administrative hierarchy; ``path`` is its materialised path."""
 
     __tablename__ = "areas"
-    __table_args__ = (CheckConstraint(_check_in("level", AreaLevel), name="level"),)
+    __table_args__ = (CheckConstraint(check_in("level", AreaLevel), name="level"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(32), unique=True)
@@ -113,8 +114,8 @@ class Elder(Base):
 
     __tablename__ = "elders"
     __table_args__ = (
-        CheckConstraint(_check_in("gender", Gender), name="gender"),
-        CheckConstraint(_check_in("status", ElderStatus), name="status"),
+        CheckConstraint(check_in("gender", Gender), name="gender"),
+        CheckConstraint(check_in("status", ElderStatus), name="status"),
         # Pattern ops: PostgreSQL serves LIKE 'prefix%' from it under any collation.
         Index("ix_elders_name", "name", postgresql_ops={"name": "varchar_pattern_ops"}),
     )
@@ -212,7 +213,7 @@ class Contact(Base):
 
     __tablename__ = "contacts"
     __table_args__ = (
-        CheckConstraint(_check_in("role", ContactRole), name="role"),
+        CheckConstraint(check_in("role", ContactRole), name="role"),
         CheckConstraint("priority >= 1", name="priority"),
         UniqueConstraint("elder_id", "role", "priority"),
     )
@@ -293,7 +294,7 @@ class User(Base):
     """A console user; ``area_id`` scopes what they see (NULL: the whole service)."""
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(_check_in("role", Role), name="role"),)
+    __table_args__ = (CheckConstraint(check_in("role", Role), name="role"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
