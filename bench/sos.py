@@ -41,7 +41,7 @@ from ari_apps.sos.conference import SosConference
 from ari_apps.sos.notifier import SosNotifier
 from ari_apps.sos.stasis import SosApp
 from ari_apps.sos.store import IncidentRecorder, register_journal_kinds
-from callcenter.asterisk import AriClient, StasisStart
+from callcenter.asterisk import AriClient, StasisRouter, StasisStart
 from callcenter.bus import MemoryBus
 from callcenter.crypto import FieldCipher
 from callcenter.demo_data import generate
@@ -235,7 +235,9 @@ async def run(count: int, url: str, numbers: list[str], rate: float, inprocess: 
     probe = Probe()
     probe.attach(client)
     app = SosApp({"default": client}, settings, sessions, recorder, notifier)
-    app.attach()
+    router = StasisRouter({"default": client})
+    router.attach()
+    app.attach(router)
     await client.connect(wait_seconds=10)
     try:
         async with asyncio.timeout(10):

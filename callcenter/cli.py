@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from ari_apps.sos.cli import device_group
 from callcenter.audit_cli import audit_group
 from callcenter.clitools import settings_or_exit
-from callcenter.composition import ALL_ROLES
 from callcenter.demo import demo
 from callcenter.demo_data import demo_data
 from callcenter.directory.cli import import_group, user_group
+from callcenter.feature import ROLES as ALL_ROLES
 from callcenter.pbxsim.cli import pbxsim
+from callcenter.registry import FEATURES
 from callcenter.store.cli import db
 from dialplan.cli import dialplan
 
@@ -38,6 +38,8 @@ def serve(roles: tuple[str, ...]) -> None:
     run_server(settings, frozenset(roles or ALL_ROLES))
 
 
-for command in (db, import_group, user_group, audit_group, dialplan, pbxsim, demo, demo_data,
-                device_group):
+for command in (db, import_group, user_group, audit_group, dialplan, pbxsim, demo, demo_data):
     main.add_command(command)
+for feature in FEATURES:
+    for command in feature.commands() if feature.commands is not None else ():
+        main.add_command(command)

@@ -1,34 +1,32 @@
-"""The composition root: every long-lived object of a product process, built once, in order.
+"""The composition root: the kernel's long-lived objects, then every feature, for a process's roles.
 
 Roles (``callcenter serve --role``):
-- ``calls``: the Asterisk adapters on every node and the Stasis applications (SOS);
+- ``calls``: the Asterisk adapters on every node, the Stasis router and the features' call
+  handling (SOS, alarms);
 - ``notify``: the outbox dispatcher that sends SMS and email;
-- ``web``: the console and its JSON API.
-Every role shares the store, the bus and the write journal. A process without
-``calls`` has no call control: the console's "join" and device alarms over HTTP answer
-503 there. The ``calls`` role also takes device alarms on MQTT when ``mqtt_url`` is set.
+- ``web``: the console and its JSON API (``callcenter.server``).
+Every role shares the store, the bus, the write journal and the command path. A process
+without ``calls`` sends call commands (e.g. "join") over the bus to one that has it.
+Features are listed in ``callcenter/registry.py``; this module never names one.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING
 
-from ari_apps.sos.alarms import AlarmIntake
-from ari_apps.sos.mqtt import BrokerAddress, MqttAlarms
-from ari_apps.sos.notifier import SosNotifier
-from ari_apps.sos.stasis import SosApp
-from ari_apps.sos.store import IncidentRecorder, register_journal_kinds
-from callcenter.asterisk import AsteriskCluster
+from callcenter.asterisk import AsteriskCluster, StasisRouter
 from callcenter.bus import Bus
+from callcenter.commands import CommandPath
+from callcenter.feature import ROLES, Feature, Host
 from callcenter.journal import Journal, Resilient
 from callcenter.logs import get_logger
 from callcenter.notify.outbox import Outbox
 from callcenter.notify.services import open_notifications
-from callcenter.runtime import Runtime, open_runtime
+from callcenter.registry import FEATURES
+from callcenter.runtime import open_runtime
 from callcenter.settings import Settings
 
 if TYPE_CHECKING:
@@ -36,35 +34,21 @@ if TYPE_CHECKING:
 
 log = get_logger(__name__)
 
-ALL_ROLES = ("calls", "notify", "web")
-
-
-@dataclass
-class Product:
-    """Everything a product process runs."""
-
-    runtime: Runtime
-    roles: frozenset[str]
-    journal: Journal
-    outbox: Outbox
-    recorder: IncidentRecorder
-    notifier: SosNotifier
-    cluster: AsteriskCluster | None = None
-    sos: SosApp | None = None
-    alarms: AlarmIntake | None = None
-    mqtt: MqttAlarms | None = None
+ALL_ROLES = ROLES
 
 
 @asynccontextmanager
 async def open_product(
     settings: Settings, roles: frozenset[str], *, bus: Bus | None = None,
-    cluster: AsteriskCluster | None = None,
-) -> AsyncIterator[Product]:
-    """Open the product's parts for ``roles``; close them in reverse order on exit."""
+    cluster: AsteriskCluster | None = None, features: Sequence[Feature] = FEATURES,
+) -> AsyncIterator[Host]:
+    """Open the kernel and ``features`` for ``roles``; close everything in reverse order."""
     async with AsyncExitStack() as stack:
         runtime = await stack.enter_async_context(open_runtime(settings, bus))
         journal = Journal(settings.data_dir / "journal", runtime.sessions)
-        register_journal_kinds(journal)
+        for feature in features:
+            if feature.journal_kinds is not None:
+                feature.journal_kinds(journal)
         if "notify" in roles:
             notifications = await stack.enter_async_context(
                 open_notifications(settings, runtime.sessions, journal)
@@ -74,34 +58,35 @@ async def open_product(
             outbox = Outbox(Resilient(journal, runtime.sessions), journal)
         journal.start()  # replays whatever a previous run journaled, then every 30 s
         stack.push_async_callback(journal.close)
-        recorder = IncidentRecorder(runtime.sessions, journal)
-        recorder.start()
-        stack.push_async_callback(recorder.close)
-        notifier = SosNotifier(runtime.bus, outbox.submit_many)
-        stack.push_async_callback(notifier.close)  # drains first, for a bounded time
-        product = Product(runtime, roles, journal, outbox, recorder, notifier)
-        if "calls" in roles:
-            product.cluster = cluster or AsteriskCluster.from_settings(settings)
-            product.sos = SosApp(
-                product.cluster.ari, settings, runtime.read_sessions, recorder, notifier
-            )
-            product.sos.attach()
-            await product.cluster.start()
-            stack.push_async_callback(product.cluster.close)
-            stack.push_async_callback(product.sos.close)
-            product.alarms = AlarmIntake(product.sos, runtime.sessions, settings)
-            if settings.mqtt_url:
-                product.mqtt = MqttAlarms(BrokerAddress.parse(settings.mqtt_url), product.alarms)
-                product.mqtt.start()
-                stack.push_async_callback(product.mqtt.close)
-        yield product
+        commands = CommandPath(runtime.bus)
+        call_control = (
+            (cluster or AsteriskCluster.from_settings(settings)) if "calls" in roles else None
+        )
+        if call_control is not None:
+            stack.push_async_callback(call_control.close)  # after every feature has stopped
+        features_stack = await stack.enter_async_context(AsyncExitStack())
+        host = Host(runtime, roles, journal, outbox, commands, features_stack)
+        if call_control is not None:
+            host.cluster = call_control
+            host.router = StasisRouter(call_control.ari)
+            host.router.attach()
+        for feature in features:
+            if feature.load is not None:
+                await feature.load(host)
+        await commands.start()
+        features_stack.push_async_callback(commands.close)
+        if call_control is not None:
+            # Features registered their routes and hooks first: no event arrives unrouted.
+            await call_control.start()
+        log.info("features loaded", features=[f.name for f in features], roles=sorted(roles))
+        yield host
 
 
-def asterisk_check(product: Product) -> HealthCheck | None:
+def asterisk_check(host: Host) -> HealthCheck | None:
     """A /healthz check: every node's ARI WebSocket is up (None without call control)."""
     from webui.health import CheckResult
 
-    cluster = product.cluster
+    cluster = host.cluster
     if cluster is None:
         return None
 

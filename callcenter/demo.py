@@ -17,9 +17,10 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 
 from callcenter.clitools import settings_or_exit
-from callcenter.composition import ALL_ROLES, Product
+from callcenter.composition import ALL_ROLES
 from callcenter.crypto import FieldCipher
 from callcenter.demo_data import demo_credentials, generate
+from callcenter.feature import Host
 from callcenter.logs import configure_logging, get_logger
 from callcenter.notify.twilio_stub import start_twilio_stub
 from callcenter.passwords import Passwords
@@ -48,7 +49,7 @@ async def _seed_if_empty(settings: Settings, elders: int) -> None:
         await engine.dispose()
 
 
-async def _script_people(sim: PbxSimulator, product: Product) -> list[str]:
+async def _script_people(sim: PbxSimulator, product: Host) -> list[str]:
     """Who answers in the demo: 120 after 3 s, softphones after 2 s; callers to press SOS."""
     sim.set_person(product.runtime.settings.sos_emergency_number,
                    Person(behaviour="answer", ring_seconds=3))
@@ -98,7 +99,7 @@ async def run_demo(settings: Settings, ari_port: int, ami_port: int, control_por
         })
         tasks: set[asyncio.Task[None]] = set()
 
-        async def ready(product: Product) -> None:
+        async def ready(product: Host) -> None:
             phones = await _script_people(sim, product)
             host, port = parse_bind(settings.web_bind)
             click.echo("")

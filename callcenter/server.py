@@ -9,31 +9,41 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
 from multiprocessing.process import BaseProcess
+from typing import TYPE_CHECKING
 
-from callcenter.composition import ALL_ROLES, Product, asterisk_check, open_product
+from aiohttp import web
+
+from callcenter.composition import ALL_ROLES, asterisk_check, open_product
+from callcenter.feature import Feature, Host
 from callcenter.logs import configure_logging, get_logger
+from callcenter.registry import FEATURES
 from callcenter.settings import Settings, parse_bind
 from callcenter.store import migrate
+
+if TYPE_CHECKING:
+    from webui.app import WebInstaller
 
 log = get_logger(__name__)
 
 ROLES = ALL_ROLES
 
 
-async def serve_web(product: Product) -> None:
-    """The console and its API until cancelled."""
-    from ari_apps.sos.alarm_http import alarm_feature
-    from ari_apps.sos.http import sos_feature
+async def serve_web(host: Host, features: Sequence[Feature] = FEATURES) -> None:
+    """The console and its API, with every feature's pages and routes, until cancelled."""
     from webui.app import run_web
     from webui.health import default_checks
 
-    runtime = product.runtime
+    runtime = host.runtime
     checks = default_checks(runtime)
-    checks.register("asterisk", asterisk_check(product))
-    host, port = parse_bind(runtime.settings.web_bind)
-    await run_web(runtime, host=host, port=port, health=checks,
-                  features=[sos_feature(product.sos), alarm_feature(product.alarms)],
+    checks.register("asterisk", asterisk_check(host))
+    bind_host, port = parse_bind(runtime.settings.web_bind)
+    installers = [_installer(f.web, host) for f in features if f.web is not None]
+    await run_web(runtime, host=bind_host, port=port, health=checks, features=installers,
                   reuse_port=runtime.settings.web_workers > 1)
+
+
+def _installer(install: Callable[[web.Application, Host], None], host: Host) -> WebInstaller:
+    return lambda app: install(app, host)
 
 
 def prepare_store(settings: Settings) -> None:
@@ -48,7 +58,7 @@ def prepare_store(settings: Settings) -> None:
 async def run_roles(
     settings: Settings,
     roles: frozenset[str],
-    ready: Callable[[Product], Awaitable[None]] | None = None,
+    ready: Callable[[Host], Awaitable[None]] | None = None,
 ) -> bool:
     """Run ``roles`` until SIGINT/SIGTERM (True), or until the web role fails (False)."""
     failed = False

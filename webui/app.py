@@ -28,8 +28,8 @@ log = get_logger(__name__)
 HERE = Path(__file__).parent
 MAX_BODY = 64 * 1024  # the console posts short forms only
 
-#: A feature adds its pages, API routes (``app[API].add``) and app keys to the console.
-Feature = Callable[[web.Application], None]
+#: A feature's web part: adds its pages, API routes (``app[API].add``) and app keys.
+WebInstaller = Callable[[web.Application], None]
 
 
 def create_app(
@@ -38,7 +38,7 @@ def create_app(
     clock: Clock = utcnow,
     health: HealthChecks | None = None,
     session_cache_seconds: float = 5.0,
-    features: Sequence[Feature] = (),
+    features: Sequence[WebInstaller] = (),
 ) -> web.Application:
     """Build the console application over ``runtime``; ``clock`` is injectable for tests."""
     app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY)
@@ -84,7 +84,7 @@ async def run_web(
     host: str,
     port: int,
     health: HealthChecks | None = None,
-    features: Sequence[Feature] = (),
+    features: Sequence[WebInstaller] = (),
     reuse_port: bool = False,
 ) -> None:
     """Serve the console on ``host:port`` until cancelled, then shut down cleanly.

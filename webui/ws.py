@@ -18,6 +18,7 @@ import orjson
 from aiohttp import WSCloseCode, WSMsgType, web
 
 from callcenter.bus import BusMessage, Subscription
+from callcenter.commands import INTERNAL_PREFIX
 from callcenter.logs import get_logger
 from webui.auth import current
 from webui.keys import RUNTIME, Clock, Principal
@@ -120,6 +121,8 @@ class WsHub:
 
     def deliver(self, message: BusMessage) -> int:
         """Queue a message on every matching socket; return how many got it."""
+        if message.topic.startswith(INTERNAL_PREFIX):
+            return 0  # process-to-process traffic (commands, replies): never to a browser
         now = self._clock()
         frame: str | None = None
         delivered = 0

@@ -32,10 +32,9 @@ from ari_apps.sos.alarms import (
     AlarmTooLarge,
     DeviceUnauthorized,
 )
-from ari_apps.sos.http import CallControlUnavailable
+from ari_apps.sos.exceptions import CallControlUnavailable
 from callcenter.errors import DomainError
 from callcenter.logs import get_logger
-from webui.app import Feature
 from webui.openapi import API, ApiRoute
 
 log = get_logger(__name__)
@@ -72,17 +71,13 @@ async def post_alarm(request: web.Request) -> web.Response:
     return web.json_response(text=receipt.model_dump_json(), status=202)
 
 
-def alarm_feature(intake: AlarmIntake | None) -> Feature:
-    """Device alarms as a console feature; ``intake`` None without call control (503)."""
-
-    def install(app: web.Application) -> None:
-        app[ALARM_INTAKE] = intake
-        app[API].add(ApiRoute(
-            "POST", "/api/alarms", post_alarm,
-            "A device alarm (Authorization: Bearer <device token>, X-Device-Id: <device id>); "
-            "answers 202 with the incident it started or joined",
-            AlarmReceipt, body=AlarmPayload, errors=(401, 404, 409, 413, 422, 503),
-            public=True, tag="devices",
-        ))
-
-    return install
+def install_web(app: web.Application, intake: AlarmIntake | None) -> None:
+    """Device alarms on the console's API; ``intake`` None without call control (503)."""
+    app[ALARM_INTAKE] = intake
+    app[API].add(ApiRoute(
+        "POST", "/api/alarms", post_alarm,
+        "A device alarm (Authorization: Bearer <device token>, X-Device-Id: <device id>); "
+        "answers 202 with the incident it started or joined",
+        AlarmReceipt, body=AlarmPayload, errors=(401, 404, 409, 413, 422, 503),
+        public=True, tag="devices",
+    ))

@@ -12,8 +12,13 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ari_apps.sos.directory import elder_card
+from ari_apps.sos.exceptions import (
+    CallControlUnavailable,
+    IncidentNotActive,
+    IncidentNotVisible,
+    NoSoftphone,
+)
 from ari_apps.sos.models import Incident, IncidentStatus, LegRole
-from ari_apps.sos.plan import Candidate
 from ari_apps.sos.schemas import (
     IncidentList,
     IncidentListQuery,
@@ -26,47 +31,21 @@ from ari_apps.sos.schemas import (
 )
 from ari_apps.sos.stasis import SosApp
 from ari_apps.sos.store import incident_with_timeline
-from callcenter.errors import DomainError
+from callcenter.commands import CommandPath, CommandTimeout
 from callcenter.notify.outbox import list_for_subject
 from callcenter.store.models import Elder, Role, User
 from webui.api import parse
-from webui.app import Feature
 from webui.auth import require_role
 from webui.keys import RUNTIME, Principal
 from webui.openapi import API, ApiRoute
 from webui.pages import render
 
 SOS_APP: web.AppKey[SosApp | None] = web.AppKey("sos_app")
+COMMANDS = web.AppKey("commands", CommandPath)
+#: How long "join" waits for the process that hosts the conference to ring the softphone.
+JOIN_WITHIN = 10.0
 VIEW_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
 JOIN_ROLES = (Role.AGENT, Role.SUPERVISOR)
-
-
-class IncidentNotVisible(DomainError):
-    """No such incident, or one outside the user's jurisdiction."""
-
-    error_id = "incident-not-found"
-    status = 404
-
-
-class IncidentNotActive(DomainError):
-    """The incident's conference has ended (or runs in another product process)."""
-
-    error_id = "incident-not-active"
-    status = 409
-
-
-class CallControlUnavailable(DomainError):
-    """This process runs no call control (``--role calls``)."""
-
-    error_id = "call-control-unavailable"
-    status = 503
-
-
-class NoSoftphone(DomainError):
-    """The user has no softphone endpoint to ring."""
-
-    error_id = "no-softphone"
-    status = 422
 
 
 def _visible(principal: Principal) -> ColumnElement[bool]:
@@ -169,26 +148,32 @@ async def get_incident(request: web.Request) -> web.Response:
 
 
 async def post_join(request: web.Request) -> web.Response:
-    """POST /api/sos/{incident}/join: ring my softphone into the conference."""
+    """POST /api/sos/{incident}/join: ring my softphone into the conference.
+
+    The conference may run in another process (this one may not even run call control):
+    the command goes to whichever process hosts it, over the bus.
+    """
     principal = require_role(request, *JOIN_ROLES)
     incident_id = request.match_info["incident"]
-    sos = request.app[SOS_APP]
     async with request.app[RUNTIME].sessions() as session:
-        await incident_view(session, principal, incident_id, None)  # jurisdiction: 404
+        view = await incident_view(session, principal, incident_id, None)  # jurisdiction: 404
         user = await session.get(User, principal.user_id)
-    if sos is None:
-        raise CallControlUnavailable("this process runs no call control")
     if user is None or not user.endpoint:
         raise NoSoftphone("no softphone endpoint is set for this user")
-    conference = sos.conferences.get(incident_id)
-    if conference is None or conference.status is not IncidentStatus.ACTIVE:
-        raise IncidentNotActive("the incident's conference is not active here",
-                                {"incident": incident_id})
+    if view.status != IncidentStatus.ACTIVE:
+        raise IncidentNotActive("the incident's conference has ended", {"incident": incident_id})
     role = LegRole.AGENT if principal.role == Role.AGENT.value else LegRole.SUPERVISOR
-    candidate = Candidate(role, user.endpoint, principal.display_name, user_id=user.id,
-                          endpoint=True)
-    leg = await sos.join(incident_id, candidate, principal.username)
-    return _json(JoinResult(incident=incident_id, leg=leg, endpoint=user.endpoint))
+    try:
+        result = await request.app[COMMANDS].call("sos.join", {
+            "incident": incident_id, "role": role.value, "endpoint": user.endpoint,
+            "name": principal.display_name, "user_id": user.id, "actor": principal.username,
+        }, within=JOIN_WITHIN)
+    except CommandTimeout as err:
+        raise CallControlUnavailable(
+            "no process with call control runs this incident's conference",
+            {"incident": incident_id},
+        ) from err
+    return _json(JoinResult(incident=incident_id, leg=str(result["leg"]), endpoint=user.endpoint))
 
 
 # -- console pages -------------------------------------------------------------------
@@ -267,22 +252,19 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
     })
 
 
-def sos_feature(sos: SosApp | None) -> Feature:
-    """The SOS API as a console feature; ``sos`` None when this process has no call control."""
-
-    def install(app: web.Application) -> None:
-        app[SOS_APP] = sos
-        app.router.add_get("/incidents", incidents_page, name="incidents")
-        app.router.add_get(r"/incidents/{incident:\w+}", incident_page, name="incident")
-        api = app[API]
-        api.add(ApiRoute("GET", "/api/sos", get_incidents, "SOS incidents in my jurisdiction",
-                         IncidentList, query=IncidentListQuery, errors=(401, 403, 422),
-                         tag="sos"))
-        api.add(ApiRoute("GET", r"/api/sos/{incident:\w+}", get_incident,
-                         "An SOS incident with its legs, timeline and notifications",
-                         IncidentView, errors=(401, 403, 404), tag="sos"))
-        api.add(ApiRoute("POST", r"/api/sos/{incident:\w+}/join", post_join,
-                         "Ring my softphone into the incident's conference", JoinResult,
-                         errors=(401, 403, 404, 409, 422, 503), tag="sos"))
-
-    return install
+def install_web(app: web.Application, sos: SosApp | None, commands: CommandPath) -> None:
+    """The SOS pages and API on the console; ``sos`` when this process runs call control,
+    ``commands`` to reach the process that hosts a conference."""
+    app[SOS_APP] = sos
+    app[COMMANDS] = commands
+    app.router.add_get("/incidents", incidents_page, name="incidents")
+    app.router.add_get(r"/incidents/{incident:\w+}", incident_page, name="incident")
+    api = app[API]
+    api.add(ApiRoute("GET", "/api/sos", get_incidents, "SOS incidents in my jurisdiction",
+                     IncidentList, query=IncidentListQuery, errors=(401, 403, 422), tag="sos"))
+    api.add(ApiRoute("GET", r"/api/sos/{incident:\w+}", get_incident,
+                     "An SOS incident with its legs, timeline and notifications",
+                     IncidentView, errors=(401, 403, 404), tag="sos"))
+    api.add(ApiRoute("POST", r"/api/sos/{incident:\w+}/join", post_join,
+                     "Ring my softphone into the incident's conference (wherever it runs)",
+                     JoinResult, errors=(401, 403, 404, 409, 422, 503), tag="sos"))

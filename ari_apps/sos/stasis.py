@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from ari_apps.sos.alarm_flows import AlarmConference, KinAlert
 from ari_apps.sos.conference import SosConference
 from ari_apps.sos.directory import ElderCard, elder_card, identify, normalise_number, on_duty
+from ari_apps.sos.exceptions import IncidentNotActive
 from ari_apps.sos.incident import Leg, SosDeps, new_incident_id
 from ari_apps.sos.models import Incident, IncidentLeg, IncidentStatus, LegRole, LegState
 from ari_apps.sos.notifier import SosNotifier
@@ -36,6 +37,7 @@ from callcenter.asterisk import (
     RecordingFailed,
     RecordingFinished,
     StasisEnd,
+    StasisRouter,
     StasisStart,
 )
 from callcenter.journal import is_store_unavailable
@@ -93,13 +95,17 @@ class SosApp:
         #: Set once the on-duty roster was read (tests wait on it before cutting the store).
         self.roster_loaded = asyncio.Event()
 
-    def attach(self) -> None:
-        """Register the event handlers and the resync hook on every node."""
+    def attach(self, router: StasisRouter) -> None:
+        """Declare the SOS routes on the Stasis router and the resync hook on every node."""
+        router.on_start("sos", "sos", self._on_sos_start, self._route)
+        router.on_start("leg", "sos", self._on_leg_start, self._route)
+        router.on_prefix("sos-", self._route)  # bridges and recordings: sos-<incident>
+        router.on_resolver(self._owns, self._route)  # legs: <incident>-<role><n>
         for client in self.clients.values():
-            client.on(StasisStart, self._on_stasis_start)
-            for event_type in _ROUTED:
-                client.on(event_type, self._route)
             client.on_resynced(self.resync)
+
+    def _owns(self, ident: str) -> bool:
+        return ident.rpartition("-")[0] in self.conferences
 
     async def close(self) -> None:
         """Stop every conference's handling (the calls go on in Asterisk) and restores."""
@@ -188,28 +194,28 @@ class SosApp:
     # -- events ------------------------------------------------------------------------
 
     def _route(self, event: AriEvent) -> None:
+        if not isinstance(event, _ROUTED):
+            return
         conference = self.find(event)
         if conference is not None:
             conference.post(event)
 
-    async def _on_stasis_start(self, event: StasisStart) -> None:
+    def _on_sos_start(self, event: StasisStart) -> None:
         args = event.args
-        if not args:
-            return
-        if args[0] == "sos":
-            self.start_incident(event, device_id=args[1] if len(args) > 1 and args[1] else None)
-        elif args[0] == "leg":
-            conference = self.find(event)
-            if conference is None or conference.done.is_set():
-                # A leg of an incident that is over (or of a run that cannot be restored):
-                # nobody must sit in a dead conference.
-                log.warning("stray sos leg hung up", channel_id=event.channel.id)
-                try:
-                    await self.clients[event.node].channels.hangup(event.channel.id)
-                except AriError:
-                    pass
-            else:
-                conference.post(event)
+        self.start_incident(event, device_id=args[1] if len(args) > 1 and args[1] else None)
+
+    async def _on_leg_start(self, event: StasisStart) -> None:
+        conference = self.find(event)
+        if conference is None or conference.done.is_set():
+            # A leg of an incident that is over (or of a run that cannot be restored):
+            # nobody must sit in a dead conference.
+            log.warning("stray sos leg hung up", channel_id=event.channel.id)
+            try:
+                await self.clients[event.node].channels.hangup(event.channel.id)
+            except AriError:
+                pass
+        else:
+            conference.post(event)
 
     def start_incident(
         self, event: StasisStart, *, device_id: str | None, kind: str = "sos",
@@ -327,6 +333,19 @@ class SosApp:
         conference.post(command)
         async with asyncio.timeout(10):
             return await done
+
+    async def join_command(self, args: dict[str, Any]) -> dict[str, Any] | None:
+        """The ``sos.join`` command from any console process: ring a user's softphone into
+        the incident, if its conference runs here (None: not here, another process answers)."""
+        incident_id = str(args.get("incident", ""))
+        conference = self.conferences.get(incident_id)
+        if conference is None:
+            return None
+        if conference.status is not IncidentStatus.ACTIVE:
+            raise IncidentNotActive("the incident's conference has ended", {"incident": incident_id})
+        candidate = Candidate(LegRole(args["role"]), str(args["endpoint"]), str(args["name"]),
+                              user_id=int(args["user_id"]), endpoint=True)
+        return {"leg": await self.join(incident_id, candidate, str(args["actor"]))}
 
     # -- after a (re)connect -----------------------------------------------------------
 

@@ -37,6 +37,11 @@ FastAGI::
     agi.add_route("route", handler)          # async handler(session: AgiSession); session.request: AgiRequest
     await agi.start() ... await agi.close()  # handler errors set CALLCENTER_AGI_STATUS=ERROR; call goes on
 
+Routing (one owner per event): ``router = StasisRouter(cluster.ari); router.attach()``;
+``router.on_start("sos", "sos", start, events)`` routes StasisStart by first app argument
+(and claims the channel), ``router.on_prefix("sos-", events)`` and
+``router.on_resolver(owns, events)`` route later events by the id they concern.
+
 Several nodes: ``cluster = AsteriskCluster.from_settings(settings)``; ``cluster.on(...)``,
 ``await cluster.for_channel(id)`` / ``for_bridge(id)`` give the owning node's AriClient.
 
@@ -76,10 +81,11 @@ from callcenter.asterisk.ari import *  # noqa: F403 -- re-export the ARI API
 from callcenter.asterisk.ari import __all__ as _ari_all
 from callcenter.asterisk.backoff import Backoff
 from callcenter.asterisk.nodes import AsteriskCluster, UnknownOwner
+from callcenter.asterisk.router import StasisRouter, subject_ids
 
 __all__ = [
     *_ari_all, "ORIGINATE_REASONS", "AgiCommandError", "AgiError", "AgiHangup", "AgiRequest",
     "AgiResult", "AgiSession", "AmiActionError", "AmiClient", "AmiConnectionError", "AmiError",
     "AmiEvent", "AmiResponse", "AmiTimeout", "AsteriskCluster", "Backoff", "FastAgiServer",
-    "OriginateResult", "UnknownOwner", "ami_client_for",
+    "OriginateResult", "StasisRouter", "UnknownOwner", "ami_client_for", "subject_ids",
 ]

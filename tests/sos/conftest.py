@@ -16,8 +16,9 @@ from ari_apps.sos.models import IncidentEvent, LegRole, LegState
 from ari_apps.sos.notifier import SosNotifier
 from ari_apps.sos.stasis import SosApp
 from ari_apps.sos.store import IncidentRecorder, register_journal_kinds
-from callcenter.asterisk import AriClient
+from callcenter.asterisk import AriClient, StasisRouter
 from callcenter.bus import BusMessage, MemoryBus
+from callcenter.commands import CommandPath
 from callcenter.crypto import FieldCipher
 from callcenter.journal import Journal, Resilient
 from callcenter.notify.outbox import Outbox
@@ -51,6 +52,7 @@ class SosHarness:
     journal: Journal
     elder_id: int
     published: list[BusMessage] = field(default_factory=list)
+    commands: CommandPath | None = None
 
     def person(self, number: str, behaviour: str = "answer", ring: float | None = None,
                **kw: Any) -> None:
@@ -167,9 +169,14 @@ async def open_harness(
     client = AriClient(sim.ari_url, "callcenter", "callcenter", "callcenter")
     app = SosApp({"default": client}, settings, sessions, recorder, notifier,
                  sleep=sim.clock.sleep)
-    app.attach()
+    router = StasisRouter({"default": client})
+    router.attach()
+    app.attach(router)
+    commands = CommandPath(bus)
+    commands.handle("sos.join", app.join_command)
+    await commands.start()
     harness = SosHarness(sim, app, client, sessions, recorder, notifier, journal, elder_id,
-                         published)
+                         published, commands)
     resynced = asyncio.Event()
 
     async def on_resynced(_snapshot: object) -> None:
@@ -182,6 +189,8 @@ async def open_harness(
 
 
 async def close_harness(harness: SosHarness) -> None:
+    if harness.commands is not None:
+        await harness.commands.close()
     await harness.app.close()
     await harness.notifier.close()
     await harness.recorder.close()

@@ -20,7 +20,8 @@ from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from ari_apps.sos.alarm_flows import AlarmConference, KinAlert
-from ari_apps.sos.alarm_http import alarm_feature
+from ari_apps.sos.alarm_http import install_web
+from ari_apps.sos.keys import ALARMS, MQTT
 from ari_apps.sos.alarms import AlarmIntake, StoreUnavailable, conference_for
 from ari_apps.sos.device_tokens import issue_token, token_hash, token_matches
 from ari_apps.sos.models import LegRole, LegState
@@ -68,7 +69,7 @@ Post = Callable[..., Awaitable[tuple[int, dict[str, Any]]]]
 async def http(settings: Settings, intake: AlarmIntake) -> AsyncIterator[aiohttp.ClientSession]:
     """A device's HTTP client on the console with the alarm feature (no cookies, no CSRF)."""
     async with open_runtime(settings, bus=MemoryBus()) as runtime:
-        app = create_app(runtime, features=[alarm_feature(intake)])
+        app = create_app(runtime, features=[lambda app: install_web(app, intake)])
         async with TestServer(app) as server, aiohttp.ClientSession(
             base_url=server.make_url("")
         ) as client:
@@ -205,7 +206,7 @@ async def test_the_device_route_is_public_and_documented(http: aiohttp.ClientSes
 
 async def test_without_call_control_device_alarms_answer_503(settings: Settings) -> None:
     async with open_runtime(settings, bus=MemoryBus()) as runtime:
-        app = create_app(runtime, features=[alarm_feature(None)])
+        app = create_app(runtime, features=[lambda app: install_web(app, None)])
         async with TestServer(app) as server, aiohttp.ClientSession() as client:
             async with client.post(server.make_url("/api/alarms"), json=alarm()) as response:
                 assert response.status == 503
@@ -401,11 +402,12 @@ async def test_the_calls_role_owns_the_mqtt_subscriber(
     })
     async with private_broker(port):
         async with open_product(configured, frozenset({"calls"}), bus=MemoryBus()) as product:
-            assert product.alarms is not None and product.mqtt is not None
-            await asyncio.wait_for(product.mqtt.wait_connections(1), WAIT)
-            subscriber_task = product.mqtt._task
+            mqtt = product.get(MQTT)
+            assert product.get(ALARMS) is not None and mqtt is not None
+            await asyncio.wait_for(mqtt.wait_connections(1), WAIT)
+            subscriber_task = mqtt._task
         assert subscriber_task is not None and subscriber_task.done()
-        assert not product.mqtt.connected.is_set()
+        assert not mqtt.connected.is_set()
 
 
 # -- policy, tokens, command line ------------------------------------------------------------

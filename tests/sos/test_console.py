@@ -19,9 +19,10 @@ from aiohttp.test_utils import TestServer
 from sqlalchemy import select
 
 from ari_apps.sos.conference import SosConference
-from ari_apps.sos.http import sos_feature
+from ari_apps.sos.http import install_web
 from ari_apps.sos.models import LegRole, LegState
 from callcenter.bus import MemoryBus
+from callcenter.commands import CommandPath
 from callcenter.crypto import FieldCipher
 from callcenter.passwords import Passwords
 from callcenter.pbxsim.server import PbxSimulator
@@ -88,7 +89,9 @@ async def open_console(
     await add_console_users(sessions, passwords)
     runtime = Runtime(settings=configured, engine=sessions.kw["bind"], sessions=sessions,
                       read_sessions=sessions, bus=bus, cipher=cipher, passwords=passwords)
-    return SosConsole(harness, runtime, create_app(runtime, features=[sos_feature(harness.app)]))
+    return SosConsole(harness, runtime, create_app(
+        runtime, features=[lambda app: install_web(app, harness.app, harness.commands or CommandPath(bus))]
+    ))
 
 
 @pytest.fixture

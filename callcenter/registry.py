@@ -1,0 +1,19 @@
+"""The product's features, one line each: the composition root iterates this list.
+
+Part of the composition root (with ``composition.py``, ``server.py``, ``cli.py`` and
+``demo.py``), not of the kernel: adding a feature is its own package plus one line here.
+Order matters where a feature builds on another's objects (alarms on SOS).
+"""
+
+from __future__ import annotations
+
+from ari_apps.sos.alarm_feature import FEATURE as ALARMS
+from ari_apps.sos.feature import FEATURE as SOS
+from callcenter.feature import Feature
+from workflow.feature import FEATURE as WORKFLOW
+
+FEATURES: tuple[Feature, ...] = (
+    WORKFLOW,
+    SOS,
+    ALARMS,
+)
