@@ -3,10 +3,10 @@
 A channel enters the Stasis app with arguments (``Stasis(callcenter,sos,<device>)`` from the
 dialplan, ``leg,<incident>,<role>`` for a channel a feature originated): the first argument
 names the feature's route. Every later event is routed by the id of what it concerns —
-its bridge, its recording, its playback's target, a Dial's peer, its channel — looked up
-among the ids claimed so far (a routed StasisStart claims its channel), then among the id
-prefixes features declared (``sos-`` bridges and recordings), then among their resolvers
-(a feature that names channels after its own records). One owner per event; an event
+its bridge, its recording, its playback's target, a Dial's peer, its channel, the most specific
+first — each looked up among the ids claimed so far (a routed StasisStart claims its
+channel), then the id prefixes features declared (``sos-`` bridges and recordings), then
+their resolvers (a feature that names channels after its own records). One owner per event; an event
 nobody owns is dropped. A channel that enters with arguments nobody routes is sent on in
 the dialplan (Asterisk carries on after ``Stasis()``), else hung up: nobody is left in a
 Stasis app that no feature handles.
@@ -113,12 +113,10 @@ class StasisRouter:
 
     def owner_of(self, event: AriEvent) -> EventHandler | None:
         """The handler of the feature that owns ``event``, if any."""
-        ids = subject_ids(event)
-        for ident in ids:
+        for ident in subject_ids(event):  # the most specific first: a bridge before its member
             claimed = self._claims.get(ident)
             if claimed is not None:
                 return claimed
-        for ident in ids:
             for prefix, handler in self._prefixes:
                 if ident.startswith(prefix):
                     return handler

@@ -21,9 +21,9 @@ from structlog.testing import capture_logs
 
 from ari_apps.sos.alarm_flows import AlarmConference, KinAlert
 from ari_apps.sos.alarm_http import install_web
-from ari_apps.sos.keys import ALARMS, MQTT
 from ari_apps.sos.alarms import AlarmIntake, StoreUnavailable, conference_for
 from ari_apps.sos.device_tokens import issue_token, token_hash, token_matches
+from ari_apps.sos.keys import ALARMS, MQTT
 from ari_apps.sos.models import LegRole, LegState
 from ari_apps.sos.mqtt import BrokerAddress, MqttAlarms
 from callcenter.bus import MemoryBus

@@ -171,3 +171,11 @@ def test_an_expired_session_gets_no_more_messages() -> None:
     )
     hub.add(expired)
     assert hub.deliver(BusMessage("tick", {})) == 0
+
+
+def test_commands_between_processes_never_reach_a_browser() -> None:
+    hub = WsHub(clock=lambda: datetime(2025, 1, 1, tzinfo=UTC))
+    hub.add(WsClient(_principal(1, "admin"), web.WebSocketResponse(), queue_size=10))
+    assert hub.deliver(BusMessage("internal.command.sos.join", {"args": {}})) == 0
+    assert hub.deliver(BusMessage("internal.reply.abc", {"result": {}})) == 0
+    assert hub.deliver(BusMessage("sos.updated", {})) == 1
