@@ -1,19 +1,23 @@
 """One SOS incident's conference: its bridge, its legs, its timers, its timeline.
 
-Each conference is an actor: ARI events and commands for the incident go through
-one inbox, handled in order by one owned task, so the state below never races.
+The conference is an actor (``actor.py``): ARI events and commands for the incident go
+through one inbox, handled in order by one owned task, so its state never races. This
+module starts it, dials its legs and ends it; its legs' events (``legs.py``), the
+escalation to staff on duty (``escalation.py``) and its restoration after a reconnect or
+restart (``restore.py``) are parts of the same class.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
-from datetime import datetime
+from collections.abc import Awaitable
 from typing import Any
 
+from ari_apps.sos.actor import LIVE, MAX_LIFETIME, PENDING
 from ari_apps.sos.directory import ElderCard
-from ari_apps.sos.incident import IncidentRecords, Leg, SosDeps
+from ari_apps.sos.escalation import Escalation
+from ari_apps.sos.incident import Leg
+from ari_apps.sos.legs import FALLBACK_PROMPT, LegEvents
 from ari_apps.sos.models import IncidentStatus, LegRole, LegState
 from ari_apps.sos.plan import (
     Candidate,
@@ -21,137 +25,19 @@ from ari_apps.sos.plan import (
     EmergencyUnreachable,
     LegRequest,
     RoleExhausted,
-    SosPlan,
 )
-from callcenter.asterisk import (
-    AriClient,
-    AriError,
-    AriEvent,
-    AriNotFound,
-    ChannelDestroyed,
-    ChannelEnteredBridge,
-    ChannelLeftBridge,
-    Dial,
-    PlaybackFinished,
-    RecordingFailed,
-    RecordingFinished,
-    StasisEnd,
-    StasisStart,
-)
-from callcenter.logs import bound_context, get_logger
-from callcenter.store.models import Role, utcnow
+from ari_apps.sos.restore import Restoration
+from callcenter.asterisk import AriError
+from callcenter.logs import get_logger
+from callcenter.store.models import utcnow
 
 log = get_logger(__name__)
 
-# Dial statuses that end a leg without an answer, with the Q.850 cause they mean.
-# Asterisk 22 sends no NOANSWER Dial on an originate timeout, only ChannelDestroyed 19.
-_FAILED_DIAL = {"BUSY": 17, "CONGESTION": 34, "CHANUNAVAIL": 20, "NOANSWER": 19, "CANCEL": 16}
-_LIVE = (LegState.DIALING, LegState.RINGING, LegState.ANSWERED, LegState.JOINED)
-_PENDING = (LegState.DIALING, LegState.RINGING, LegState.ANSWERED)
-_PROMPT_GAP = 2.0
-_ANNOUNCE_TIMEOUT = 15.0
-_REPEAT_ESCALATION = 60.0
-MAX_LIFETIME = 4 * 3600.0
-#: In Asterisk's core sound set ("Please hold while I try to connect you").
-FALLBACK_PROMPT = "sound:pls-hold-while-try"
+__all__ = ["FALLBACK_PROMPT", "MAX_LIFETIME", "SosConference"]
 
-class SosConference(IncidentRecords):
+
+class SosConference(LegEvents, Escalation, Restoration):
     """The conference of one incident: the actor that runs its calls."""
-
-    def __init__(
-        self,
-        deps: SosDeps,
-        client: AriClient,
-        incident_id: str,
-        *,
-        kind: str = "sos",
-        caller_number: str = "",
-        device_id: str | None = None,
-        started_at: datetime | None = None,
-    ) -> None:
-        super().__init__(deps, client, incident_id, kind=kind, caller_number=caller_number,
-                         device_id=device_id, started_at=started_at)
-        self.created = time.monotonic()
-        self.most_parties = 0
-        settings = deps.settings
-        self.plan = SosPlan.build(
-            incident_id,
-            emergency_number=settings.sos_emergency_number,
-            kin_at_once=settings.sos_kin_at_once,
-            emergency_retries=settings.sos_emergency_retries,
-            emergency_retry_delay=settings.sos_emergency_retry_delay,
-        )
-        self._inbox: asyncio.Queue[AriEvent | Callable[[], Awaitable[None]]] = asyncio.Queue()
-        self._task: asyncio.Task[None] | None = None
-        self._timers: set[asyncio.Task[None]] = set()
-        self._prompt_playback: str | None = None
-        self._announcing: dict[str, str] = {}  # playback id -> leg id
-        self._escalations = 0
-        self._bridged = asyncio.Event()
-        self._recording = False
-        self._prompt_fallback = False
-        self.first_round_done = asyncio.Event()
-        self.first_round_seconds: float | None = None
-        self.done = asyncio.Event()
-        self._changed = asyncio.Condition()
-
-    # -- the actor ---------------------------------------------------------------------
-
-    def start(self, first: Callable[[], Awaitable[None]]) -> None:
-        """Run ``first`` then every inbox item, in order, on the conference's own task."""
-        self._inbox.put_nowait(first)
-        self._task = asyncio.get_running_loop().create_task(self._run(), name=f"sos-{self.id}")
-
-    def post(self, item: AriEvent | Callable[[], Awaitable[None]]) -> None:
-        """Queue an ARI event or a command for this incident."""
-        if not self.done.is_set():
-            self._inbox.put_nowait(item)
-
-    async def _run(self) -> None:
-        with bound_context(incident_id=self.id):
-            try:
-                self._after(MAX_LIFETIME, lambda: self._end("max_lifetime"))
-                while self.status is IncidentStatus.ACTIVE:
-                    item = await self._inbox.get()
-                    try:
-                        if isinstance(item, AriEvent):
-                            await self._on_event(item)
-                        else:
-                            await item()
-                    except Exception as err:  # noqa: BLE001 - one bad step must not drop the call
-                        log.error("sos step failed", exc_info=err)
-                        self._timeline("error", {"error": f"{err.__class__.__name__}: {err}"})
-                    async with self._changed:
-                        self._changed.notify_all()
-            finally:
-                for timer in self._timers:
-                    timer.cancel()
-                self.done.set()
-                self.deps.forget(self)
-                async with self._changed:
-                    self._changed.notify_all()
-
-    async def wait_for(
-        self, predicate: Callable[[SosConference], bool], within: float = 10.0
-    ) -> None:
-        """Wait until ``predicate`` holds after some step (for tests and the console)."""
-        async with asyncio.timeout(within), self._changed:
-            await self._changed.wait_for(lambda: predicate(self))
-
-    async def stop(self) -> None:
-        """Stop handling (product shutdown); the call itself goes on in Asterisk."""
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-
-    def _after(self, delay: float, command: Callable[[], Awaitable[None]]) -> None:
-        async def fire() -> None:
-            await self.deps.sleep(delay)
-            self.post(command)
-
-        timer = asyncio.get_running_loop().create_task(fire(), name=f"sos-{self.id}-timer")
-        self._timers.add(timer)
-        timer.add_done_callback(self._timers.discard)
 
     # -- starting ----------------------------------------------------------------------
 
@@ -285,212 +171,16 @@ class SosConference(IncidentRecords):
         await self._dial_all(self.plan.failed(leg.id))
         await self._maybe_end()
 
-    # -- ARI events --------------------------------------------------------------------
-
-    async def _on_event(self, event: AriEvent) -> None:
-        if isinstance(event, Dial):
-            await self._on_dial(event)
-        elif isinstance(event, StasisStart):
-            await self._on_answered(event)
-        elif isinstance(event, ChannelEnteredBridge):
-            await self._on_entered(event)
-        elif isinstance(event, ChannelLeftBridge | StasisEnd):
-            await self._on_left(event.channel.id)
-        elif isinstance(event, ChannelDestroyed):
-            await self._on_destroyed(event)
-        elif isinstance(event, PlaybackFinished):
-            await self._on_playback_finished(event)
-        elif isinstance(event, RecordingFinished):
-            self._timeline("recording.finished", {"name": event.recording.name,
-                                                  "duration": event.recording.duration})
-        elif isinstance(event, RecordingFailed):
-            self._timeline("recording.failed", {"name": event.recording.name,
-                                                "cause": event.recording.cause})
-            self._alert("recording_failed", {"cause": event.recording.cause})
-
-    async def _on_dial(self, event: Dial) -> None:
-        leg = self.legs.get(event.peer.id)
-        if leg is None:
-            return
-        if event.dialstatus == "RINGING" and leg.state is LegState.DIALING:
-            leg.move(LegState.RINGING)
-            self._save_leg(leg)
-            self._timeline("leg.ringing", {"leg": leg.id, "role": leg.role.value})
-        elif event.dialstatus in _FAILED_DIAL:
-            await self._leg_failed(leg, _FAILED_DIAL[event.dialstatus], event.dialstatus.lower())
-
-    async def _on_answered(self, event: StasisStart) -> None:
-        """A leg we dialled answered (or the elder pressed again: see ``add_caller``)."""
-        leg = self.legs.get(event.channel.id)
-        if leg is None or leg.candidate is None:
-            return  # not a leg we dialled: the caller's own channel
-        if leg.state not in (LegState.DIALING, LegState.RINGING):
-            await self._hangup(leg.id)  # answered after we gave up on it
-            return
-        leg.move(LegState.ANSWERED)
-        leg.answered_at = utcnow()
-        self.first_answer_at = self.first_answer_at or leg.answered_at
-        self._save_leg(leg)
-        self._save()
-        self._timeline("leg.answered", {"leg": leg.id, "role": leg.role.value})
-        self.plan.answered(leg.id)
-        await self._admit(leg)
-
-    async def _admit(self, leg: Leg) -> None:
-        """What an answered leg hears before it joins the conference."""
-        if leg.role in (LegRole.AGENT, LegRole.SUPERVISOR, LegRole.ELDER):
-            await self._join(leg)
-            return
-        # Responders first hear who is in trouble and where, then join.
-        try:
-            playback = await self.client.channels.play(leg.id, self.deps.settings.sos_announce_sound)
-            self._announcing[playback.id] = leg.id
-            self._after(_ANNOUNCE_TIMEOUT, lambda: self._join(leg))
-        except AriError:
-            await self._join(leg)
-
-    async def _join(self, leg: Leg) -> None:
-        if leg.state is not LegState.ANSWERED or self.status is not IncidentStatus.ACTIVE:
-            return
-        try:
-            await self.client.bridges.add_channel(self.bridge_id, leg.id)
-        except AriNotFound:
-            await self._on_left(leg.id)
-
-    async def _on_entered(self, event: ChannelEnteredBridge) -> None:
-        if event.bridge.id != self.bridge_id or event.channel is None:
-            return
-        leg = self.legs.get(event.channel.id)
-        if leg is None:
-            return  # the hidden Recorder channel, or a stranger
-        self.parties.add(leg.id)
-        self.most_parties = max(self.most_parties, len(self.parties))
-        if leg.state is not LegState.JOINED:
-            leg.move(LegState.JOINED)
-            self._save_leg(leg)
-        self._timeline("joined", {"leg": leg.id, "role": leg.role.value,
-                                  "parties": len(self.parties)})
-        if leg.is_responder:
-            self._prompt_playback = None  # somebody is with the elder: the prompt loop stops
-        await self._start_recording()  # an alarm's conference records from its first party
-        await self._maybe_end()  # e.g. a responder joining a call its caller already left
-
-    async def _on_left(self, channel_id: str) -> None:
-        leg = self.legs.get(channel_id)
-        if leg is None or leg.state in (LegState.LEFT, LegState.FAILED):
-            return
-        if leg.state in (LegState.DIALING, LegState.RINGING):
-            return  # not ours to end here: ChannelDestroyed or Dial tells why it failed
-        self.parties.discard(leg.id)
-        leg.move(LegState.LEFT)
-        leg.ended_at = utcnow()
-        self.plan.ended(leg.id)
-        self._save_leg(leg)
-        self._timeline("left", {"leg": leg.id, "role": leg.role.value, "parties": len(self.parties)})
-        await self._maybe_end()
-
-    async def _on_destroyed(self, event: ChannelDestroyed) -> None:
-        leg = self.legs.get(event.channel.id)
-        if leg is None:
-            return
-        if leg.state in (LegState.DIALING, LegState.RINGING):
-            await self._leg_failed(leg, event.cause, event.cause_txt)
-        else:
-            await self._on_left(leg.id)
-
-    async def _on_playback_finished(self, event: PlaybackFinished) -> None:
-        leg_id = self._announcing.pop(event.playback.id, None)
-        if leg_id is not None:
-            await self._join(self.legs[leg_id])
-        elif event.playback.id == self._prompt_playback:
-            if event.playback.state == "failed" and not self._prompt_fallback:
-                # The product's own prompt is not installed on this Asterisk: fall back to a
-                # sound every Asterisk ships rather than leave the elder in silence.
-                self._prompt_fallback = True
-                self._timeline("prompt.fallback", {"missing": event.playback.media_uri})
-                log.warning("sos prompt missing on Asterisk; using the fallback prompt")
-            self._after(_PROMPT_GAP, self._play_prompt)
-
-    async def _play_prompt(self) -> None:
-        """Keep the elder company until a responder joins: the calm prompt, over and over."""
-        if self.status is not IncidentStatus.ACTIVE or self._responder_joined():
-            self._prompt_playback = None
-            return
-        try:
-            sound = FALLBACK_PROMPT if self._prompt_fallback else self.deps.settings.sos_prompt_sound
-            playback = await self.client.bridges.play(self.bridge_id, sound)
-            self._prompt_playback = playback.id
-        except AriError as err:
-            log.warning("sos prompt failed", error=err.message)
-            self._after(_PROMPT_GAP * 3, self._play_prompt)
-
-    def _responder_joined(self) -> bool:
-        return any(self.legs[p].is_responder for p in self.parties if p in self.legs)
-
-    # -- escalation --------------------------------------------------------------------
-
-    def _answered_by_someone(self) -> bool:
-        return any(leg.is_responder and leg.answered_at for leg in self.legs.values())
-
-    async def _escalate_to_agents(self) -> None:
-        if self._answered_by_someone():
-            return
-        await self._ring_on_duty(Role.AGENT)
-
-    async def _escalate_to_supervisors(self) -> None:
-        if self._answered_by_someone():
-            return
-        await self._ring_on_duty(Role.SUPERVISOR)
-        # Nobody yet: keep ringing every minute while the elder waits (never alone).
-        self._after(_REPEAT_ESCALATION, self._repeat_escalation)
-
-    async def _repeat_escalation(self) -> None:
-        if self._answered_by_someone() or self.status is not IncidentStatus.ACTIVE:
-            return
-        await self._ring_on_duty(Role.AGENT)
-        await self._ring_on_duty(Role.SUPERVISOR)
-        self._after(_REPEAT_ESCALATION, self._repeat_escalation)
-
-    async def _ring_on_duty(self, role: Role) -> None:
-        area = self.card.area_path if self.card else None
-        try:
-            staff = await self.deps.lookup_on_duty(role, area)
-        except Exception as err:  # noqa: BLE001 - the store may be down: say so, go on
-            log.warning("on-duty lookup failed", role=role.value, error=str(err))
-            staff = []
-        ringing = {
-            leg.candidate.user_id
-            for leg in self.legs.values()
-            if leg.candidate and leg.state in _LIVE and leg.role.value == role.value
-        }
-        targets = [c for c in staff if c.user_id not in ringing]
-        self._timeline("escalated", {"to": role.value, "count": len(targets)})
-        self._alert("unanswered", {"to": role.value, "count": len(targets)})
-        requests = []
-        for candidate in targets:
-            self._escalations += 1
-            short = "a" if role is Role.AGENT else "v"
-            requests.append(LegRequest(f"{self.id}-{short}{self._escalations}", candidate))
-        await self._dial_all(list(requests))
-
-    async def join_agent(self, candidate: Candidate, actor: str) -> str:
-        """An agent clicked "join": ring their softphone into the conference."""
-        self._escalations += 1
-        request = LegRequest(f"{self.id}-a{self._escalations}", candidate)
-        self._timeline("agent.join", {"user_id": candidate.user_id}, actor=actor)
-        await self._dial(request)
-        return request.leg_id
-
     # -- ending ------------------------------------------------------------------------
 
     async def _maybe_end(self) -> None:
         """The conference lives while at least two parties remain, or help is still coming."""
         if self.status is not IncidentStatus.ACTIVE:
             return
-        if any(leg.state in _PENDING for leg in self.legs.values()) or len(self.parties) >= 2:
+        if any(leg.state in PENDING for leg in self.legs.values()) or len(self.parties) >= 2:
             return
         caller_here = any(
-            leg.role is LegRole.ELDER and leg.state in _LIVE for leg in self.legs.values()
+            leg.role is LegRole.ELDER and leg.state in LIVE for leg in self.legs.values()
         )
         if not caller_here:
             # The caller is gone and nobody else is coming: nobody is left to talk to.
@@ -510,7 +200,7 @@ class SosConference(IncidentRecords):
         self.outcome = outcome
         self.ended_at = utcnow()
         for leg in self.legs.values():
-            if leg.state in _LIVE:
+            if leg.state in LIVE:
                 await self._hangup(leg.id)
         try:
             await self.client.recordings.stop(self.recording_name)
@@ -536,7 +226,7 @@ class SosConference(IncidentRecords):
         except AriError:
             pass
 
-    # -- double press, alerts, work order, notifications -------------------------------
+    # -- double press, alarms ----------------------------------------------------------
 
     async def add_caller(self, channel_id: str) -> None:
         """The elder pressed again: the new call joins this conference, nothing restarts."""
@@ -559,108 +249,10 @@ class SosConference(IncidentRecords):
         except TimeoutError:
             pass
         callers = [leg.id for leg in self.legs.values()
-                   if leg.role is LegRole.ELDER and leg.state in _LIVE]
+                   if leg.role is LegRole.ELDER and leg.state in LIVE]
         for channel_id in callers:
             self.legs.pop(channel_id)
             self.parties.discard(channel_id)
             other.post(lambda c=channel_id: other.add_caller(c))  # type: ignore[misc]
         self._timeline("merged", {"into": other.id})
         await self._end("merged")
-
-    async def reconcile(self) -> None:
-        """After a (re)connect: settle what happened while Asterisk could not tell us.
-
-        Asterisk 22 replays nothing to a reconnected app, so the bridge and each live
-        leg are read afresh (the resync listing may predate this conference's own steps).
-        """
-        if not self._bridged.is_set():
-            return  # still starting: its own steps will create and fill the bridge
-        try:
-            members = set((await self.client.bridges.get(self.bridge_id)).channels)
-        except AriNotFound:
-            self._timeline("bridge.lost", {})
-            await self._end("bridge_lost")
-            return
-        gone = []
-        for leg in list(self.legs.values()):
-            if leg.state is LegState.JOINED:
-                if leg.id not in members:
-                    gone.append(leg.id)
-            elif leg.state in (LegState.DIALING, LegState.RINGING, LegState.ANSWERED):
-                if not await self._exists(leg.id):
-                    gone.append(leg.id)
-                elif leg.state is LegState.ANSWERED and leg.candidate is not None:
-                    await self._join(leg)  # it was hearing the announcement
-        self._timeline("resynced", {"parties": len(self.parties), "gone": len(gone)})
-        # Events already on their way (a Dial BUSY, a ChannelDestroyed with its cause) are
-        # queued behind this step: let them tell why first, then settle what is left.
-        self.post(lambda: self._settle_gone(gone))
-
-    async def _settle_gone(self, leg_ids: list[str]) -> None:
-        for leg_id in leg_ids:
-            leg = self.legs[leg_id]
-            if leg.state in (LegState.DIALING, LegState.RINGING):
-                await self._leg_failed(leg, None, "gone while disconnected")
-            elif leg.state in (LegState.ANSWERED, LegState.JOINED):
-                await self._on_left(leg_id)
-        await self._maybe_end()
-
-    async def _exists(self, channel_id: str) -> bool:
-        try:
-            await self.client.channels.get(channel_id)
-        except AriNotFound:
-            return False
-        return True
-
-    def restore(self, card: ElderCard | None, legs: list[Leg], bridge_channels: set[str],
-                first_answer_at: datetime | None) -> None:
-        """Rebuild the state of a conference the product left behind when it stopped."""
-        self.card = card
-        self.identified = card is not None
-        self.first_answer_at = first_answer_at
-        self.plan.add_tracks(card.contacts if card else [])
-        for leg in legs:
-            self.legs[leg.id] = leg
-            if leg.state is LegState.JOINED and leg.id in bridge_channels:
-                self.parties.add(leg.id)
-        self._escalations = sum(
-            1 for leg in legs if leg.role in (LegRole.AGENT, LegRole.SUPERVISOR)
-        )
-        ever_joined = sum(1 for leg in legs if leg.state in (LegState.JOINED, LegState.LEFT))
-        self.most_parties = max(len(self.parties), ever_joined)
-        for role, track in self.plan.roles.items():
-            mine = [leg for leg in legs if leg.role is role]
-            live = {leg.id: leg.candidate for leg in mine
-                    if leg.state in _LIVE and leg.candidate is not None}
-            satisfied = any(leg.answered_at for leg in mine)
-            tried = len(mine)
-            exhausted = not live and not satisfied and tried >= len(track.candidates) + track.retries
-            self.plan.restore(role, tried, live, satisfied, exhausted)
-            if exhausted:
-                self.exhausted.add(role)
-        self._bridged.set()
-
-    async def dial_untried(self) -> None:
-        """After a restore: dial the roles the previous run never got to (an alarm's roles
-        wait for the elder's callback, a restart may fall in between)."""
-        effects: list[Effect] = []
-        for track in self.plan.roles.values():
-            if track.attempts == 0 and not track.exhausted and not track.satisfied:
-                effects.extend(track.fill(self.id))
-        if effects:
-            self._timeline("dial.roles", {"reason": "restored"})
-            await self._dial_all(effects)
-
-    def resume_timers(self) -> None:
-        """Re-arm the escalation timers, counted from the incident's start."""
-        elapsed = (utcnow() - self.started_at).total_seconds()
-        settings = self.deps.settings
-        self._after(max(0.0, settings.sos_agent_after_seconds - elapsed), self._escalate_to_agents)
-        self._after(max(0.0, settings.sos_supervisor_after_seconds - elapsed),
-                    self._escalate_to_supervisors)
-        self.first_round_done.set()
-
-
-
-
-

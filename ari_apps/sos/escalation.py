@@ -1,0 +1,69 @@
+"""Escalation: nobody has answered the elder, so the staff on duty are rung, and again."""
+
+from __future__ import annotations
+
+from ari_apps.sos.actor import LIVE, ConferenceActor
+from ari_apps.sos.models import IncidentStatus
+from ari_apps.sos.plan import Candidate, LegRequest
+from callcenter.logs import get_logger
+from callcenter.store.models import Role
+
+log = get_logger(__name__)
+
+REPEAT_ESCALATION = 60.0
+
+
+class Escalation(ConferenceActor):
+    """Agents after ``SOS_AGENT_AFTER_SECONDS``, supervisors after theirs, then every minute."""
+
+    def _answered_by_someone(self) -> bool:
+        return any(leg.is_responder and leg.answered_at for leg in self.legs.values())
+
+    async def _escalate_to_agents(self) -> None:
+        if self._answered_by_someone():
+            return
+        await self._ring_on_duty(Role.AGENT)
+
+    async def _escalate_to_supervisors(self) -> None:
+        if self._answered_by_someone():
+            return
+        await self._ring_on_duty(Role.SUPERVISOR)
+        # Nobody yet: keep ringing every minute while the elder waits (never alone).
+        self._after(REPEAT_ESCALATION, self._repeat_escalation)
+
+    async def _repeat_escalation(self) -> None:
+        if self._answered_by_someone() or self.status is not IncidentStatus.ACTIVE:
+            return
+        await self._ring_on_duty(Role.AGENT)
+        await self._ring_on_duty(Role.SUPERVISOR)
+        self._after(REPEAT_ESCALATION, self._repeat_escalation)
+
+    async def _ring_on_duty(self, role: Role) -> None:
+        area = self.card.area_path if self.card else None
+        try:
+            staff = await self.deps.lookup_on_duty(role, area)
+        except Exception as err:  # noqa: BLE001 - the store may be down: say so, go on
+            log.warning("on-duty lookup failed", role=role.value, error=str(err))
+            staff = []
+        ringing = {
+            leg.candidate.user_id
+            for leg in self.legs.values()
+            if leg.candidate and leg.state in LIVE and leg.role.value == role.value
+        }
+        targets = [c for c in staff if c.user_id not in ringing]
+        self._timeline("escalated", {"to": role.value, "count": len(targets)})
+        self._alert("unanswered", {"to": role.value, "count": len(targets)})
+        requests = []
+        for candidate in targets:
+            self._escalations += 1
+            short = "a" if role is Role.AGENT else "v"
+            requests.append(LegRequest(f"{self.id}-{short}{self._escalations}", candidate))
+        await self._dial_all(list(requests))
+
+    async def join_agent(self, candidate: Candidate, actor: str) -> str:
+        """An agent clicked "join": ring their softphone into the conference."""
+        self._escalations += 1
+        request = LegRequest(f"{self.id}-a{self._escalations}", candidate)
+        self._timeline("agent.join", {"user_id": candidate.user_id}, actor=actor)
+        await self._dial(request)
+        return request.leg_id
