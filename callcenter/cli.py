@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ari_apps.sos.cli import device_group
+from ari_apps.alarms.cli import device_group
 from callcenter.audit_cli import audit_group
 from callcenter.clitools import settings_or_exit
 from callcenter.composition import ALL_ROLES

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from time import perf_counter
 from typing import TYPE_CHECKING
 
-from ari_apps.sos.alarms import AlarmIntake
-from ari_apps.sos.mqtt import BrokerAddress, MqttAlarms
+from ari_apps.alarms.mqtt import MqttAlarms
+from ari_apps.alarms.services import AlarmIntake
 from ari_apps.sos.notifier import SosNotifier
 from ari_apps.sos.stasis import SosApp
 from ari_apps.sos.store import IncidentRecorder, register_journal_kinds
@@ -91,7 +91,7 @@ async def open_product(
             stack.push_async_callback(product.sos.close)
             product.alarms = AlarmIntake(product.sos, runtime.sessions, settings)
             if settings.mqtt_url:
-                product.mqtt = MqttAlarms(BrokerAddress.parse(settings.mqtt_url), product.alarms)
+                product.mqtt = MqttAlarms.from_settings(settings, product.alarms)
                 product.mqtt.start()
                 stack.push_async_callback(product.mqtt.close)
         yield product

@@ -22,7 +22,7 @@ ROLES = ALL_ROLES
 
 async def serve_web(product: Product) -> None:
     """The console and its API until cancelled."""
-    from ari_apps.sos.alarm_http import alarm_feature
+    from ari_apps.alarms.http import alarm_feature
     from ari_apps.sos.http import sos_feature
     from webui.app import run_web
     from webui.health import default_checks

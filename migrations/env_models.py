@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ari_apps.alarms.models  # noqa: F401
 import ari_apps.sos.models  # noqa: F401
 import callcenter.notify.models  # noqa: F401
 import callcenter.store.models  # noqa: F401

@@ -19,12 +19,13 @@ from click.testing import CliRunner
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
-from ari_apps.sos.alarm_flows import AlarmConference, KinAlert
-from ari_apps.sos.alarm_http import alarm_feature
-from ari_apps.sos.alarms import AlarmIntake, StoreUnavailable, conference_for
-from ari_apps.sos.device_tokens import issue_token, token_hash, token_matches
+from ari_apps.alarms.exceptions import StoreUnavailable
+from ari_apps.alarms.flows import AlarmConference, KinAlert
+from ari_apps.alarms.http import alarm_feature
+from ari_apps.alarms.mqtt import BrokerAddress, MqttAlarms
+from ari_apps.alarms.services import AlarmIntake, conference_for
+from ari_apps.alarms.tokens import issue_token, token_hash, token_matches
 from ari_apps.sos.models import LegRole, LegState
-from ari_apps.sos.mqtt import BrokerAddress, MqttAlarms
 from callcenter.bus import MemoryBus
 from callcenter.cli import main
 from callcenter.composition import open_product
