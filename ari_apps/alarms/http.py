@@ -38,7 +38,7 @@ log = get_logger(__name__)
 
 ALARM_INTAKE: web.AppKey[AlarmIntake | None] = web.AppKey("alarm_intake")
 #: Set on a request refused with 429: the error middleware's answer gets ``Retry-After``.
-RETRY_AFTER = "alarms.retry_after"
+RETRY_AFTER = web.RequestKey("alarms_retry_after", int)
 DEVICE_HEADER = "X-Device-Id"
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 

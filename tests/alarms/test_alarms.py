@@ -1,95 +1,34 @@
-"""Device alarms in: HTTP and MQTT (real Mosquitto), a real store, the SOS app on the simulator."""
+"""Device alarms over HTTP, the policy per type, device tokens and their commands."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import socket
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
-import aiomqtt
 import orjson
 import pytest
 from aiohttp.test_utils import TestServer
 from click.testing import CliRunner
 from sqlalchemy import select
-from structlog.testing import capture_logs
 
 from ari_apps.alarms.exceptions import StoreUnavailable
-from ari_apps.alarms.flows import AlarmConference, KinAlert
+from ari_apps.alarms.flows import AlarmConference
 from ari_apps.alarms.http import alarm_feature
-from ari_apps.alarms.mqtt import BrokerAddress, MqttAlarms
 from ari_apps.alarms.services import AlarmIntake, conference_for
-from ari_apps.alarms.tokens import issue_token, token_hash, token_matches
+from ari_apps.alarms.tokens import token_hash, token_matches
 from ari_apps.sos.models import LegRole, LegState
+from callcenter.alarm_types import ALARM_KINDS
 from callcenter.bus import MemoryBus
 from callcenter.cli import main
-from callcenter.composition import open_product
 from callcenter.directory.status import set_elder_status
-from callcenter.notify.models import Notification
-from callcenter.pbxsim.server import PbxSimulator
 from callcenter.runtime import open_runtime
 from callcenter.settings import Settings, SettingsError, load_settings
 from callcenter.store.models import AuditEntry, ElderStatus, SosDevice
-from tests.sos.conftest import DEVICE, ELDER_PHONE, EMERGENCY, KIN, SosHarness, leg_states
+from tests.alarms.support import Post, alarm, nothing_started
+from tests.sos.conftest import DEVICE, ELDER_PHONE, EMERGENCY, SosHarness, leg_states
 from webui import create_app
-
-BROKER = BrokerAddress("127.0.0.1", 1883)
-WAIT = 10.0
-
-
-def alarm(kind: str = "sos", alarm_id: str = "a-1", **extra: Any) -> dict[str, Any]:
-    return {"type": kind, "id": alarm_id, "at": datetime.now(UTC).isoformat(), **extra}
-
-
-def nothing_started(sos: SosHarness) -> bool:
-    return not sos.app.conferences and not sos.sim.model.channels and not sos.published
-
-
-@pytest.fixture
-async def token(sos: SosHarness) -> str:
-    async with sos.sessions.begin() as session:
-        return await issue_token(session, sos.app.settings.secret_key_bytes(), DEVICE,
-                                 actor="test")
-
-
-@pytest.fixture
-def intake(sos: SosHarness) -> AlarmIntake:
-    return AlarmIntake(sos.app, sos.sessions, sos.app.settings)
-
-
-Post = Callable[..., Awaitable[tuple[int, dict[str, Any]]]]
-
-
-@pytest.fixture
-async def http(settings: Settings, intake: AlarmIntake) -> AsyncIterator[aiohttp.ClientSession]:
-    """A device's HTTP client on the console with the alarm feature (no cookies, no CSRF)."""
-    async with open_runtime(settings, bus=MemoryBus()) as runtime:
-        app = create_app(runtime, features=[alarm_feature(intake)])
-        async with TestServer(app) as server, aiohttp.ClientSession(
-            base_url=server.make_url("")
-        ) as client:
-            yield client
-
-
-@pytest.fixture
-def post(http: aiohttp.ClientSession, token: str) -> Post:
-    async def send(body: Any, *, device: str = DEVICE, bearer: str | None = None,
-                   raw: bytes | None = None) -> tuple[int, dict[str, Any]]:
-        headers = {"Authorization": f"Bearer {bearer or token}", "X-Device-Id": device,
-                   "Content-Type": "application/json"}
-        data = raw if raw is not None else orjson.dumps(body)
-        async with http.post("/api/alarms", data=data, headers=headers) as response:
-            return response.status, await response.json()
-
-    return send
-
-
-# -- HTTP ------------------------------------------------------------------------------------
 
 
 async def test_sos_alarm_over_http_calls_the_elder_back_first_then_every_role(
@@ -229,192 +168,11 @@ async def test_a_store_outage_refuses_the_alarm_so_the_device_retries(
     assert nothing_started(sos)
 
 
-# -- MQTT ------------------------------------------------------------------------------------
-
-
-class Device:
-    """A device on MQTT: publishes alarms, reads the acks."""
-
-    def __init__(self, client: aiomqtt.Client, root: str) -> None:
-        self.client = client
-        self.root = root
-
-    async def send(self, payload: bytes | dict[str, Any], device: str = DEVICE) -> dict[str, Any]:
-        raw = payload if isinstance(payload, bytes) else orjson.dumps(payload)
-        await self.client.publish(f"{self.root}/{device}/alarm", raw, qos=1)
-        async with asyncio.timeout(WAIT):
-            async for message in self.client.messages:
-                assert isinstance(message.payload, bytes)
-                ack: dict[str, Any] = orjson.loads(message.payload)
-                return ack
-        raise AssertionError("no ack")
-
-
-@contextlib.asynccontextmanager
-async def device_on(address: BrokerAddress, root: str) -> AsyncIterator[Device]:
-    async with aiomqtt.Client(address.host, address.port) as client:
-        await client.subscribe(f"{root}/+/alarm/ack", qos=1)
-        yield Device(client, root)
-
-
-@contextlib.asynccontextmanager
-async def subscriber(address: BrokerAddress, intake: AlarmIntake, root: str
-                     ) -> AsyncIterator[MqttAlarms]:
-    alarms = MqttAlarms(address, intake, topic_root=root, backoff=(0.05, 0.5))
-    alarms.start()
-    try:
-        await asyncio.wait_for(alarms.wait_connections(1), WAIT)
-        yield alarms
-    finally:
-        await alarms.close()
-
-
-@pytest.fixture
-async def device(intake: AlarmIntake) -> AsyncIterator[Device]:
-    """The product's subscriber and a device, on the real broker under a private topic root."""
-    root = f"test-{uuid.uuid4().hex[:8]}/devices"
-    async with subscriber(BROKER, intake, root), device_on(BROKER, root) as one:
-        yield one
-
-
-async def test_a_fall_over_mqtt_becomes_a_conference(
-    sos: SosHarness, device: Device, token: str
-) -> None:
-    ack = await device.send(alarm("fall", "f-1", token=token))
-    assert ack["status"] == "accepted" and ack["id"] == "f-1"
-    conference = sos.app.conferences[ack["incident"]]
-    assert isinstance(conference, AlarmConference) and conference.kind == "fall"
-    await conference.wait_for(lambda c: f"{c.id}-c0" in c.legs)
-    assert (await device.send(alarm("fall", "f-1", token=token)))["incident"] == conference.id
-    assert len(sos.app.conferences) == 1
-
-
-async def test_inactivity_over_mqtt_calls_kin_with_the_spoken_message(
-    sos: SosHarness, device: Device, token: str
-) -> None:
-    played: list[str] = []
-    play = sos.sim.media.play
-
-    def recording_play(target: Any, media: str, *args: Any, **kwargs: Any) -> Any:
-        played.append(media)
-        return play(target, media, *args, **kwargs)
-
-    sos.sim.media.play = recording_play  # type: ignore[method-assign]
-    ack = await device.send(alarm("inactivity", "i-1", token=token))
-    assert ack["status"] == "accepted"
-    alert = sos.app.conferences[ack["incident"]]
-    assert isinstance(alert, KinAlert)
-    await alert.wait_for(lambda c: len(leg_states(c, LegRole.KIN)) == 1)
-    assert leg_states(alert, LegRole.KIN)[0][0] == KIN[0]  # one at a time, by priority
-    await sos.advance(1)  # kin 1 answers
-    await alert.wait_for(lambda c: c.legs[f"{c.id}-k0"].state is LegState.ANSWERED
-                         or c.done.is_set())
-    await sos.advance(3)  # the spoken message plays to the end
-    await alert.wait_for(lambda c: c.done.is_set())
-    assert alert.outcome == "delivered"
-    assert "sound:callcenter/alarm-inactivity" in played
-    assert not sos.sim.model.bridges
-    await sos.settle_store()
-    async with sos.sessions() as session:
-        sms = (await session.execute(
-            select(Notification.recipient).where(Notification.channel == "sms"))).scalars().all()
-    assert f"+86{KIN[0]}" in sms
-    started = next(m for m in sos.published if m.topic == "sos.started")
-    assert started.payload["kind"] == "inactivity"
-    assert started.audience["roles"] == ["agent", "supervisor"]
-
-
-async def test_garbage_on_mqtt_is_logged_rejected_and_starts_nothing(
-    sos: SosHarness, device: Device, token: str
-) -> None:
-    with capture_logs() as logs:
-        garbage = await device.send(b"\x00\xff not json")
-        no_token = await device.send(alarm("sos", "g-2"))
-        wrong = await device.send(alarm("sos", "g-3", token="wrong-token"))
-        stranger = await device.send(alarm("sos", "g-4", token=token), device="SOS-9999")
-    assert garbage == {"id": None, "status": "rejected", "error": "invalid-alarm",
-                       "retry": False, "problems": garbage["problems"]}
-    assert no_token["id"] == "g-2" and no_token["error"] == "invalid-alarm"
-    assert ["token"] in [p["loc"] for p in no_token["problems"]]
-    assert wrong == {"id": "g-3", "status": "rejected", "error": "device-unauthorized",
-                     "retry": False}
-    assert stranger["error"] == "device-unauthorized"
-    rejected = [e for e in logs if e["event"] == "mqtt alarm rejected"]
-    assert [(e["device_id"], e["reason"]) for e in rejected] == [
-        (DEVICE, "invalid-alarm"), (DEVICE, "invalid-alarm"), (DEVICE, "device-unauthorized"),
-        ("SOS-9999", "device-unauthorized"),
-    ]
-    assert "wrong-token" not in repr(logs) and token not in repr(logs)
-    assert nothing_started(sos)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.asynccontextmanager
-async def private_broker(port: int) -> AsyncIterator[None]:
-    """``mosquitto -p PORT``, up once it says it is running; killed on exit."""
-    process = await asyncio.create_subprocess_exec(
-        "mosquitto", "-p", str(port), stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    assert process.stderr is not None
-    try:
-        async with asyncio.timeout(WAIT):
-            while b" running" not in (line := await process.stderr.readline()):
-                assert line, "mosquitto exited"
-        yield
-    finally:
-        process.kill()
-        await process.wait()
-
-
-async def test_the_subscriber_reconnects_after_a_broker_restart(
-    sos: SosHarness, intake: AlarmIntake, token: str
-) -> None:
-    port = _free_port()
-    address = BrokerAddress("127.0.0.1", port)
-    alarms = MqttAlarms(address, intake, backoff=(0.05, 0.5))
-    try:
-        async with private_broker(port):
-            alarms.start()
-            await asyncio.wait_for(alarms.wait_connections(1), WAIT)
-        # The broker was killed on leaving the block above; it comes back on the same port.
-        async with private_broker(port):
-            await asyncio.wait_for(alarms.wait_connections(2), WAIT)
-            async with device_on(address, "devices") as one:
-                ack = await one.send(alarm("fall", "r-1", token=token))
-    finally:
-        await alarms.close()
-    assert ack["status"] == "accepted"
-    assert ack["incident"] in sos.app.conferences
-
-
-async def test_the_calls_role_owns_the_mqtt_subscriber(
-    sim: PbxSimulator, settings: Settings
-) -> None:
-    port = _free_port()
-    configured = settings.model_copy(update={
-        "ari_url": sim.ari_url, "ami_port": sim.ami_port, "mqtt_url": f"mqtt://127.0.0.1:{port}",
-    })
-    async with private_broker(port):
-        async with open_product(configured, frozenset({"calls"}), bus=MemoryBus()) as product:
-            assert product.alarms is not None and product.mqtt is not None
-            await asyncio.wait_for(product.mqtt.wait_connections(1), WAIT)
-            subscriber_task = product.mqtt._task
-        assert subscriber_task is not None and subscriber_task.done()
-        assert not product.mqtt.connected.is_set()
-
-
 # -- policy, tokens, command line ------------------------------------------------------------
 
 
 def test_the_policy_per_type_comes_from_the_settings(settings: Settings) -> None:
-    assert [k for k in ("sos", "fall", "smoke", "gas", "inactivity", "door", "water",
-                        "geofence", "health") if conference_for(settings, k)] == [
+    assert [k for k in ALARM_KINDS if conference_for(settings, k)] == [
         "sos", "fall", "smoke", "gas"]
     custom = load_settings(alarm_conference_types=["sos", "water"])
     assert conference_for(custom, "water") and not conference_for(custom, "fall")
