@@ -28,6 +28,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from callcenter.alarm_types import AlarmKind
+
 ENV_PREFIX = "CALLCENTER_"
 
 
@@ -118,9 +120,15 @@ class Settings(BaseSettings):
     alarm_sound_prefix: str = "sound:callcenter/alarm-"
     # Device alarms (C §7.3.2.8) of these types become a conference like an SOS; every
     # other type calls kin with a spoken message. "sos" is always a conference.
-    alarm_conference_types: list[
-        Literal["sos", "fall", "inactivity", "door", "smoke", "gas", "water", "geofence", "health"]
-    ] = ["sos", "fall", "smoke", "gas"]
+    alarm_conference_types: list[AlarmKind] = ["sos", "fall", "smoke", "gas"]
+    # Alarms raised longer ago than this are refused (``alarm-too-old``): a stale alarm
+    # must not start calls; the device's clock may also run late (``at`` is its time).
+    alarm_max_age_seconds: int = Field(default=600, ge=10, le=7 * 24 * 3600)
+    # Bad device tokens: after this many failures for one device id or one client
+    # address within the window, every attempt answers 429 for the lockout (per process).
+    alarm_auth_max_failures: int = Field(default=10, ge=1)
+    alarm_auth_window_seconds: int = Field(default=300, ge=1)
+    alarm_auth_lockout_seconds: int = Field(default=300, ge=1)
 
     twilio_account_sid: str | None = None
     twilio_auth_token: SecretStr | None = None
@@ -135,6 +143,11 @@ class Settings(BaseSettings):
     smtp_starttls: bool = False
 
     mqtt_url: str | None = None
+    # Every ``calls`` process joins this MQTT 5 shared subscription: each alarm goes to one.
+    mqtt_share_group: str = Field(default="callcenter", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    # The broker keeps this client's session (and its QoS 1 alarms) across reconnects;
+    # default ``callcenter-<host name>``. Two ``calls`` processes on one host need two ids.
+    mqtt_client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
     # Processes serving ``serve --role web`` on one port (SO_REUSEPORT); other roles stay single.
     web_workers: int = Field(default=1, ge=1, le=64)

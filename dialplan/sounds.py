@@ -18,6 +18,7 @@ import sys
 import wave
 from pathlib import Path
 
+from callcenter.alarm_types import ALARM_TYPES
 from dialplan.exceptions import DialplanError
 
 ASTERISK_RATE = 8000
@@ -25,29 +26,16 @@ VOICE = "cmn"
 WORDS_PER_MINUTE = 190
 
 _HOTLINE = "这里是一二三四九养老服务热线。"
-#: The spoken alarm names (seed C §5.2.6, C §7.3.2.8), one prompt per alarm type.
-ALARM_NAMES = {
-    "sos": "一键紧急呼叫",
-    "fall": "跌倒告警",
-    "inactivity": "长时间无活动告警",
-    "door": "长时间未开门告警",
-    "smoke": "烟雾告警",
-    "gas": "燃气泄漏告警",
-    "water": "漏水告警",
-    "geofence": "离开安全区域告警",
-    "health": "健康指标异常告警",
-}
-
 PROMPTS: dict[str, str] = {
     # Calm and short: it repeats until somebody joins the elder.
     "sos-help-coming": "您好，已收到您的求助，正在为您联系急救和家人。请不要挂机，我们陪着您。",
     # Short: responders join the conference right after it (or after 15 s at most).
     "sos-announce": "一二三四九紧急呼叫：您关心的老人按下了一键呼救，马上为您接通。",
     **{
-        f"alarm-{kind}": (
-            _HOTLINE + f"您关心的老人触发了{name}，请尽快联系老人或前往查看，详情请看短信。"
+        f"alarm-{alarm.kind}": (
+            _HOTLINE + f"您关心的老人触发了{alarm.spoken_zh}，请尽快联系老人或前往查看，详情请看短信。"
         )
-        for kind, name in ALARM_NAMES.items()
+        for alarm in ALARM_TYPES
     },
 }
 

@@ -10,14 +10,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ari_apps.sos.keys import NOTIFIER, RECORDER, SOS
 from callcenter.feature import Feature, Host
 
 if TYPE_CHECKING:
-    import click
     from aiohttp import web
 
     from callcenter.journal import Journal
@@ -46,13 +44,6 @@ async def load(host: Host) -> None:
     host.provide(SOS, sos)
 
 
-def commands() -> Sequence[click.Command]:
-    """``callcenter device``: device tokens."""
-    from ari_apps.sos.cli import device_group
-
-    return (device_group,)
-
-
 def journal_kinds(journal: Journal) -> None:
     """Incident rows, legs, timeline entries and work orders replay from the journal."""
     from ari_apps.sos.store import register_journal_kinds
@@ -70,7 +61,6 @@ def install_console(app: web.Application, host: Host) -> None:
 FEATURE = Feature(
     name="sos",
     models=("ari_apps.sos.models",),
-    commands=commands,
     journal_kinds=journal_kinds,
     load=load,
     web=install_console,

@@ -19,6 +19,7 @@ from ari_apps.sos.models import IncidentStatus, LegRole, LegState
 from ari_apps.sos.notifier import SosNotifier
 from ari_apps.sos.plan import Candidate
 from ari_apps.sos.store import IncidentRecorder
+from callcenter.alarm_types import alarm_label
 from callcenter.asterisk import AriClient
 from callcenter.notify.models import Channel as NotifyChannel
 from callcenter.notify.outbox import NotificationRequest
@@ -27,20 +28,6 @@ from callcenter.store.models import Role, utcnow
 
 if TYPE_CHECKING:
     from ari_apps.sos.conference import SosConference
-
-#: How each incident kind is named to kin (seed C §5.2.6, C §7.3.2.8).
-ALARM_LABELS = {
-    "sos": "紧急呼叫",
-    "fall": "跌倒告警",
-    "inactivity": "长时间无活动告警",
-    "door": "长时间未开门告警",
-    "smoke": "烟雾告警",
-    "gas": "燃气泄漏告警",
-    "water": "漏水告警",
-    "geofence": "离开安全区域告警",
-    "health": "健康指标异常告警",
-}
-
 
 @dataclass
 class SosDeps:
@@ -255,7 +242,7 @@ class IncidentRecords:
                                                  "contact_id": contact.contact_id})
 
     def _kind_label(self) -> str:
-        return ALARM_LABELS.get(self.kind, "告警")
+        return alarm_label(self.kind)
 
     def _message_text(self) -> str:
         """The SMS/email text for kin and the social worker (zh-CN)."""

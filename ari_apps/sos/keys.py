@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING
 from callcenter.feature import ServiceKey
 
 if TYPE_CHECKING:
-    from ari_apps.sos.alarms import AlarmIntake
-    from ari_apps.sos.mqtt import MqttAlarms
     from ari_apps.sos.notifier import SosNotifier
     from ari_apps.sos.stasis import SosApp
     from ari_apps.sos.store import IncidentRecorder
@@ -17,5 +15,3 @@ if TYPE_CHECKING:
 SOS: ServiceKey[SosApp] = ServiceKey("sos")
 RECORDER: ServiceKey[IncidentRecorder] = ServiceKey("sos.recorder")
 NOTIFIER: ServiceKey[SosNotifier] = ServiceKey("sos.notifier")
-ALARMS: ServiceKey[AlarmIntake] = ServiceKey("alarms")
-MQTT: ServiceKey[MqttAlarms] = ServiceKey("alarms.mqtt")

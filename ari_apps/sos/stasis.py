@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from ari_apps.sos.alarm_flows import AlarmConference, KinAlert
 from ari_apps.sos.conference import SosConference
 from ari_apps.sos.directory import ElderCard, elder_card, identify, normalise_number, on_duty
 from ari_apps.sos.exceptions import IncidentNotActive
@@ -246,36 +245,19 @@ class SosApp:
     async def _known(card: ElderCard) -> ElderCard:
         return card
 
-    def start_alarm(
-        self, card: ElderCard, *, kind: str, device_id: str | None, detail: dict[str, Any],
-        conference: bool,
+    # -- flows other features start (device alarms: ari_apps.alarms.flows) --------------
+
+    def incident_of(self, elder_id: int) -> SosConference | None:
+        """The elder's open incident, if any (a new alarm for them joins it)."""
+        current = self._by_elder.get(elder_id)
+        return current if current is not None and not current.done.is_set() else None
+
+    def start_flow(
+        self, flow: SosConference, elder_id: int, begin: Callable[[], Awaitable[None]]
     ) -> SosConference:
-        """A device alarm: a conference like an SOS (calling the elder back first), or a
-        spoken call to kin. An alarm for an elder whose incident is open joins it."""
-        current = self._by_elder.get(card.elder_id)
-        if current is not None and not current.done.is_set():
-            current.post(lambda: current.note_alarm(kind, device_id, detail))
-            return current
-        client = next(iter(self.clients.values()))
-        flow: SosConference
-        if conference:
-            alarm = AlarmConference(self.deps, client, new_incident_id(), kind=kind,
-                                    device_id=device_id, detail=detail)
-            alarm.card = card
-            callback = _callback_of(card, device_id)
-
-            async def begin() -> None:
-                await alarm.begin_alarm(callback)
-
-            flow = alarm
-        else:
-            kin_alert = KinAlert(self.deps, client, new_incident_id(), kind=kind,
-                                 device_id=device_id, detail=detail)
-            kin_alert.card = card
-            begin = kin_alert.begin_alarm
-            flow = kin_alert
+        """Track and start ``flow`` (built by another feature) as ``elder_id``'s incident."""
         self._track(flow)
-        self._by_elder[card.elder_id] = flow
+        self._by_elder[elder_id] = flow
         flow.start(begin)
         return flow
 
@@ -426,15 +408,6 @@ class SosApp:
 
         conference.start(first)
         log.info("sos conference restored", incident_id=incident.id, legs=len(legs))
-
-
-def _callback_of(card: ElderCard, device_id: str | None) -> Candidate | None:
-    """Whom an alarm calls back first: the elder's phone, else their device."""
-    if card.phones:
-        return Candidate(LegRole.ELDER, card.phones[0], card.name)
-    if device_id:
-        return Candidate(LegRole.ELDER, device_id, card.name, endpoint=True)
-    return None
 
 
 def _leg_from_row(row: IncidentLeg) -> Leg:

@@ -7,11 +7,10 @@ import math
 import shutil
 import wave
 from pathlib import Path
-from typing import get_args
 
 import pytest
 
-from ari_apps.sos.alarms import AlarmType
+from callcenter.alarm_types import ALARM_KINDS
 from callcenter.settings import load_settings
 from dialplan.sounds import PROMPTS, SoundsError, render_sounds, resample
 
@@ -19,7 +18,7 @@ from dialplan.sounds import PROMPTS, SoundsError, render_sounds, resample
 def test_there_is_a_prompt_for_every_sound_the_product_plays() -> None:
     settings = load_settings()
     expected = {settings.sos_prompt_sound, settings.sos_announce_sound} | {
-        f"{settings.alarm_sound_prefix}{kind}" for kind in get_args(AlarmType)
+        f"{settings.alarm_sound_prefix}{kind}" for kind in ALARM_KINDS
     }
     assert {f"sound:callcenter/{name}" for name in PROMPTS} == expected
 

@@ -21,6 +21,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from ari_apps.alarms.flows import start_alarm
 from ari_apps.sos.conference import SosConference
 from ari_apps.sos.directory import elder_card
 from ari_apps.sos.models import Incident, IncidentEvent, IncidentLeg, LegRole, LegState
@@ -248,7 +249,7 @@ async def test_restart_during_an_alarm_callback_still_dials_every_role(
     async with sessions() as session:
         card = await elder_card(session, first.elder_id)
     assert card is not None
-    alarm = first.app.start_alarm(card, kind="fall", device_id=None, detail={},
+    alarm = start_alarm(first.app, card, kind="fall", device_id=None, detail={},
                                   conference=True)
     await alarm.wait_for(lambda c: f"{c.id}-c0" in c.legs)
     await first.advance(1)

@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 import click
 from sqlalchemy.exc import DBAPIError
 
-from ari_apps.sos.device_tokens import DeviceNotRegistered, issue_token, revoke_token
+from ari_apps.alarms.exceptions import DeviceNotRegistered
+from ari_apps.alarms.tokens import issue_token, revoke_token
 from callcenter.clitools import settings_or_exit
 from callcenter.directory.cli import actor_option, default_actor
 from callcenter.settings import Settings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from ari_apps.sos.alarm_flows import KinAlert
+from ari_apps.alarms.flows import KinAlert, start_alarm
 from ari_apps.sos.directory import ElderCard, elder_card
 from ari_apps.sos.models import LegRole, LegState
 from callcenter.notify.models import Notification
@@ -21,7 +21,7 @@ async def _card(sos: SosHarness) -> ElderCard:
 async def test_fall_alarm_calls_the_elder_back_first_then_every_role(sos: SosHarness) -> None:
     sos.person(ELDER_PHONE)
     card = await _card(sos)
-    conference = sos.app.start_alarm(card, kind="fall", device_id=DEVICE,
+    conference = start_alarm(sos.app, card, kind="fall", device_id=DEVICE,
                                      detail={"id": "a1"}, conference=True)
     await conference.wait_for(lambda c: f"{c.id}-c0" in c.legs)
     assert [leg.candidate.number for leg in conference.legs.values() if leg.candidate] == [
@@ -40,7 +40,7 @@ async def test_fall_alarm_calls_the_elder_back_first_then_every_role(sos: SosHar
 async def test_unanswered_callback_still_dials_every_role(sos: SosHarness) -> None:
     sos.person(ELDER_PHONE, "noanswer")
     card = await _card(sos)
-    conference = sos.app.start_alarm(card, kind="sos", device_id=DEVICE, detail={},
+    conference = start_alarm(sos.app, card, kind="sos", device_id=DEVICE, detail={},
                                      conference=True)
     await conference.wait_for(lambda c: f"{c.id}-c0" in c.legs)
     await sos.advance(15)  # the grace period: an elder who fell may not answer
@@ -51,7 +51,7 @@ async def test_unanswered_callback_still_dials_every_role(sos: SosHarness) -> No
 async def test_inactivity_alarm_calls_kin_with_a_message_and_texts_them(sos: SosHarness) -> None:
     sos.person(KIN[0], "busy")
     card = await _card(sos)
-    alert = sos.app.start_alarm(card, kind="inactivity", device_id=DEVICE, detail={},
+    alert = start_alarm(sos.app, card, kind="inactivity", device_id=DEVICE, detail={},
                                 conference=False)
     assert isinstance(alert, KinAlert)
     await sos.advance(1)  # kin 1 busy → kin 2 rings and answers
@@ -74,10 +74,10 @@ async def test_inactivity_alarm_calls_kin_with_a_message_and_texts_them(sos: Sos
 
 async def test_second_alarm_joins_the_open_incident(sos: SosHarness) -> None:
     card = await _card(sos)
-    first = sos.app.start_alarm(card, kind="fall", device_id=DEVICE, detail={},
+    first = start_alarm(sos.app, card, kind="fall", device_id=DEVICE, detail={},
                                 conference=True)
     await first.wait_for(lambda c: f"{c.id}-c0" in c.legs)
-    second = sos.app.start_alarm(card, kind="smoke", device_id=DEVICE, detail={},
+    second = start_alarm(sos.app, card, kind="smoke", device_id=DEVICE, detail={},
                                  conference=True)
     assert second is first
     await first.wait_for(lambda c: True)

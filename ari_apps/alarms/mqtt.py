@@ -6,43 +6,69 @@ Contract (QoS 1 both ways):
 - the product answers on ``devices/<device id>/alarm/ack``:
   ``{"id": <alarm id>, "status": "accepted", "incident": <id>, "duplicate": bool}`` or
   ``{"id": <alarm id or null>, "status": "rejected", "error": <error id>, "retry": bool}``
-  (``problems`` lists what is wrong with an ``invalid-alarm``). A device resends the same
-  alarm (same id) until it gets an ack; ``retry: true`` asks it to resend later, too.
+  (``problems`` lists what is wrong with an ``invalid-alarm``, ``retry_after`` the seconds
+  of a ``too-many-attempts``). A device resends the same alarm (same id) until it gets an
+  ack; ``retry: true`` asks it to resend later, too.
 
-The subscription is a clean session: alarms published while the product is away are
-not queued by the broker (hours-old alarms must not start calls); the device, having no
-ack, resends them. A lost broker connection is retried with capped exponential backoff.
+Every ``calls`` process subscribes to the MQTT 5 shared subscription
+``$share/<group>/devices/+/alarm``: the broker hands each alarm to one of them. The session
+is persistent (a stable client id, ``clean_start`` off): alarms the broker routed to a
+process while it reconnects are kept for it, for ``session_expiry`` seconds (the
+alarm's maximum age: an older alarm is refused anyway, ``alarm-too-old``). A lost broker
+connection is retried with capped exponential backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import socket
 import ssl
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 import orjson
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
-from ari_apps.sos.alarms import (
+from ari_apps.alarms.exceptions import RETRYABLE
+from ari_apps.alarms.schemas import (
     ALARM_ID_PATTERN,
     DEVICE_ID_PATTERN,
     MAX_ALARM_BYTES,
-    RETRYABLE,
-    AlarmIntake,
+    AlarmPayload,
+    AlarmReceipt,
     MqttAlarmPayload,
 )
 from callcenter.asterisk.backoff import Backoff
 from callcenter.errors import DomainError
 from callcenter.logs import get_logger
+from callcenter.settings import Settings
 
 log = get_logger(__name__)
 
 _DEVICE_ID = re.compile(DEVICE_ID_PATTERN)
 _ALARM_ID = re.compile(ALARM_ID_PATTERN)
 PUBLISH_TIMEOUT = 5.0
+
+
+class Intake(Protocol):
+    """What the subscriber hands alarms to (``services.AlarmIntake``)."""
+
+    def parse(self, raw: bytes, model: type[AlarmPayload] = ...) -> AlarmPayload: ...
+
+    async def submit(
+        self, device_id: str, token: str, alarm: AlarmPayload, *, via: str,
+        client: str | None = None,
+    ) -> AlarmReceipt: ...
+
+
+def default_client_id() -> str:
+    """``callcenter-<host name>``: stable across restarts, so the broker keeps the session."""
+    host = re.sub(r"[^A-Za-z0-9_.-]", "-", socket.gethostname())
+    return f"callcenter-{host}"[:64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,20 +98,27 @@ class BrokerAddress:
 
 
 class MqttAlarms:
-    """The subscriber on ``<root>/+/alarm``: one owned task, reconnecting until closed."""
+    """The subscriber on ``$share/<group>/<root>/+/alarm``: one owned task, reconnecting
+    until closed. Without a ``client_id`` the session is clean (tests, one-off tools)."""
 
     def __init__(
         self,
         address: BrokerAddress,
-        intake: AlarmIntake,
+        intake: Intake,
         *,
         topic_root: str = "devices",
+        share_group: str | None = "callcenter",
+        client_id: str | None = None,
+        session_expiry: int = 600,
         backoff: tuple[float, float] = (0.5, 30.0),
         max_in_flight: int = 64,
     ) -> None:
         self.address = address
         self.intake = intake
         self.topic_root = topic_root
+        self.share_group = share_group
+        self.client_id = client_id
+        self.session_expiry = session_expiry
         self.backoff = backoff
         self.connected = asyncio.Event()
         self.connections = 0  # how many times a subscription was made (tests, health)
@@ -93,6 +126,21 @@ class MqttAlarms:
         self._slots = asyncio.Semaphore(max_in_flight)
         self._task: asyncio.Task[None] | None = None
         self._handlers: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, intake: Intake) -> MqttAlarms:
+        """The product's subscriber: broker, group and client id from the settings."""
+        assert settings.mqtt_url is not None
+        return cls(BrokerAddress.parse(settings.mqtt_url), intake,
+                   share_group=settings.mqtt_share_group,
+                   client_id=settings.mqtt_client_id or default_client_id(),
+                   session_expiry=settings.alarm_max_age_seconds)
+
+    @property
+    def subscription(self) -> str:
+        """The topic filter subscribed to (shared when a group is set)."""
+        topic = f"{self.topic_root}/+/alarm"
+        return f"$share/{self.share_group}/{topic}" if self.share_group else topic
 
     def start(self) -> None:
         """Start the subscriber task."""
@@ -131,21 +179,28 @@ class MqttAlarms:
 
     def _client(self) -> aiomqtt.Client:
         address = self.address
+        properties = Properties(PacketTypes.CONNECT)
+        persistent = self.client_id is not None
+        # MQTT 5 ends a session on disconnect unless it has an expiry interval.
+        properties.SessionExpiryInterval = self.session_expiry if persistent else 0
         return aiomqtt.Client(
             address.host, address.port, username=address.username, password=address.password,
             tls_context=ssl.create_default_context() if address.tls else None,
-            keepalive=30, timeout=10,
+            keepalive=30, timeout=10, identifier=self.client_id,
+            protocol=aiomqtt.ProtocolVersion.V5, clean_start=not persistent,
+            properties=properties,
         )
 
     async def _session(self) -> None:
         async with self._client() as client:
-            await client.subscribe(f"{self.topic_root}/+/alarm", qos=1)
+            await client.subscribe(self.subscription, qos=1)
             async with self._connections_changed:
                 self.connections += 1
                 self.connected.set()
                 self._connections_changed.notify_all()
             log.info("mqtt alarm subscriber connected", host=self.address.host,
-                     port=self.address.port)
+                     port=self.address.port, subscription=self.subscription,
+                     client_id=self.client_id)
             async for message in client.messages:
                 await self._slots.acquire()
                 task = asyncio.get_running_loop().create_task(
@@ -194,6 +249,8 @@ class MqttAlarms:
                                    "error": err.error_id, "retry": err.error_id in RETRYABLE}
             if "errors" in err.details:
                 ack["problems"] = err.details["errors"]
+            if "retry_after" in err.details:
+                ack["retry_after"] = err.details["retry_after"]
             return ack
         return {"id": receipt.id, "status": "accepted", "incident": receipt.incident,
                 "duplicate": receipt.duplicate}

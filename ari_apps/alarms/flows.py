@@ -9,6 +9,9 @@ grace period, whichever comes first.
 ``KinAlert``: a lesser alarm (no activity, door, water …). Kin are called one at a
 time in priority order and hear a spoken message; the first who listens to it ends
 the call. Both always pop on the console with sound and text kin.
+
+:func:`start_alarm` builds the flow and hands it to the SOS app, which tracks it like
+any incident (per elder: an alarm for an elder whose incident is open joins it).
 """
 
 from __future__ import annotations
@@ -16,9 +19,11 @@ from __future__ import annotations
 from typing import Any
 
 from ari_apps.sos.conference import SosConference
-from ari_apps.sos.incident import Leg
+from ari_apps.sos.directory import ElderCard
+from ari_apps.sos.incident import Leg, new_incident_id
 from ari_apps.sos.models import LegRole, LegState
 from ari_apps.sos.plan import Candidate, LegRequest, RoleTrack, SosPlan
+from ari_apps.sos.stasis import SosApp
 from callcenter.asterisk import AriError, PlaybackFinished
 
 CALLBACK_GRACE = 15.0
@@ -135,3 +140,39 @@ class KinAlert(SosConference):
         else:  # every kin tried, or the message could not be played: agents must act
             self._alert("unanswered", {"to": "kin"})
             await self._end("undelivered")
+
+
+def start_alarm(
+    sos: SosApp, card: ElderCard, *, kind: str, device_id: str | None, detail: dict[str, Any],
+    conference: bool,
+) -> SosConference:
+    """A device alarm: a conference like an SOS (calling the elder back first), or a
+    spoken call to kin. An alarm for an elder whose incident is open joins it."""
+    current = sos.incident_of(card.elder_id)
+    if current is not None:
+        current.post(lambda: current.note_alarm(kind, device_id, detail))
+        return current
+    client = next(iter(sos.clients.values()))
+    if conference:
+        alarm = AlarmConference(sos.deps, client, new_incident_id(), kind=kind,
+                                device_id=device_id, detail=detail)
+        alarm.card = card
+        callback = _callback_of(card, device_id)
+
+        async def begin() -> None:
+            await alarm.begin_alarm(callback)
+
+        return sos.start_flow(alarm, card.elder_id, begin)
+    kin_alert = KinAlert(sos.deps, client, new_incident_id(), kind=kind,
+                         device_id=device_id, detail=detail)
+    kin_alert.card = card
+    return sos.start_flow(kin_alert, card.elder_id, kin_alert.begin_alarm)
+
+
+def _callback_of(card: ElderCard, device_id: str | None) -> Candidate | None:
+    """Whom an alarm calls back first: the elder's phone, else their device."""
+    if card.phones:
+        return Candidate(LegRole.ELDER, card.phones[0], card.name)
+    if device_id:
+        return Candidate(LegRole.ELDER, device_id, card.name, endpoint=True)
+    return None

@@ -17,19 +17,12 @@ import secrets
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ari_apps.alarms.exceptions import DeviceNotRegistered
 from callcenter import audit
-from callcenter.errors import DomainError
 from callcenter.store.models import SosDevice
 
 SCHEME = "hmac-sha256$"
 _DUMMY = SCHEME + "0" * 64
-
-
-class DeviceNotRegistered(DomainError):
-    """No SOS device with that id in the directory (an operator command's error)."""
-
-    error_id = "unknown-device"
-    status = 404
 
 
 def token_hash(key: bytes, device_id: str, token: str) -> str:
