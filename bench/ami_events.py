@@ -20,7 +20,8 @@ from panoramisk.ami_protocol import AMIProtocol
 from callcenter.asterisk import AmiClient, AmiEvent
 from callcenter.asterisk.ami import _Protocol
 
-TRACES = Path("/work/shared/asterisk/traces")
+# The recorded Asterisk 22 traces the tests replay, kept in the repository.
+TRACES = Path(__file__).resolve().parents[1] / "tests" / "data" / "asterisk" / "traces"
 CHUNK = 4096  # bytes per data_received, like a socket read
 
 

@@ -17,7 +17,8 @@ import structlog
 
 from callcenter.asterisk import AriClient, AriEvent
 
-TRACES = Path("/work/shared/asterisk/traces")
+# The recorded Asterisk 22 traces the tests replay, kept in the repository.
+TRACES = Path(__file__).resolve().parents[1] / "tests" / "data" / "asterisk" / "traces"
 BATCH = 100  # frames handed over per loop turn, like one WebSocket read burst
 
 

@@ -3,18 +3,25 @@
 Everything runs on loopback in one process: the simulator (ARI, AMI, control API),
 a local stand-in for Twilio's HTTP API (so the SMS outbox really sends), the console,
 the SOS application and the outbox dispatcher. An elder of the demo directory presses
-SOS shortly after start, and again every ``--sos-every`` seconds.
+SOS shortly after start, and again every ``--sos-every`` seconds. ``--reset`` deletes the
+demo's SQLite store and recordings first, so it starts again from a fresh demo directory.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import random
+import shlex
+import shutil
 from contextlib import AsyncExitStack
+from pathlib import Path
+from typing import Any
 
 import click
 from pydantic import SecretStr
 from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
 
 from callcenter.clitools import settings_or_exit
 from callcenter.composition import ALL_ROLES
@@ -31,6 +38,54 @@ from callcenter.settings import Settings, parse_bind
 from callcenter.store.models import Elder, ElderPhone, ElderStatus, User
 
 log = get_logger(__name__)
+
+SOS_NUMBER = "12349"  # what an elder's SOS key dials
+SOS_HANGUP_AFTER = 240  # seconds an elder's line stays up, as on a real one-key phone
+
+
+def sos_call(phone: str, app: str) -> dict[str, Any]:
+    """The simulator control API body that makes ``phone`` press SOS (POST /control/calls)."""
+    return {"from": phone, "to": SOS_NUMBER, "app": app, "args": ["sos"],
+            "hangup_after": SOS_HANGUP_AFTER}
+
+
+def demo_instructions(control_url: str, phone: str | None, app: str) -> list[str]:
+    """What the demo tells a newcomer: how to press SOS as a demo elder, how to start over."""
+    lines = []
+    if phone is not None:
+        body = json.dumps(sos_call(phone, app), ensure_ascii=False)
+        lines += [
+            f"press SOS yourself as the demo elder on {phone}:",
+            f"  curl -X POST {control_url}/control/calls "
+            f"-H 'Content-Type: application/json' -d {shlex.quote(body)}",
+        ]
+    lines.append("start again from fresh demo data: stop with Ctrl-C, then run "
+                 "`callcenter demo --reset` or `./scripts/demo.sh --reset` "
+                 "(deletes the SQLite store and recordings)")
+    return lines
+
+
+def reset_demo_data(settings: Settings) -> list[Path]:
+    """Delete the demo's SQLite store and recordings; the paths removed.
+
+    Only a SQLite file is ever deleted: a server database may hold more than the demo.
+    """
+    if not settings.is_sqlite:
+        raise click.UsageError("--reset deletes a SQLite store only; "
+                               "CALLCENTER_DATABASE_URL names another database")
+    database = make_url(settings.database_url).database
+    removed = []
+    if database and database != ":memory:":
+        # SQLite's journal files go with the database, or it would replay them.
+        for suffix in ("", "-journal", "-wal", "-shm"):
+            path = Path(database + suffix)
+            if path.exists():
+                path.unlink()
+                removed.append(path)
+    if settings.recordings_dir is not None and settings.recordings_dir.exists():
+        shutil.rmtree(settings.recordings_dir)
+        removed.append(settings.recordings_dir)
+    return removed
 
 
 async def _seed_if_empty(settings: Settings, elders: int) -> None:
@@ -76,7 +131,8 @@ async def _press_sos(sim: PbxSimulator, app: str, phones: list[str], first_after
     rng = random.Random(7)
     while phones:
         phone = rng.choice(phones)
-        sim.dialplan.inbound(phone, "12349", app=app, args=["sos"], hangup_after=240)
+        sim.dialplan.inbound(phone, SOS_NUMBER, app=app, args=["sos"],
+                             hangup_after=SOS_HANGUP_AFTER)
         log.info("demo: an elder pressed SOS")
         await asyncio.sleep(every)
 
@@ -109,9 +165,9 @@ async def run_demo(settings: Settings, ari_port: int, ami_port: int, control_por
             for username, password, role in demo_credentials():
                 click.echo(f"  {username:<11} {password:<26} {role}")
             click.echo(f"an elder presses SOS in {first_sos:.0f} s, then every {sos_every:.0f} s;")
-            click.echo(f"press one yourself: curl -X POST {sim.control_url}/control/calls "
-                       "-d '{\"from\": \"<elder phone>\", \"to\": \"12349\", \"app\": "
-                       "\"callcenter\", \"args\": [\"sos\"]}'")
+            for line in demo_instructions(sim.control_url, phones[0] if phones else None,
+                                          settings.ari_app):
+                click.echo(line)
             tasks.add(asyncio.create_task(
                 _press_sos(sim, settings.ari_app, phones, first_sos, sos_every)
             ))
@@ -132,10 +188,15 @@ async def run_demo(settings: Settings, ari_port: int, ami_port: int, control_por
               help="The simulator's control API port.")
 @click.option("--first-sos", default=15.0, show_default=True, help="Seconds to the first SOS.")
 @click.option("--sos-every", default=300.0, show_default=True, help="Seconds between SOS calls.")
+@click.option("--reset", is_flag=True,
+              help="Delete the demo's SQLite store and recordings first, then seed afresh.")
 def demo(ari_port: int, ami_port: int, control_port: int, first_sos: float,
-         sos_every: float) -> None:
+         sos_every: float, reset: bool) -> None:
     """Run everything on the built-in PBX simulator with demo data and scripted calls."""
     settings = settings_or_exit()
     configure_logging(settings.log_level, settings.log_format, settings.env)
+    if reset:
+        for path in reset_demo_data(settings):
+            click.echo(f"deleted {path}")
     prepare_store(settings)
     asyncio.run(run_demo(settings, ari_port, ami_port, control_port, first_sos, sos_every))

@@ -5,9 +5,8 @@ from __future__ import annotations
 import asyncio
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 
-TRACES = Path("/work/shared/asterisk/traces")
+from reference_data import TRACES
 
 
 @dataclass

@@ -7,13 +7,11 @@ import base64
 import json
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
 from aiohttp.test_utils import TestServer
-
-TRACES = Path("/work/shared/asterisk/traces")
+from reference_data import TRACES
 
 
 def load_trace(name: str) -> list[dict[str, Any]]:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
+from reference_data import TRACES
 from structlog.testing import capture_logs
 
 from callcenter.asterisk import AgiSession, FastAgiServer
 
 WAIT = 5.0
-TRACE = Path("/work/shared/asterisk/traces/agi-fastagi.txt")
+TRACE = TRACES / "agi-fastagi.txt"
 
 
 def recorded_env() -> bytes:

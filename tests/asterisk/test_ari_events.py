@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 from ari_replay import load_trace, ws_bodies
+from reference_data import ARI_API_DOCS
 
 from callcenter.asterisk import (
     EVENT_TYPES,
@@ -19,7 +19,7 @@ from callcenter.asterisk import (
 )
 from callcenter.asterisk.ari.events import event_fields
 
-EVENTS_JSON = Path("/work/shared/asterisk/ari-api-docs/events.json")
+EVENTS_JSON = ARI_API_DOCS / "events.json"
 TRACES = ["ari-sos-conference.jsonl", "ari-create-dial.jsonl", "ari-errors.jsonl",
           "ari-snoop.jsonl", "ari-app-replaced.jsonl"]
 

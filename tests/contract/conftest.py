@@ -3,7 +3,7 @@
 It runs on the PBX simulator by default, and on a real Asterisk 22 when
 ``CALLCENTER_TEST_ASTERISK=1``: then the node comes from ``load_settings()``
 (``CALLCENTER_ARI_*`` / ``CALLCENTER_AMI_*``), which must have the dialplan and queue
-of ``/work/shared/asterisk/traces/README.md`` loaded.
+of ``tests/data/asterisk/traces/README.md`` loaded.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import pytest
 from pydantic import SecretStr
+from reference_data import ARI_API_DOCS
 
 from callcenter.asterisk import (
     AmiClient,
@@ -35,7 +35,7 @@ from callcenter.settings import AsteriskNode, load_settings
 REAL = os.environ.get("CALLCENTER_TEST_ASTERISK") == "1"
 APP = "callcenter"
 WAIT = 15.0  # seconds of real time any single expected event may take
-SCHEMA = AriSchema(Path("/work/shared/asterisk/ari-api-docs"))
+SCHEMA = AriSchema(ARI_API_DOCS)
 
 T = TypeVar("T")
 E = TypeVar("E")

@@ -11,17 +11,16 @@ while a penalty-0 one is available; a paused penalty-0 member is skipped.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from reference_data import TRACES
 
 from callcenter.pbxsim.people import Person
 from callcenter.pbxsim.server import PbxSimulator
 from pbxsim.wire import AmiClient, event
 
-TRACES = Path("/work/shared/asterisk/traces")
 RING = "Local/agent_ring@agents-sim/n"  # rings, never answers
 AGENTS = ["PJSIP/7001", "PJSIP/7002", "PJSIP/7003"]  # answer after 1 s, hang up after 3 s
 SHAPE = {"QueueCallerJoin", "AgentCalled", "DialState", "AgentRingNoAnswer", "DialEnd",

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import aiohttp
 import pytest
+from reference_data import TRACES
 
 from callcenter.pbxsim.people import Person
 from callcenter.pbxsim.server import PbxSimulator
 from pbxsim.wire import SCHEMA, AmiClient, AriClient, event, of_type
-
-TRACES = Path("/work/shared/asterisk/traces")
 
 
 def trace_sequence(name: str, endpoint: str) -> list[tuple[str, str, str]]:

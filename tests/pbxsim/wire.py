@@ -6,15 +6,14 @@ import asyncio
 import contextlib
 import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 import aiohttp
+from reference_data import ARI_API_DOCS
 
 from callcenter.pbxsim.ari_schema import AriSchema
 
-DOCS = Path("/work/shared/asterisk/ari-api-docs")
-SCHEMA = AriSchema(DOCS)
+SCHEMA = AriSchema(ARI_API_DOCS)
 WAIT = 10.0  # seconds of real time any single expected event may take
 
 M = TypeVar("M")
