@@ -22,6 +22,7 @@ from webui.health import HEALTH, HealthChecks, default_checks
 from webui.i18n import CATALOGS, Catalogs, switch_language
 from webui.keys import CLOCK, RUNTIME, Clock
 from webui.openapi import API
+from webui.validation import query_guard
 from webui.ws import HUB, WsHub, hub_context, websocket
 
 log = get_logger(__name__)
@@ -41,7 +42,8 @@ def create_app(
     features: Sequence[Feature] = (),
 ) -> web.Application:
     """Build the console application over ``runtime``; ``clock`` is injectable for tests."""
-    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[error_middleware, query_guard, auth_middleware],
+                          client_max_size=MAX_BODY)
     app[RUNTIME] = runtime
     app[CLOCK] = clock
     app[CATALOGS] = Catalogs()

@@ -26,10 +26,11 @@ from callcenter import audit
 from callcenter.logs import get_logger
 from callcenter.store import SessionFactory
 from callcenter.store.models import Area, Role, User, WebSession
-from webui.i18n import safe_next, translator
+from webui.i18n import translator
 from webui.keys import CLOCK, PRINCIPAL, RUNTIME, Clock, Principal
 from webui.openapi import API
 from webui.pages import render
+from webui.validation import safe_next
 
 log = get_logger(__name__)
 
@@ -210,7 +211,7 @@ async def _check_csrf(request: web.Request, principal: Principal) -> None:
         form = await request.post()
         value = form.get(CSRF_FIELD, "")
         given = value if isinstance(value, str) else ""
-    if not given or not hmac.compare_digest(given, principal.csrf_token):
+    if not given or not hmac.compare_digest(given.encode(), principal.csrf_token.encode()):
         log.warning("csrf token missing or wrong", user_id=principal.user_id, path=request.path)
         raise web.HTTPForbidden(reason="csrf")
 
@@ -268,7 +269,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     form_token = str(form.get(CSRF_FIELD, ""))
-    if not cookie_token or not hmac.compare_digest(cookie_token, form_token):
+    if not cookie_token or not hmac.compare_digest(cookie_token.encode(), form_token.encode()):
         raise web.HTTPForbidden(reason="csrf")
     username = str(form.get("username", "")).strip()[:64]
     password = str(form.get("password", ""))[:1024]
@@ -276,8 +277,13 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     clock = request.app[CLOCK]
     settings = runtime.settings
 
-    async with runtime.sessions() as db:
-        user = (await db.execute(select(User).where(User.username == username))).scalar_one_or_none()
+    user: User | None = None
+    # A NUL byte names no user (and PostgreSQL refuses it in text): the usual refusal.
+    if "\x00" not in username:
+        async with runtime.sessions() as db:
+            user = (
+                await db.execute(select(User).where(User.username == username))
+            ).scalar_one_or_none()
     # Verified outside any transaction: argon2 is slow and must not hold a lock.
     # An unknown user is checked against a dummy hash so timing does not tell.
     password_ok = await runtime.passwords.verify(user.password_hash if user else None, password)
