@@ -22,6 +22,7 @@ from webui.health import HEALTH, HealthChecks, default_checks
 from webui.i18n import CATALOGS, Catalogs, switch_language
 from webui.keys import CLOCK, RUNTIME, Clock
 from webui.openapi import API
+from webui.throttle import CLIENT_ADDRESS, THROTTLE, ClientAddress, LoginThrottle, peer_address
 from webui.validation import query_guard
 from webui.ws import HUB, WsHub, hub_context, websocket
 
@@ -40,8 +41,12 @@ def create_app(
     health: HealthChecks | None = None,
     session_cache_seconds: float = 5.0,
     features: Sequence[Feature] = (),
+    client_address: ClientAddress = peer_address,
 ) -> web.Application:
-    """Build the console application over ``runtime``; ``clock`` is injectable for tests."""
+    """Build the console application over ``runtime``; ``clock`` is injectable for tests.
+
+    ``client_address`` names the machine behind a request for the login throttle.
+    """
     app = web.Application(middlewares=[error_middleware, query_guard, auth_middleware],
                           client_max_size=MAX_BODY)
     app[RUNTIME] = runtime
@@ -52,6 +57,14 @@ def create_app(
         ttl_seconds=runtime.settings.session_ttl_seconds,
         clock=clock,
         cache_seconds=session_cache_seconds,
+    )
+    settings = runtime.settings
+    app[CLIENT_ADDRESS] = client_address
+    app[THROTTLE] = LoginThrottle(
+        max_failures=settings.login_max_failures_per_address,
+        window_seconds=settings.login_address_window_seconds,
+        block_seconds=settings.login_address_block_seconds,
+        clock=clock,
     )
     app[HEALTH] = health or default_checks(runtime)
     app[HUB] = WsHub(clock=clock)

@@ -30,6 +30,7 @@ from webui.i18n import translator
 from webui.keys import CLOCK, PRINCIPAL, RUNTIME, Clock, Principal
 from webui.openapi import API
 from webui.pages import render
+from webui.throttle import CLIENT_ADDRESS, THROTTLE
 from webui.validation import safe_next
 
 log = get_logger(__name__)
@@ -265,12 +266,20 @@ def _render_login(request: web.Request, *, error: str | None, status: int = 200)
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    """POST /login: verify, count failures, lock after too many, open a session."""
+    """POST /login: verify, count failures, lock after too many, open a session.
+
+    A throttled address (webui/throttle.py) gets 429 before anything is checked.
+    """
     form = await request.post()
     cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     form_token = str(form.get(CSRF_FIELD, ""))
     if not cookie_token or not hmac.compare_digest(cookie_token.encode(), form_token.encode()):
         raise web.HTTPForbidden(reason="csrf")
+    address = request.app[CLIENT_ADDRESS](request)
+    throttle = request.app[THROTTLE]
+    if throttle.blocked(address):
+        log.warning("login refused", reason="address throttled")
+        return _render_login(request, error=translator(request)("login.throttled"), status=429)
     username = str(form.get("username", "")).strip()[:64]
     password = str(form.get("password", ""))[:1024]
     runtime = request.app[RUNTIME]
@@ -290,6 +299,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 
     failed = translator(request)("login.failed")
     if user is None or not user.active:
+        throttle.record_failure(address, None)
         log.info("login refused", reason="unknown or inactive user")
         return _render_login(request, error=failed, status=401)
 
@@ -301,7 +311,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         now = clock()
         locked = locked_user.locked_until is not None and locked_user.locked_until > now
         if locked or not password_ok:
-            await _count_failure(db, locked_user, now, already_locked=locked,
+            counts = throttle.record_failure(address, user.id)
+            await _count_failure(db, locked_user, now, already_locked=locked, counts=counts,
                                  max_failures=settings.login_max_failures,
                                  lockout=timedelta(seconds=settings.login_lockout_seconds))
             refused = True
@@ -328,13 +339,19 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 
 
 async def _count_failure(
-    db: AsyncSession, user: User, now: datetime, *, already_locked: bool, max_failures: int,
-    lockout: timedelta,
+    db: AsyncSession, user: User, now: datetime, *, already_locked: bool, counts: bool,
+    max_failures: int, lockout: timedelta,
 ) -> None:
     if already_locked:
         # Attempts during a lockout neither extend it nor count toward the next one.
         await audit.record(db, actor=user.username, action="auth.login_refused_locked",
                            entity="user", entity_id=user.id)
+        return
+    if not counts:
+        # This address already counted against the account in this window (webui/throttle.py).
+        await audit.record(db, actor=user.username, action="auth.login_failed", entity="user",
+                           entity_id=user.id, after={"failed_logins": user.failed_logins,
+                                                     "counted": False})
         return
     user.failed_logins += 1
     if user.failed_logins >= max_failures:
