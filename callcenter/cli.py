@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from ari_apps.sos.cli import device_group
+from callcenter.apitokens_cli import api_token_group
 from callcenter.audit_cli import audit_group
 from callcenter.clitools import settings_or_exit
 from callcenter.composition import ALL_ROLES
@@ -39,5 +40,5 @@ def serve(roles: tuple[str, ...]) -> None:
 
 
 for command in (db, import_group, user_group, audit_group, dialplan, pbxsim, demo, demo_data,
-                device_group):
+                device_group, api_token_group):
     main.add_command(command)

@@ -11,6 +11,7 @@ import jinja2
 from aiohttp import web
 
 import callcenter
+from callcenter.apitokens import hashing_key
 from callcenter.logs import get_logger
 from callcenter.runtime import Runtime
 from callcenter.store.models import utcnow
@@ -23,6 +24,7 @@ from webui.i18n import CATALOGS, Catalogs, switch_language
 from webui.keys import CLOCK, RUNTIME, Clock
 from webui.openapi import API
 from webui.throttle import CLIENT_ADDRESS, THROTTLE, ClientAddress, LoginThrottle, peer_address
+from webui.tokens import API_TOKEN_KEY
 from webui.validation import query_guard
 from webui.ws import HUB, WsHub, hub_context, websocket
 
@@ -66,6 +68,7 @@ def create_app(
         block_seconds=settings.login_address_block_seconds,
         clock=clock,
     )
+    app[API_TOKEN_KEY] = hashing_key(settings.secret_key_bytes())
     app[HEALTH] = health or default_checks(runtime)
     app[HUB] = WsHub(clock=clock)
     app[API] = build_registry(callcenter.__version__)

@@ -31,6 +31,7 @@ from webui.keys import CLOCK, PRINCIPAL, RUNTIME, Clock, Principal
 from webui.openapi import API
 from webui.pages import render
 from webui.throttle import CLIENT_ADDRESS, THROTTLE
+from webui.tokens import bearer_token, token_principal
 from webui.validation import safe_next
 
 log = get_logger(__name__)
@@ -222,8 +223,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Attach the principal; refuse protected routes without a session or a CSRF token."""
+    """Attach the principal (session, or API token on /api); refuse without one or its CSRF."""
     if _is_public(request.path) or _is_public_route(request):
+        return await handler(request)
+    bearer = bearer_token(request)
+    if bearer is not None:  # an API client (webui/tokens.py): no cookie, so no CSRF
+        request[PRINCIPAL] = await token_principal(request, bearer)
         return await handler(request)
     token = request.cookies.get(SESSION_COOKIE)
     principal = await request.app[SESSIONS].resolve(token) if token else None

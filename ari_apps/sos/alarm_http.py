@@ -82,7 +82,7 @@ def alarm_feature(intake: AlarmIntake | None) -> Feature:
             "A device alarm (Authorization: Bearer <device token>, X-Device-Id: <device id>); "
             "answers 202 with the incident it started or joined",
             AlarmReceipt, body=AlarmPayload, errors=(401, 404, 409, 413, 422, 503),
-            public=True, tag="devices",
+            public=True, tag="devices", status=202, security=("deviceToken",),
         ))
 
     return install
