@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from callcenter.apitokens_cli import api_token_group
 from callcenter.audit_cli import audit_group
 from callcenter.clitools import settings_or_exit
 from callcenter.demo import demo
@@ -38,7 +39,8 @@ def serve(roles: tuple[str, ...]) -> None:
     run_server(settings, frozenset(roles or ALL_ROLES))
 
 
-for command in (db, import_group, user_group, audit_group, dialplan, pbxsim, demo, demo_data):
+for command in (db, import_group, user_group, audit_group, dialplan, pbxsim, demo, demo_data,
+                api_token_group):
     main.add_command(command)
 for feature in FEATURES:
     for command in feature.commands() if feature.commands is not None else ():

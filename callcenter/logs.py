@@ -2,7 +2,7 @@
 
 Personal data never reaches a log line in clear (GB/T 35273 §6.3, DESIGN invariant 5):
 phone numbers and ID numbers are masked wherever they appear, and the values of
-keys that hold a person's name are masked by key.
+keys that hold a person's name are masked by key. Identifiers (``ID_KEYS``) stay readable.
 """
 
 from __future__ import annotations
@@ -38,6 +38,25 @@ NAME_KEYS = frozenset(
 )
 #: Keys whose value must never be shown at all.
 SECRET_KEYS = frozenset({"password", "secret", "token", "auth_token", "api_key", "id_number"})
+#: Keys whose value is a product or Asterisk identifier, logged as is: an SOS incident id
+#: (``20261130085012a1b2c3``) or a leg or bridge built from it is a digit run that the
+#: phone and ID-number patterns would otherwise mask, and an unreadable id helps nobody.
+ID_KEYS = frozenset(
+    {
+        "incident_id",
+        "incident",
+        "leg_id",
+        "leg",
+        "channel_id",
+        "bridge_id",
+        "bridge",
+        "case_id",
+        "linkedid",
+        "uniqueid",
+        "alarm_id",
+        "reference",
+    }
+)
 
 
 def mask_name(name: str) -> str:
@@ -59,6 +78,8 @@ def _mask_value(key: str, value: Any) -> Any:
     if key in SECRET_KEYS:
         return "***"
     if isinstance(value, str):
+        if key in ID_KEYS:
+            return value
         return mask_name(value) if key in NAME_KEYS else mask_text(value)
     if isinstance(value, Mapping):
         return {k: _mask_value(str(k), v) for k, v in value.items()}

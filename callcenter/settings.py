@@ -102,6 +102,11 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = Field(default=8 * 3600, gt=60)
     login_max_failures: int = Field(default=5, ge=1)
     login_lockout_seconds: int = Field(default=15 * 60, ge=1)
+    # Failed logins per client address (webui/throttle.py): this many within the window
+    # refuse the address (429) for the block period, whatever account it tries.
+    login_max_failures_per_address: int = Field(default=10, ge=1)
+    login_address_window_seconds: int = Field(default=15 * 60, ge=1)
+    login_address_block_seconds: int = Field(default=15 * 60, ge=1)
 
     recordings_dir: Path | None = None
 

@@ -25,6 +25,7 @@ from webui.errors import InvalidParameters
 from webui.health import HealthReport, healthz
 from webui.keys import CLOCK, RUNTIME
 from webui.openapi import ApiRegistry, ApiRoute, openapi_document
+from webui.validation import meaningful_reason, path_id, reject_nul
 
 log = get_logger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -45,7 +46,8 @@ class MeView(BaseModel):
 
 
 def parse(model: type[M], data: Mapping[str, object]) -> M:
-    """Validate request parameters, or raise a 422 listing what is wrong."""
+    """Validate request parameters, or raise a 422 listing what is wrong (400 for a NUL byte)."""
+    reject_nul(data)
     try:
         return model.model_validate(dict(data))
     except ValidationError as err:
@@ -57,7 +59,7 @@ def _json(model: BaseModel) -> web.Response:
 
 
 def _elder_id(request: web.Request) -> int:
-    return int(request.match_info["elder_id"])
+    return path_id(request, "elder_id")
 
 
 async def search(request: web.Request, query: ElderSearchQuery) -> ElderSearchResult:
@@ -86,8 +88,9 @@ async def profile(request: web.Request, elder_id: int) -> ElderProfile:
 
 
 async def reveal(request: web.Request, elder_id: int, reason: str) -> IdNumberRevealed:
-    """Decrypt the ID number for an allowed role, with an audit entry."""
+    """Decrypt the ID number for an allowed role, with an audit entry (422: no real reason)."""
     principal = require_role(request, *REVEAL_ROLES)
+    reason = meaningful_reason(reason)
     runtime = request.app[RUNTIME]
     async with runtime.sessions.begin() as db:
         return await services.reveal_id_number(

@@ -11,6 +11,7 @@ import jinja2
 from aiohttp import web
 
 import callcenter
+from callcenter.apitokens import hashing_key
 from callcenter.logs import get_logger
 from callcenter.runtime import Runtime
 from callcenter.store.models import utcnow
@@ -22,6 +23,9 @@ from webui.health import HEALTH, HealthChecks, default_checks
 from webui.i18n import CATALOGS, Catalogs, switch_language
 from webui.keys import CLOCK, RUNTIME, Clock
 from webui.openapi import API
+from webui.throttle import CLIENT_ADDRESS, THROTTLE, ClientAddress, LoginThrottle, peer_address
+from webui.tokens import API_TOKEN_KEY
+from webui.validation import query_guard
 from webui.ws import HUB, WsHub, hub_context, websocket
 
 log = get_logger(__name__)
@@ -39,9 +43,14 @@ def create_app(
     health: HealthChecks | None = None,
     session_cache_seconds: float = 5.0,
     features: Sequence[WebInstaller] = (),
+    client_address: ClientAddress = peer_address,
 ) -> web.Application:
-    """Build the console application over ``runtime``; ``clock`` is injectable for tests."""
-    app = web.Application(middlewares=[error_middleware, auth_middleware], client_max_size=MAX_BODY)
+    """Build the console application over ``runtime``; ``clock`` is injectable for tests.
+
+    ``client_address`` names the machine behind a request for the login throttle.
+    """
+    app = web.Application(middlewares=[error_middleware, query_guard, auth_middleware],
+                          client_max_size=MAX_BODY)
     app[RUNTIME] = runtime
     app[CLOCK] = clock
     app[CATALOGS] = Catalogs()
@@ -51,6 +60,15 @@ def create_app(
         clock=clock,
         cache_seconds=session_cache_seconds,
     )
+    settings = runtime.settings
+    app[CLIENT_ADDRESS] = client_address
+    app[THROTTLE] = LoginThrottle(
+        max_failures=settings.login_max_failures_per_address,
+        window_seconds=settings.login_address_window_seconds,
+        block_seconds=settings.login_address_block_seconds,
+        clock=clock,
+    )
+    app[API_TOKEN_KEY] = hashing_key(settings.secret_key_bytes())
     app[HEALTH] = health or default_checks(runtime)
     app[HUB] = WsHub(clock=clock)
     app[API] = build_registry(callcenter.__version__)

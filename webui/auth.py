@@ -26,10 +26,13 @@ from callcenter import audit
 from callcenter.logs import get_logger
 from callcenter.store import SessionFactory
 from callcenter.store.models import Area, Role, User, WebSession
-from webui.i18n import safe_next, translator
+from webui.i18n import translator
 from webui.keys import CLOCK, PRINCIPAL, RUNTIME, Clock, Principal
 from webui.openapi import API
 from webui.pages import render
+from webui.throttle import CLIENT_ADDRESS, THROTTLE
+from webui.tokens import bearer_token, token_principal
+from webui.validation import safe_next
 
 log = get_logger(__name__)
 
@@ -210,7 +213,7 @@ async def _check_csrf(request: web.Request, principal: Principal) -> None:
         form = await request.post()
         value = form.get(CSRF_FIELD, "")
         given = value if isinstance(value, str) else ""
-    if not given or not hmac.compare_digest(given, principal.csrf_token):
+    if not given or not hmac.compare_digest(given.encode(), principal.csrf_token.encode()):
         log.warning("csrf token missing or wrong", user_id=principal.user_id, path=request.path)
         raise web.HTTPForbidden(reason="csrf")
 
@@ -220,8 +223,12 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Attach the principal; refuse protected routes without a session or a CSRF token."""
+    """Attach the principal (session, or API token on /api); refuse without one or its CSRF."""
     if _is_public(request.path) or _is_public_route(request):
+        return await handler(request)
+    bearer = bearer_token(request)
+    if bearer is not None:  # an API client (webui/tokens.py): no cookie, so no CSRF
+        request[PRINCIPAL] = await token_principal(request, bearer)
         return await handler(request)
     token = request.cookies.get(SESSION_COOKIE)
     principal = await request.app[SESSIONS].resolve(token) if token else None
@@ -264,26 +271,40 @@ def _render_login(request: web.Request, *, error: str | None, status: int = 200)
 
 
 async def login_submit(request: web.Request) -> web.StreamResponse:
-    """POST /login: verify, count failures, lock after too many, open a session."""
+    """POST /login: verify, count failures, lock after too many, open a session.
+
+    A throttled address (webui/throttle.py) gets 429 before anything is checked.
+    """
     form = await request.post()
     cookie_token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     form_token = str(form.get(CSRF_FIELD, ""))
-    if not cookie_token or not hmac.compare_digest(cookie_token, form_token):
+    if not cookie_token or not hmac.compare_digest(cookie_token.encode(), form_token.encode()):
         raise web.HTTPForbidden(reason="csrf")
+    address = request.app[CLIENT_ADDRESS](request)
+    throttle = request.app[THROTTLE]
+    if throttle.blocked(address):
+        log.warning("login refused", reason="address throttled")
+        return _render_login(request, error=translator(request)("login.throttled"), status=429)
     username = str(form.get("username", "")).strip()[:64]
     password = str(form.get("password", ""))[:1024]
     runtime = request.app[RUNTIME]
     clock = request.app[CLOCK]
     settings = runtime.settings
 
-    async with runtime.sessions() as db:
-        user = (await db.execute(select(User).where(User.username == username))).scalar_one_or_none()
+    user: User | None = None
+    # A NUL byte names no user (and PostgreSQL refuses it in text): the usual refusal.
+    if "\x00" not in username:
+        async with runtime.sessions() as db:
+            user = (
+                await db.execute(select(User).where(User.username == username))
+            ).scalar_one_or_none()
     # Verified outside any transaction: argon2 is slow and must not hold a lock.
     # An unknown user is checked against a dummy hash so timing does not tell.
     password_ok = await runtime.passwords.verify(user.password_hash if user else None, password)
 
     failed = translator(request)("login.failed")
     if user is None or not user.active:
+        throttle.record_failure(address, None)
         log.info("login refused", reason="unknown or inactive user")
         return _render_login(request, error=failed, status=401)
 
@@ -295,7 +316,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         now = clock()
         locked = locked_user.locked_until is not None and locked_user.locked_until > now
         if locked or not password_ok:
-            await _count_failure(db, locked_user, now, already_locked=locked,
+            counts = throttle.record_failure(address, user.id)
+            await _count_failure(db, locked_user, now, already_locked=locked, counts=counts,
                                  max_failures=settings.login_max_failures,
                                  lockout=timedelta(seconds=settings.login_lockout_seconds))
             refused = True
@@ -322,13 +344,19 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
 
 
 async def _count_failure(
-    db: AsyncSession, user: User, now: datetime, *, already_locked: bool, max_failures: int,
-    lockout: timedelta,
+    db: AsyncSession, user: User, now: datetime, *, already_locked: bool, counts: bool,
+    max_failures: int, lockout: timedelta,
 ) -> None:
     if already_locked:
         # Attempts during a lockout neither extend it nor count toward the next one.
         await audit.record(db, actor=user.username, action="auth.login_refused_locked",
                            entity="user", entity_id=user.id)
+        return
+    if not counts:
+        # This address already counted against the account in this window (webui/throttle.py).
+        await audit.record(db, actor=user.username, action="auth.login_failed", entity="user",
+                           entity_id=user.id, after={"failed_logins": user.failed_logins,
+                                                     "counted": False})
         return
     user.failed_logins += 1
     if user.failed_logins >= max_failures:

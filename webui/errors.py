@@ -35,6 +35,7 @@ _ERROR_IDS = {
     405: "method-not-allowed",
     413: "too-large",
     422: "invalid-parameters",
+    429: "too-many-attempts",
 }
 
 

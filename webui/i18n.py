@@ -8,6 +8,7 @@ import orjson
 from aiohttp import web
 
 from callcenter.logs import get_logger
+from webui.validation import safe_next
 
 log = get_logger(__name__)
 LOCALE_DIR = Path(__file__).parent / "locale"
@@ -79,10 +80,3 @@ async def switch_language(request: web.Request) -> web.StreamResponse:
         LANG_COOKIE, lang, max_age=365 * 86400, path="/", samesite="Strict", httponly=True
     )
     raise response
-
-
-def safe_next(value: str | None, default: str = "/") -> str:
-    """A local path to go to after a redirect; anything else (another site) becomes ``default``."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return default
-    return value

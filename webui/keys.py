@@ -20,7 +20,7 @@ CLOCK: web.AppKey[Clock] = web.AppKey("clock")
 
 @dataclass(frozen=True, slots=True)
 class Principal:
-    """The logged-in user behind a request."""
+    """The logged-in user behind a request, or the API client of a bearer token (``via_token``)."""
 
     user_id: int
     username: str
@@ -30,6 +30,7 @@ class Principal:
     token_hash: str
     csrf_token: str
     expires_at: datetime
+    via_token: bool = False
 
     @property
     def jurisdiction(self) -> Jurisdiction:

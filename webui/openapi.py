@@ -15,9 +15,22 @@ from webui.errors import ErrorBody
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _PATH_PARAM = re.compile(r"\{(\w+)(?::[^{}]+)?\}")
 _REF = "#/components/schemas/{model}"
+_SUCCESS_TEXT = {200: "OK", 201: "Created", 202: "Accepted"}
+SECURITY_SCHEMES: dict[str, Any] = {
+    "session": {"type": "apiKey", "in": "cookie", "name": "cc_session",
+                "description": "A console login (POST /login); mutating calls also send "
+                "X-CSRF-Token."},
+    "apiToken": {"type": "http", "scheme": "bearer",
+                 "description": "An API token from `callcenter api-token create NAME --role "
+                 "ROLE [--area CODE]`, scoped like a user of that role and area; no CSRF "
+                 "token. Opens /api routes only."},
+    "deviceToken": {"type": "http", "scheme": "bearer",
+                    "description": "An SOS device's token from `callcenter device token "
+                    "DEVICE_ID`, sent with the header X-Device-Id: <device id>."},
+}
 _STATUS_TEXT = {
     400: "Bad request",
-    401: "Not logged in",
+    401: "Not logged in, or the API token is unknown or revoked (api-token-invalid)",
     403: "Role not allowed, or CSRF token missing or wrong",
     404: "Not found (or outside the user's jurisdiction)",
     422: "Invalid parameters",
@@ -40,6 +53,10 @@ class ApiRoute:
     errors: tuple[int, ...] = ()
     public: bool = False
     tag: str = "console"
+    #: The status of a success (e.g. 202 for an accepted alarm).
+    status: int = 200
+    #: Security schemes of a public route that authenticates by itself (e.g. device tokens).
+    security: tuple[str, ...] = ()
 
     @property
     def mutating(self) -> bool:
@@ -75,9 +92,7 @@ class ApiRegistry:
             "paths": paths,
             "components": {
                 "schemas": dict(sorted(schemas.items())),
-                "securitySchemes": {
-                    "session": {"type": "apiKey", "in": "cookie", "name": "cc_session"}
-                },
+                "securitySchemes": SECURITY_SCHEMES,
             },
         }
 
@@ -98,18 +113,21 @@ class ApiRegistry:
                 {
                     "name": "X-CSRF-Token",
                     "in": "header",
-                    "required": True,
-                    "description": "The session's CSRF token (GET /api/me returns it).",
+                    "required": False,
+                    "description": "Required with a session cookie: the session's CSRF token "
+                    "(GET /api/me returns it). Not sent with an API token.",
                     "schema": {"type": "string"},
                 }
             )
         responses: dict[str, Any] = {}
+        success = str(route.status)
         if route.response is not None:
-            responses["200"] = _json_content("OK", _ref(route.response, schemas, "serialization"))
+            responses[success] = _json_content(_SUCCESS_TEXT.get(route.status, "OK"),
+                                               _ref(route.response, schemas, "serialization"))
         else:
-            responses["200"] = {"description": "OK"}
+            responses[success] = {"description": "OK"}
         errors = set(route.errors)
-        if not route.public:
+        if not route.public or route.security:
             errors.add(401)
             if route.mutating:
                 errors.add(403)
@@ -124,7 +142,7 @@ class ApiRegistry:
             "tags": [route.tag],
             "parameters": parameters,
             "responses": responses,
-            "security": [] if route.public else [{"session": []}],
+            "security": _security(route),
         }
         if route.body is not None:
             operation["requestBody"] = {
@@ -133,6 +151,12 @@ class ApiRegistry:
             }
             del operation["requestBody"]["description"]
         return operation
+
+
+def _security(route: ApiRoute) -> list[dict[str, list[str]]]:
+    if route.public:
+        return [{scheme: []} for scheme in route.security]
+    return [{"session": []}, {"apiToken": []}]
 
 
 def _operation_id(route: ApiRoute) -> str:

@@ -13,6 +13,7 @@ from webui.api import REVEAL_ROLES, profile, reveal, search
 from webui.auth import current, require_role
 from webui.keys import RUNTIME
 from webui.pages import render
+from webui.validation import ReasonRequired, path_id
 
 
 async def home(request: web.Request) -> web.StreamResponse:
@@ -42,11 +43,12 @@ async def reveal_submit(request: web.Request) -> web.StreamResponse:
     """POST /elders/{elder_id}/reveal: show the full ID number once, audited."""
     require_role(request, *REVEAL_ROLES)
     form = await request.post()
-    reason = str(form.get("reason", "")).strip()
-    if len(reason) < 2:
+    elder_id = path_id(request, "elder_id")
+    try:
+        revealed = await reveal(request, elder_id, str(form.get("reason", ""))[:500])
+    except ReasonRequired:
         return await _render_profile(request, revealed=None, reveal_error="reveal.reason_required",
                                      status=422)
-    revealed = await reveal(request, int(request.match_info["elder_id"]), reason[:500])
     return await _render_profile(request, revealed=revealed.id_number)
 
 
@@ -55,7 +57,7 @@ async def _render_profile(
     status: int = 200,
 ) -> web.StreamResponse:
     principal = current(request)
-    elder = await profile(request, int(request.match_info["elder_id"]))
+    elder = await profile(request, path_id(request, "elder_id"))
     return render(
         request,
         "elder.html",

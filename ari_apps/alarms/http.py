@@ -88,5 +88,5 @@ def install_web(app: web.Application, intake: AlarmIntake | None) -> None:
         "A device alarm (Authorization: Bearer <device token>, X-Device-Id: <device id>); "
         "answers 202 with the incident it started or joined",
         AlarmReceipt, body=AlarmPayload, errors=(401, 404, 409, 413, 422, 429, 503),
-        public=True, tag="devices",
+        public=True, tag="devices", status=202, security=("deviceToken",),
     ))

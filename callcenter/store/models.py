@@ -310,6 +310,25 @@ class User(Base):
     area: Mapped[Area | None] = relationship(lazy="raise")
 
 
+class ApiClient(Base):
+    """Another system or a script calling /api with a bearer token, scoped like a user.
+
+    Only a keyed hash of the token is stored (``callcenter.apitokens``); a revoked client
+    keeps its row so the audit trail's ``api:<name>`` stays traceable.
+    """
+
+    __tablename__ = "api_clients"
+    __table_args__ = (CheckConstraint(check_in("role", Role), name="role"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_hash: Mapped[str] = mapped_column(String(80), unique=True)
+    role: Mapped[str] = mapped_column(String(16))
+    area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column()
+
+
 class WebSession(Base):
     """A console login; the cookie holds a random token, the store only its hash."""
 

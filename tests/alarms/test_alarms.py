@@ -138,7 +138,9 @@ async def test_the_device_route_is_public_and_documented(http: aiohttp.ClientSes
     async with http.get("/api/openapi.json") as response:
         document = await response.json()
     operation = document["paths"]["/api/alarms"]["post"]
-    assert operation["tags"] == ["devices"] and operation["security"] == []
+    # Public (no session), authenticated by the device's own token: documented as such.
+    assert operation["tags"] == ["devices"] and operation["security"] == [{"deviceToken": []}]
+    assert "202" in operation["responses"]
     assert "X-CSRF-Token" not in [p["name"] for p in operation["parameters"]]
     assert {"401", "409", "422", "503"} <= set(operation["responses"])
 

@@ -85,3 +85,20 @@ def test_exception_text_is_masked(json_log: io.StringIO) -> None:
     (line,) = _lines(json_log)
     assert "13812345678" not in json.dumps(line, ensure_ascii=False)
     assert "138****5678" in str(line["exception"])
+
+
+def test_incident_leg_and_bridge_ids_stay_readable_while_numbers_are_masked(
+    json_log: io.StringIO,
+) -> None:
+    # 18 digits and letters: the digit run alone would look like an ID number.
+    incident = "202611300850121234ab"
+    log = get_logger("test")
+    log.info("leg answered", incident_id=incident, channel_id="1700000000.42",
+             leg_id=f"{incident}-kin1", bridge_id=f"sos-{incident}", case_id="202611300850121",
+             number="13812345678", kin_name="张伟")
+    (line,) = _lines(json_log)
+    assert line["incident_id"] == incident
+    assert line["leg_id"] == f"{incident}-kin1"
+    assert line["bridge_id"] == f"sos-{incident}"
+    assert line["case_id"] == "202611300850121"
+    assert line["number"] == "138****5678" and line["kin_name"] == "张*"

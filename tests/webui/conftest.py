@@ -56,9 +56,24 @@ class World:
     path_d2: str
 
 
+class ClientAddress:
+    """The client address the console sees; a test moves it to play several machines."""
+
+    def __init__(self) -> None:
+        self.value = "127.0.0.1"
+
+    def __call__(self, _request: web.Request) -> str:
+        return self.value
+
+
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
+
+
+@pytest.fixture
+def client_address() -> ClientAddress:
+    return ClientAddress()
 
 
 @pytest.fixture
@@ -110,8 +125,8 @@ async def world(runtime: Runtime, cipher: FieldCipher, passwords: Passwords) -> 
 
 
 @pytest.fixture
-def app(runtime: Runtime, clock: FakeClock) -> web.Application:
-    return create_app(runtime, clock=clock)
+def app(runtime: Runtime, clock: FakeClock, client_address: ClientAddress) -> web.Application:
+    return create_app(runtime, clock=clock, client_address=client_address)
 
 
 @pytest.fixture

@@ -8,7 +8,15 @@ from sqlalchemy import func, select
 
 from callcenter.runtime import Runtime
 from callcenter.store.models import AuditEntry, User, WebSession
-from tests.webui.conftest import Connect, FakeClock, Login, World, csrf_of, submit_login
+from tests.webui.conftest import (
+    ClientAddress,
+    Connect,
+    FakeClock,
+    Login,
+    World,
+    csrf_of,
+    submit_login,
+)
 from webui import create_app
 from webui.auth import SESSION_COOKIE
 
@@ -62,11 +70,14 @@ async def test_refusal_text_does_not_tell_whether_the_user_exists(connect: Conne
 
 
 async def test_lockout_after_max_failures_then_unlock_after_the_period(
-    connect: Connect, world: World, runtime: Runtime, clock: FakeClock
+    connect: Connect, world: World, runtime: Runtime, clock: FakeClock,
+    client_address: ClientAddress,
 ) -> None:
     settings = runtime.settings
     http = await connect()
-    for _ in range(settings.login_max_failures):
+    # Guessing spread over several machines: each address counts once against the account.
+    for machine in range(settings.login_max_failures):
+        client_address.value = f"10.0.0.{machine + 1}"
         assert (await submit_login(http, "agent_c1", "bad-password")).status == 401
     # Locked: even the right password is refused, with the same generic answer.
     assert (await submit_login(http, "agent_c1")).status == 401
@@ -177,3 +188,48 @@ async def test_pages_carry_security_headers_and_no_store(login: Login, world: Wo
     assert headers["X-Frame-Options"] == "DENY"
     assert headers["Cache-Control"] == "no-store"
     assert headers["X-Content-Type-Options"] == "nosniff"
+
+
+async def _locked_until(runtime: Runtime, username: str) -> object:
+    async with runtime.sessions() as db:
+        return (
+            await db.execute(select(User.locked_until).where(User.username == username))
+        ).scalar_one()
+
+
+async def test_one_address_cannot_lock_somebody_else_out(
+    connect: Connect, world: World, runtime: Runtime, client_address: ClientAddress
+) -> None:
+    stranger = await connect()
+    client_address.value = "203.0.113.9"
+    for _ in range(runtime.settings.login_max_failures + 1):
+        assert (await submit_login(stranger, "agent_c1", "bad-password")).status == 401
+    assert await _locked_until(runtime, "agent_c1") is None
+    client_address.value = "10.1.1.1"  # the agent at their own desk
+    assert (await submit_login(await connect(), "agent_c1")).status == 303
+
+
+async def test_an_address_with_too_many_failures_is_refused_with_429_for_a_while(
+    connect: Connect, world: World, runtime: Runtime, clock: FakeClock,
+    client_address: ClientAddress,
+) -> None:
+    settings = runtime.settings
+    http = await connect()
+    client_address.value = "203.0.113.9"
+    users = ("agent_c1", "agent_d2", "nobody-by-this-name")
+    for attempt in range(settings.login_max_failures_per_address):
+        assert (await submit_login(http, users[attempt % 3], "bad-password")).status == 401
+    # Throttled: even the right password is refused, and nothing is checked or counted.
+    actions_before = await _audit_actions(runtime)
+    assert (await submit_login(http, "agent_street")).status == 429
+    assert await _audit_actions(runtime) == actions_before
+    for username in ("agent_c1", "agent_d2", "agent_street"):
+        assert await _locked_until(runtime, username) is None
+    client_address.value = "10.1.1.1"  # another machine is not affected
+    assert (await submit_login(await connect(), "agent_street")).status == 303
+
+    client_address.value = "203.0.113.9"
+    clock.advance(settings.login_address_block_seconds - 1)
+    assert (await submit_login(http, "agent_street")).status == 429
+    clock.advance(2)
+    assert (await submit_login(http, "agent_street")).status == 303
