@@ -18,7 +18,7 @@ import structlog
 from panoramisk.ami_protocol import AMIProtocol
 
 from callcenter.asterisk import AmiClient, AmiEvent
-from callcenter.asterisk.ami import _Protocol
+from callcenter.asterisk.ami.protocol import AmiWireProtocol
 
 TRACES = Path("/work/shared/asterisk/traces")
 CHUNK = 4096  # bytes per data_received, like a socket read
@@ -76,7 +76,7 @@ async def adapter(parts: list[bytes], n_events: int) -> tuple[float, list[float]
         latencies.append(time.perf_counter() - fed_at[0])
 
     client.on("*", handler)
-    proto = _Protocol(client._manager)
+    proto = AmiWireProtocol(client._manager)
     proto.connection_made(None)
     start = time.perf_counter()
     for part in parts:
