@@ -30,9 +30,8 @@ from callcenter.asterisk.ari.events import (
     BridgeDestroyed,
     ChannelDestroyed,
     GenericEvent,
-    from_json,
-    loads,
 )
+from callcenter.asterisk.ari.frames import from_json, loads
 from callcenter.asterisk.ari.models import Application, Bridge, Channel
 from callcenter.asterisk.ari.resources import (
     ApplicationsApi,
