@@ -73,7 +73,7 @@ class AriSnapshot:
 
 @dataclass(slots=True)
 class AriStats:
-    """Counters for health checks and tests."""
+    """Counters of frames, events, malformed and untyped frames, connects and resyncs."""
 
     frames: int = 0
     events: int = 0

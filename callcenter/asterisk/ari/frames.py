@@ -63,38 +63,32 @@ _FIELD_KINDS: dict[str, tuple[type[Any], Callable[[Any], Any] | None]] = {
 _LAZY: dict[str, Callable[[Any], Any]] = {"Channel": Channel.from_json, "Bridge": Bridge.from_json}
 
 
-class _LazyObject:
-    """Stands in for a slot: keeps the frame's JSON object until the field is first read."""
+def _lazy_slot(slot: Any, build: Callable[[Any], Any], name: str) -> property:
+    """A property over a dataclass slot: keeps the frame's JSON object until first read.
 
-    __slots__ = ("build", "name", "slot")
+    Setting (the dataclass ``__init__``) goes straight to the slot's own C setter, so
+    an event pays nothing here for a nested object nobody reads.
+    """
+    get_raw, set_raw = slot.__get__, slot.__set__
 
-    def __init__(self, slot: Any, build: Callable[[Any], Any], name: str) -> None:
-        self.slot, self.build, self.name = slot, build, name
-
-    def __get__(self, obj: Any, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        value = self.slot.__get__(obj, owner)
+    def read(obj: Any) -> Any:
+        value = get_raw(obj, None)
         if type(value) is dict:
             try:
-                value = self.build(value)
+                value = build(value)
             except AriMalformedFrame as err:
-                raise AriMalformedFrame(f"{type(obj).__name__}.{self.name}: {err.reason}") from err
-            self.slot.__set__(obj, value)
+                raise AriMalformedFrame(f"{type(obj).__name__}.{name}: {err.reason}") from err
+            set_raw(obj, value)
         return value
 
-    def __set__(self, obj: Any, value: Any) -> None:
-        self.slot.__set__(obj, value)
-
-    def __delete__(self, obj: Any) -> None:
-        self.slot.__delete__(obj)
+    return property(read, set_raw, slot.__delete__)
 
 
 def _make_lazy(cls: type[AriEvent], name: str, build: Callable[[Any], Any]) -> None:
     owner = next(k for k in cls.__mro__ if name in k.__dict__)
     slot = owner.__dict__[name]
-    if not isinstance(slot, _LazyObject):
-        setattr(owner, name, _LazyObject(slot, build, name))
+    if not isinstance(slot, property):  # a base class's field is made lazy once
+        setattr(owner, name, _lazy_slot(slot, build, name))
 
 
 def _field_checks(cls: type[AriEvent]) -> tuple[_FieldCheck, ...]:
