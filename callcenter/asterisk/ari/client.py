@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from callcenter.asterisk.ari.channels import ChannelsApi
 from callcenter.asterisk.ari.errors import (
     AriConnectionError,
     AriError,
@@ -37,7 +38,6 @@ from callcenter.asterisk.ari.resources import (
     ApplicationsApi,
     AsteriskApi,
     BridgesApi,
-    ChannelsApi,
     PlaybacksApi,
     RecordingsApi,
 )
