@@ -18,7 +18,7 @@ import structlog
 from panoramisk.ami_protocol import AMIProtocol
 
 from callcenter.asterisk import AmiClient, AmiEvent
-from callcenter.asterisk.ami import _Protocol
+from callcenter.asterisk.ami.protocol import AmiWireProtocol
 
 # The recorded Asterisk 22 traces the tests replay, kept in the repository.
 TRACES = Path(__file__).resolve().parents[1] / "tests" / "data" / "asterisk" / "traces"
@@ -77,7 +77,7 @@ async def adapter(parts: list[bytes], n_events: int) -> tuple[float, list[float]
         latencies.append(time.perf_counter() - fed_at[0])
 
     client.on("*", handler)
-    proto = _Protocol(client._manager)
+    proto = AmiWireProtocol(client._manager)
     proto.connection_made(None)
     start = time.perf_counter()
     for part in parts:

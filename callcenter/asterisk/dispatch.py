@@ -61,16 +61,9 @@ class OrderedDispatcher(Generic[E]):
         self._consumers: dict[str, _Consumer] = {}
         self._watchdog: asyncio.Task[None] | None = None
         self._closed = False
-        self.handled = 0
-        self.handler_errors = 0
         self._pending = 0
         self._idle = asyncio.Event()
         self._idle.set()
-
-    @property
-    def active_keys(self) -> list[str]:
-        """Keys with a live consumer (for tests and diagnostics)."""
-        return list(self._consumers)
 
     def submit(self, key: str, event: E, *, last: bool = False) -> None:
         """Queue ``event`` behind earlier events of ``key``; ``last`` evicts the key once drained."""
@@ -146,14 +139,12 @@ class OrderedDispatcher(Generic[E]):
             except asyncio.CancelledError:
                 raise
             except Exception:  # task boundary: one bad handler must not stop the call's events
-                self.handler_errors += 1
                 log.exception("event handler failed", dispatcher=self._name, key=consumer.key,
                               handler=getattr(handler, "__qualname__", repr(handler)),
                               **self._describe(event))
         elapsed = time.perf_counter() - start
         consumer.busy_since = 0.0
         consumer.current = None
-        self.handled += 1
         if elapsed > self.slow_handler_seconds and not consumer.warned:
             log.warning("slow event handler", dispatcher=self._name, key=consumer.key,
                         seconds=round(elapsed, 3), bound=self.slow_handler_seconds,
@@ -186,7 +177,7 @@ class OrderedDispatcher(Generic[E]):
                         self.on_slow(consumer.key, now - since)
 
     async def drain(self) -> None:
-        """Wait until every queued event has been handled (tests, shutdown)."""
+        """Wait until every event submitted so far has been handled (benchmarks and tests)."""
         await self._idle.wait()
 
     async def close(self) -> None:

@@ -148,3 +148,41 @@ async def test_action_when_disconnected_raises_connection_error() -> None:
     with pytest.raises(AmiConnectionError) as info:
         await ami.queue_status()
     assert info.value.node == "pbx1" and info.value.action == "QueueStatus"
+
+
+async def test_unparseable_ami_bytes_are_logged_and_later_events_still_dispatched() -> None:
+    greeting, steps = load_ami("ami-queue-answered.txt")
+    server = AmiReplayServer(greeting, steps[:1], extra=[
+        b"\x00\xff\xfe\x80 binary junk\r\n\r\n",
+        b"no colon here\r\nnor here\r\n\r\n",
+        b"x" * 5000 + b"\r\n\r\n",
+        b"Event: UserEvent\r\nUserEvent: AfterJunk\r\n\r\n",
+        b"Event: Trunc",  # truncated: the connection closes mid-message
+    ])
+    await server.start()
+    ami = make_ami(server)
+    good: asyncio.Future[AmiEvent] = asyncio.get_running_loop().create_future()
+    ami.on("UserEvent", lambda e: good.done() or good.set_result(e))
+    boots = asyncio.Queue[int]()
+
+    async def resync(client: AmiClient) -> None:
+        boots.put_nowait(1)
+
+    ami.on_resync(resync)
+    with capture_logs() as logs:
+        await ami.connect(wait_seconds=WAIT)
+        async with asyncio.timeout(WAIT):
+            event = await good
+            await boots.get()
+            await boots.get()  # reconnected: the truncated tail was seen at the disconnect
+    await ami.close()
+    await server.close()
+    assert event.get("UserEvent") == "AfterJunk" and event.node == "pbx1"
+    garbage = [r for r in logs if r["event"] == "ami garbage received"]
+    assert all(r["log_level"] == "warning" and r["node"] == "pbx1" for r in garbage)
+    excerpts = [r["excerpt"] for r in garbage]
+    assert r"\x00\xff\xfe\x80 binary junk" in excerpts[0]
+    assert "no colon here" in excerpts[1]
+    assert len(excerpts[2]) < 200 and garbage[2]["size"] == 5000
+    assert any(r["excerpt"] == "Event: Trunc" and r["reason"] == "truncated at disconnect"
+               for r in garbage)

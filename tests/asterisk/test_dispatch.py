@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from dispatch_probe import live_consumer_keys
 from structlog.testing import capture_logs
 
 from callcenter.asterisk.dispatch import OrderedDispatcher
@@ -56,9 +57,9 @@ async def test_last_event_evicts_the_key_consumer() -> None:
     d.submit("channel:2", 3)
     async with asyncio.timeout(WAIT):
         await d.drain()
-    assert d.active_keys == ["channel:2"]
+    assert live_consumer_keys("dispatch") == ["channel:2"]
     await d.close()
-    assert d.active_keys == []
+    assert live_consumer_keys("dispatch") == []
 
 
 async def test_idle_consumer_is_evicted_after_idle_timeout() -> None:
@@ -68,7 +69,7 @@ async def test_idle_consumer_is_evicted_after_idle_timeout() -> None:
     assert task is not None
     async with asyncio.timeout(WAIT):
         await task  # the consumer ends by itself once idle
-    assert d.active_keys == []
+    assert live_consumer_keys("dispatch") == []
     await d.close()
 
 

@@ -53,8 +53,8 @@ from callcenter.asterisk.ari.events import (
     RecordingStarted,
     StasisEnd,
     StasisStart,
-    parse_event,
 )
+from callcenter.asterisk.ari.frames import parse_event
 from callcenter.asterisk.ari.models import (
     Application,
     Bridge,

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 import aiohttp
 
+from callcenter.asterisk.ari.channels import ChannelsApi
 from callcenter.asterisk.ari.errors import (
     AriConnectionError,
     AriError,
@@ -30,15 +31,13 @@ from callcenter.asterisk.ari.events import (
     BridgeDestroyed,
     ChannelDestroyed,
     GenericEvent,
-    from_json,
-    loads,
 )
+from callcenter.asterisk.ari.frames import from_json, loads
 from callcenter.asterisk.ari.models import Application, Bridge, Channel
 from callcenter.asterisk.ari.resources import (
     ApplicationsApi,
     AsteriskApi,
     BridgesApi,
-    ChannelsApi,
     PlaybacksApi,
     RecordingsApi,
 )
@@ -74,7 +73,7 @@ class AriSnapshot:
 
 @dataclass(slots=True)
 class AriStats:
-    """Counters for health checks and tests."""
+    """Counters of frames, events, malformed and untyped frames, connects and resyncs."""
 
     frames: int = 0
     events: int = 0

@@ -3,32 +3,17 @@
 Field names and required-ness follow Asterisk 22's ``events.json`` (a test checks
 them). Every event also carries ``node``: the Asterisk node it came from. A frame
 of a type without a class here becomes a :class:`GenericEvent` (logged, never an
-error). :func:`parse_event` raises :class:`AriMalformedFrame` for frames that are
-not JSON objects, have no ``type``, or carry wrong field types.
-
-Nested ``Channel`` and ``Bridge`` objects are built on first access: a frame's
-channel is a third of its parse cost and many handlers never read it. Their ``id``
-is checked when the frame is parsed (it is the ordering key); their other fields
-when first read, which raises :class:`AriMalformedFrame` for a malformed one.
+error). Frames become events in :mod:`callcenter.asterisk.ari.frames`, which builds
+each type's parser from the fields declared here.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-import orjson
-
-from callcenter.asterisk.ari.errors import AriMalformedFrame
-from callcenter.asterisk.ari.models import (
-    Bridge,
-    Channel,
-    LiveRecording,
-    Playback,
-    as_mapping,
-)
+from callcenter.asterisk.ari.models import Bridge, Channel, LiveRecording, Playback
 
 
 @dataclass(slots=True, kw_only=True)
@@ -328,189 +313,14 @@ EVENT_TYPES: dict[str, type[AriEvent]] = {
     )
 }
 
-__all__ = [
-    "EVENT_TYPES", "AriEvent", "GenericEvent", "event_fields", "from_json", "loads",
-    "parse_event", *EVENT_TYPES,
-]
+__all__ = ["EVENT_TYPES", "AriEvent", "GenericEvent", "event_fields", *EVENT_TYPES]
 
 _BASE_FIELDS = frozenset(f.name for f in dataclasses.fields(AriEvent))
 
 
-def _check(kind: type, label: str) -> Callable[[Any], Any]:
-    def convert(value: Any) -> Any:
-        # bool is an int subclass in Python; ARI never sends true for an int field.
-        if type(value) is not kind:
-            raise AriMalformedFrame(f"{label}: expected {kind.__name__}, got {type(value).__name__}")
-        return value
-
-    return convert
-
-
-def _str_list(value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(type(v) is str for v in value):
-        raise AriMalformedFrame("expected a list of strings")
-    return value
-
-
-def _object(value: Any) -> dict[str, Any]:
-    return dict(as_mapping(value, "object"))
-
-
-_CONVERTERS: dict[str, Callable[[Any], Any]] = {
-    "Channel": Channel.from_json,
-    "Bridge": Bridge.from_json,
-    "Playback": Playback.from_json,
-    "LiveRecording": LiveRecording.from_json,
-    "str": _check(str, "string"),
-    "int": _check(int, "int"),
-    "bool": _check(bool, "boolean"),
-    "list[str]": _str_list,
-    "dict[str, Any]": _object,
-}
-
-#: Per type: (field, annotation, required) built once from the dataclass annotations.
-_Spec = tuple[tuple[str, str, bool], ...]
-_SIMPLE = {"str": "str", "int": "int", "bool": "bool"}
-
-
-def _spec(cls: type[AriEvent]) -> _Spec:
-    out = []
-    for f in dataclasses.fields(cls):
-        if f.name in _BASE_FIELDS:
-            continue
-        annotation = str(f.type).removesuffix(" | None")
-        if annotation not in _CONVERTERS:
-            raise TypeError(f"{cls.__name__}.{f.name}: no converter for {annotation}")
-        required = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        out.append((f.name, annotation, required))
-    return tuple(out)
-
-
-Builder = Callable[[dict[str, Any], str, str, str, str, "str | None"], AriEvent]
-
-
-#: Nested objects built on first access (see the module docstring).
-_LAZY: dict[str, Callable[[Any], Any]] = {"Channel": Channel.from_json, "Bridge": Bridge.from_json}
-
-
-class _LazyObject:
-    """Stands in for a slot: keeps the frame's JSON object until the field is first read."""
-
-    __slots__ = ("build", "name", "slot")
-
-    def __init__(self, slot: Any, build: Callable[[Any], Any], name: str) -> None:
-        self.slot, self.build, self.name = slot, build, name
-
-    def __get__(self, obj: Any, owner: type | None = None) -> Any:
-        if obj is None:
-            return self
-        value = self.slot.__get__(obj, owner)
-        if type(value) is dict:
-            try:
-                value = self.build(value)
-            except AriMalformedFrame as err:
-                raise AriMalformedFrame(f"{type(obj).__name__}.{self.name}: {err.reason}") from err
-            self.slot.__set__(obj, value)
-        return value
-
-    def __set__(self, obj: Any, value: Any) -> None:
-        self.slot.__set__(obj, value)
-
-    def __delete__(self, obj: Any) -> None:
-        self.slot.__delete__(obj)
-
-
-def _make_lazy(cls: type[AriEvent], name: str, build: Callable[[Any], Any]) -> None:
-    owner = next(k for k in cls.__mro__ if name in k.__dict__)
-    slot = owner.__dict__[name]
-    if not isinstance(slot, _LazyObject):
-        setattr(owner, name, _LazyObject(slot, build, name))
-
-
-def _compile(cls: type[AriEvent], spec: _Spec) -> Builder:
-    """One straight-line builder per event type (as dataclasses does for __init__).
-
-    A generic loop over fields costs about as much as the JSON decoding itself.
-    """
-    env: dict[str, Any] = {"cls": cls, "M": AriMalformedFrame, "dict": dict, "str": str}
-    lines = ["def build(data, node, event_type, application, timestamp, asterisk_id):"]
-    args = []
-    order = '""'
-    for i, (name, annotation, required) in enumerate(spec):
-        v = f"v{i}"
-        lines.append(f"    {v} = data.get({name!r})")
-        if required:
-            lines.append(f"    if {v} is None: raise M('missing required {name}')")
-        simple = _SIMPLE.get(annotation)
-        if simple is not None:
-            env[f"t{i}"] = {"str": str, "int": int, "bool": bool}[simple]
-            lines.append(f"    if {v} is not None and type({v}) is not t{i}:")
-            lines.append(f"        raise M('{name}: expected {simple}, got ' + type({v}).__name__)")
-        elif annotation in _LAZY:
-            # Only the id now (it orders the event); the rest when the field is read.
-            _make_lazy(cls, name, _LAZY[annotation])
-            lines.append(f"    if {v} is not None and (type({v}) is not dict"
-                         f" or type({v}.get('id')) is not str):")
-            lines.append(f"        raise M('{name}: expected an object with a string id')")
-            if cls.ORDER_BY is not None and cls.ORDER_BY[0] == name:
-                order = f"({cls.ORDER_BY[1]!r} + {v}['id'] if {v} is not None else '')"
-        else:
-            env[f"c{i}"] = _CONVERTERS[annotation]
-            lines.append(f"    if {v} is not None: {v} = c{i}({v})")
-        args.append(f"{name}={v}")
-    lines.append("    return cls(type=event_type, node=node, application=application,"
-                 f" timestamp=timestamp, asterisk_id=asterisk_id, raw=data, _order={order}"
-                 + "".join(f", {a}" for a in args) + ")")
-    exec("\n".join(lines), env)  # noqa: S102 -- generated from our own dataclass fields only
-    return env["build"]
-
-
-_BUILDERS: dict[str, Builder] = {
-    name: _compile(cls, _spec(cls)) for name, cls in EVENT_TYPES.items()
-}
-
-
 def event_fields(cls: type[AriEvent]) -> dict[str, bool]:
     """The ARI properties a typed event models, with whether each is required."""
-    return {name: required for name, _annotation, required in _spec(cls)}
-
-
-def loads(frame: str | bytes) -> dict[str, Any]:
-    """Decode one WebSocket frame into a JSON object, or raise :class:`AriMalformedFrame`."""
-    try:
-        data = orjson.loads(frame)
-    except orjson.JSONDecodeError as err:
-        raise AriMalformedFrame(f"not JSON: {err}", frame) from err
-    if type(data) is not dict:
-        raise AriMalformedFrame(f"not a JSON object but {type(data).__name__}", frame)
-    return data
-
-
-def from_json(data: dict[str, Any], node: str) -> AriEvent:
-    """Build the typed event for one decoded ARI event object."""
-    get = data.get
-    event_type = get("type")
-    if type(event_type) is not str or not event_type:
-        raise AriMalformedFrame("no 'type' string")
-    application = get("application", "")
-    timestamp = get("timestamp", "")
-    asterisk_id = get("asterisk_id")
-    if type(application) is not str or type(timestamp) is not str or (
-        asterisk_id is not None and type(asterisk_id) is not str
-    ):
-        raise AriMalformedFrame(f"{event_type}: application/timestamp/asterisk_id must be strings")
-    build = _BUILDERS.get(event_type)
-    if build is None:
-        return GenericEvent(
-            type=event_type, node=node, application=application, timestamp=timestamp,
-            asterisk_id=asterisk_id, raw=data,
-        )
-    try:
-        return build(data, node, event_type, application, timestamp, asterisk_id)
-    except AriMalformedFrame as err:
-        raise AriMalformedFrame(f"{event_type}: {err.reason}") from err
-
-
-def parse_event(frame: str | bytes, node: str) -> AriEvent:
-    """Decode and type one WebSocket frame; raises :class:`AriMalformedFrame`."""
-    return from_json(loads(frame), node)
+    return {
+        f.name: f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+        for f in dataclasses.fields(cls) if f.name not in _BASE_FIELDS
+    }
