@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import sys
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from callcenter.bus import BusMessage, MemoryBus
@@ -261,15 +264,31 @@ async def proxied_sessions(database_url: str) -> AsyncIterator[tuple[TcpProxy, S
             await engine.dispose()
 
 
-async def test_a_timer_scheduled_while_the_store_is_down_is_written_later_and_fires(
-    make_scheduler: MakeScheduler, sessions: SessionFactory,
-    proxied_sessions: tuple[TcpProxy, SessionFactory],
-) -> None:
+@dataclass
+class Outage:
+    """A scheduler whose store the test can cut, with its clock and handler."""
+
+    proxy: TcpProxy
+    scheduler: Scheduler
+    clock: Clock
+    runs: Runs
+
+
+@pytest.fixture
+def outage(make_scheduler: MakeScheduler,
+           proxied_sessions: tuple[TcpProxy, SessionFactory]) -> Outage:
     proxy, through_proxy = proxied_sessions
     clock = Clock()
     runs = Runs()
     scheduler = make_scheduler(through_proxy, clock=clock, db_timeout=2)
     scheduler.register("sos.escalate", runs)
+    return Outage(proxy, scheduler, clock, runs)
+
+
+async def test_a_timer_scheduled_while_the_store_is_down_is_written_later_and_fires(
+    outage: Outage, sessions: SessionFactory
+) -> None:
+    proxy, scheduler, clock, runs = outage.proxy, outage.scheduler, outage.clock, outage.runs
     await proxy.cut()
     await scheduler.schedule("sos.escalate", "inc-3", T0 + timedelta(seconds=20))
     scheduler.schedule_nowait("sos.escalate", "inc-4", T0 + timedelta(seconds=20))
@@ -291,14 +310,9 @@ async def test_a_timer_scheduled_while_the_store_is_down_is_written_later_and_fi
 
 
 async def test_a_timer_due_while_the_store_is_down_fires_from_memory_once(
-    make_scheduler: MakeScheduler, sessions: SessionFactory,
-    proxied_sessions: tuple[TcpProxy, SessionFactory],
+    outage: Outage, sessions: SessionFactory
 ) -> None:
-    proxy, through_proxy = proxied_sessions
-    clock = Clock()
-    runs = Runs()
-    scheduler = make_scheduler(through_proxy, clock=clock, db_timeout=2)
-    scheduler.register("sos.escalate", runs)
+    proxy, scheduler, clock, runs = outage.proxy, outage.scheduler, outage.clock, outage.runs
     await scheduler.schedule("sos.escalate", "inc-5", T0 + timedelta(seconds=20))  # stored
     await proxy.cut()
     clock.now = T0 + timedelta(seconds=20)
@@ -310,3 +324,51 @@ async def test_a_timer_due_while_the_store_is_down_fires_from_memory_once(
     assert runs.keys == ["inc-5"]  # not again from the store
     row = await _row(sessions, "sos.escalate", "inc-5")
     assert row is not None and row.state == TimerState.DONE and row.attempts == 1
+
+
+async def test_two_processes_never_run_the_same_timer_twice(
+    database_url: str, make_scheduler: MakeScheduler, sessions: SessionFactory, tmp_path: Path
+) -> None:
+    if make_url(database_url).get_backend_name() != "postgresql":
+        pytest.skip("several processes share the store on PostgreSQL only")
+    from tests.core.scheduler_worker import KIND, side_effect
+
+    async with sessions.begin() as db:
+        await db.execute(text("CREATE TABLE IF NOT EXISTS scheduler_test_runs "
+                              "(key text NOT NULL, owner text NOT NULL)"))
+    count = 300
+    here = make_scheduler(clock=lambda: datetime.now(UTC), batch_size=3)
+    here.register(KIND, side_effect((sessions, here.owner)))  # type: ignore[arg-type]
+    for n in range(count):
+        here.schedule_nowait(KIND, f"t{n:03d}", T0)  # all due: both processes race for them
+    await here.drain()
+
+    worker = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.core.scheduler_worker", database_url,
+        str(tmp_path / "worker-journal"),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    assert worker.stdin is not None and worker.stdout is not None
+    try:
+        async with asyncio.timeout(60):
+            assert (await worker.stdout.readline()).strip() == b"ready"
+            while await _runs_total(sessions) < count:
+                await _pass(here)  # this process claims too, while the worker does
+    finally:
+        worker.stdin.close()
+        async with asyncio.timeout(30):
+            output, _ = await worker.communicate()
+    async with sessions() as db:
+        per_key = dict((await db.execute(text(
+            "SELECT key, count(*) FROM scheduler_test_runs GROUP BY key"))).all())
+        states = (await db.execute(text("SELECT DISTINCT state FROM timers"))).scalars().all()
+    assert len(per_key) == count and set(per_key.values()) == {1}
+    assert states == ["done"]
+    worker_runs = int(output.split()[-1])
+    assert 0 < worker_runs < count, "both processes should have run some timers"
+
+
+async def _runs_total(sessions: SessionFactory) -> int:
+    async with sessions() as db:
+        return int((await db.execute(text("SELECT count(*) FROM scheduler_test_runs"))).scalar_one())
