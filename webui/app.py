@@ -22,6 +22,7 @@ from webui.health import HEALTH, HealthChecks, default_checks
 from webui.i18n import CATALOGS, Catalogs, switch_language
 from webui.keys import CLOCK, RUNTIME, Clock
 from webui.openapi import API
+from webui.timers import add_timer_routes
 from webui.ws import HUB, WsHub, hub_context, websocket
 
 log = get_logger(__name__)
@@ -72,6 +73,7 @@ def create_app(
     router.add_get("/ws", websocket, name="ws")
     router.add_static("/static/", HERE / "static", name="static")
     views.add_page_routes(app)
+    add_timer_routes(app)
     for feature in features:
         feature(app)
     app[API].install(router)
