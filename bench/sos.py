@@ -43,11 +43,13 @@ from ari_apps.sos.stasis import SosApp
 from ari_apps.sos.store import IncidentRecorder, register_journal_kinds
 from callcenter.asterisk import AriClient, StasisRouter, StasisStart
 from callcenter.bus import MemoryBus
+from callcenter.commands import CommandPath
 from callcenter.crypto import FieldCipher
 from callcenter.demo_data import generate
 from callcenter.journal import Journal, Resilient
 from callcenter.notify.outbox import Outbox
 from callcenter.passwords import Passwords
+from callcenter.scheduler import Scheduler
 from callcenter.settings import load_settings
 from callcenter.store import create_engine, migrate, session_factory
 from callcenter.store.models import ElderPhone
@@ -230,18 +232,21 @@ async def run(count: int, url: str, numbers: list[str], rate: float, inprocess: 
     register_journal_kinds(journal)
     recorder = IncidentRecorder(sessions, journal)
     recorder.start()
-    notifier = SosNotifier(MemoryBus(), Outbox(Resilient(journal, sessions), journal).submit_many)
+    bus = MemoryBus()
+    notifier = SosNotifier(bus, Outbox(Resilient(journal, sessions), journal).submit_many)
     client = AriClient(sim.ari_url, "callcenter", "callcenter", "callcenter")
     probe = Probe()
     probe.attach(client)
-    app = SosApp({"default": client}, settings, sessions, recorder, notifier)
+    scheduler = Scheduler.from_settings(settings, sessions, journal, bus)
+    commands = CommandPath(bus)
+    app = SosApp({"default": client}, settings, sessions, recorder, notifier, scheduler, commands)
     router = StasisRouter({"default": client})
     router.attach()
     app.attach(router)
     await client.connect(wait_seconds=10)
     try:
         async with asyncio.timeout(10):
-            await app.roster_loaded.wait()
+            await app.roster.loaded.wait()
         # Warm up (the pool's connections, the first queries) outside the measurement.
         async def touch() -> None:
             async with sessions() as session:
@@ -299,6 +304,7 @@ async def run(count: int, url: str, numbers: list[str], rate: float, inprocess: 
         )
     finally:
         await app.close()
+        await scheduler.close()
         await notifier.close()
         await recorder.close()
         await client.close()

@@ -27,6 +27,7 @@ from callcenter.notify.outbox import Outbox
 from callcenter.notify.services import open_notifications
 from callcenter.registry import FEATURES
 from callcenter.runtime import open_runtime
+from callcenter.scheduler import Scheduler
 from callcenter.settings import Settings
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ async def open_product(
     async with AsyncExitStack() as stack:
         runtime = await stack.enter_async_context(open_runtime(settings, bus))
         journal = Journal(settings.data_dir / "journal", runtime.sessions)
+        # Its journal kinds are registered before the journal replays (every process).
+        scheduler = Scheduler.from_settings(settings, runtime.sessions, journal, runtime.bus)
         for feature in features:
             if feature.journal_kinds is not None:
                 feature.journal_kinds(journal)
@@ -65,7 +68,7 @@ async def open_product(
         if call_control is not None:
             stack.push_async_callback(call_control.close)  # after every feature has stopped
         features_stack = await stack.enter_async_context(AsyncExitStack())
-        host = Host(runtime, roles, journal, outbox, commands, features_stack)
+        host = Host(runtime, roles, journal, outbox, commands, scheduler, features_stack)
         if call_control is not None:
             host.cluster = call_control
             host.router = StasisRouter(call_control.ari)
@@ -75,6 +78,9 @@ async def open_product(
                 await feature.load(host)
         await commands.start()
         features_stack.push_async_callback(commands.close)
+        if scheduler.kinds:  # a process runs the timers of the features it loaded
+            scheduler.start()
+        features_stack.push_async_callback(scheduler.close)  # stops before the features
         if call_control is not None:
             # Features registered their routes and hooks first: no event arrives unrouted.
             await call_control.start()

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
     from callcenter.journal import Journal
     from callcenter.notify.outbox import Outbox
     from callcenter.runtime import Runtime
+    from callcenter.scheduler import Scheduler
 
 log = get_logger(__name__)
 T = TypeVar("T")
@@ -67,6 +68,7 @@ class Host:
     journal: Journal
     outbox: Outbox
     commands: CommandPath
+    scheduler: Scheduler
     stack: AsyncExitStack
     #: Call control: set in a process that runs the ``calls`` role.
     cluster: AsteriskCluster | None = None

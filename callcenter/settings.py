@@ -154,6 +154,14 @@ class Settings(BaseSettings):
     # default ``callcenter-<host name>``. Two ``calls`` processes on one host need two ids.
     mqtt_client_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
+    # The durable scheduler: the longest it sleeps between passes, how often a failing
+    # timer is tried, the first retry delay (doubling each time), and how long a claim
+    # holds a timer (a handler is cut off at half of it; a dead process's claim lapses).
+    scheduler_poll_seconds: float = Field(default=1.0, gt=0, le=60)
+    scheduler_max_attempts: int = Field(default=5, ge=1, le=100)
+    scheduler_retry_seconds: float = Field(default=10.0, ge=0, le=3600)
+    scheduler_lease_seconds: float = Field(default=120.0, ge=2, le=86400)
+
     # Processes serving ``serve --role web`` on one port (SO_REUSEPORT); other roles stay single.
     web_workers: int = Field(default=1, ge=1, le=64)
 

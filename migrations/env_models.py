@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 
 import callcenter.notify.models  # noqa: F401
+import callcenter.scheduler.models  # noqa: F401
 import callcenter.store.models  # noqa: F401
 from callcenter.registry import FEATURES
 

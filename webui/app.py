@@ -24,6 +24,7 @@ from webui.i18n import CATALOGS, Catalogs, switch_language
 from webui.keys import CLOCK, RUNTIME, Clock
 from webui.openapi import API
 from webui.throttle import CLIENT_ADDRESS, THROTTLE, ClientAddress, LoginThrottle, peer_address
+from webui.timers import add_timer_routes
 from webui.tokens import API_TOKEN_KEY
 from webui.validation import query_guard
 from webui.ws import HUB, WsHub, hub_context, websocket
@@ -90,6 +91,7 @@ def create_app(
     router.add_get("/ws", websocket, name="ws")
     router.add_static("/static/", HERE / "static", name="static")
     views.add_page_routes(app)
+    add_timer_routes(app)
     for feature in features:
         feature(app)
     app[API].install(router)

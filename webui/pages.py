@@ -33,6 +33,7 @@ NAV = (
     NavItem("wallboard", "nav.wallboard", frozenset({Role.SUPERVISOR, Role.ADMIN})),
     NavItem("audit", "nav.audit", frozenset({Role.AUDITOR, Role.ADMIN})),
     NavItem("users", "nav.users", frozenset({Role.ADMIN})),
+    NavItem("timers", "nav.timers", frozenset({Role.ADMIN})),
 )
 
 

@@ -57,9 +57,7 @@ class AlarmConference(SosConference):
             await self._dial(request)
             self._after(CALLBACK_GRACE, lambda: self._proceed("callback_grace"))
         self.first_round_done.set()
-        settings = self.deps.settings
-        self._after(settings.sos_agent_after_seconds, self._escalate_to_agents)
-        self._after(settings.sos_supervisor_after_seconds, self._escalate_to_supervisors)
+        self._arm_escalation()
 
     async def _proceed(self, reason: str) -> None:
         if self._proceeded:

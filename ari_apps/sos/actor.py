@@ -139,10 +139,7 @@ class ConferenceActor(IncidentRecords):
     async def _on_left(self, channel_id: str) -> None:
         raise NotImplementedError  # legs.py
 
-    async def _escalate_to_agents(self) -> None:
-        raise NotImplementedError  # escalation.py
-
-    async def _escalate_to_supervisors(self) -> None:
+    def _arm_escalation(self, elapsed: float = 0.0) -> None:
         raise NotImplementedError  # escalation.py
 
     async def _start_recording(self) -> None:

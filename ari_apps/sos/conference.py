@@ -58,9 +58,7 @@ class SosConference(LegEvents, Escalation, Restoration):
         )
         self.first_round_seconds = loop.time() - t0
         self.first_round_done.set()
-        settings = self.deps.settings
-        self._after(settings.sos_agent_after_seconds, self._escalate_to_agents)
-        self._after(settings.sos_supervisor_after_seconds, self._escalate_to_supervisors)
+        self._arm_escalation()
 
     async def _answer_and_bridge(self, channel_id: str) -> None:
         await self.client.channels.answer(channel_id)
@@ -199,6 +197,7 @@ class SosConference(LegEvents, Escalation, Restoration):
         self.status = IncidentStatus.ENDED
         self.outcome = outcome
         self.ended_at = utcnow()
+        self.deps.disarm(self.id)
         for leg in self.legs.values():
             if leg.state in LIVE:
                 await self._hangup(leg.id)

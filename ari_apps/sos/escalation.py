@@ -14,7 +14,18 @@ REPEAT_ESCALATION = 60.0
 
 
 class Escalation(ConferenceActor):
-    """Agents after ``SOS_AGENT_AFTER_SECONDS``, supervisors after theirs, then every minute."""
+    """Agents after ``SOS_AGENT_AFTER_SECONDS``, supervisors after theirs, then every minute.
+
+    The steps are durable timers (the scheduler, kind ``sos.escalate``): they survive a
+    restart of the product and run in whichever process hosts the conference then.
+    """
+
+    def _arm_escalation(self, elapsed: float = 0.0) -> None:
+        """Arm the first two steps, ``elapsed`` seconds into the incident."""
+        settings = self.deps.settings
+        self.deps.arm(self.id, "agents", max(0.0, settings.sos_agent_after_seconds - elapsed))
+        self.deps.arm(self.id, "supervisors",
+                      max(0.0, settings.sos_supervisor_after_seconds - elapsed))
 
     def _answered_by_someone(self) -> bool:
         return any(leg.is_responder and leg.answered_at for leg in self.legs.values())
@@ -29,14 +40,14 @@ class Escalation(ConferenceActor):
             return
         await self._ring_on_duty(Role.SUPERVISOR)
         # Nobody yet: keep ringing every minute while the elder waits (never alone).
-        self._after(REPEAT_ESCALATION, self._repeat_escalation)
+        self.deps.arm(self.id, "repeat", REPEAT_ESCALATION)
 
     async def _repeat_escalation(self) -> None:
         if self._answered_by_someone() or self.status is not IncidentStatus.ACTIVE:
             return
         await self._ring_on_duty(Role.AGENT)
         await self._ring_on_duty(Role.SUPERVISOR)
-        self._after(REPEAT_ESCALATION, self._repeat_escalation)
+        self.deps.arm(self.id, "repeat", REPEAT_ESCALATION)
 
     async def _ring_on_duty(self, role: Role) -> None:
         area = self.card.area_path if self.card else None

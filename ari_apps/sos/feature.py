@@ -37,9 +37,9 @@ async def load(host: Host) -> None:
     host.provide(NOTIFIER, notifier)
     if host.cluster is None or host.router is None:
         return
-    sos = SosApp(host.cluster.ari, runtime.settings, runtime.read_sessions, recorder, notifier)
+    sos = SosApp(host.cluster.ari, runtime.settings, runtime.read_sessions, recorder, notifier,
+                 host.scheduler, host.commands)
     sos.attach(host.router)
-    host.commands.handle("sos.join", sos.join_command)
     host.stack.push_async_callback(sos.close)
     host.provide(SOS, sos)
 

@@ -40,7 +40,11 @@ class SosDeps:
     forget: Callable[[SosConference], None]
     #: Registers the elder of a conference; returns another conference already serving them.
     claim_elder: Callable[[SosConference, int], SosConference | None]
-    #: How timers wait (tests pass the PBX simulator's clock).
+    #: Arms a durable escalation step of an incident in so many seconds (the scheduler).
+    arm: Callable[[str, str, float], None]
+    #: Cancels an incident's escalation steps (it ended).
+    disarm: Callable[[str], None]
+    #: How the conference's own short timers wait (tests pass the PBX simulator's clock).
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 

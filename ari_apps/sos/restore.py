@@ -102,9 +102,5 @@ class Restoration(ConferenceActor):
 
     def resume_timers(self) -> None:
         """Re-arm the escalation timers, counted from the incident's start."""
-        elapsed = (utcnow() - self.started_at).total_seconds()
-        settings = self.deps.settings
-        self._after(max(0.0, settings.sos_agent_after_seconds - elapsed), self._escalate_to_agents)
-        self._after(max(0.0, settings.sos_supervisor_after_seconds - elapsed),
-                    self._escalate_to_supervisors)
+        self._arm_escalation(elapsed=(utcnow() - self.started_at).total_seconds())
         self.first_round_done.set()

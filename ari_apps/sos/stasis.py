@@ -10,24 +10,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from ari_apps.sos.conference import SosConference
-from ari_apps.sos.directory import ElderCard, elder_card, identify, normalise_number, on_duty
+from ari_apps.sos.directory import ElderCard, identify, normalise_number
 from ari_apps.sos.exceptions import IncidentNotActive
 from ari_apps.sos.incident import Leg, SosDeps, new_incident_id
-from ari_apps.sos.models import Incident, IncidentLeg, IncidentStatus, LegRole, LegState
+from ari_apps.sos.models import IncidentStatus, LegRole, LegState
 from ari_apps.sos.notifier import SosNotifier
 from ari_apps.sos.plan import Candidate
+from ari_apps.sos.recovery import Recovery
+from ari_apps.sos.roster import OnDutyRoster
 from ari_apps.sos.store import IncidentRecorder
+from ari_apps.sos.timers import EscalationTimers
 from callcenter.asterisk import (
     AriClient,
     AriError,
     AriEvent,
-    AriSnapshot,
     ChannelDestroyed,
     ChannelEnteredBridge,
     ChannelLeftBridge,
@@ -39,11 +41,12 @@ from callcenter.asterisk import (
     StasisRouter,
     StasisStart,
 )
-from callcenter.journal import is_store_unavailable
+from callcenter.commands import CommandPath
 from callcenter.logs import get_logger
+from callcenter.scheduler import Scheduler
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
-from callcenter.store.models import Role
+from callcenter.store.models import utcnow
 
 log = get_logger(__name__)
 
@@ -52,11 +55,9 @@ _ROUTED = (
     Dial, ChannelDestroyed, ChannelEnteredBridge, ChannelLeftBridge, StasisEnd,
     PlaybackFinished, RecordingFinished, RecordingFailed,
 )
-_RESTORE_RETRY = 5.0
-ROSTER_REFRESH = 60.0
 
 
-class SosApp:
+class SosApp(Recovery):
     """Starts, routes, joins and restores SOS conferences on every Asterisk node."""
 
     def __init__(
@@ -66,36 +67,44 @@ class SosApp:
         sessions: SessionFactory,
         recorder: IncidentRecorder,
         notifier: SosNotifier,
+        scheduler: Scheduler,
+        commands: CommandPath,
+        *,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.clients = clients
         self.settings = settings
         self.sessions = sessions
+        self.commands = commands
         self._read_engine: AsyncEngine = sessions.kw["bind"]
+        self.conferences: dict[str, SosConference] = {}
+        self.roster = OnDutyRoster(sessions)
+        self.escalation = EscalationTimers(scheduler, commands, sessions, self.conferences, clock)
         self.deps = SosDeps(
             settings=settings,
             recorder=recorder,
             notifier=notifier,
-            lookup_on_duty=self._on_duty,
+            lookup_on_duty=self.roster.lookup,
             forget=self._forget,
             claim_elder=self._claim_elder,
+            arm=self.escalation.arm,
+            disarm=self.escalation.disarm,
             sleep=sleep,
         )
         self._waiters: list[
             tuple[Callable[[SosConference], bool], asyncio.Future[SosConference]]
         ] = []
-        self.conferences: dict[str, SosConference] = {}
         self._by_caller: dict[str, SosConference] = {}
         self._by_elder: dict[int, SosConference] = {}
         self._by_channel: dict[str, SosConference] = {}
         self._restores: set[asyncio.Task[None]] = set()
-        self._on_duty_seen: dict[tuple[Role, str | None], list[Candidate]] = {}
-        self._roster: asyncio.Task[None] | None = None
-        #: Set once the on-duty roster was read (tests wait on it before cutting the store).
-        self.roster_loaded = asyncio.Event()
 
     def attach(self, router: StasisRouter) -> None:
-        """Declare the SOS routes on the Stasis router and the resync hook on every node."""
+        """Declare the SOS routes on the Stasis router, the resync hook on every node, the
+        escalation timers and the commands other processes send (before they start)."""
+        self.escalation.register()
+        self.commands.handle("sos.join", self.join_command)
         router.on_start("sos", "sos", self._on_sos_start, self._route)
         router.on_start("leg", "sos", self._on_leg_start, self._route)
         router.on_prefix("sos-", self._route)  # bridges and recordings: sos-<incident>
@@ -108,10 +117,7 @@ class SosApp:
 
     async def close(self) -> None:
         """Stop every conference's handling (the calls go on in Asterisk) and restores."""
-        roster, self._roster = self._roster, None
-        if roster is not None:
-            roster.cancel()
-            await asyncio.gather(roster, return_exceptions=True)
+        await self.roster.close()
         for task in self._restores:
             task.cancel()
         await asyncio.gather(*self._restores, return_exceptions=True)
@@ -271,36 +277,6 @@ class SosApp:
             log.warning("sos identification failed; going on unidentified", error=repr(err), exc_info=err)
             return None
 
-    async def _on_duty(self, role: Role, area_path: str | None) -> list[Candidate]:
-        """Who is on duty; while the store is down, who was last seen on duty."""
-        try:
-            async with asyncio.timeout(IDENTIFY_TIMEOUT), self.sessions() as session:
-                staff = await on_duty(session, role, area_path)
-        except Exception as err:
-            if not is_store_unavailable(err):
-                raise
-            # Escalation must ring somebody (invariant 1): the area's last list, else
-            # everybody last on duty — too many rather than nobody.
-            last = self._on_duty_seen.get((role, area_path)) or self._on_duty_seen.get((role, None))
-            if not last:
-                raise
-            log.warning("store down: ringing the staff last seen on duty", role=role.value,
-                        count=len(last), error=repr(err))
-            return list(last)
-        self._on_duty_seen[(role, area_path)] = staff
-        return staff
-
-    async def _keep_roster(self) -> None:
-        """Remember who is on duty, so that an escalation never waits on a store that is down."""
-        while True:
-            for role in (Role.AGENT, Role.SUPERVISOR):
-                try:
-                    await self._on_duty(role, None)
-                except Exception as err:  # noqa: BLE001 - task boundary: kept from the last time
-                    log.warning("on-duty roster not refreshed", role=role.value, error=repr(err))
-            self.roster_loaded.set()
-            await asyncio.sleep(ROSTER_REFRESH)
-
     async def join(self, incident_id: str, candidate: Candidate, actor: str) -> str:
         """Ring a console user's softphone into an incident's conference."""
         conference = self.conferences[incident_id]
@@ -328,98 +304,3 @@ class SosApp:
         candidate = Candidate(LegRole(args["role"]), str(args["endpoint"]), str(args["name"]),
                               user_id=int(args["user_id"]), endpoint=True)
         return {"leg": await self.join(incident_id, candidate, str(args["actor"]))}
-
-    # -- after a (re)connect -----------------------------------------------------------
-
-    async def resync(self, snapshot: AriSnapshot) -> None:
-        """Settle live conferences and take back those a previous run left in Asterisk."""
-        if self._roster is None:
-            self._roster = asyncio.get_running_loop().create_task(
-                self._keep_roster(), name="sos-on-duty-roster"
-            )
-        client = self.clients[snapshot.node]
-        bridges = {b.id: set(b.channels) for b in snapshot.bridges if b.id.startswith("sos-")}
-        for conference in list(self.conferences.values()):
-            if conference.client.node == snapshot.node:
-                conference.post(conference.reconcile)
-        orphans = {b[4:]: members for b, members in bridges.items() if b[4:] not in self.conferences}
-        task = asyncio.get_running_loop().create_task(
-            self._restore_all(client, orphans), name=f"sos-restore-{snapshot.node}"
-        )
-        self._restores.add(task)
-        task.add_done_callback(self._restores.discard)
-
-    async def _restore_all(self, client: AriClient, orphans: dict[str, set[str]]) -> None:
-        while True:
-            try:
-                await self._restore(client, orphans)
-                return
-            except Exception as err:  # noqa: BLE001 - retried until the store is back
-                if not is_store_unavailable(err):
-                    log.error("sos restore failed", exc_info=err)
-                    return
-                log.warning("store down: sos restore retried", retry_in=_RESTORE_RETRY)
-                await asyncio.sleep(_RESTORE_RETRY)
-
-    async def _restore(self, client: AriClient, orphans: dict[str, set[str]]) -> None:
-        async with self.sessions() as session:
-            active = (
-                await session.execute(
-                    select(Incident).where(
-                        Incident.status == IncidentStatus.ACTIVE.value,
-                        Incident.node == client.node,
-                    )
-                )
-            ).scalars().all()
-            for incident in active:
-                if incident.id in self.conferences:
-                    continue
-                members = orphans.get(incident.id)
-                legs = (
-                    await session.execute(
-                        select(IncidentLeg).where(IncidentLeg.incident_id == incident.id)
-                    )
-                ).scalars().all()
-                card = await elder_card(session, incident.elder_id) if incident.elder_id else None
-                self._resume(client, incident, list(legs), card, members)
-
-    def _resume(
-        self, client: AriClient, incident: Incident, rows: list[IncidentLeg],
-        card: ElderCard | None, members: set[str] | None,
-    ) -> None:
-        conference = SosConference(
-            self.deps, client, incident.id, kind=incident.kind,
-            caller_number=incident.caller_number, device_id=incident.device_id,
-            started_at=incident.started_at,
-        )
-        legs = [_leg_from_row(row) for row in rows]
-        conference.restore(card, legs, members or set(), incident.first_answer_at)
-        self._track(conference)
-        if card is not None:
-            self._by_elder.setdefault(card.elder_id, conference)
-        for leg in legs:
-            if leg.role is LegRole.ELDER:
-                self._by_channel[leg.id] = conference
-
-        async def first() -> None:
-            conference.resume_timers()
-            await conference.reconcile()
-            await conference.dial_untried()
-
-        conference.start(first)
-        log.info("sos conference restored", incident_id=incident.id, legs=len(legs))
-
-
-def _leg_from_row(row: IncidentLeg) -> Leg:
-    role = LegRole(row.role)
-    candidate = (
-        None if role is LegRole.ELDER
-        else Candidate(role, row.number, row.name, contact_id=row.contact_id, user_id=row.user_id,
-                       endpoint=role in (LegRole.AGENT, LegRole.SUPERVISOR))
-    )
-    return Leg(
-        id=row.id, role=role, candidate=candidate, state=LegState(row.state),
-        created_at=row.created_at, answered_at=row.answered_at, ended_at=row.ended_at,
-        cause=row.cause, cause_text=row.cause_text,
-    )
-

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from callcenter.journal import Journal, Resilient
 from callcenter.notify.outbox import Outbox
 from callcenter.pbxsim.people import Person
 from callcenter.pbxsim.server import PbxSimulator
+from callcenter.scheduler import Scheduler
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import ContactRole, Role
@@ -51,8 +53,9 @@ class SosHarness:
     notifier: SosNotifier
     journal: Journal
     elder_id: int
-    published: list[BusMessage] = field(default_factory=list)
-    commands: CommandPath | None = None
+    published: list[BusMessage]
+    commands: CommandPath
+    scheduler: Scheduler
 
     def person(self, number: str, behaviour: str = "answer", ring: float | None = None,
                **kw: Any) -> None:
@@ -74,7 +77,12 @@ class SosHarness:
         return conference
 
     async def advance(self, seconds: float) -> None:
-        await self.sim.advance(seconds)
+        """Move the simulated time on, second by second, running the timers that fall due."""
+        whole, rest = divmod(seconds, 1.0)
+        for step in [1.0] * int(whole) + ([rest] if rest else []):
+            await self.sim.advance(step)
+            await self.scheduler.run_due()
+            await self.scheduler.drain()
 
     async def settle_store(self) -> None:
         await self.notifier.drain()
@@ -89,6 +97,11 @@ class SosHarness:
                 .order_by(IncidentEvent.at, IncidentEvent.id)
             )
             return list(rows.scalars())
+
+
+def sim_now(sim: PbxSimulator) -> datetime:
+    """The simulator's wall clock, as the product's timers read it."""
+    return datetime.fromtimestamp(sim.clock.now(), UTC)
 
 
 def leg_states(conference: SosConference, role: LegRole) -> list[tuple[str, LegState]]:
@@ -167,16 +180,17 @@ async def open_harness(
     recorder.start()
     notifier = SosNotifier(bus, outbox.submit_many)
     client = AriClient(sim.ari_url, "callcenter", "callcenter", "callcenter")
-    app = SosApp({"default": client}, settings, sessions, recorder, notifier,
-                 sleep=sim.clock.sleep)
+    commands = CommandPath(bus)
+    # The durable timers run on the simulator's clock: ``advance`` runs their passes.
+    scheduler = Scheduler(sessions, journal, bus, clock=lambda: sim_now(sim))
+    app = SosApp({"default": client}, settings, sessions, recorder, notifier, scheduler,
+                 commands, sleep=sim.clock.sleep, clock=lambda: sim_now(sim))
     router = StasisRouter({"default": client})
     router.attach()
     app.attach(router)
-    commands = CommandPath(bus)
-    commands.handle("sos.join", app.join_command)
     await commands.start()
     harness = SosHarness(sim, app, client, sessions, recorder, notifier, journal, elder_id,
-                         published, commands)
+                         published, commands, scheduler)
     resynced = asyncio.Event()
 
     async def on_resynced(_snapshot: object) -> None:
@@ -189,8 +203,8 @@ async def open_harness(
 
 
 async def close_harness(harness: SosHarness) -> None:
-    if harness.commands is not None:
-        await harness.commands.close()
+    await harness.scheduler.close()
+    await harness.commands.close()
     await harness.app.close()
     await harness.notifier.close()
     await harness.recorder.close()

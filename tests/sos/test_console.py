@@ -22,7 +22,6 @@ from ari_apps.sos.conference import SosConference
 from ari_apps.sos.http import install_web
 from ari_apps.sos.models import LegRole, LegState
 from callcenter.bus import MemoryBus
-from callcenter.commands import CommandPath
 from callcenter.crypto import FieldCipher
 from callcenter.passwords import Passwords
 from callcenter.pbxsim.server import PbxSimulator
@@ -90,7 +89,7 @@ async def open_console(
     runtime = Runtime(settings=configured, engine=sessions.kw["bind"], sessions=sessions,
                       read_sessions=sessions, bus=bus, cipher=cipher, passwords=passwords)
     return SosConsole(harness, runtime, create_app(
-        runtime, features=[lambda app: install_web(app, harness.app, harness.commands or CommandPath(bus))]
+        runtime, features=[lambda app: install_web(app, harness.app, harness.commands)]
     ))
 
 

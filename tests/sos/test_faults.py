@@ -433,7 +433,7 @@ async def test_db_down_at_the_start_the_sos_goes_on_unidentified_and_every_row_i
     await _log_in_staff(sessions)
     harness = await product.start(sessions=proxied_store.sessions, sos_ring_timeout=30)
     async with asyncio.timeout(10):
-        await harness.app.roster_loaded.wait()  # the product ran a while before the outage
+        await harness.app.roster.loaded.wait()  # the product ran a while before the outage
     _script(harness, **{EMERGENCY: ("answer", 25.0)})  # 120 answers late: agents are rung
 
     await proxied_store.proxy.cut()
