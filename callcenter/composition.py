@@ -12,12 +12,12 @@ Features are listed in ``callcenter/registry.py``; this module never names one.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from time import perf_counter
 from typing import TYPE_CHECKING
 
-from callcenter.asterisk import AsteriskCluster, StasisRouter
+from callcenter.asterisk import AmiClient, AriClient, AsteriskCluster, StasisRouter
 from callcenter.bus import Bus
 from callcenter.commands import CommandPath
 from callcenter.feature import ROLES, Feature, Host
@@ -31,7 +31,7 @@ from callcenter.scheduler import Scheduler
 from callcenter.settings import Settings
 
 if TYPE_CHECKING:
-    from webui.health import HealthCheck
+    from webui.health import HealthCheck, HealthChecks
 
 log = get_logger(__name__)
 
@@ -88,21 +88,29 @@ async def open_product(
         yield host
 
 
-def asterisk_check(host: Host) -> HealthCheck | None:
-    """A /healthz check: every node's ARI WebSocket is up (None without call control)."""
-    from webui.health import CheckResult
+def health_checks(host: Host) -> HealthChecks:
+    """The /healthz checks of a process: the store, Redis, and with call control every
+    node's ARI WebSocket (``asterisk``) and AMI connection (``ami``)."""
+    from webui.health import default_checks
 
+    checks = default_checks(host.runtime)
     cluster = host.cluster
-    if cluster is None:
-        return None
+    if cluster is not None:
+        checks.register("asterisk", _connections_check("ARI", cluster.ari))
+        checks.register("ami", _connections_check("AMI", cluster.ami))
+    return checks
+
+
+def _connections_check(label: str, clients: Mapping[str, AriClient | AmiClient]) -> HealthCheck:
+    from webui.health import CheckResult
 
     async def check() -> CheckResult:
         started = perf_counter()
-        down = [name for name, client in cluster.ari.items() if not client.connected]
+        down = sorted(name for name, client in clients.items() if not client.connected)
         latency = round((perf_counter() - started) * 1000, 3)
         if down:
             return CheckResult(status="error", latency_ms=latency,
-                               detail=f"ARI not connected: {', '.join(sorted(down))}")
+                               detail=f"{label} not connected: {', '.join(down)}")
         return CheckResult(status="ok", latency_ms=latency)
 
     return check

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from callcenter.composition import ALL_ROLES, asterisk_check, open_product
+from callcenter.composition import ALL_ROLES, health_checks, open_product
 from callcenter.feature import Feature, Host
 from callcenter.logs import configure_logging, get_logger
 from callcenter.registry import FEATURES
@@ -31,11 +31,9 @@ ROLES = ALL_ROLES
 async def serve_web(host: Host, features: Sequence[Feature] = FEATURES) -> None:
     """The console and its API, with every feature's pages and routes, until cancelled."""
     from webui.app import run_web
-    from webui.health import default_checks
 
     runtime = host.runtime
-    checks = default_checks(runtime)
-    checks.register("asterisk", asterisk_check(host))
+    checks = health_checks(host)
     bind_host, port = parse_bind(runtime.settings.web_bind)
     installers = [_installer(f.web, host) for f in features if f.web is not None]
     await run_web(runtime, host=bind_host, port=port, health=checks, features=installers,

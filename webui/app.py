@@ -23,6 +23,7 @@ from webui.health import HEALTH, HealthChecks, default_checks
 from webui.i18n import CATALOGS, Catalogs, switch_language
 from webui.keys import CLOCK, RUNTIME, Clock
 from webui.openapi import API
+from webui.pages import NAV, NAV_ITEMS, PARTS
 from webui.throttle import CLIENT_ADDRESS, THROTTLE, ClientAddress, LoginThrottle, peer_address
 from webui.timers import add_timer_routes
 from webui.tokens import API_TOKEN_KEY
@@ -73,6 +74,8 @@ def create_app(
     app[HEALTH] = health or default_checks(runtime)
     app[HUB] = WsHub(clock=clock)
     app[API] = build_registry(callcenter.__version__)
+    app[NAV_ITEMS] = list(NAV)
+    app[PARTS] = []
 
     aiohttp_jinja2.setup(
         app,

@@ -110,6 +110,7 @@ def default_checks(runtime: Runtime) -> HealthChecks:
     checks.register("database", database_check(runtime))
     checks.register("redis", redis_check(runtime))
     checks.register("asterisk", None)
+    checks.register("ami", None)
     return checks
 
 

@@ -40,11 +40,22 @@ class Catalogs:
     """Every language's catalog, loaded once at start."""
 
     def __init__(self, directory: Path = LOCALE_DIR) -> None:
-        self.messages: dict[str, dict[str, str]] = {
-            path.stem: orjson.loads(path.read_bytes()) for path in sorted(directory.glob("*.json"))
-        }
+        self.messages: dict[str, dict[str, str]] = read_catalogs(directory)
         if DEFAULT_LANG not in self.messages:
             raise RuntimeError(f"the {DEFAULT_LANG} catalog is missing from {directory}")
+        self._translate()
+
+    def add(self, directory: Path) -> None:
+        """A feature's own messages (``<lang>.json``); a key two catalogs define is an error."""
+        for lang, messages in read_catalogs(directory).items():
+            mine = self.messages.setdefault(lang, {})
+            clash = sorted(mine.keys() & messages.keys())
+            if clash:
+                raise RuntimeError(f"messages defined twice ({directory}): {', '.join(clash)}")
+            mine.update(messages)
+        self._translate()
+
+    def _translate(self) -> None:
         self._translators = {
             lang: Translator(lang, messages, self.messages[DEFAULT_LANG])
             for lang, messages in self.messages.items()
@@ -58,6 +69,11 @@ class Catalogs:
         """The translator for the language chosen by the ``lang`` cookie."""
         lang = request.cookies.get(LANG_COOKIE, DEFAULT_LANG)
         return self._translators.get(lang) or self._translators[DEFAULT_LANG]
+
+
+def read_catalogs(directory: Path) -> dict[str, dict[str, str]]:
+    """Every ``<lang>.json`` of a folder."""
+    return {path.stem: orjson.loads(path.read_bytes()) for path in sorted(directory.glob("*.json"))}
 
 
 CATALOGS = web.AppKey("catalogs", Catalogs)

@@ -7,6 +7,8 @@ console user, since anybody may have to help. Outside the jurisdiction is a 404.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aiohttp import web
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,12 +40,14 @@ from webui.api import parse
 from webui.auth import require_role
 from webui.keys import RUNTIME, Principal
 from webui.openapi import API, ApiRoute
-from webui.pages import render
+from webui.pages import ConsolePart, NavItem, add_nav, add_part, add_web_dir, render
 
 SOS_APP: web.AppKey[SosApp | None] = web.AppKey("sos_app")
 COMMANDS = web.AppKey("commands", CommandPath)
 #: How long "join" waits for the process that hosts the conference to ring the softphone.
 JOIN_WITHIN = 10.0
+#: The SOS pages' templates, scripts, styles and messages.
+WEB_DIR = Path(__file__).parent / "web"
 VIEW_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
 JOIN_ROLES = (Role.AGENT, Role.SUPERVISOR)
 
@@ -257,6 +261,10 @@ def install_web(app: web.Application, sos: SosApp | None, commands: CommandPath)
     ``commands`` to reach the process that hosts a conference."""
     app[SOS_APP] = sos
     app[COMMANDS] = commands
+    add_web_dir(app, "sos", WEB_DIR)
+    add_nav(app, NavItem("incidents", "nav.incidents", frozenset(VIEW_ROLES) - {Role.AUDITOR}))
+    add_part(app, ConsolePart(template="_sos_pop.html", styles=("/assets/sos/sos.css",),
+                              scripts=("/assets/sos/sos.js",)))
     app.router.add_get("/incidents", incidents_page, name="incidents")
     app.router.add_get(r"/incidents/{incident:\w+}", incident_page, name="incident")
     api = app[API]

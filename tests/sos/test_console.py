@@ -48,7 +48,7 @@ from webui.i18n import LOCALE_DIR
 AGENT_NK_ENDPOINT = "agent-7002"
 AGENT_HP_ENDPOINT = "agent-7003"
 UNKNOWN_CALLER = "13000009999"
-TEMPLATES = Path(__file__).parents[2] / "webui" / "templates"
+SOS_WEB = Path(__file__).parents[2] / "ari_apps" / "sos" / "web"
 
 
 @dataclass
@@ -213,7 +213,7 @@ async def test_the_incident_pages_show_the_elder_legs_records_and_join_button(
     for leg in conference.legs.values():
         assert f'data-leg="{leg.id}"' in page
     # The pop's script, its labels and its template are on every page, CSP-clean.
-    assert '<script src="/static/sos.js" defer></script>' in page
+    assert '<script src="/assets/sos/sos.js" defer></script>' in page
     assert 'id="sos-card-template"' in page and "<script>" not in page
 
 
@@ -289,9 +289,11 @@ async def test_an_auditor_or_an_agent_out_of_area_cannot_join(
 def test_every_label_of_the_pop_is_in_both_catalogs() -> None:
     import orjson
 
-    catalogs = {p.stem: orjson.loads(p.read_bytes()) for p in LOCALE_DIR.glob("*.json")}
+    catalogs = {p.stem: {**orjson.loads(p.read_bytes()),
+                         **orjson.loads((SOS_WEB / "locale" / p.name).read_bytes())}
+                for p in LOCALE_DIR.glob("*.json")}
     keys = set(re.findall(r'"((?:sos|incident|flag|gender|elder)\.[\w.]+)"',
-                          (TEMPLATES / "_sos_pop.html").read_text()))
+                          (SOS_WEB / "templates" / "_sos_pop.html").read_text()))
     keys |= {f"sos.state.{state}" for state in LegState}
     keys |= {f"sos.role.{role}" for role in LegRole}
     for lang, messages in catalogs.items():

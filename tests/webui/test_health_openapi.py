@@ -19,7 +19,9 @@ from webui import create_app
 from webui.health import HEALTH, CheckResult, default_checks
 from webui.i18n import LOCALE_DIR
 
-TEMPLATES = Path(__file__).parents[2] / "webui" / "templates"
+ROOT = Path(__file__).parents[2]
+#: The console's web folder and every feature's own (``<package>/<feature>/web``).
+WEB_DIRS = [ROOT / "webui", *sorted(ROOT.glob("*/*/web"))]
 
 
 async def test_healthz_reports_database_and_unconfigured_components(connect: Connect) -> None:
@@ -130,11 +132,18 @@ async def test_api_errors_have_an_id_a_status_and_details(login: Login) -> None:
 
 
 def test_catalogs_have_the_same_keys_and_cover_every_template_string() -> None:
-    catalogs = {p.stem: orjson.loads(p.read_bytes()) for p in LOCALE_DIR.glob("*.json")}
+    catalogs: dict[str, dict[str, str]] = {}
+    for directory in WEB_DIRS:
+        for path in (directory / "locale").glob("*.json"):
+            messages = orjson.loads(path.read_bytes())
+            mine = catalogs.setdefault(path.stem, {})
+            assert not mine.keys() & messages.keys(), f"{path}: keys defined twice"
+            mine.update(messages)
+    assert len(WEB_DIRS) > 1 and (WEB_DIRS[0] / "locale") == LOCALE_DIR
     assert set(catalogs) == {"zh-CN", "en"}
     assert set(catalogs["zh-CN"]) == set(catalogs["en"])
     used = set()
-    for template in TEMPLATES.glob("*.html"):
+    for template in (t for d in WEB_DIRS for t in (d / "templates").glob("*.html")):
         used |= set(re.findall(r"""_\(\s*["']([\w.\-]+)["']\s*[,)]""", template.read_text()))
     # Keys built from a domain value ("role." ~ user.role) must cover every value.
     for prefix, values in (("role.", Role), ("gender.", Gender), ("status.", ElderStatus),

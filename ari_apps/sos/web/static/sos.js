@@ -2,7 +2,6 @@
 // and the live incident pages. Fed by console.js ("console:event" / "console:ready").
 (function () {
   "use strict";
-  var body = document.body;
   var labelsRoot = document.getElementById("sos-labels");
   if (!labelsRoot) { return; }
 
@@ -138,7 +137,8 @@
   // -- API calls -------------------------------------------------------------------------
   var csrfMeta = document.querySelector('meta[name="csrf-token"]');
   var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
-  var apiBase = body.getAttribute("data-sos-pop") || "/api/sos";
+  var popRoot = document.getElementById("sos-pop");
+  var apiBase = (popRoot && popRoot.getAttribute("data-api")) || "/api/sos";
 
   function getJson(url) {
     return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
@@ -196,7 +196,7 @@
   var pop = document.getElementById("sos-pop");
   var cardsRoot = document.getElementById("sos-pop-cards");
   var template = document.getElementById("sos-card-template");
-  var popEnabled = body.hasAttribute("data-sos-pop") && !!pop && !!template;
+  var popEnabled = !!pop && !!template;  // agents and supervisors only: the template says
   var cards = {};
   var returnFocus = null;
 
