@@ -13,18 +13,19 @@ import hashlib
 import hmac
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from aiohttp import web
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import Row, bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from callcenter import audit
 from callcenter.logs import get_logger
 from callcenter.store import SessionFactory
+from callcenter.store.engine import ReadLease
 from callcenter.store.models import Area, Role, User, WebSession
 from webui.i18n import safe_next, translator
 from webui.keys import CLOCK, PRINCIPAL, RUNTIME, Clock, Principal
@@ -32,6 +33,7 @@ from webui.openapi import API
 from webui.pages import render
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 SESSION_COOKIE = "cc_session"
 LOGIN_CSRF_COOKIE = "cc_login_csrf"
@@ -40,20 +42,6 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Paths served without a session.
 PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/api/openapi.json", "/lang/")
-
-
-@asynccontextmanager
-async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A bare connection for Core reads (no ORM session), outside a transaction on PostgreSQL.
-
-    At READ COMMITTED every PostgreSQL statement takes its own snapshot anyway, so reading
-    without BEGIN sees the same data and spares two round trips per request. SQLite keeps
-    its transaction: the engine's BEGIN IMMEDIATE recipe needs the driver mode untouched.
-    """
-    async with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-        yield conn
 
 
 #: A session with its user and the user's area (bound: ``token_hash``).
@@ -133,16 +121,27 @@ class SessionStore:
         )
         return token, principal
 
-    async def resolve(self, token: str) -> Principal | None:
-        """The principal of a live session token, or None."""
+    def lease(self) -> ReadLease:
+        """A read lease on the sessions' engine: a request's lookup and reads can share it."""
+        return ReadLease(self._engine)
+
+    async def resolve(self, token: str, lease: ReadLease | None = None) -> Principal | None:
+        """The principal of a live session token, or None; a cache miss reads on ``lease``."""
         token_hash = hash_token(token)
         now = self._clock()
         cached = self._cache.get(token_hash)
         if cached is not None and cached[0] > now:
             principal = cached[1]
             return principal if principal.expires_at > now else None
-        async with read_connection(self._engine) as conn:
-            row = (await conn.execute(_RESOLVE, {"token_hash": token_hash})).first()
+
+        async def lookup(conn: AsyncConnection) -> Row[*tuple[Any, ...]] | None:
+            return (await conn.execute(_RESOLVE, {"token_hash": token_hash})).first()
+
+        if lease is not None:
+            row = await lease.run(lookup)
+        else:
+            async with self.lease() as own:
+                row = await own.run(lookup)
         if row is None or not row.active or row.expires_at <= now:
             self._cache.pop(token_hash, None)
             return None
@@ -216,6 +215,25 @@ async def _check_csrf(request: web.Request, principal: Principal) -> None:
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: The request's read lease, on handlers marked with :func:`shares_session_connection`.
+LEASE = web.RequestKey("store_lease", ReadLease)
+_SHARES_CONNECTION = "_reads_on_session_connection"
+
+
+def shares_session_connection(handler: Handler) -> Handler:
+    """Mark a handler whose reads take the connection its session was looked up on (if any):
+    one pooled connection per request. Only for handlers that take no other connection."""
+    setattr(handler, _SHARES_CONNECTION, True)
+    return handler
+
+
+async def read_for(request: web.Request, read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run ``read`` on the request's lease (see :class:`ReadLease`), else on a lease of its own."""
+    lease = request.get(LEASE)
+    if lease is not None:
+        return await lease.run(read)
+    async with request.app[SESSIONS].lease() as own:
+        return await own.run(read)
 
 
 @web.middleware
@@ -224,7 +242,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if _is_public(request.path) or _is_public_route(request):
         return await handler(request)
     token = request.cookies.get(SESSION_COOKIE)
-    principal = await request.app[SESSIONS].resolve(token) if token else None
+    lease = request.app[SESSIONS].lease()
+    principal = await _resolve(request, token, lease)
     if principal is None:
         if request.path.startswith(("/api/", "/ws")):
             raise web.HTTPUnauthorized(reason="login required")
@@ -234,7 +253,26 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.method not in SAFE_METHODS:
         await _check_csrf(request, principal)
     request[PRINCIPAL] = principal
-    return await handler(request)
+    try:
+        return await handler(request)
+    finally:
+        await lease.release()
+
+
+async def _resolve(request: web.Request, token: str | None, lease: ReadLease) -> Principal | None:
+    """The session's principal; ``lease`` stays with the request only for a handler that
+    shares it (a GET with a live session), else goes back at once."""
+    try:
+        principal = await request.app[SESSIONS].resolve(token, lease) if token else None
+    finally:
+        shares = getattr(request.match_info.handler, _SHARES_CONNECTION, False)
+        if shares and request.method in SAFE_METHODS:
+            request[LEASE] = lease
+        else:
+            await lease.release()
+    if principal is None:
+        await lease.release()
+    return principal
 
 
 def _cookie_flags(request: web.Request) -> dict[str, object]:
