@@ -57,6 +57,17 @@ class Samples:
     cpu: float = 0.0  # server CPU seconds
     db_cpu: float = 0.0  # CPU seconds of the PostgreSQL backends serving the bench database
 
+    def add(self, other: Samples) -> None:
+        """Pool ``other`` (another slice of the same load) into these samples."""
+        self.latencies.extend(other.latencies)
+        for kind, values in other.by_kind.items():
+            self.by_kind[kind].extend(values)
+        for code, n in other.statuses.items():
+            self.statuses[code] += n
+        self.wall += other.wall
+        self.cpu += other.cpu
+        self.db_cpu += other.db_cpu
+
     def p(self, q: float) -> float:
         """The ``q`` quantile of the latencies, in ms."""
         ordered = sorted(self.latencies)
@@ -339,10 +350,16 @@ async def run(args: argparse.Namespace) -> None:
                         # A warm-up (caches, prepared statements, pool) measured by nobody.
                         await fire(http, target.base, load[: args.requests // 4], concurrency,
                                    target.process.pid, url)
-                        samples = await fire(http, target.base, load, concurrency,
-                                             target.process.pid, url)
-                        results[endpoint, concurrency, target.name] = samples
-                        print(samples.line(target.name))
+                    # The load in slices, product and floor taking turns (ABBA...), so that a
+                    # burst of other work on the machine falls on both alike.
+                    size = -(-len(load) // args.slices)
+                    for n, start in enumerate(range(0, len(load), size)):
+                        for target in targets if n % 2 == 0 else targets[::-1]:
+                            part = await fire(http, target.base, load[start:start + size],
+                                              concurrency, target.process.pid, url)
+                            results.setdefault((endpoint, concurrency, target.name), Samples()).add(part)
+                    for target in targets:
+                        print(results[endpoint, concurrency, target.name].line(target.name))
             print_ratios(results)
             print(f"product RSS {rss_mb(product.pid):.0f} MiB after the load")
     finally:
@@ -394,6 +411,8 @@ def main() -> None:
                         default=[500, 50], help="requests in flight, comma-separated")
     parser.add_argument("--requests", type=int, default=4000,
                         help="requests per endpoint, concurrency and server")
+    parser.add_argument("--slices", type=int, default=2,
+                        help="the load is sent in this many slices, product and floor in turn")
     parser.add_argument("--pool", type=int, default=POOL_SIZE,
                         help="the floor's connection pool size (default: the product's)")
     parser.add_argument("--port", type=int, default=8765, help="the product's; the floor's is the next")

@@ -127,7 +127,7 @@ async def search(request: web.Request) -> web.Response:
     except (InvalidSearch, ValueError):
         return _json({"error_id": "invalid-parameters"}, 422)
     if kind == "name":
-        params: list[object] = [like_prefix(needle)]
+        params: list[str] = [like_prefix(needle)]
     elif kind == "id_tail":
         params = [needle]
     else:

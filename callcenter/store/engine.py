@@ -147,7 +147,12 @@ class Prebuilt:
             compiled = self.statement.compile(dialect=conn.dialect)
             self._postgres = str(compiled), tuple(compiled.positiontup or ())
         sql, names = self._postgres
-        driver: Any = (await conn.get_raw_connection()).driver_connection
+        sync = conn.sync_connection
+        if sync is not None and not sync.invalidated:
+            # A live checked-out connection: reached without a greenlet switch.
+            driver: Any = sync.connection.driver_connection
+        else:
+            driver = (await conn.get_raw_connection()).driver_connection
         try:
             rows: Sequence[Mapping[str, Any]] = await driver.fetch(sql, *[params[n] for n in names])
         except Exception as err:
