@@ -13,19 +13,19 @@ import hashlib
 import hmac
 import secrets
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 from urllib.parse import quote
 
 from aiohttp import web
-from sqlalchemy import Row, bindparam, delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from callcenter import audit
 from callcenter.logs import get_logger
 from callcenter.store import SessionFactory
-from callcenter.store.engine import ReadLease
+from callcenter.store.engine import Prebuilt, ReadLease
 from callcenter.store.models import Area, Role, User, WebSession
 from webui.i18n import safe_next, translator
 from webui.keys import CLOCK, PRINCIPAL, RUNTIME, Clock, Principal
@@ -45,7 +45,7 @@ PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/api/openapi.json", "/lang
 
 
 #: A session with its user and the user's area (bound: ``token_hash``).
-_RESOLVE = (
+_RESOLVE = Prebuilt(
     select(
         WebSession.csrf_token,
         WebSession.expires_at,
@@ -134,26 +134,27 @@ class SessionStore:
             principal = cached[1]
             return principal if principal.expires_at > now else None
 
-        async def lookup(conn: AsyncConnection) -> Row[*tuple[Any, ...]] | None:
-            return (await conn.execute(_RESOLVE, {"token_hash": token_hash})).first()
+        async def lookup(conn: AsyncConnection) -> Mapping[str, Any] | None:
+            rows = await _RESOLVE.fetch(conn, {"token_hash": token_hash})
+            return rows[0] if rows else None
 
         if lease is not None:
             row = await lease.run(lookup)
         else:
             async with self.lease() as own:
                 row = await own.run(lookup)
-        if row is None or not row.active or row.expires_at <= now:
+        if row is None or not row["active"] or row["expires_at"] <= now:
             self._cache.pop(token_hash, None)
             return None
         principal = Principal(
-            user_id=row.id,
-            username=row.username,
-            display_name=row.display_name or row.username,
-            role=row.role,
-            area_path=row.path,
+            user_id=row["id"],
+            username=row["username"],
+            display_name=row["display_name"] or row["username"],
+            role=row["role"],
+            area_path=row["path"],
             token_hash=token_hash,
-            csrf_token=row.csrf_token,
-            expires_at=row.expires_at,
+            csrf_token=row["csrf_token"],
+            expires_at=row["expires_at"],
         )
         self._cache[token_hash] = (now + self._cache_for, principal)
         if len(self._cache) > self._cache_size:

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -62,18 +61,6 @@ def _drop_closed_on_checkout(engine: AsyncEngine) -> None:
             raise exc.DisconnectionError("the pooled connection was closed")
 
 
-@asynccontextmanager
-async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A bare connection for Core reads (no ORM session), outside a transaction on PostgreSQL.
-
-    At READ COMMITTED every PostgreSQL statement takes its own snapshot anyway, so reading
-    without BEGIN sees the same data and spares two round trips per request. SQLite keeps
-    its transaction: the engine's BEGIN IMMEDIATE recipe needs the driver mode untouched.
-    """
-    async with ReadLease(engine) as lease:
-        yield await lease.connection()
-
-
 def is_dropped(err: BaseException) -> bool:
     """True for the error of a connection that was dropped (the pool has discarded it)."""
     return isinstance(err, exc.DBAPIError) and err.connection_invalidated
@@ -92,13 +79,17 @@ class ReadLease:
         self._conn: AsyncConnection | None = None
 
     async def connection(self) -> AsyncConnection:
-        """The lease's connection, checked out now if not yet (see :func:`read_connection`)."""
+        """The lease's connection, checked out now if not yet.
+
+        :class:`Prebuilt` reads run outside any transaction on PostgreSQL (each statement
+        its own snapshot at READ COMMITTED, no BEGIN/ROLLBACK round trips); a Core statement
+        on the lease opens a transaction that ends when the lease is released. SQLite keeps
+        its transaction: the engine's BEGIN recipe needs the driver mode untouched.
+        """
         if self._conn is None:
             conn = self._engine.connect()
             await conn.start()
             self._conn = conn
-            if conn.dialect.name == "postgresql":
-                await conn.execution_options(isolation_level="AUTOCOMMIT")
         return self._conn
 
     async def run(self, read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
