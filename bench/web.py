@@ -51,7 +51,6 @@ class Samples:
     """Latencies (seconds), status counts and server CPU of one measurement."""
 
     latencies: list[float] = field(default_factory=list)
-    by_kind: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     statuses: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     wall: float = 0.0
     cpu: float = 0.0  # server CPU seconds
@@ -60,8 +59,6 @@ class Samples:
     def add(self, other: Samples) -> None:
         """Pool ``other`` (another slice of the same load) into these samples."""
         self.latencies.extend(other.latencies)
-        for kind, values in other.by_kind.items():
-            self.by_kind[kind].extend(values)
         for code, n in other.statuses.items():
             self.statuses[code] += n
         self.wall += other.wall
@@ -183,13 +180,12 @@ async def fire(
     pending = iter(requests)
 
     async def worker() -> None:
-        for kind, path, token in pending:
+        for _kind, path, token in pending:
             started = time.perf_counter()
             async with http.get(f"{base}{path}", headers={"Cookie": f"{SESSION_COOKIE}={token}"}) as response:
                 await response.read()
             took = time.perf_counter() - started
             samples.latencies.append(took)
-            samples.by_kind[kind].append(took)
             samples.statuses[response.status] += 1
 
     cpu, db_cpu = cpu_seconds(server_pid), await backend_cpu(db_url)

@@ -20,8 +20,7 @@ from tests.webui.conftest import FakeClock, Login, World
 
 @pytest.fixture
 def checkouts(runtime: Runtime) -> Iterator[list[str]]:
-    """Every statement the console's engine runs on PostgreSQL would be listed here; this
-    lists the pool checkouts instead (a ping or a second connection would show)."""
+    """The pool checkouts of the console's engine (a second connection per request would show)."""
     seen: list[str] = []
 
     def on_checkout(*_args: Any) -> None:
