@@ -20,7 +20,7 @@ from callcenter.directory.schemas import (
 )
 from callcenter.logs import get_logger
 from callcenter.store.models import Role
-from webui.auth import current, read_connection, require_role
+from webui.auth import current, read_for, require_role, shares_session_connection
 from webui.errors import InvalidParameters
 from webui.health import HealthReport, healthz
 from webui.keys import CLOCK, RUNTIME
@@ -58,29 +58,29 @@ def _json(model: BaseModel) -> web.Response:
     return web.json_response(text=model.model_dump_json())
 
 
+def _plain_json(data: object) -> web.Response:
+    """Trusted plain data (rows from the store) serialised as it is."""
+    return web.Response(body=orjson.dumps(data), content_type="application/json", charset="utf-8")
+
+
 def _elder_id(request: web.Request) -> int:
     return path_id(request, "elder_id")
 
 
-async def search(request: web.Request, query: ElderSearchQuery) -> ElderSearchResult:
+async def search(request: web.Request, query: ElderSearchQuery) -> services.SearchAnswer:
     """Elder search within the requesting user's jurisdiction."""
-    principal = current(request)
-    runtime = request.app[RUNTIME]
-    async with read_connection(runtime.engine) as conn:
-        return await services.search_elders(
-            conn, principal.jurisdiction, query.q, limit=query.limit
-        )
+    scope = current(request).jurisdiction
+    return await read_for(
+        request, lambda conn: services.search_elders(conn, scope, query.q, limit=query.limit)
+    )
 
 
-async def profile(request: web.Request, elder_id: int) -> ElderProfile:
+async def profile(request: web.Request, elder_id: int) -> services.ProfileAnswer:
     """An elder's profile (404 outside the jurisdiction); the view goes to the access log."""
     principal = current(request)
-    runtime = request.app[RUNTIME]
-    async with read_connection(runtime.engine) as conn:
-        found = await services.elder_profile(
-            conn, principal.jurisdiction, elder_id, runtime.cipher,
-            today=request.app[CLOCK]().date(),
-        )
+    cipher, today = request.app[RUNTIME].cipher, request.app[CLOCK]().date()
+    found = await read_for(request, lambda conn: services.elder_profile(
+        conn, principal.jurisdiction, elder_id, cipher, today=today))
     # Viewing profiles is an agent's everyday work: a log line, not an audit-chain entry
     # (which serialises writers); decrypting the ID number is audited instead.
     log.info("elder profile viewed", user_id=principal.user_id, elder_id=elder_id)
@@ -107,14 +107,16 @@ async def get_me(request: web.Request) -> web.Response:
                         expires_at=p.expires_at))
 
 
+@shares_session_connection
 async def get_elders(request: web.Request) -> web.Response:
     """GET /api/elders?q=&limit=."""
-    return _json(await search(request, parse(ElderSearchQuery, request.query)))
+    return _plain_json(await search(request, parse(ElderSearchQuery, request.query)))
 
 
+@shares_session_connection
 async def get_elder(request: web.Request) -> web.Response:
     """GET /api/elders/{elder_id}."""
-    return _json(await profile(request, _elder_id(request)))
+    return _plain_json(await profile(request, _elder_id(request)))
 
 
 async def post_reveal(request: web.Request) -> web.Response:

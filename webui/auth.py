@@ -13,9 +13,9 @@ import hashlib
 import hmac
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 from aiohttp import web
@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from callcenter import audit
 from callcenter.logs import get_logger
 from callcenter.store import SessionFactory
+from callcenter.store.engine import Prebuilt, ReadLease
 from callcenter.store.models import Area, Role, User, WebSession
 from webui.i18n import translator
 from webui.keys import CLOCK, PRINCIPAL, RUNTIME, Clock, Principal
@@ -35,6 +36,7 @@ from webui.tokens import bearer_token, token_principal
 from webui.validation import safe_next
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 SESSION_COOKIE = "cc_session"
 LOGIN_CSRF_COOKIE = "cc_login_csrf"
@@ -45,22 +47,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/api/openapi.json", "/lang/")
 
 
-@asynccontextmanager
-async def read_connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
-    """A bare connection for Core reads (no ORM session), outside a transaction on PostgreSQL.
-
-    At READ COMMITTED every PostgreSQL statement takes its own snapshot anyway, so reading
-    without BEGIN sees the same data and spares two round trips per request. SQLite keeps
-    its transaction: the engine's BEGIN IMMEDIATE recipe needs the driver mode untouched.
-    """
-    async with engine.connect() as conn:
-        if conn.dialect.name == "postgresql":
-            await conn.execution_options(isolation_level="AUTOCOMMIT")
-        yield conn
-
-
 #: A session with its user and the user's area (bound: ``token_hash``).
-_RESOLVE = (
+_RESOLVE = Prebuilt(
     select(
         WebSession.csrf_token,
         WebSession.expires_at,
@@ -136,28 +124,40 @@ class SessionStore:
         )
         return token, principal
 
-    async def resolve(self, token: str) -> Principal | None:
-        """The principal of a live session token, or None."""
+    def lease(self) -> ReadLease:
+        """A read lease on the sessions' engine: a request's lookup and reads can share it."""
+        return ReadLease(self._engine)
+
+    async def resolve(self, token: str, lease: ReadLease | None = None) -> Principal | None:
+        """The principal of a live session token, or None; a cache miss reads on ``lease``."""
         token_hash = hash_token(token)
         now = self._clock()
         cached = self._cache.get(token_hash)
         if cached is not None and cached[0] > now:
             principal = cached[1]
             return principal if principal.expires_at > now else None
-        async with read_connection(self._engine) as conn:
-            row = (await conn.execute(_RESOLVE, {"token_hash": token_hash})).first()
-        if row is None or not row.active or row.expires_at <= now:
+
+        async def lookup(conn: AsyncConnection) -> Mapping[str, Any] | None:
+            rows = await _RESOLVE.fetch(conn, {"token_hash": token_hash})
+            return rows[0] if rows else None
+
+        if lease is not None:
+            row = await lease.run(lookup)
+        else:
+            async with self.lease() as own:
+                row = await own.run(lookup)
+        if row is None or not row["active"] or row["expires_at"] <= now:
             self._cache.pop(token_hash, None)
             return None
         principal = Principal(
-            user_id=row.id,
-            username=row.username,
-            display_name=row.display_name or row.username,
-            role=row.role,
-            area_path=row.path,
+            user_id=row["id"],
+            username=row["username"],
+            display_name=row["display_name"] or row["username"],
+            role=row["role"],
+            area_path=row["path"],
             token_hash=token_hash,
-            csrf_token=row.csrf_token,
-            expires_at=row.expires_at,
+            csrf_token=row["csrf_token"],
+            expires_at=row["expires_at"],
         )
         self._cache[token_hash] = (now + self._cache_for, principal)
         if len(self._cache) > self._cache_size:
@@ -219,6 +219,25 @@ async def _check_csrf(request: web.Request, principal: Principal) -> None:
 
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+#: The request's read lease, on handlers marked with :func:`shares_session_connection`.
+LEASE = web.RequestKey("store_lease", ReadLease)
+_SHARES_CONNECTION = "_reads_on_session_connection"
+
+
+def shares_session_connection(handler: Handler) -> Handler:
+    """Mark a handler whose reads take the connection its session was looked up on (if any):
+    one pooled connection per request. Only for handlers that take no other connection."""
+    setattr(handler, _SHARES_CONNECTION, True)
+    return handler
+
+
+async def read_for(request: web.Request, read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run ``read`` on the request's lease (see :class:`ReadLease`), else on a lease of its own."""
+    lease = request.get(LEASE)
+    if lease is not None:
+        return await lease.run(read)
+    async with request.app[SESSIONS].lease() as own:
+        return await own.run(read)
 
 
 @web.middleware
@@ -231,7 +250,8 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         request[PRINCIPAL] = await token_principal(request, bearer)
         return await handler(request)
     token = request.cookies.get(SESSION_COOKIE)
-    principal = await request.app[SESSIONS].resolve(token) if token else None
+    lease = request.app[SESSIONS].lease()
+    principal = await _resolve(request, token, lease)
     if principal is None:
         if request.path.startswith(("/api/", "/ws")):
             raise web.HTTPUnauthorized(reason="login required")
@@ -241,7 +261,26 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if request.method not in SAFE_METHODS:
         await _check_csrf(request, principal)
     request[PRINCIPAL] = principal
-    return await handler(request)
+    try:
+        return await handler(request)
+    finally:
+        await lease.release()
+
+
+async def _resolve(request: web.Request, token: str | None, lease: ReadLease) -> Principal | None:
+    """The session's principal; ``lease`` stays with the request only for a handler that
+    shares it (a GET with a live session), else goes back at once."""
+    try:
+        principal = await request.app[SESSIONS].resolve(token, lease) if token else None
+    finally:
+        shares = getattr(request.match_info.handler, _SHARES_CONNECTION, False)
+        if shares and request.method in SAFE_METHODS:
+            request[LEASE] = lease
+        else:
+            await lease.release()
+    if principal is None:
+        await lease.release()
+    return principal
 
 
 def _cookie_flags(request: web.Request) -> dict[str, object]:

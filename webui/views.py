@@ -10,7 +10,7 @@ from callcenter.directory.exceptions import InvalidSearch
 from callcenter.directory.schemas import ElderSearchQuery, ElderSearchResult
 from callcenter.store.models import Area, AuditEntry, Role, User
 from webui.api import REVEAL_ROLES, profile, reveal, search
-from webui.auth import current, require_role
+from webui.auth import current, require_role, shares_session_connection
 from webui.keys import RUNTIME
 from webui.pages import render
 from webui.validation import ReasonRequired, path_id
@@ -21,6 +21,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther(str(request.app.router["elders"].url_for()))
 
 
+@shares_session_connection
 async def elders_page(request: web.Request) -> web.StreamResponse:
     """GET /elders?q=: the search form and its hits."""
     q = request.query.get("q", "").strip()
@@ -28,12 +29,15 @@ async def elders_page(request: web.Request) -> web.StreamResponse:
     error: str | None = None
     if q:
         try:
-            result = await search(request, ElderSearchQuery(q=q, limit=50))
+            # A model around the plain answer: the template's ``result.items`` is no dict method.
+            result = ElderSearchResult.model_construct(
+                **await search(request, ElderSearchQuery(q=q, limit=50)))
         except (InvalidSearch, ValidationError):
             error = "search.invalid"
     return render(request, "elders.html", {"q": q, "result": result, "error": error})
 
 
+@shares_session_connection
 async def elder_page(request: web.Request) -> web.StreamResponse:
     """GET /elders/{elder_id}: the profile, ID number masked."""
     return await _render_profile(request, revealed=None)
@@ -65,7 +69,7 @@ async def _render_profile(
             "elder": elder,
             "revealed": revealed,
             "reveal_error": reveal_error,
-            "can_reveal": principal.has_role(*REVEAL_ROLES) and elder.id_number_masked,
+            "can_reveal": principal.has_role(*REVEAL_ROLES) and elder["id_number_masked"],
         },
         status=status,
     )

@@ -10,13 +10,13 @@ from __future__ import annotations
 import functools
 import re
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
-    CompoundSelect,
     Integer,
     Row,
     Select,
@@ -36,15 +36,9 @@ from callcenter import audit
 from callcenter.crypto import FieldCipher, mask_id_number
 from callcenter.directory.exceptions import ElderNotVisible, IdNumberMissing, InvalidSearch
 from callcenter.directory.schemas import (
-    AreaRef,
-    ContactView,
-    DeviceView,
-    ElderProfile,
-    ElderSearchResult,
-    ElderSummary,
     IdNumberRevealed,
-    ProviderView,
 )
+from callcenter.store.engine import Prebuilt
 from callcenter.store.models import Area, Contact, Elder, ElderPhone, Provider, SosDevice
 
 _SEPARATORS = re.compile(r"[\s\-()]")
@@ -151,7 +145,7 @@ def _search_params(kind: str, needle: str) -> dict[str, str]:
 
 
 @functools.cache
-def _search_statement(kind: str, scoped: bool) -> Select[*tuple[Any, ...]]:
+def _search_statement(kind: str, scoped: bool) -> Prebuilt:
     """The hits (at most ``limit``) and their phones: one row per phone, or one without."""
     hits = (
         select(
@@ -165,46 +159,48 @@ def _search_statement(kind: str, scoped: bool) -> Select[*tuple[Any, ...]]:
         .limit(bindparam("limit", type_=Integer))
         .subquery("hits")
     )
-    return (
+    return Prebuilt(
         select(hits, ElderPhone.number)
         .outerjoin(ElderPhone, ElderPhone.elder_id == hits.c.id)
         .order_by(hits.c.name, hits.c.id, ElderPhone.id)
     )
 
 
+#: An elder search's answer, shaped as :class:`ElderSearchResult` (and so serialised).
+SearchAnswer = dict[str, Any]
+#: An elder's profile, shaped as :class:`ElderProfile` (and so serialised).
+ProfileAnswer = dict[str, Any]
+
+
 async def search_elders(
     conn: AsyncConnection, scope: Jurisdiction, query: str, *, limit: int = 20
-) -> ElderSearchResult:
+) -> SearchAnswer:
     """Elders matching a name prefix, phone digits or ID tail, inside ``scope`` only."""
     kind, needle = classify_query(query)
-    rows = await conn.execute(
-        _search_statement(kind, scope.area_path is not None),
-        {"limit": limit, **_search_params(kind, needle), **_scope_params(scope)},
+    rows = await _search_statement(kind, scope.area_path is not None).fetch(
+        conn, {"limit": limit, **_search_params(kind, needle), **_scope_params(scope)}
     )
     found: dict[int, dict[str, Any]] = {}
     for row in rows:
-        item = found.get(row.id)
+        item = found.get(row["id"])
         if item is None:
-            item = found[row.id] = {
-                "id": row.id, "code": row.code, "name": row.name, "gender": row.gender,
-                "birth_date": row.birth_date, "area_name": row.area_name,
-                "area_path": row.area_path, "phones": [], "status": row.status,
-                "lives_alone": row.lives_alone, "disabled": row.disabled,
+            item = found[row["id"]] = {
+                "id": row["id"], "code": row["code"], "name": row["name"],
+                "gender": row["gender"], "birth_date": row["birth_date"],
+                "area_name": row["area_name"], "area_path": row["area_path"], "phones": [],
+                "status": row["status"], "lives_alone": row["lives_alone"],
+                "disabled": row["disabled"],
             }
-        if row.number is not None:
-            item["phones"].append(row.number)
-    # Trusted rows from the store: built without re-validation (the hot path of D §4.1.4).
-    return ElderSearchResult.model_construct(
-        query=query.strip(),
-        kind=kind,
-        items=[ElderSummary.model_construct(**item) for item in found.values()],
-    )
+        if row["number"] is not None:
+            item["phones"].append(row["number"])
+    # Trusted rows from the store: plain data, no model, no re-validation (D §4.1.4 load).
+    return {"query": query.strip(), "kind": kind, "items": list(found.values())}
 
 
 @functools.cache
-def _elder_statement(scoped: bool) -> Select[*tuple[Any, ...]]:
+def _elder_statement(scoped: bool) -> Prebuilt:
     """The elder's row with its area path and provider, if inside the bound scope."""
-    return (
+    return Prebuilt(
         select(
             Elder.id, Elder.code, Elder.name, Elder.gender, Elder.birth_date,
             Elder.id_number_sealed, Elder.address, Elder.lives_alone, Elder.disabled,
@@ -218,18 +214,20 @@ def _elder_statement(scoped: bool) -> Select[*tuple[Any, ...]]:
     )
 
 
-async def _visible_elder(
-    conn: AsyncConnection | AsyncSession, scope: Jurisdiction, elder_id: int
-) -> Row[Any]:
+def _elder_params(scope: Jurisdiction, elder_id: int) -> dict[str, Any]:
+    return {"elder_id": elder_id, **_scope_params(scope)}
+
+
+def _not_visible(elder_id: int) -> ElderNotVisible:
+    return ElderNotVisible("elder not found", {"elder_id": elder_id})
+
+
+async def _visible_elder(session: AsyncSession, scope: Jurisdiction, elder_id: int) -> Row[Any]:
     """The elder's row joined with its area path and provider; 404-style error outside ``scope``."""
-    row = (
-        await conn.execute(
-            _elder_statement(scope.area_path is not None),
-            {"elder_id": elder_id, **_scope_params(scope)},
-        )
-    ).first()
+    statement = _elder_statement(scope.area_path is not None).statement
+    row = (await session.execute(statement, _elder_params(scope, elder_id))).first()
     if row is None:
-        raise ElderNotVisible("elder not found", {"elder_id": elder_id})
+        raise _not_visible(elder_id)
     return row
 
 
@@ -237,12 +235,17 @@ def _age(born: date, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
+#: District, street, community: the most codes an area path holds (C §4.2.2).
+_PATH_DEPTH = 3
+
+
 @functools.cache
-def _profile_parts() -> CompoundSelect:
+def _profile_parts() -> Prebuilt:
     """The elder's areas, phones, devices and contacts as one UNION ALL, so one round trip.
 
     Every branch has the same columns: kind, id, priority, five texts (the last nullable)
-    and a flag; each kind fills the ones it has. Binds: ``elder_id``, ``codes``.
+    and a flag; each kind fills the ones it has. Binds: ``elder_id``, ``code0`` to ``code2``
+    (one per level of the elder's area path, NULL where it has fewer: one statement text).
     """
     elder_id = bindparam("elder_id", type_=Integer)
     blank = literal_column("''", String)
@@ -255,7 +258,7 @@ def _profile_parts() -> CompoundSelect:
     areas = select(
         literal_column("'area'", String), Area.id, zero, Area.code, Area.name, Area.level,
         blank, null(), true(),
-    ).where(Area.code.in_(bindparam("codes", expanding=True)))
+    ).where(Area.code.in_([bindparam(f"code{n}", type_=String) for n in range(_PATH_DEPTH)]))
     phones = select(
         literal_column("'phone'", String), ElderPhone.id, zero, ElderPhone.number, blank, blank,
         blank, null(), true(),
@@ -264,7 +267,7 @@ def _profile_parts() -> CompoundSelect:
         literal_column("'device'", String), SosDevice.id, zero, SosDevice.device_id, blank,
         blank, blank, null(), SosDevice.active,
     ).where(SosDevice.elder_id == elder_id)
-    return union_all(contacts, areas, phones, devices)
+    return Prebuilt(union_all(contacts, areas, phones, devices))
 
 
 async def elder_profile(
@@ -274,53 +277,43 @@ async def elder_profile(
     cipher: FieldCipher,
     *,
     today: date,
-) -> ElderProfile:
+) -> ProfileAnswer:
     """The elder's full profile with the ID number masked; 404-style error outside ``scope``."""
-    elder = await _visible_elder(conn, scope, elder_id)
-    codes = [part for part in elder.path.split("/") if part]
-    by_kind: dict[str, list[Row[Any]]] = defaultdict(list)
-    for part in await conn.execute(_profile_parts(), {"elder_id": elder_id, "codes": codes}):
-        by_kind[part.kind].append(part)
-    areas = {a.t1: a for a in by_kind["area"]}
-    contacts = sorted(by_kind["contact"], key=lambda c: (c.t1, c.priority))
-    masked = mask_id_number(cipher.open(elder.id_number_sealed)) if elder.id_number_sealed else None
-    # Trusted rows from the store: built without re-validation (the hot path of D §4.1.4).
-    return ElderProfile.model_construct(
-        id=elder.id,
-        code=elder.code,
-        name=elder.name,
-        gender=elder.gender,
-        birth_date=elder.birth_date,
-        age=_age(elder.birth_date, today),
-        id_number_masked=masked,
-        address=elder.address,
-        area_path=elder.path,
-        areas=[
-            AreaRef.model_construct(code=a.t1, name=a.t2, level=a.t3)
-            for a in (areas[c] for c in codes if c in areas)
+    found = await _elder_statement(scope.area_path is not None).fetch(
+        conn, _elder_params(scope, elder_id))
+    if not found:
+        raise _not_visible(elder_id)
+    elder = found[0]
+    codes = [part for part in elder["path"].split("/") if part]
+    by_kind: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    slots = {f"code{n}": codes[n] if n < len(codes) else None for n in range(_PATH_DEPTH)}
+    for part in await _profile_parts().fetch(conn, {"elder_id": elder_id, **slots}):
+        by_kind[part["kind"]].append(part)
+    areas = {a["t1"]: a for a in by_kind["area"]}
+    sealed = elder["id_number_sealed"]
+    # Trusted rows from the store: plain data, no model, no re-validation (D §4.1.4 load).
+    return {
+        "id": elder["id"], "code": elder["code"], "name": elder["name"],
+        "gender": elder["gender"], "birth_date": elder["birth_date"],
+        "age": _age(elder["birth_date"], today),
+        "id_number_masked": mask_id_number(cipher.open(sealed)) if sealed else None,
+        "address": elder["address"], "area_path": elder["path"],
+        "areas": [{"code": a["t1"], "name": a["t2"], "level": a["t3"]}
+                  for a in (areas[c] for c in codes if c in areas)],
+        "phones": [p["t1"] for p in sorted(by_kind["phone"], key=lambda p: p["id"])],
+        "devices": [{"device_id": d["t1"], "active": bool(d["flag"])}
+                    for d in sorted(by_kind["device"], key=lambda d: d["t1"])],
+        "contacts": [
+            {"id": c["id"], "role": c["t1"], "priority": c["priority"], "name": c["t2"],
+             "relation": c["t3"], "phone": c["t4"], "email": c["t5"]}
+            for c in sorted(by_kind["contact"], key=lambda c: (c["t1"], c["priority"]))
         ],
-        phones=[p.t1 for p in sorted(by_kind["phone"], key=lambda p: p.id)],
-        devices=[
-            DeviceView.model_construct(device_id=d.t1, active=bool(d.flag))
-            for d in sorted(by_kind["device"], key=lambda d: d.t1)
-        ],
-        contacts=[
-            ContactView.model_construct(
-                id=c.id, role=c.t1, priority=c.priority, name=c.t2, relation=c.t3,
-                phone=c.t4, email=c.t5,
-            )
-            for c in contacts
-        ],
-        provider=ProviderView.model_construct(
-            code=elder.provider_code, name=elder.provider_name, phone=elder.provider_phone
-        )
-        if elder.provider_code is not None
-        else None,
-        lives_alone=elder.lives_alone,
-        disabled=elder.disabled,
-        health_notes=elder.health_notes,
-        status=elder.status,
-    )
+        "provider": {"code": elder["provider_code"], "name": elder["provider_name"],
+                     "phone": elder["provider_phone"]}
+        if elder["provider_code"] is not None else None,
+        "lives_alone": elder["lives_alone"], "disabled": elder["disabled"],
+        "health_notes": elder["health_notes"], "status": elder["status"],
+    }
 
 
 async def reveal_id_number(

@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import event
+from sqlalchemy import event, exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
     create_async_engine,
 )
+from sqlalchemy.sql import CompoundSelect, Select
 
 SessionFactory = async_sessionmaker[AsyncSession]
+T = TypeVar("T")
+#: Connections per PostgreSQL pool, never more: an overflow connection is opened and closed
+#: again under every burst (a backend fork each), and more connections than cores only
+#: queue inside PostgreSQL. A few product processes stay well inside max_connections (100).
+POOL_SIZE = 12
+READ_POOL_SIZE = 4
 
 
 def create_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncEngine:
@@ -32,12 +40,118 @@ def create_engine(url: str, *, read_only: bool = False, **kwargs: Any) -> AsyncE
         engine = create_async_engine(url, connect_args={"timeout": 30}, **kwargs)
         _tune_sqlite(engine, "DEFERRED" if read_only else "IMMEDIATE")
         return engine
-    # Sized so that a few product processes stay well inside PostgreSQL's default
-    # max_connections (100): more connections than cores only queue inside PostgreSQL.
-    kwargs.setdefault("pool_size", 3 if read_only else 15)
-    kwargs.setdefault("max_overflow", 3 if read_only else 10)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_async_engine(url, **kwargs)
+    kwargs.setdefault("pool_size", READ_POOL_SIZE if read_only else POOL_SIZE)
+    kwargs.setdefault("max_overflow", 0)
+    engine = create_async_engine(url, **kwargs)
+    if not kwargs.get("pool_pre_ping"):
+        _drop_closed_on_checkout(engine)
+    return engine
+
+
+def _drop_closed_on_checkout(engine: AsyncEngine) -> None:
+    # Instead of pool_pre_ping (BEGIN; ';'; ROLLBACK: three round trips per checkout), a
+    # local look at the socket: a connection the server or the network closed while it sat
+    # in the pool is replaced before anyone uses it. A drop not yet noticed surfaces as a
+    # disconnect error, which invalidates the whole pool; ReadLease.run retries it once.
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = getattr(dbapi_connection, "driver_connection", None)
+        is_closed = getattr(driver, "is_closed", None)
+        if is_closed is not None and is_closed():
+            raise exc.DisconnectionError("the pooled connection was closed")
+
+
+def is_dropped(err: BaseException) -> bool:
+    """True for the error of a connection that was dropped (the pool has discarded it)."""
+    return isinstance(err, exc.DBAPIError) and err.connection_invalidated
+
+
+class ReadLease:
+    """At most one pooled read connection for a unit of work (say a request), taken on first use.
+
+    Reads run through :meth:`run`: a read that finds its connection dropped (the store
+    restarted, the network cut it) is retried once on a fresh one, after the dead one went
+    back, so that retries never wait on a pool their own dead connections fill.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._conn: AsyncConnection | None = None
+
+    async def connection(self) -> AsyncConnection:
+        """The lease's connection, checked out now if not yet.
+
+        :class:`Prebuilt` reads run outside any transaction on PostgreSQL (each statement
+        its own snapshot at READ COMMITTED, no BEGIN/ROLLBACK round trips); a Core statement
+        on the lease opens a transaction that ends when the lease is released. SQLite keeps
+        its transaction: the engine's BEGIN recipe needs the driver mode untouched.
+        """
+        if self._conn is None:
+            conn = self._engine.connect()
+            await conn.start()
+            self._conn = conn
+        return self._conn
+
+    async def run(self, read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+        """``read`` (idempotent) on the lease's connection; once more on a fresh one if dropped."""
+        try:
+            return await read(await self.connection())
+        except exc.DBAPIError as err:
+            if not is_dropped(err):
+                raise
+        await self.release()
+        return await read(await self.connection())
+
+    async def release(self) -> None:
+        """Give the connection back to the pool (a no-op when none was taken)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.close()
+
+    async def __aenter__(self) -> ReadLease:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.release()
+
+
+class Prebuilt:
+    """A Core read statement compiled once; run with bound values, its rows as mappings.
+
+    On PostgreSQL the compiled text goes straight to asyncpg on the pooled connection:
+    SQLAlchemy's per-execution work (cache key, execution context, result rows) costs
+    several times the driver's own for the console's small reads (D §4.1.4 load). Other
+    dialects run the statement through Core. Only for types the driver returns as they
+    are (numbers, text, dates, booleans): no result processors run.
+    """
+
+    def __init__(self, statement: Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]) -> None:
+        self.statement = statement
+        self._postgres: tuple[str, tuple[str, ...]] | None = None
+
+    async def fetch(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+        """The rows for ``params``; a dropped connection is invalidated and raised as such."""
+        if conn.dialect.name != "postgresql":
+            result = await conn.execute(self.statement, dict(params))
+            return cast(Sequence[Mapping[str, Any]], result.mappings().all())
+        if self._postgres is None:
+            compiled = self.statement.compile(dialect=conn.dialect)
+            self._postgres = str(compiled), tuple(compiled.positiontup or ())
+        sql, names = self._postgres
+        sync = conn.sync_connection
+        if sync is not None and not sync.invalidated:
+            # A live checked-out connection: reached without a greenlet switch.
+            driver: Any = sync.connection.driver_connection
+        else:
+            driver = (await conn.get_raw_connection()).driver_connection
+        try:
+            rows: Sequence[Mapping[str, Any]] = await driver.fetch(sql, *[params[n] for n in names])
+        except Exception as err:
+            if not driver.is_closed():
+                raise
+            await conn.invalidate()
+            raise exc.DBAPIError(sql, None, err, connection_invalidated=True) from err
+        return rows
 
 
 def _tune_sqlite(engine: AsyncEngine, begin: str) -> None:
