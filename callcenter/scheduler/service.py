@@ -180,7 +180,7 @@ class Scheduler:
 
     def _enqueue(self, write: TimerWrite) -> None:
         seq = self._writer.enqueue(write)
-        if write.journal_kind == records.SCHEDULE_KIND:
+        if write.journal_kind == records.SCHEDULE_KIND:  # see _settle_memory: done yet, or lost?
             self._local_seq[write.timer_key] = seq
 
     def _scheduled(self, due: datetime) -> None:
