@@ -6,7 +6,8 @@ import asyncio
 import random
 from urllib.parse import urlparse
 
-from callcenter.pbxsim.model import Channel, Model
+from callcenter.pbxsim.model import Model
+from callcenter.pbxsim.objects import Channel
 
 AGI_VERSION = "22.10.1"
 

@@ -9,7 +9,7 @@ import structlog
 
 from callcenter.pbxsim.calls import EndpointError
 from callcenter.pbxsim.dialplan import OriginateRequest
-from callcenter.pbxsim.model import SimEvent
+from callcenter.pbxsim.objects import SimEvent
 from callcenter.pbxsim.people import extension_exists
 from callcenter.pbxsim.queues import QueueError
 

@@ -19,7 +19,7 @@ from callcenter.pbxsim.ari_rest import (
     sim_of,
 )
 from callcenter.pbxsim.media import MediaError
-from callcenter.pbxsim.model import Bridge
+from callcenter.pbxsim.objects import Bridge
 
 
 # --- channels --------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from aiohttp import web
 from callcenter.pbxsim.calls import EndpointError
 from callcenter.pbxsim.dialplan import OriginateRequest
 from callcenter.pbxsim.media import MediaError
-from callcenter.pbxsim.model import ASTERISK_ID, Bridge, Channel
+from callcenter.pbxsim.objects import ASTERISK_ID, Bridge, Channel
 
 if TYPE_CHECKING:
     from callcenter.pbxsim.server import PbxSimulator

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from callcenter.pbxsim.ari_rest import SIM_KEY
-from callcenter.pbxsim.model import ASTERISK_ID, SimEvent
+from callcenter.pbxsim.objects import ASTERISK_ID, SimEvent
 
 if TYPE_CHECKING:
     from callcenter.pbxsim.server import PbxSimulator

@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from callcenter.pbxsim.model import CallerId, Channel, Model
+from callcenter.pbxsim.model import Model
+from callcenter.pbxsim.objects import CallerId, Channel
 from callcenter.pbxsim.people import Directory, Person, dialplan_person, extension_exists
 
 DEFAULT_ORIGINATE_TIMEOUT = 30.0

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from callcenter.pbxsim.calls import DEFAULT_ORIGINATE_TIMEOUT, Calls, Leg, Target, parse_endpoint
-from callcenter.pbxsim.model import CallerId, Channel, Model
+from callcenter.pbxsim.model import Model
+from callcenter.pbxsim.objects import CallerId, Channel
 from callcenter.pbxsim.people import extension_exists
 
 if TYPE_CHECKING:

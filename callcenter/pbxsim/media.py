@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from callcenter.pbxsim.model import Bridge, Channel, Model
+from callcenter.pbxsim.model import Model
+from callcenter.pbxsim.objects import Bridge, Channel
 
 SAMPLE_RATE = 8000
 KNOWN_SOUNDS = {"hello-world": 1.4, "beep": 0.3, "demo-congrats": 4.0, "vm-goodbye": 0.8,

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 
 from callcenter.pbxsim.calls import Calls, Leg, Target, parse_endpoint
 from callcenter.pbxsim.clock import settle
-from callcenter.pbxsim.model import Bridge, Channel, Model
+from callcenter.pbxsim.model import Model
+from callcenter.pbxsim.objects import Bridge, Channel
 
 NOT_INUSE, INUSE, RINGING = 1, 2, 6
 

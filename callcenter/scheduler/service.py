@@ -1,8 +1,8 @@
 """The scheduler: durable timers, each run by exactly one process, retried, reported.
 
 A feature registers a handler per timer kind and schedules timers by (kind, key).
-Writes go through one ordered writer: to the store, or to the write journal while the
-store is down (``Resilient``). Timers this process scheduled are also kept in memory
+Writes go through one ordered writer (writer.py): to the store, or to the write journal
+while the store is down. Timers this process scheduled are also kept in memory
 until they are due, so that they still fire while the store is unreachable (DESIGN
 invariant 1: an SOS escalation never waits on the database); such a run is settled in
 the store once it is back, and a claim of the same timer then takes that outcome
@@ -16,7 +16,6 @@ import json
 import os
 import socket
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -24,11 +23,12 @@ from typing import Any
 
 from callcenter.bus import Bus, BusMessage
 from callcenter.errors import DomainError
-from callcenter.journal import Journal, Resilient, WriteOutcome, is_store_unavailable
+from callcenter.journal import Journal, is_store_unavailable
 from callcenter.logs import get_logger
 from callcenter.scheduler import records
 from callcenter.scheduler.models import ScheduledTimer, TimerState
 from callcenter.scheduler.records import Timer, iso
+from callcenter.scheduler.writer import OrderedWriter, TimerKey, TimerWrite
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import utcnow
@@ -39,7 +39,6 @@ TimerHandler = Callable[[Timer], Awaitable[None]]
 Clock = Callable[[], datetime]
 FAILED_TOPIC = "scheduler.failed"
 _MAX_BACKOFF = 3600.0
-_Key = tuple[str, str]
 
 
 class InvalidTimer(DomainError):
@@ -55,19 +54,6 @@ class _Outcome:
     attempts: int
 
 
-@dataclass(slots=True)
-class _Write:
-    journal_kind: str
-    data: dict[str, Any]
-    done: asyncio.Future[None] | None
-    after: Callable[[], None] | None = None
-    seq: int = 0
-
-    @property
-    def timer_key(self) -> _Key:
-        return self.data["kind"], self.data["key"]
-
-
 class Scheduler:
     """Runs due timers through the handler registered for their kind."""
 
@@ -78,8 +64,8 @@ class Scheduler:
         owner: str | None = None,
     ) -> None:
         self._sessions = sessions
-        self._journal = journal
-        self._resilient = Resilient(journal, sessions, timeout=db_timeout)
+        self._writer = OrderedWriter(journal, sessions, db_timeout=db_timeout,
+                                     on_scheduled=self._scheduled)
         self._bus = bus
         self._clock = clock
         self._poll = poll_seconds
@@ -92,15 +78,9 @@ class Scheduler:
         self._batch = batch_size
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._handlers: dict[str, TimerHandler] = {}
-        self._local: dict[_Key, Timer] = {}
-        self._local_runs: dict[_Key, tuple[datetime, asyncio.Task[_Outcome]]] = {}
-        self._writes: deque[_Write] = deque()
-        self._enqueued = 0  # writes numbered in order; ``_written``: how many are done
-        self._written = 0
-        self._local_seq: dict[_Key, int] = {}  # the write behind each timer in memory
-        self._write_lock = asyncio.Lock()
-        self._writer: asyncio.Task[None] | None = None
-        self._degraded = False  # a write went to the journal: replay it before claiming
+        self._local: dict[TimerKey, Timer] = {}
+        self._local_runs: dict[TimerKey, tuple[datetime, asyncio.Task[_Outcome]]] = {}
+        self._local_seq: dict[TimerKey, int] = {}  # the write behind each timer in memory
         self._runs: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
         self._next_wake: datetime | None = None
@@ -168,7 +148,7 @@ class Scheduler:
         return now
 
     def _schedule_write(self, kind: str, key: str, due_at: datetime,
-                        payload: Mapping[str, Any] | None, *, wait: bool) -> _Write:
+                        payload: Mapping[str, Any] | None, *, wait: bool) -> TimerWrite:
         _check_key(kind, key)
         if due_at.tzinfo is None:
             raise InvalidTimer("due_at must be timezone-aware", {"kind": kind, "key": key})
@@ -183,66 +163,29 @@ class Scheduler:
             "kind": kind, "key": key, "due_at": iso(due_at), "payload": data,
             "requested_at": iso(stamp)}, wait)
 
-    def _cancel_write(self, kind: str, key: str, *, wait: bool) -> _Write:
+    def _cancel_write(self, kind: str, key: str, *, wait: bool) -> TimerWrite:
         _check_key(kind, key)
         self._drop_local((kind, key))
         data = {"kind": kind, "key": key, "requested_at": iso(self._stamp())}
         return self._write(records.CANCEL_KIND, data, wait)
 
-    def _write(self, journal_kind: str, data: dict[str, Any], wait: bool) -> _Write:
+    def _write(self, journal_kind: str, data: dict[str, Any], wait: bool) -> TimerWrite:
         done = asyncio.get_running_loop().create_future() if wait else None
-        return _Write(journal_kind, data, done)
+        return TimerWrite(journal_kind, data, done)
 
-    async def _request(self, write: _Write) -> None:
+    async def _request(self, write: TimerWrite) -> None:
         self._enqueue(write)
         assert write.done is not None
         await write.done
 
-    # -- the ordered writer ----------------------------------------------------------
+    def _enqueue(self, write: TimerWrite) -> None:
+        seq = self._writer.enqueue(write)
+        if write.journal_kind == records.SCHEDULE_KIND:  # see _settle_memory: done yet, or lost?
+            self._local_seq[write.timer_key] = seq
 
-    def _enqueue(self, write: _Write) -> None:
-        self._enqueued += 1
-        write.seq = self._enqueued
-        if write.journal_kind == records.SCHEDULE_KIND:
-            self._local_seq[write.timer_key] = write.seq
-        self._writes.append(write)
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.get_running_loop().create_task(
-                self._drain(), name="scheduler-writer")
-
-    async def _drain(self) -> None:
-        while self._writes:
-            write = self._writes[0]
-            try:
-                async with self._write_lock:
-                    await self._apply(write)
-            except Exception as err:  # noqa: BLE001 - task boundary: the caller hears of it
-                log.error("timer write failed", kind=write.data.get("kind"),
-                          key=write.data.get("key"), exc_info=err)
-                if write.done is not None and not write.done.done():
-                    write.done.set_exception(err)
-            else:
-                if write.done is not None and not write.done.done():
-                    write.done.set_result(None)
-                if write.after is not None:
-                    write.after()
-            finally:
-                self._writes.popleft()
-                self._written = write.seq
-
-    async def _apply(self, write: _Write) -> None:
-        key = f"{write.journal_kind}:{write.data['kind']}:{write.data['key']}:" \
-              f"{write.data['requested_at']}:{write.data.get('attempts', 0)}"
-        if self._degraded:  # keep the order: while older writes wait in the journal
-            await self._journal.write(write.journal_kind, write.data, key)
-            return
-        if await self._resilient.write(write.journal_kind, write.data, key) is \
-                WriteOutcome.JOURNALED:
-            self._degraded = True
-        if write.journal_kind == records.SCHEDULE_KIND:
-            due = datetime.fromisoformat(write.data["due_at"])
-            if self._next_wake is None or due <= self._next_wake:
-                self._wake.set()  # an earlier timer than the loop sleeps for
+    def _scheduled(self, due: datetime) -> None:
+        if self._next_wake is None or due <= self._next_wake:
+            self._wake.set()  # an earlier timer than the loop sleeps for
 
     # -- the loop --------------------------------------------------------------------
 
@@ -260,7 +203,7 @@ class Scheduler:
         while True:
             runs = [*self._runs, *(task for _, task in self._local_runs.values())]
             runs = [task for task in runs if not task.done()]
-            writer = self._writer if self._writer and not self._writer.done() else None
+            writer = self._writer.running()
             if not runs and writer is None:
                 return
             await asyncio.gather(*runs, return_exceptions=True)
@@ -277,14 +220,7 @@ class Scheduler:
         for task in runs:
             task.cancel()
         await asyncio.gather(*runs, return_exceptions=True)
-        if self._writer is not None:
-            try:
-                async with asyncio.timeout(self._db_timeout * 2):
-                    await asyncio.shield(self._writer)
-            except TimeoutError:
-                self._writer.cancel()
-                await asyncio.gather(self._writer, return_exceptions=True)
-                log.error("timer writes left unwritten at close", count=len(self._writes))
+        await self._writer.close()
 
     async def _run(self) -> None:
         while True:
@@ -309,12 +245,12 @@ class Scheduler:
     async def run_due(self) -> int:
         """One pass: claim and start due timers; fire from memory when the store is down."""
         now = self._clock()
-        written = self._written  # writes done before this pass reads the store
+        written = self._writer.written  # writes done before this pass reads the store
         kinds = list(self._handlers)
         due_local = [k for k, t in self._local.items()
                      if t.due_at <= now and k not in self._local_runs]
         try:
-            if self._degraded and not await self._catch_up():
+            if self._writer.degraded and not await self._writer.catch_up():
                 raise ConnectionError("journal replay blocked")
             async with asyncio.timeout(self._db_timeout), self._sessions.begin() as session:
                 claimed = await records.claim_due(
@@ -342,27 +278,20 @@ class Scheduler:
         self._next_wake = min(moments, default=None)
         return len(claimed.timers)
 
-    async def _catch_up(self) -> bool:
-        async with self._write_lock:
-            report = await self._journal.replay()
-            if report.blocked is None:
-                self._degraded = False
-        return not self._degraded
-
-    def _settle_memory(self, key: _Key, stored: datetime | None, written: int) -> None:
+    def _settle_memory(self, key: TimerKey, stored: datetime | None, written: int) -> None:
         """A due timer kept in memory, with the store up: the store now runs it, or not."""
         timer = self._local.get(key)
         if timer is None:
             return
         if stored is not None and stored >= timer.requested_at:
             self._drop_local(key)  # claimed from the store (here or elsewhere), or superseded
-        elif self._local_seq.get(key, 0) <= written and not self._degraded:
+        elif self._local_seq.get(key, 0) <= written and not self._writer.degraded:
             # Written before this pass read the store, yet not there: the journal
             # rejected it (see rejected.jsonl). Nothing will run it from the store.
             self._drop_local(key)
             log.error("timer write lost: not in the store", kind=key[0], key=key[1])
 
-    def _drop_local(self, key: _Key, requested_at: datetime | None = None) -> None:
+    def _drop_local(self, key: TimerKey, requested_at: datetime | None = None) -> None:
         timer = self._local.get(key)
         if timer is not None and requested_at in (None, timer.requested_at):
             del self._local[key]
@@ -412,7 +341,7 @@ class Scheduler:
             data["due_at"] = iso(self._clock() + self._backoff(attempts))
         elif error is not None and local is None:
             await self._report_failed(timer, attempts, error)
-        self._enqueue(_Write(records.SETTLE_KIND, data, None))
+        self._enqueue(TimerWrite(records.SETTLE_KIND, data, None))
 
     def _fire_from_memory(self, timer: Timer) -> None:
         key = (timer.kind, timer.key)
@@ -440,7 +369,7 @@ class Scheduler:
             if self._local_runs.get(key, (None,))[0] == timer.requested_at:
                 del self._local_runs[key]
 
-        self._enqueue(_Write(records.SETTLE_KIND, data, None, after=forget))
+        self._enqueue(TimerWrite(records.SETTLE_KIND, data, None, after=forget))
         return _Outcome(error, attempt)
 
     async def _report_failed(self, timer: Timer, attempts: int, error: str) -> None:
