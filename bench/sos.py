@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import re
 import resource
@@ -28,11 +29,13 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
+import orjson
 import structlog
 from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
@@ -53,6 +56,9 @@ from callcenter.scheduler import Scheduler
 from callcenter.settings import load_settings
 from callcenter.store import create_engine, migrate, session_factory
 from callcenter.store.models import ElderPhone
+
+sys.path.insert(0, str(Path(__file__).parent))
+from sos_floor import BareSosApp, Fanout, FanoutClock, compare  # noqa: E402 - beside this file
 
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -220,96 +226,210 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered)) - 1))]
 
 
-async def run(count: int, url: str, numbers: list[str], rate: float, inprocess: bool,
-              workdir: Path, traced: bool) -> Result:
-    sim = Simulator(inprocess)
-    await sim.start()
+@dataclass
+class ProductApp:
+    """The product's SOS app as a product start builds it, on one ARI node."""
+
+    app: SosApp
+    client: AriClient
+    sessions: Any
+    notifier: SosNotifier
+    recorder: IncidentRecorder
+
+
+@contextlib.asynccontextmanager
+async def product_app(url: str, ari_url: str, data_dir: Path, *, user: str = "callcenter",
+                      password: str = "callcenter", **overrides: Any) -> AsyncIterator[ProductApp]:
+    """The SOS app, its recorder, notifier, scheduler and command path, connected."""
     engine = create_engine(url)
     sessions = session_factory(engine)
-    settings = load_settings(data_dir=workdir / f"data-{count}", database_url=url,
-                             secret_key=SECRET).model_copy(update={"ari_url": sim.ari_url})
+    settings = load_settings(data_dir=data_dir, database_url=url, secret_key=SECRET
+                             ).model_copy(update={"ari_url": ari_url, **overrides})
     journal = Journal(settings.data_dir / "journal", sessions)
     register_journal_kinds(journal)
     recorder = IncidentRecorder(sessions, journal)
     recorder.start()
     bus = MemoryBus()
     notifier = SosNotifier(bus, Outbox(Resilient(journal, sessions), journal).submit_many)
-    client = AriClient(sim.ari_url, "callcenter", "callcenter", "callcenter")
-    probe = Probe()
-    probe.attach(client)
+    client = AriClient(ari_url, user, password, "callcenter")
     scheduler = Scheduler.from_settings(settings, sessions, journal, bus)
     commands = CommandPath(bus)
     app = SosApp({"default": client}, settings, sessions, recorder, notifier, scheduler, commands)
     router = StasisRouter({"default": client})
     router.attach()
     app.attach(router)
-    await client.connect(wait_seconds=10)
+    await commands.start()
     try:
-        async with asyncio.timeout(10):
-            await app.roster.loaded.wait()
-        # Warm up (the pool's connections, the first queries) outside the measurement.
-        async def touch() -> None:
-            async with sessions() as session:
-                await session.execute(select(ElderPhone.number).limit(1))
-
-        await asyncio.gather(*(touch() for _ in range(20)))
-        await sim.press(numbers[-1])
-        warm = await app.wait_for_conference(lambda c: True)
-        await asyncio.wait_for(warm.first_round_done.wait(), 10)
-        await notifier.drain()
-        await recorder.flush()
-
-        started: list[SosConference] = []
-        all_arrived = asyncio.Event()
-        start_incident = app.start_incident
-
-        def counted(*args: Any, **kwargs: Any) -> SosConference:
-            conference = start_incident(*args, **kwargs)
-            if conference not in started:  # a double press joins, it starts nothing
-                started.append(conference)
-                if len(started) >= count:
-                    all_arrived.set()
-            return conference
-
-        app.start_incident = counted  # type: ignore[method-assign]
-        if traced:
-            tracemalloc.start()
-        cpu0, wall0 = time.process_time(), time.perf_counter()
-        for n, number in enumerate(numbers[:count]):
-            await sim.press(number)
-            if rate > 0:
-                delay = wall0 + (n + 1) / rate - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)  # the arrival schedule, not a wait for a result
-        async with asyncio.timeout(120):
-            await all_arrived.wait()
-        async with asyncio.timeout(120):
-            for conference in started:
-                await conference.first_round_done.wait()
-        cpu = time.process_time() - cpu0
-        wall = time.perf_counter() - wall0
-        peak = tracemalloc.get_traced_memory()[1] if traced else 0
-        tracemalloc.stop()
-        await notifier.drain()
-        await recorder.flush()
-        return Result(
-            incidents=count,
-            latencies=[probe.latency(c) for c in started],
-            first_round=[c.first_round_seconds or 0.0 for c in started],
-            legs=sum(1 for c in started for leg in c.legs.values() if leg.candidate),
-            cpu_seconds=cpu,
-            peak_traced=peak,
-            maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-            wall=wall,
-        )
+        yield ProductApp(app, client, sessions, notifier, recorder)
     finally:
         await app.close()
+        await commands.close()
         await scheduler.close()
         await notifier.close()
         await recorder.close()
         await client.close()
         await engine.dispose()
-        await sim.close()
+
+
+async def run(count: int, url: str, numbers: list[str], rate: float, inprocess: bool,
+              workdir: Path, traced: bool) -> Result:
+    sim = Simulator(inprocess)
+    await sim.start()
+    async with product_app(url, sim.ari_url, workdir / f"data-{count}") as product:
+        try:
+            return await _measure(product, sim, count, numbers, rate, traced)
+        finally:
+            await sim.close()
+
+
+async def _measure(product: ProductApp, sim: Simulator, count: int, numbers: list[str],
+                   rate: float, traced: bool) -> Result:
+    app, client, sessions = product.app, product.client, product.sessions
+    notifier, recorder = product.notifier, product.recorder
+    probe = Probe()
+    probe.attach(client)
+    await client.connect(wait_seconds=10)
+    async with asyncio.timeout(10):
+        await app.roster.loaded.wait()
+    # Warm up (the pool's connections, the first queries) outside the measurement.
+    async def touch() -> None:
+        async with sessions() as session:
+            await session.execute(select(ElderPhone.number).limit(1))
+
+    await asyncio.gather(*(touch() for _ in range(20)))
+    await sim.press(numbers[-1])
+    warm = await app.wait_for_conference(lambda c: True)
+    await asyncio.wait_for(warm.first_round_done.wait(), 10)
+    await notifier.drain()
+    await recorder.flush()
+
+    started: list[SosConference] = []
+    all_arrived = asyncio.Event()
+    start_incident = app.start_incident
+
+    def counted(*args: Any, **kwargs: Any) -> SosConference:
+        conference = start_incident(*args, **kwargs)
+        if conference not in started:  # a double press joins, it starts nothing
+            started.append(conference)
+            if len(started) >= count:
+                all_arrived.set()
+        return conference
+
+    app.start_incident = counted  # type: ignore[method-assign]
+    if traced:
+        tracemalloc.start()
+    cpu0, wall0 = time.process_time(), time.perf_counter()
+    for n, number in enumerate(numbers[:count]):
+        await sim.press(number)
+        if rate > 0:
+            delay = wall0 + (n + 1) / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)  # the arrival schedule, not a wait for a result
+    async with asyncio.timeout(120):
+        await all_arrived.wait()
+    async with asyncio.timeout(120):
+        for conference in started:
+            await conference.first_round_done.wait()
+    cpu = time.process_time() - cpu0
+    wall = time.perf_counter() - wall0
+    peak = tracemalloc.get_traced_memory()[1] if traced else 0
+    tracemalloc.stop()
+    await notifier.drain()
+    await recorder.flush()
+    return Result(
+        incidents=count,
+        latencies=[probe.latency(c) for c in started],
+        first_round=[c.first_round_seconds or 0.0 for c in started],
+        legs=sum(1 for c in started for leg in c.legs.values() if leg.candidate),
+        cpu_seconds=cpu,
+        peak_traced=peak,
+        maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        wall=wall,
+    )
+
+
+# -- fan-out against the floor ---------------------------------------------------------------
+
+
+def _product_clock(product: ProductApp) -> FanoutClock:
+    """Asterisk's event times as the product's client receives them."""
+
+    def caller_of(leg_id: str) -> str | None:
+        conference = product.app.conferences.get(leg_id.rpartition("-")[0])
+        return next(iter(conference.legs)) if conference is not None else None
+
+    clock = FanoutClock(caller_of)
+    handle_frame = product.client.handle_frame
+
+    def timed_frame(frame: str | bytes) -> Any:
+        clock.take(orjson.loads(frame))
+        return handle_frame(frame)
+
+    product.client.handle_frame = timed_frame  # type: ignore[method-assign]
+    return clock
+
+
+async def fanout(url: str, numbers: list[str], args: argparse.Namespace, workdir: Path) -> Fanout:
+    """The product and the bare app, pressed alternately, one at a time, on one Asterisk."""
+    sim: Simulator | None = None
+    ari_url, dial_template = args.ari_url, args.dial_template
+    if not ari_url:
+        sim = Simulator(inprocess=False)
+        await sim.start()
+        ari_url, dial_template = sim.ari_url, dial_template or "PJSIP/{number}@trunk"
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    try:
+        async with product_app(url, ari_url, workdir / "data-fanout", user=args.ari_user,
+                               password=args.ari_password,
+                               dial_template=dial_template) as product:
+            clock = _product_clock(product)
+            await product.client.connect(wait_seconds=10)
+
+            async def issued(caller: str) -> int:
+                conference = await product.app.wait_for_conference(lambda c: caller in c.legs)
+                await asyncio.wait_for(conference.first_round_done.wait(), 20)
+                return sum(1 for leg in conference.legs.values() if leg.candidate)
+
+            async with BareSosApp(ari_url, args.ari_user, args.ari_password, "bare", dsn,
+                                  dial_template) as floor:
+                await compare(clock, issued, floor, numbers[-2:], 2, ari_url,  # warm-up
+                              aiohttp.BasicAuth(args.ari_user, args.ari_password),
+                              args.caller_endpoint, wait_bridged=False)
+                return await compare(clock, issued, floor, numbers, args.fanout_presses, ari_url,
+                                     aiohttp.BasicAuth(args.ari_user, args.ari_password),
+                                     args.caller_endpoint, wait_bridged=True)
+    finally:
+        if sim is not None:
+            await sim.close()
+
+
+def report_fanout(result: Fanout, args: argparse.Namespace) -> None:
+    where = args.ari_url or "the simulator (subprocess)"
+    print(f"\nSOS fan-out on {where}: {len(result.product)} presses each, alternating, one at "
+          "a time (Asterisk's own event times)")
+    header = f"{'':>22} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
+    print(header)
+    print("-" * len(header))
+    rows = {}
+    for name, incidents in (("product", result.product), ("bare app (floor)", result.floor)):
+        fan = [i.fanout for i in incidents]
+        bridged = [i.answer_to_bridged for i in incidents if i.bridged]
+        rows[name] = (fan, bridged)
+        print(f"{name + ' fan-out':>22} {percentile(fan, 50) * 1000:>8.1f} "
+              f"{percentile(fan, 99) * 1000:>8.1f} {max(fan) * 1000:>8.1f}")
+        if bridged:
+            print(f"{name + ' answer→bridged':>22} {percentile(bridged, 50) * 1000:>8.1f} "
+                  f"{percentile(bridged, 99) * 1000:>8.1f} {max(bridged) * 1000:>8.1f}")
+    (fan_p, bridged_p), (fan_f, bridged_f) = rows["product"], rows["bare app (floor)"]
+    print(f"ratio product/floor: fan-out p50 {percentile(fan_p, 50) / percentile(fan_f, 50):.2f}×"
+          f", p99 {percentile(fan_p, 99) / percentile(fan_f, 99):.2f}× (goal: ≤ 1.5×)")
+    if bridged_p and bridged_f:
+        print(f"first responder answer→bridged p50: product "
+              f"{percentile(bridged_p, 50) * 1000:.0f} ms, floor "
+              f"{percentile(bridged_f, 50) * 1000:.0f} ms (goal: ≤ 1 s)")
+    print("fan-out: the caller's StasisStart → the last first-round leg created "
+          "(Dial peer.creationtime); answer→bridged: the first bridged responder's "
+          "StasisStart → its ChannelEnteredBridge.")
 
 
 def report(results: list[Result], args: argparse.Namespace) -> None:
@@ -336,12 +456,24 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--incidents", type=int, nargs="+", default=[100, 500])
+    parser.add_argument("--incidents", type=int, nargs="*", default=[100, 500])
     parser.add_argument("--store", choices=["postgres", "sqlite"], default="postgres")
     parser.add_argument("--database", default="cc_bench_sos", help="PostgreSQL database name")
     parser.add_argument("--rate", type=float, default=20.0,
                         help="SOS presses per second (0: all at once)")
     parser.add_argument("--inprocess", action="store_true", help="simulator in this process")
+    parser.add_argument("--fanout-presses", type=int, default=20,
+                        help="presses of the fan-out comparison with the bare app (0: skip)")
+    parser.add_argument("--ari-url", default="",
+                        help="a real Asterisk's ARI for the fan-out comparison (default: the "
+                             "simulator); it needs the traces README's [people] context")
+    parser.add_argument("--ari-user", default="callcenter")
+    parser.add_argument("--ari-password", default="callcenter")
+    parser.add_argument("--dial-template", default="",
+                        help="how responders are dialled (real Asterisk: e.g. "
+                             "Local/answer2@people/n)")
+    parser.add_argument("--caller-endpoint", default="Local/answer@people",
+                        help="the elder's side of a press (enters Stasis(app,sos))")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="also trace Python allocations (peak MiB; slows every figure)")
     args = parser.parse_args()
@@ -350,7 +482,7 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="bench-sos-") as tmp:
         workdir = Path(tmp)
-        url = prepare_store(args.store, args.database, max(args.incidents) + 1, workdir)
+        url = prepare_store(args.store, args.database, max([*args.incidents, 50]) + 1, workdir)
 
         async def numbers() -> list[str]:
             engine = create_engine(url)
@@ -374,7 +506,13 @@ def main() -> None:
         results = [asyncio.run(run(count, url, phones, args.rate, args.inprocess, workdir,
                                    args.tracemalloc))
                    for count in args.incidents]
-    report(results, args)
+        spread = None
+        if args.fanout_presses > 0 and args.store == "postgres":
+            spread = asyncio.run(fanout(url, phones, args, workdir))
+    if results:
+        report(results, args)
+    if spread is not None:
+        report_fanout(spread, args)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,290 @@
+"""The SOS fan-out floor: a bare ARI app doing the same REST calls and SQL as the product.
+
+On StasisStart(sos) it does, as the product does at once: originate 120; answer the caller,
+create the mixing bridge, add the caller, record it, play the prompt; find the elder by
+the caller's number (the product's own two queries, compiled once, on a bare asyncpg
+pool) and originate the first doctor, the first two kin and the social worker. An
+answered 120 leg is added to the bridge at once. Nothing else: no actor, no journal, no
+console pops, no timeline.
+
+``FanoutClock`` reads Asterisk's own event times for both apps: fan-out is the caller's
+StasisStart to the creation time of the last first-round leg (Dial ``peer.creationtime``);
+answer→bridged is a leg's StasisStart (its answer) to its ChannelEnteredBridge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import asyncpg
+import orjson
+from sqlalchemy.dialects import postgresql
+
+from ari_apps.sos import directory
+
+
+def ari_time(value: str) -> float:
+    """An ARI timestamp (``2026-11-21T21:12:48.331+0000``) as epoch seconds."""
+    return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z").timestamp()
+
+
+@dataclass
+class Incident:
+    """What Asterisk said about one press, by its own clock."""
+
+    entered: float | None = None  # the caller's StasisStart
+    legs_created: dict[str, float] = field(default_factory=dict)  # leg id -> creationtime
+    answered: dict[str, float] = field(default_factory=dict)  # leg id -> its StasisStart
+    bridged: dict[str, float] = field(default_factory=dict)  # leg id -> ChannelEnteredBridge
+    expected: int | None = None  # first-round legs the app originated
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    first_bridged: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def expect(self, legs: int) -> None:
+        """The app issued ``legs`` first-round originates: done once all were created."""
+        self.expected = legs
+        self._check()
+
+    def _check(self) -> None:
+        if self.expected is not None and len(self.legs_created) >= self.expected:
+            self.done.set()
+
+    @property
+    def fanout(self) -> float:
+        assert self.entered is not None
+        return max(self.legs_created.values()) - self.entered
+
+    @property
+    def answer_to_bridged(self) -> float:
+        leg = min(self.bridged, key=lambda k: self.bridged[k])
+        return self.bridged[leg] - self.answered[leg]
+
+
+class FanoutClock:
+    """Collects Asterisk's event times per incident, keyed by the caller's channel id."""
+
+    def __init__(self, caller_of_leg: Any) -> None:
+        self.incidents: dict[str, Incident] = defaultdict(Incident)
+        self._caller_of_leg = caller_of_leg  # leg channel id -> caller channel id, or None
+
+    def take(self, event: dict[str, Any]) -> None:
+        kind = event.get("type")
+        if kind == "StasisStart":
+            channel = event["channel"]
+            args = event.get("args") or []
+            if args[:1] == ["sos"]:
+                self.incidents[channel["id"]].entered = ari_time(event["timestamp"])
+            else:
+                caller = self._caller_of_leg(channel["id"])
+                if caller is not None:
+                    self.incidents[caller].answered[channel["id"]] = ari_time(event["timestamp"])
+        elif kind == "Dial" and not event.get("dialstatus"):
+            peer = event["peer"]
+            caller = self._caller_of_leg(peer["id"])
+            if caller is not None:
+                incident = self.incidents[caller]
+                incident.legs_created[peer["id"]] = ari_time(peer["creationtime"])
+                incident._check()
+        elif kind == "ChannelEnteredBridge":
+            channel = event.get("channel") or {}
+            caller = self._caller_of_leg(channel.get("id", ""))
+            if caller is not None:
+                incident = self.incidents[caller]
+                incident.bridged[channel["id"]] = ari_time(event["timestamp"])
+                incident.first_bridged.set()
+
+
+@dataclass(frozen=True)
+class _Sql:
+    """A statement compiled once for asyncpg: its text and how to order its values."""
+
+    text: str
+    names: tuple[str, ...]
+    fixed: dict[str, Any]
+
+    def values(self, **given: Any) -> list[Any]:
+        merged = {**self.fixed, **given}
+        for name, value in given.items():  # an expanded list: name_1, name_2, ...
+            if isinstance(value, list):
+                merged.update({f"{name}_{n}": item for n, item in enumerate(value, 1)})
+        return [merged[name] for name in self.names]
+
+
+def _prebuilt(statement: Any, **expanded: Any) -> _Sql:
+    """Compiled for asyncpg; ``expanded`` gives the list parameters' lengths by example
+    (an elder's area path has three codes: district, street, community)."""
+    dialect = postgresql.asyncpg.dialect()
+    fixed = dict(statement.compile(dialect=dialect).params)  # the statement's own constants
+    if expanded:
+        statement = statement.params(**expanded)
+    compiled = statement.compile(dialect=dialect,
+                                 compile_kwargs={"render_postcompile": bool(expanded)})
+    return _Sql(str(compiled), tuple(compiled.positiontup or ()), fixed)
+
+
+class BareSosApp:
+    """The floor app (see the module docstring)."""
+
+    def __init__(self, ari_url: str, user: str, password: str, app: str, dsn: str,
+                 dial_template: str, emergency: str = "120", kin_at_once: int = 2) -> None:
+        self.base = ari_url.rstrip("/")
+        self.auth = aiohttp.BasicAuth(user, password)
+        self.api_key = f"{user}:{password}"
+        self.app = app
+        self.dsn = dsn
+        self.dial_template = dial_template
+        self.emergency = emergency
+        self.kin_at_once = kin_at_once
+        self.legs: dict[str, str] = {}  # leg id -> caller channel id
+        self.clock = FanoutClock(self.legs.get)
+        self._bridges: dict[str, str] = {}  # caller -> bridge
+        self._ids = itertools.count()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._by_phone = _prebuilt(directory._BY_PHONE)
+        self._details = _prebuilt(directory._DETAILS, elder_id=0,
+                                  codes=["district", "street", "community"])
+        self.ready = asyncio.Event()
+
+    async def __aenter__(self) -> BareSosApp:
+        self.http = aiohttp.ClientSession(auth=self.auth)
+        self.pool = await asyncpg.create_pool(self.dsn, min_size=2, max_size=4)
+        self._listener = asyncio.get_running_loop().create_task(self._listen())
+        async with asyncio.timeout(10):
+            await self.ready.wait()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._listener.cancel()
+        await asyncio.gather(self._listener, *self._tasks, return_exceptions=True)
+        await self.pool.close()
+        await self.http.close()
+
+    async def _listen(self) -> None:
+        url = f"{self.base}/ari/events?app={self.app}&api_key={self.api_key}"
+        async with self.http.ws_connect(url.replace("http", "ws", 1)) as ws:
+            self.ready.set()
+            async for message in ws:
+                event = orjson.loads(message.data)
+                self.clock.take(event)
+                kind = event.get("type")
+                if kind == "StasisStart" and (event.get("args") or [])[:1] == ["sos"]:
+                    task = asyncio.get_running_loop().create_task(self._start(event))
+                    self._tasks.add(task)
+                    task.add_done_callback(self._finished)
+                elif kind == "StasisStart":
+                    leg = event["channel"]["id"]
+                    caller = self.legs.get(leg)
+                    if caller is not None and leg.endswith("-e0"):
+                        await self._post(f"/bridges/{self._bridges[caller]}/addChannel",
+                                         channel=leg)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            print(f"bare app: an SOS start failed: {task.exception()!r}")
+
+    async def _post(self, path: str, **params: str) -> Any:
+        async with self.http.post(f"{self.base}/ari{path}", params=params) as response:
+            return await response.read()
+
+    async def _originate(self, caller: str, leg: str, number: str) -> None:
+        self.legs[leg] = caller
+        await self._post("/channels", endpoint=self.dial_template.format(number=number),
+                         app=self.app, appArgs=f"leg,{caller}", channelId=leg,
+                         callerId="SOS <12349>", timeout="30")
+
+    async def _start(self, event: dict[str, Any]) -> None:
+        caller = event["channel"]["id"]
+        number = event["channel"]["caller"]["number"]
+        tag = f"bare{next(self._ids)}"
+        bridge = f"sos-{tag}"
+        self._bridges[caller] = bridge
+
+        async def answer_and_bridge() -> None:
+            await self._post(f"/channels/{caller}/answer")
+            await self._post(f"/bridges/{bridge}", type="mixing")
+            await self._post(f"/bridges/{bridge}/addChannel", channel=caller)
+            await self._post(f"/bridges/{bridge}/record", name=bridge, format="wav")
+            await self._post(f"/bridges/{bridge}/play", media="sound:pls-hold-while-try")
+
+        async def contacts() -> int:
+            async with self.pool.acquire() as conn:
+                row = await conn.fetchrow(self._by_phone.text, *self._by_phone.values(
+                    number=directory.normalise_number(number)))
+                if row is None:
+                    return 0
+                details = await conn.fetch(self._details.text, *self._details.values(
+                    elder_id=row[0], codes=[c for c in row[-1].split("/") if c]))
+            wanted = {"doctor": 1, "kin": self.kin_at_once, "social_worker": 1}
+            picked = []
+            for kind, role, _who, phone, _email, _ident, _priority in sorted(
+                    details, key=lambda r: (r[1] or "", r[6] or 0)):
+                if kind == "c" and wanted.get(role, 0) > 0:
+                    wanted[role] -= 1
+                    picked.append((role, phone))
+            await asyncio.gather(*(self._originate(caller, f"{tag}-{role[0]}{n}", phone)
+                                   for n, (role, phone) in enumerate(picked)))
+            return len(picked)
+
+        _, _, contacted = await asyncio.gather(
+            self._originate(caller, f"{tag}-e0", self.emergency), answer_and_bridge(),
+            contacts())
+        self.clock.incidents[caller].expect(1 + (contacted or 0))
+
+
+# -- product against floor, one press at a time ------------------------------------------------
+
+
+@dataclass
+class Fanout:
+    """Both apps' incidents, pressed alternately on the same Asterisk in the same run."""
+
+    product: list[Incident]
+    floor: list[Incident]
+
+
+async def press(http: aiohttp.ClientSession, ari_url: str, app: str, number: str,
+                caller_endpoint: str) -> str:
+    """A caller enters ``Stasis(app, sos)`` from ``number`` (an originate into the app)."""
+    async with http.post(f"{ari_url.rstrip('/')}/ari/channels", params={
+        "endpoint": caller_endpoint, "app": app, "appArgs": "sos", "callerId": number,
+    }) as response:
+        response.raise_for_status()
+        return str((await response.json())["id"])
+
+
+async def compare(product_clock: FanoutClock, product_issued: Any, floor: BareSosApp,
+                  numbers: list[str], presses: int, ari_url: str, auth: aiohttp.BasicAuth,
+                  caller_endpoint: str, wait_bridged: bool) -> Fanout:
+    """Press alternately for the product (app ``callcenter``) and the floor, one at a time;
+    each press waits for its first round (and its first bridged responder).
+    ``product_issued(caller)`` tells how many first-round legs the product originated."""
+    result = Fanout([], [])
+    async with aiohttp.ClientSession(auth=auth) as http:
+        for n in range(presses):
+            order = [("callcenter", product_clock, result.product),
+                     (floor.app, floor.clock, result.floor)]
+            for app, clock, sink in order if n % 2 == 0 else order[::-1]:
+                # Both clocks key by the caller's channel; Asterisk ids are unique per run.
+                caller = await press(http, ari_url, app, numbers[n % len(numbers)],
+                                     caller_endpoint)
+                incident = clock.incidents[caller]
+                if app == "callcenter":
+                    incident.expect(await product_issued(caller))
+                try:
+                    async with asyncio.timeout(20):
+                        await incident.done.wait()
+                        if wait_bridged:
+                            await incident.first_bridged.wait()
+                except TimeoutError:
+                    raise TimeoutError(f"{app}: press {n} did not complete: {incident}") from None
+                sink.append(incident)
+                # Let the incident's calls settle before the next press: one press at a time.
+                await asyncio.sleep(0.2)
+    return result
