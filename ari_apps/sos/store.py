@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,6 +46,18 @@ def _load(values: dict[str, Any]) -> dict[str, Any]:
         k: datetime.fromisoformat(v) if k in _DATETIME_FIELDS and isinstance(v, str) else v
         for k, v in values.items()
     }
+
+
+def json_safe(detail: dict[str, Any]) -> dict[str, Any]:
+    """``detail`` as JSON can hold it: NaN and Infinity become null, other values text.
+
+    A timeline entry is a jsonb row on PostgreSQL, which refuses NaN: one such value
+    would lose the entry, so whatever reaches the recorder is made plain JSON first.
+    """
+    safe: dict[str, Any] = orjson.loads(
+        orjson.dumps(detail, default=str, option=orjson.OPT_NON_STR_KEYS)
+    )
+    return safe
 
 
 def _insert(session: AsyncSession) -> Any:
@@ -174,7 +187,8 @@ class IncidentRecorder:
 
     def event(self, incident_id: str, kind: str, detail: dict[str, Any], *, key: str,
               at: datetime, actor: str = "system") -> None:
-        payload = {"incident_id": incident_id, "kind": kind, "detail": detail, "actor": actor, "at": at}
+        payload = {"incident_id": incident_id, "kind": kind, "detail": json_safe(detail),
+                   "actor": actor, "at": at}
         self._put(EVENT, _dump(payload), key)
 
     def work_order(self, values: dict[str, Any]) -> None:
