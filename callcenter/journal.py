@@ -186,8 +186,14 @@ class Journal:
             raise UnknownJournalKind(f"no journal handler for {kind!r}", {"kind": kind})
         return reg.handler, reg.on_applied
 
-    async def write(self, kind: str, payload: Mapping[str, Any], key: str) -> None:
-        """Append one record and fsync it; returns once it is on disk."""
+    async def write(
+        self, kind: str, payload: Mapping[str, Any], key: str, *, quiet: bool = False
+    ) -> None:
+        """Append one record and fsync it; returns once it is on disk.
+
+        ``quiet``: a write made on purpose while the store is up (a first mark that must
+        survive a crash), not a fallback; it is not logged as an outage.
+        """
         if not key:
             raise JournalError("a journal record needs an idempotency key", {"kind": kind})
         record = JournalRecord(key, kind, dict(payload), utcnow().isoformat())
@@ -196,7 +202,8 @@ class Journal:
             await asyncio.to_thread(self._append, line)
         except (OSError, TypeError) as err:
             raise JournalError(f"journal write failed: {err}", {"kind": kind, "key": key}) from err
-        log.warning("store unreachable: write journaled", kind=kind, key=key)
+        if not quiet:
+            log.warning("store unreachable: write journaled", kind=kind, key=key)
 
     def _append(self, line: bytes) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,8 @@ class SosDeps:
     disarm: Callable[[str], None]
     #: How the conference's own short timers wait (tests pass the PBX simulator's clock).
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    #: Calls an identified elder back once their incident ended as ``caller_lost``.
+    call_back: Callable[[SosConference, ElderCard], None] | None = None
 
 
 @dataclass
