@@ -10,6 +10,7 @@ agents are alerted and the elder is called back through the alarm flow.
 from __future__ import annotations
 
 import aiohttp
+import orjson
 import pytest
 
 from ari_apps.alarms.flows import AlarmConference
@@ -107,3 +108,29 @@ async def test_faults_are_injected_over_the_control_api(sos: SosHarness) -> None
         async with http.delete(url) as response:
             assert response.status == 204
     assert sos.sim.faults.pending == []
+
+
+# -- pops before identification --------------------------------------------------------------
+
+
+def _unfiltered(sos: SosHarness) -> list[bytes]:
+    """Every pop addressed to agents of any area (no jurisdiction on its audience)."""
+    return [orjson.dumps(m.payload) for m in sos.published
+            if m.topic.startswith("sos.") and "area_path" not in m.audience]
+
+
+@pytest.mark.parametrize("number", [ELDER_PHONE, "13312345678"], ids=["known", "unknown"])
+async def test_pops_of_an_unknown_area_reach_other_areas_without_personal_data(
+    sos: SosHarness, number: str
+) -> None:
+    conference = await sos.incident(sos.press(number))
+    await sos.notifier.drain()
+    everyone = _unfiltered(sos)
+    assert everyone, "agents of every area still learn that an SOS came in"
+    assert not [p for p in everyone if number.encode() in p or "王秀英".encode() in p]
+    assert all(orjson.loads(p)["elder"] is None for p in everyone)
+    masked = number[:3] + "****" + number[-4:]
+    assert all(orjson.loads(p)["caller_number"] == masked for p in everyone)
+    if conference.identified:  # once known, the full pops go to its area alone
+        assert all(m.audience.get("area_path") == conference.card.area_path  # type: ignore[union-attr]
+                   for m in sos.published if m.topic == "sos.started")
