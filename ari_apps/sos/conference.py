@@ -127,6 +127,11 @@ class SosConference(LegEvents, Escalation, Restoration):
             await self.client.bridges.record(self.bridge_id, self.recording_name, format="wav")
             self._timeline("recording.started", {"name": self.recording_name})
         except AriError as err:
+            if err.status == 409:
+                # "already exists": a restarted product finds the recording it started
+                # before still running on the bridge; it goes on, nothing failed.
+                self._timeline("recording.continued", {"name": self.recording_name})
+                return
             self._timeline("recording.failed", {"error": err.message})
             self._alert("recording_failed", {"error": err.message})
 
