@@ -59,13 +59,51 @@ class UnknownJournalKind(JournalError):
     error_id = "journal-unknown-kind"
 
 
-def is_store_unavailable(err: BaseException) -> bool:
-    """True for errors that mean "the database is not reachable", not "the write is wrong"."""
-    if isinstance(err, DBAPIError) and err.connection_invalidated:
-        return True
-    return isinstance(
-        err, OperationalError | InterfaceError | DisconnectionError | OSError | TimeoutError
+#: SQLSTATEs a restart of the database or of the pool cures: connection exceptions (08),
+#: insufficient resources (53: too many connections, out of memory, disk full), the server
+#: shutting down, starting up or closing idle sessions (57P01-57P03, 57P05), and a
+#: transaction rolled back for a conflict (40001, 40P01) that a replay simply redoes.
+_TRANSIENT_CLASSES = ("08", "53")
+_TRANSIENT_STATES = {"57P01", "57P02", "57P03", "57P05", "40001", "40P01"}
+_CHAIN_DEPTH = 8
+
+
+def _causes(err: BaseException) -> list[BaseException]:
+    """``err`` and what it wraps: SQLAlchemy's ``orig``, else the ``raise … from`` cause."""
+    seen: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and current not in seen and len(seen) < _CHAIN_DEPTH:
+        seen.append(current)
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return seen
+
+
+def _transient_state(err: BaseException) -> bool:
+    # asyncpg and psycopg both name the server's error code ``sqlstate``.
+    state = getattr(err, "sqlstate", None)
+    return isinstance(state, str) and (
+        state[:2] in _TRANSIENT_CLASSES or state in _TRANSIENT_STATES
     )
+
+
+def is_store_unavailable(err: BaseException) -> bool:
+    """True for errors that mean "the database is not reachable", not "the write is wrong".
+
+    SQLAlchemy wraps driver errors it has no class for (asyncpg's TooManyConnectionsError,
+    CannotConnectNowError …) in a bare ``DBAPIError``: the driver's error, and its SQLSTATE,
+    are looked for down the chain.
+    """
+    for cause in _causes(err):
+        if isinstance(cause, DBAPIError) and cause.connection_invalidated:
+            return True
+        if isinstance(
+            cause, OperationalError | InterfaceError | DisconnectionError | OSError | TimeoutError
+        ):
+            return True
+        if _transient_state(cause):
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +186,14 @@ class Journal:
             raise UnknownJournalKind(f"no journal handler for {kind!r}", {"kind": kind})
         return reg.handler, reg.on_applied
 
-    async def write(self, kind: str, payload: Mapping[str, Any], key: str) -> None:
-        """Append one record and fsync it; returns once it is on disk."""
+    async def write(
+        self, kind: str, payload: Mapping[str, Any], key: str, *, quiet: bool = False
+    ) -> None:
+        """Append one record and fsync it; returns once it is on disk.
+
+        ``quiet``: a write made on purpose while the store is up (a first mark that must
+        survive a crash), not a fallback; it is not logged as an outage.
+        """
         if not key:
             raise JournalError("a journal record needs an idempotency key", {"kind": kind})
         record = JournalRecord(key, kind, dict(payload), utcnow().isoformat())
@@ -158,7 +202,8 @@ class Journal:
             await asyncio.to_thread(self._append, line)
         except (OSError, TypeError) as err:
             raise JournalError(f"journal write failed: {err}", {"kind": kind, "key": key}) from err
-        log.warning("store unreachable: write journaled", kind=kind, key=key)
+        if not quiet:
+            log.warning("store unreachable: write journaled", kind=kind, key=key)
 
     def _append(self, line: bytes) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

@@ -36,7 +36,8 @@ DetailValue = Annotated[str, StringConstraints(max_length=256)] | int | float | 
 class AlarmPayload(BaseModel):
     """One alarm as a device sends it (JSON)."""
 
-    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+    # No NaN or Infinity: JSON cannot hold them, and the timeline (jsonb) would lose the row.
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
     type: AlarmKind = Field(description="What happened.")
     id: str = Field(pattern=ALARM_ID_PATTERN,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable
-from typing import Any
+from typing import Any, cast
 
 from ari_apps.sos.actor import LIVE, MAX_LIFETIME, PENDING
 from ari_apps.sos.directory import ElderCard
@@ -33,6 +33,15 @@ from callcenter.store.models import utcnow
 
 log = get_logger(__name__)
 
+
+class CallerLost(Exception):
+    """The caller's channel could not be answered or bridged."""
+
+
+async def _card(identify: Awaitable[ElderCard | None]) -> ElderCard | None:
+    return await identify
+
+
 __all__ = ["FALLBACK_PROMPT", "MAX_LIFETIME", "SosConference"]
 
 
@@ -42,32 +51,73 @@ class SosConference(LegEvents, Escalation, Restoration):
     # -- starting ----------------------------------------------------------------------
 
     async def begin(self, channel_id: str, identify: Awaitable[ElderCard | None]) -> None:
-        """Take the caller's channel in: 120 first, then answer, bridge, record, identify."""
+        """Take the caller's channel in: 120 first, then answer, bridge, record, identify.
+
+        Answering and bridging the caller and dialling the roles into that bridge make
+        sense only together: if the caller cannot be answered or bridged (gone already, a
+        5xx from ARI), no role is dialled, 120 (dialled first, for speed) is hung up, and
+        the incident ends as ``caller_lost``: agents are alerted and the elder called back.
+        """
         loop = asyncio.get_running_loop()
         t0 = loop.time()
         caller = self.legs.setdefault(
             channel_id, Leg(channel_id, LegRole.ELDER, None, LegState.ANSWERED)
         )
+        self.deps.recorder.opened(self.row())  # durable from the first moment (a crash now)
         self._save()
         self._save_leg(caller)
         self._timeline("trigger", {"kind": self.kind, "device": self.device_id,
                                    "caller": self.caller_number})
-        emergency = self._dial_all(self.plan.start())
-        await asyncio.gather(
-            emergency, self._answer_and_bridge(channel_id), self._identified(identify)
-        )
+        emergency = loop.create_task(self._dial_all(self.plan.start()))
+        lookup = loop.create_task(_card(identify))
+        lost: CallerLost | None = None
+        try:
+            async with asyncio.TaskGroup() as start:
+                start.create_task(self._answer_and_bridge(channel_id))
+                start.create_task(self._identified(asyncio.shield(lookup)))
+        except* CallerLost as group:
+            lost = cast("CallerLost", group.exceptions[0])
+        if lost is not None:
+            # Let 120's originate complete before hanging it up: a request cut short could
+            # still ring 120 for a call that no longer exists.
+            await asyncio.gather(emergency, return_exceptions=True)
+            await self._caller_lost(str(lost), await lookup)
+            self.first_round_done.set()
+            return
+        await emergency
         self.first_round_seconds = loop.time() - t0
         self.first_round_done.set()
         self._arm_escalation()
 
     async def _answer_and_bridge(self, channel_id: str) -> None:
-        await self.client.channels.answer(channel_id)
-        await self._ensure_bridge()
-        await self.client.bridges.add_channel(self.bridge_id, channel_id)
+        try:
+            await self.client.channels.answer(channel_id)
+            await self._ensure_bridge()
+            await self.client.bridges.add_channel(self.bridge_id, channel_id)
+        except (AriError, TimeoutError, OSError) as err:
+            raise CallerLost(getattr(err, "message", None) or repr(err)) from err
         self._bridged.set()
         # Recorded from the first second (B §5.10), before anybody else joins.
         await self._start_recording()
         await self._play_prompt()
+
+    async def _caller_lost(self, reason: str, card: ElderCard | None) -> None:
+        """The caller could not be taken in: nobody is dialled into a conference that
+        never was; an SOS that drops is still an alarm (agents alerted, elder called back)."""
+        log.warning("sos caller lost before the conference began", reason=reason)
+        self.card = card
+        self.identified = card is not None
+        self._timeline("caller.lost", {"reason": reason, "callback": card is not None})
+        for leg in list(self.legs.values()):
+            if leg.is_responder and leg.state in LIVE:
+                leg.move(LegState.FAILED)
+                leg.cause_text, leg.ended_at = "caller lost", utcnow()
+                self._save_leg(leg)
+                await self._hangup(leg.id)
+        self._alert("caller_lost", {"reason": reason, "callback": card is not None})
+        await self._end("caller_lost")
+        if card is not None and self.deps.call_back is not None:
+            self.deps.call_back(self, card)
 
     async def _start_recording(self) -> None:
         if self._recording:
@@ -77,6 +127,11 @@ class SosConference(LegEvents, Escalation, Restoration):
             await self.client.bridges.record(self.bridge_id, self.recording_name, format="wav")
             self._timeline("recording.started", {"name": self.recording_name})
         except AriError as err:
+            if err.status == 409:
+                # "already exists": a restarted product finds the recording it started
+                # before still running on the bridge; it goes on, nothing failed.
+                self._timeline("recording.continued", {"name": self.recording_name})
+                return
             self._timeline("recording.failed", {"error": err.message})
             self._alert("recording_failed", {"error": err.message})
 
@@ -103,6 +158,8 @@ class SosConference(LegEvents, Escalation, Restoration):
             self._timeline("identified", {"elder_id": card.elder_id})
         self._save()
         self._publish("sos.started")
+        # Only into a bridge that exists, with the caller in it (see ``begin``).
+        await self._bridged.wait()
         await self._dial_all(self.plan.add_contacts(card.contacts if card else []))
         self._open_work_order()
         self._notify_contacts()

@@ -21,6 +21,7 @@ from ari_apps.sos.plan import Candidate
 from ari_apps.sos.store import IncidentRecorder
 from callcenter.alarm_types import alarm_label
 from callcenter.asterisk import AriClient
+from callcenter.logs import mask_name, mask_text
 from callcenter.notify.models import Channel as NotifyChannel
 from callcenter.notify.outbox import NotificationRequest
 from callcenter.settings import Settings
@@ -46,6 +47,8 @@ class SosDeps:
     disarm: Callable[[str], None]
     #: How the conference's own short timers wait (tests pass the PBX simulator's clock).
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    #: Calls an identified elder back once their incident ended as ``caller_lost``.
+    call_back: Callable[[SosConference, ElderCard], None] | None = None
 
 
 @dataclass
@@ -68,6 +71,36 @@ class Leg:
 
     def move(self, state: LegState) -> None:
         self.state = state
+
+
+def _without_personal_data(payload: dict[str, Any]) -> dict[str, Any]:
+    """A console payload for users of any area: numbers masked, no elder, no names."""
+    masked = dict(payload)
+    masked["caller_number"] = mask_text(str(payload.get("caller_number") or ""))
+    masked["elder"] = None
+    masked["legs"] = [leg | {"name": mask_name(leg["name"]) if leg["role"] != "emergency"
+                             else leg["name"]} for leg in payload.get("legs", [])]
+    for key in ("events", "event", "detail"):
+        if key in masked:
+            masked[key] = _masked_value(masked[key])
+    return masked
+
+
+_NUMBER_KEYS = {"caller", "caller_number", "number", "to"}
+
+
+def _masked_value(value: Any) -> Any:
+    """Phone numbers and names masked by key (ids, which look like numbers, stay whole)."""
+    if isinstance(value, dict):
+        return {
+            k: mask_text(v) if k in _NUMBER_KEYS and isinstance(v, str)
+            else mask_name(v) if k == "name" and isinstance(v, str)
+            else _masked_value(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_masked_value(v) for v in value]
+    return value
 
 
 def new_incident_id() -> str:
@@ -198,7 +231,12 @@ class IncidentRecords:
 
     def _publish(self, topic: str, extra: dict[str, Any] | None = None) -> None:
         payload = self.snapshot() | (extra or {})
-        self.deps.notifier.publish(topic, payload, self.card.area_path if self.card else None)
+        area = self.card.area_path if self.card else None
+        if area is None:
+            # Nobody's jurisdiction is known (before identification, an unknown caller):
+            # the pop goes to every agent, so it carries no personal data.
+            payload = _without_personal_data(payload)
+        self.deps.notifier.publish(topic, payload, area)
 
     def _alert(self, kind: str, detail: dict[str, Any]) -> None:
         self._publish("sos.alert", {"alert": kind, "detail": detail})

@@ -8,19 +8,22 @@ from its rows and whatever Asterisk still holds of it.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ari_apps.sos.conference import SosConference
-from ari_apps.sos.directory import ElderCard, elder_card
+from ari_apps.sos.directory import ElderCard, elder_card, identify
 from ari_apps.sos.incident import Leg, SosDeps
 from ari_apps.sos.models import Incident, IncidentLeg, IncidentStatus, LegRole, LegState
-from ari_apps.sos.plan import Candidate
+from ari_apps.sos.plan import _SHORT, Candidate
 from ari_apps.sos.roster import OnDutyRoster
-from callcenter.asterisk import AriClient, AriSnapshot
+from callcenter.asterisk import AriClient, AriSnapshot, Channel
 from callcenter.journal import is_store_unavailable
 from callcenter.logs import get_logger
 from callcenter.store.engine import SessionFactory
+from callcenter.store.models import utcnow
 
 log = get_logger(__name__)
 
@@ -51,16 +54,18 @@ class Recovery:
             if conference.client.node == snapshot.node:
                 conference.post(conference.reconcile)
         orphans = {b[4:]: members for b, members in bridges.items() if b[4:] not in self.conferences}
+        channels = {c.id: c for c in snapshot.channels}
         task = asyncio.get_running_loop().create_task(
-            self._restore_all(client, orphans), name=f"sos-restore-{snapshot.node}"
+            self._restore_all(client, orphans, channels), name=f"sos-restore-{snapshot.node}"
         )
         self._restores.add(task)
         task.add_done_callback(self._restores.discard)
 
-    async def _restore_all(self, client: AriClient, orphans: dict[str, set[str]]) -> None:
+    async def _restore_all(self, client: AriClient, orphans: dict[str, set[str]],
+                           channels: dict[str, Channel]) -> None:
         while True:
             try:
-                await self._restore(client, orphans)
+                await self._restore(client, orphans, channels)
                 return
             except Exception as err:  # noqa: BLE001 - retried until the store is back
                 if not is_store_unavailable(err):
@@ -69,7 +74,8 @@ class Recovery:
                 log.warning("store down: sos restore retried", retry_in=_RESTORE_RETRY)
                 await asyncio.sleep(_RESTORE_RETRY)
 
-    async def _restore(self, client: AriClient, orphans: dict[str, set[str]]) -> None:
+    async def _restore(self, client: AriClient, orphans: dict[str, set[str]],
+                       channels: dict[str, Channel]) -> None:
         async with self.sessions() as session:
             active = (
                 await session.execute(
@@ -89,11 +95,34 @@ class Recovery:
                     )
                 ).scalars().all()
                 card = await elder_card(session, incident.elder_id) if incident.elder_id else None
-                self._resume(client, incident, list(legs), card, members)
+                self._resume(client, incident, list(legs), card, members, channels)
+            known = {incident.id for incident in active}
+            for incident_id, members in orphans.items():
+                if incident_id not in known and incident_id not in self.conferences:
+                    await self._adopt(session, client, incident_id, members, channels)
+
+    async def _adopt(self, session: AsyncSession, client: AriClient, incident_id: str,
+                     members: set[str], channels: dict[str, Channel]) -> None:
+        """An ``sos-`` bridge without a row (the product died right after a press): rebuild
+        the incident from the bridge and its channels, identify the caller by number."""
+        callers = [channels[c] for c in members
+                   if c in channels and not c.startswith(f"{incident_id}-")]
+        number = callers[0].caller.number if callers else ""
+        card = await identify(session, caller_number=number, device_id=None) if number else None
+        started = _started_at(incident_id)
+        incident = Incident(id=incident_id, kind="sos", caller_number=number, device_id=None,
+                            started_at=started, first_answer_at=None)
+        rows = [IncidentLeg(id=c.id, role=LegRole.ELDER.value, number=number, name="",
+                            state=LegState.JOINED.value, created_at=started)
+                for c in callers]
+        log.warning("sos bridge without a row adopted", incident_id=incident_id,
+                    identified=card is not None)
+        self._resume(client, incident, rows, card, members, channels, adopted=True)
 
     def _resume(
         self, client: AriClient, incident: Incident, rows: list[IncidentLeg],
-        card: ElderCard | None, members: set[str] | None,
+        card: ElderCard | None, members: set[str] | None, channels: dict[str, Channel],
+        *, adopted: bool = False,
     ) -> None:
         conference = SosConference(
             self.deps, client, incident.id, kind=incident.kind,
@@ -101,6 +130,10 @@ class Recovery:
             started_at=incident.started_at,
         )
         legs = [_leg_from_row(row) for row in rows]
+        # Legs Asterisk holds whose rows never reached the store (a restart right after
+        # they were dialled): read from Asterisk, never dialled again.
+        legs += _legs_from_asterisk(incident.id, {leg.id for leg in legs}, channels,
+                                    members or set(), card)
         conference.restore(card, legs, members or set(), incident.first_answer_at)
         self._track(conference)
         if card is not None:
@@ -110,12 +143,63 @@ class Recovery:
                 self._by_channel[leg.id] = conference
 
         async def first() -> None:
+            if adopted:  # nothing of it was stored: it is, from now on
+                conference._save()
+                for leg in legs:
+                    conference._save_leg(leg)
+                conference._timeline("adopted", {"legs": len(legs),
+                                                 "identified": card is not None})
+                if card is not None:
+                    conference._publish("sos.started")
             conference.resume_timers()
             await conference.reconcile()
             await conference.dial_untried()
+            if adopted:
+                # Its first run may have died before these: each is idempotent per incident.
+                conference._open_work_order()
+                conference._notify_contacts()
+                # The elder may have heard nothing yet: keep them company until help joins.
+                await conference._play_prompt()
 
         conference.start(first)
         log.info("sos conference restored", incident_id=incident.id, legs=len(legs))
+
+
+def _started_at(incident_id: str) -> datetime:
+    """When an incident began, from its id (``new_incident_id``: UTC time first)."""
+    try:
+        return datetime.strptime(incident_id[:14], "%Y%m%d%H%M%S").replace(tzinfo=UTC)
+    except ValueError:
+        return utcnow()
+
+
+def _legs_from_asterisk(incident_id: str, known: set[str], channels: dict[str, Channel],
+                        members: set[str], card: ElderCard | None) -> list[Leg]:
+    """The incident's leg channels (``<incident>-<role><attempt>``) that have no row."""
+    roles = {short: role for role, short in _SHORT.items()}
+    legs = []
+    for channel in channels.values():
+        prefix, _, suffix = channel.id.rpartition("-")
+        if prefix != incident_id or channel.id in known or not suffix[1:].isdigit():
+            continue
+        role = roles.get(suffix[0])
+        if role is None:
+            continue
+        candidate = _candidate(role, int(suffix[1:]), card, channel)
+        state = (LegState.JOINED if channel.id in members
+                 else LegState.ANSWERED if channel.state == "Up" else LegState.RINGING)
+        legs.append(Leg(channel.id, role, candidate, state))
+    return sorted(legs, key=lambda leg: leg.id)
+
+
+def _candidate(role: LegRole, attempt: int, card: ElderCard | None, channel: Channel) -> Candidate:
+    # A role's n-th attempt dials its n-th contact (``RoleTrack.fill``); 120 is one number.
+    contacts = [c for c in (card.contacts if card else []) if c.role is role]
+    if role is not LegRole.EMERGENCY and attempt < len(contacts):
+        return contacts[attempt]
+    number = channel.connected.number or channel.dialplan.exten
+    return Candidate(role, number, "120" if role is LegRole.EMERGENCY else "",
+                     endpoint=role in (LegRole.AGENT, LegRole.SUPERVISOR))
 
 
 def _leg_from_row(row: IncidentLeg) -> Leg:

@@ -91,6 +91,7 @@ class SosApp(Recovery):
             arm=self.escalation.arm,
             disarm=self.escalation.disarm,
             sleep=sleep,
+            call_back=self._call_back,
         )
         self._waiters: list[
             tuple[Callable[[SosConference], bool], asyncio.Future[SosConference]]
@@ -99,6 +100,7 @@ class SosApp(Recovery):
         self._by_elder: dict[int, SosConference] = {}
         self._by_channel: dict[str, SosConference] = {}
         self._restores: set[asyncio.Task[None]] = set()
+        self._callbacks: set[asyncio.Task[None]] = set()
 
     def attach(self, router: StasisRouter) -> None:
         """Declare the SOS routes on the Stasis router, the resync hook on every node, the
@@ -118,9 +120,9 @@ class SosApp(Recovery):
     async def close(self) -> None:
         """Stop every conference's handling (the calls go on in Asterisk) and restores."""
         await self.roster.close()
-        for task in self._restores:
+        for task in (*self._restores, *self._callbacks):
             task.cancel()
-        await asyncio.gather(*self._restores, return_exceptions=True)
+        await asyncio.gather(*self._restores, *self._callbacks, return_exceptions=True)
         await asyncio.gather(*(c.stop() for c in list(self.conferences.values())))
 
     # -- bookkeeping -------------------------------------------------------------------
@@ -266,6 +268,22 @@ class SosApp(Recovery):
         self._by_elder[elder_id] = flow
         flow.start(begin)
         return flow
+
+    def _call_back(self, lost: SosConference, card: ElderCard) -> None:
+        """An SOS whose caller was lost is still an alarm: once it ended, the alarm flow
+        calls the elder back, then dials every role (one flow for both, not a second)."""
+
+        async def after_end() -> None:
+            # Imported here: the alarms feature builds on this one, not the other way.
+            from ari_apps.alarms.flows import start_alarm
+
+            await lost.done.wait()
+            start_alarm(self, card, kind=lost.kind, device_id=lost.device_id,
+                        detail={"after": lost.id, "reason": "caller_lost"}, conference=True)
+
+        task = asyncio.get_running_loop().create_task(after_end(), name=f"sos-callback-{lost.id}")
+        self._callbacks.add(task)
+        task.add_done_callback(self._callbacks.discard)
 
     async def _identify(self, number: str, device_id: str | None) -> ElderCard | None:
         """Who is calling; an unknown caller, or a store that is down, is never refused."""

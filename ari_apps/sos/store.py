@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,6 +29,7 @@ from workflow.models import WorkOrder, WorkOrderType
 log = get_logger(__name__)
 
 INCIDENT = "sos.incident"
+OPENED = "sos.opened"
 LEG = "sos.leg"
 EVENT = "sos.event"
 WORK_ORDER = "sos.work_order"
@@ -47,6 +49,18 @@ def _load(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def json_safe(detail: dict[str, Any]) -> dict[str, Any]:
+    """``detail`` as JSON can hold it: NaN and Infinity become null, other values text.
+
+    A timeline entry is a jsonb row on PostgreSQL, which refuses NaN: one such value
+    would lose the entry, so whatever reaches the recorder is made plain JSON first.
+    """
+    safe: dict[str, Any] = orjson.loads(
+        orjson.dumps(detail, default=str, option=orjson.OPT_NON_STR_KEYS)
+    )
+    return safe
+
+
 def _insert(session: AsyncSession) -> Any:
     return dialect_insert(session.get_bind().dialect.name)
 
@@ -63,6 +77,12 @@ def _upsert_many(session: AsyncSession, model: type[Any]) -> Any:
 async def apply_incident(session: AsyncSession, payload: dict[str, Any], key: str) -> None:
     """Create or update an incident row."""
     await session.execute(_upsert_many(session, Incident), [_load(payload)])
+
+
+async def apply_opened(session: AsyncSession, payload: dict[str, Any], key: str) -> None:
+    """An incident's first row, unless the recorder (or an earlier replay) wrote one."""
+    statement = _insert(session)(Incident).values(**_load(payload)).on_conflict_do_nothing()
+    await session.execute(statement)
 
 
 async def apply_leg(session: AsyncSession, payload: dict[str, Any], key: str) -> None:
@@ -115,6 +135,7 @@ async def apply_work_order(session: AsyncSession, payload: dict[str, Any], key: 
 def register_journal_kinds(journal: Journal) -> None:
     """Let the journal replay what the recorder could not write."""
     journal.register(INCIDENT, apply_incident)
+    journal.register(OPENED, apply_opened)
     journal.register(LEG, apply_leg)
     journal.register(EVENT, apply_event)
     journal.register(WORK_ORDER, apply_work_order)
@@ -139,6 +160,7 @@ class IncidentRecorder:
         self._timeout = timeout
         self._queue: asyncio.Queue[_Write] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
+        self._openings: set[asyncio.Task[None]] = set()
         self._idle = asyncio.Event()
         self._idle.set()
         #: Rows wait in the journal: newer ones must not overtake them (see ``_store``).
@@ -163,8 +185,29 @@ class IncidentRecorder:
 
     async def flush(self) -> None:
         """Wait until everything queued so far is stored or journaled."""
+        if self._openings:
+            await asyncio.gather(*self._openings, return_exceptions=True)
         if self._task is not None:
             await self._idle.wait()
+
+    def opened(self, values: dict[str, Any]) -> None:
+        """A new incident: its first row goes to the journal (fsync'd) at once, beside the
+        first REST calls, so a crash a few milliseconds after the press loses nothing.
+
+        Replayed, it only creates the row when missing: it never undoes a newer state.
+        """
+        payload = _dump(values)
+        task = asyncio.get_running_loop().create_task(
+            self._journal.write(OPENED, payload, f"opened:{values['id']}", quiet=True),
+            name=f"sos-opened-{values['id']}",
+        )
+        self._openings.add(task)
+        task.add_done_callback(self._opening_done)
+
+    def _opening_done(self, task: asyncio.Task[None]) -> None:
+        self._openings.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sos opening not journaled", exc_info=task.exception())
 
     def incident(self, values: dict[str, Any]) -> None:
         self._put(INCIDENT, _dump(values), f"inc:{values['id']}:{utcnow().timestamp()}")
@@ -174,7 +217,8 @@ class IncidentRecorder:
 
     def event(self, incident_id: str, kind: str, detail: dict[str, Any], *, key: str,
               at: datetime, actor: str = "system") -> None:
-        payload = {"incident_id": incident_id, "kind": kind, "detail": detail, "actor": actor, "at": at}
+        payload = {"incident_id": incident_id, "kind": kind, "detail": json_safe(detail),
+                   "actor": actor, "at": at}
         self._put(EVENT, _dump(payload), key)
 
     def work_order(self, values: dict[str, Any]) -> None:

@@ -116,6 +116,28 @@ async def put_queue(request: web.Request) -> web.Response:
                               "retry": q.retry, "wrapuptime": q.wrapuptime})
 
 
+async def post_fault(request: web.Request) -> web.Response:
+    """Inject an ARI fault: {method, path (fnmatch pattern), status, message, times}."""
+    body = await _json(request)
+    method, path = str(body.get("method", "")), str(body.get("path", ""))
+    if not method or not path.startswith("/ari/"):
+        return _error("method and path (starting /ari/) are required")
+    try:
+        status, times = int(body.get("status", 500)), int(body.get("times", 1))
+    except (TypeError, ValueError):
+        return _error("status and times must be integers")
+    if not 400 <= status <= 599 or times < 1:
+        return _error("status must be 4xx or 5xx and times at least 1")
+    fault = _sim(request).faults.fail(method, path, status=status, times=times,
+                                      message=str(body.get("message", "Internal Server Error")))
+    return web.json_response(fault.to_json(), status=201)
+
+
+async def clear_faults(request: web.Request) -> web.Response:
+    _sim(request).faults.clear()
+    return web.Response(status=204)
+
+
 async def state(request: web.Request) -> web.Response:
     sim = _sim(request)
     return web.json_response({
@@ -137,6 +159,8 @@ def control_app(sim: PbxSimulator) -> web.Application:
         web.post("/control/calls/{channel_id}/dtmf", press_dtmf),
         web.post("/control/clock/advance", advance),
         web.put("/control/queues/{name}", put_queue),
+        web.post("/control/faults", post_fault),
+        web.delete("/control/faults", clear_faults),
         web.get("/control/state", state),
     ])
     return app

@@ -17,6 +17,7 @@ from callcenter.pbxsim.calls import Calls
 from callcenter.pbxsim.clock import SimClock
 from callcenter.pbxsim.control import control_app
 from callcenter.pbxsim.dialplan import Dialplan
+from callcenter.pbxsim.faults import Faults
 from callcenter.pbxsim.media import Media
 from callcenter.pbxsim.model import Model
 from callcenter.pbxsim.people import Directory, Person
@@ -37,6 +38,7 @@ class PbxSimulator:
         self.model = Model(self.clock)
         self.directory = Directory()
         self.calls = Calls(self.model, self.directory)
+        self.faults = Faults()
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if recordings_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="pbxsim-rec-")

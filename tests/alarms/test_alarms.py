@@ -115,9 +115,18 @@ async def test_a_bad_token_is_refused_like_an_unknown_device(
         (orjson.dumps({"type": "sos", "id": "bad id!", "at": "yesterday", "extra": 1}), 422,
          [["id"], ["at"], ["extra"]]),
         (orjson.dumps(alarm("sos", detail={"note": "x" * 256}, pad="y" * 5000)), 413, []),
+        # JSON has no NaN or Infinity (PostgreSQL's jsonb refuses them): never accepted.
+        (orjson.dumps(alarm("water")).replace(b'"id"', b'"detail": {"level": NaN}, "id"'), 422,
+         [["detail"]]),
+        (orjson.dumps(alarm("health")).replace(
+            b'"id"', b'"detail": {"metric": "heart_rate", "value": Infinity}, "id"'), 422,
+         [["detail"]]),
+        (orjson.dumps(alarm("water")).replace(b'"id"', b'"detail": {"level": -Infinity}, "id"'),
+         422, [["detail"]]),
     ],
     ids=["malformed-json", "unknown-type", "oversized-detail", "nested-detail",
-         "health-without-value", "future-timestamp", "every-problem-listed", "oversized-body"],
+         "health-without-value", "future-timestamp", "every-problem-listed", "oversized-body",
+         "nan-detail", "infinity-detail", "minus-infinity-detail"],
 )
 async def test_bad_input_gets_a_clear_error_and_starts_nothing(
     sos: SosHarness, post: Post, body: bytes, status: int, where: list[list[str]]
