@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ari_apps.sos.briefing import Speaker, espeak
 from ari_apps.sos.directory import ElderCard
 from ari_apps.sos.models import IncidentStatus, LegRole, LegState
 from ari_apps.sos.notifier import SosNotifier
@@ -46,6 +47,8 @@ class SosDeps:
     disarm: Callable[[str], None]
     #: How the conference's own short timers wait (tests pass the PBX simulator's clock).
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    #: How responders' per-incident prompts are spoken (tests pass a quick stand-in).
+    speak: Speaker = espeak
 
 
 @dataclass

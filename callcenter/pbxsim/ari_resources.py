@@ -133,15 +133,27 @@ async def record_channel(request: web.Request) -> web.Response:
     return web.json_response(body, status=201)
 
 
+SNOOP_DIRECTIONS = ("none", "both", "out", "in")
+
+
 async def snoop(request: web.Request) -> web.Response:
     sim = sim_of(request)
     ch = channel_of(request)
     p = await params(request)
     if not p.get("app"):
         raise AriError(400, "Missing parameter app")
+    directions = {}
+    for what in ("spy", "whisper"):
+        direction = str(p.get(what) or "none")
+        if direction not in SNOOP_DIRECTIONS:
+            raise AriError(400, f"Invalid direction specified for {what}")
+        directions[what] = direction
+    if directions["spy"] == directions["whisper"] == "none":
+        raise AriError(400, "Direction must be specified for at least spy or whisper")
     args = str(p.get("appArgs", "")).split(",") if p.get("appArgs") else []
     snooper = sim.dialplan.snoop(ch, p["app"], args,
                                  request.match_info.get("snoop_id") or p.get("snoopId"))
+    snooper.snoop = (directions["spy"], directions["whisper"])
     return web.json_response(sim.model.ari_channel(snooper))
 
 
