@@ -115,6 +115,11 @@ class IncidentSpeech:
         self._tasks[kind] = (text, task)
         return task
 
+    def text(self, kind: str) -> str | None:
+        """What ``kind`` says (or is being made to say)."""
+        current = self._tasks.get(kind)
+        return current[0] if current is not None else None
+
     def ready(self, kind: str) -> str | None:
         """The file name of ``kind`` if it is made (whatever the text then was)."""
         current = self._tasks.get(kind)

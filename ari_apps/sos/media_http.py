@@ -14,7 +14,8 @@ import base64
 from aiohttp import web
 
 from ari_apps.sos.briefing import MEDIA_NAME, MEDIA_PATH
-from callcenter.commands import CommandFailed, CommandPath, CommandTimeout
+from callcenter.commands import CommandPath
+from callcenter.errors import DomainError
 
 COMMANDS = web.AppKey("sos.media.commands", CommandPath)
 #: How long a console process waits for the process hosting the incident.
@@ -29,7 +30,7 @@ async def get_briefing(request: web.Request) -> web.Response:
     try:
         result = await request.app[COMMANDS].call("sos.briefing", {"name": name},
                                                   within=MEDIA_WITHIN)
-    except (CommandTimeout, CommandFailed) as err:
+    except DomainError as err:  # unknown here, refused elsewhere, or hosted by nobody
         raise web.HTTPNotFound() from err
     return web.Response(
         body=base64.b64decode(result["wav"]), content_type="audio/wav",

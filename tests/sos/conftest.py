@@ -110,12 +110,8 @@ class SosHarness:
             return list(rows.scalars())
 
 
-SPOKEN: list[str] = []
-
-
 async def quick_speech(text: str) -> bytes:
-    """A stand-in for espeak-ng: a tiny 8 kHz WAV, the text remembered."""
-    SPOKEN.append(text)
+    """A stand-in for espeak-ng: a tiny 8 kHz WAV."""
     buffer = io.BytesIO()
     with wave.open(buffer, "wb") as out:
         out.setnchannels(1)
