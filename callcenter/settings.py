@@ -121,6 +121,14 @@ class Settings(BaseSettings):
     sos_caller_id: str = Field(default="12349", pattern=r"^[0-9*#+]{2,32}$")
     sos_prompt_sound: str = "sound:callcenter/sos-help-coming"
     sos_announce_sound: str = "sound:callcenter/sos-announce"
+    # Kin, the doctor and the social worker press 1 to join; no key within this many
+    # seconds counts as no answer (a voicemail must never join the elder's call).
+    sos_confirm_seconds: float = Field(default=20.0, ge=3, le=120)
+    # What they hear when the per-incident prompt cannot be spoken.
+    sos_confirm_sound: str = "sound:callcenter/sos-confirm"
+    # How Asterisk reaches the console for per-incident speech (res_http_media_cache);
+    # default: the console's own WEB_BIND address.
+    media_base_url: str | None = None
     # The spoken message kin hear for an alarm: this prefix + the alarm kind (e.g. "fall").
     alarm_sound_prefix: str = "sound:callcenter/alarm-"
     # Device alarms (C §7.3.2.8) of these types become a conference like an SOS; every
@@ -206,6 +214,16 @@ class Settings(BaseSettings):
             value.format(endpoint="0")
         except (KeyError, IndexError, ValueError) as err:
             raise ValueError(f"only the {{endpoint}} placeholder is allowed ({err})") from err
+        return value
+
+    @field_validator("media_base_url")
+    @classmethod
+    def _check_media_base_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError("expected an http(s) URL without a query, e.g. http://10.0.0.5:8080")
         return value
 
     @field_validator("database_url")

@@ -29,8 +29,10 @@ _HOTLINE = "这里是一二三四九养老服务热线。"
 PROMPTS: dict[str, str] = {
     # Calm and short: it repeats until somebody joins the elder.
     "sos-help-coming": "您好，已收到您的求助，正在为您联系急救和家人。请不要挂机，我们陪着您。",
-    # Short: responders join the conference right after it (or after 15 s at most).
+    # Whispered to 120 when its per-incident briefing cannot be spoken or played.
     "sos-announce": "一二三四九紧急呼叫：您关心的老人按下了一键呼救，马上为您接通。",
+    # Kin, doctor, social worker, when the prompt naming the elder cannot be spoken.
+    "sos-confirm": "一二三四九紧急呼叫：您关心的老人按下了一键呼救，请按1加入通话。",
     **{
         f"alarm-{alarm.kind}": (
             _HOTLINE + f"您关心的老人触发了{alarm.spoken_zh}，请尽快联系老人或前往查看，详情请看短信。"

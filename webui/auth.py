@@ -44,7 +44,8 @@ CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Paths served without a session.
-PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/api/openapi.json", "/lang/")
+PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/api/openapi.json", "/lang/",
+                   "/media/briefings/")  # fetched by Asterisk, by unguessable name
 
 
 #: A session with its user and the user's area (bound: ``token_hash``).

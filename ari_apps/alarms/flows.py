@@ -111,6 +111,7 @@ class KinAlert(SosConference):
         self.first_round_done.set()
 
     async def _admit(self, leg: Leg) -> None:
+        self._accepted(leg)  # kin hear the message at once: no key to press here
         sound = f"{self.deps.settings.alarm_sound_prefix}{self.kind}"
         try:
             playback = await self.client.channels.play(leg.id, sound)

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Self, cast
 
+from ari_apps.sos.briefing import IncidentSpeech
 from ari_apps.sos.incident import IncidentRecords, Leg, SosDeps
 from ari_apps.sos.models import IncidentStatus, LegState
 from ari_apps.sos.plan import Effect, LegRequest, SosPlan
@@ -60,7 +61,10 @@ class ConferenceActor(IncidentRecords):
         self._task: asyncio.Task[None] | None = None
         self._timers: set[asyncio.Task[None]] = set()
         self._prompt_playback: str | None = None
-        self._announcing: dict[str, str] = {}  # playback id -> leg id
+        self.speech = IncidentSpeech(incident_id, deps.speak)
+        self._confirming: dict[str, str | None] = {}  # leg id -> its prompt's playback id
+        self._whispers: dict[str, str] = {}  # 120's snoop channel id -> 120's leg id
+        self._briefings: dict[str, tuple[str, str]] = {}  # playback -> (snoop, media)
         self._escalations = 0
         self._bridged = asyncio.Event()
         self._recording = False
@@ -101,6 +105,7 @@ class ConferenceActor(IncidentRecords):
             finally:
                 for timer in self._timers:
                     timer.cancel()
+                self.speech.close()  # personal data: served no more once the incident ends
                 self.done.set()
                 self.deps.forget(cast("SosConference", self))
                 async with self._changed:
@@ -138,6 +143,9 @@ class ConferenceActor(IncidentRecords):
 
     async def _on_left(self, channel_id: str) -> None:
         raise NotImplementedError  # legs.py
+
+    async def _readmit(self, leg: Leg) -> None:
+        raise NotImplementedError  # responders.py
 
     def _arm_escalation(self, elapsed: float = 0.0) -> None:
         raise NotImplementedError  # escalation.py

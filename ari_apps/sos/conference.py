@@ -213,8 +213,8 @@ class SosConference(LegEvents, Escalation, Restoration):
             await self._leg_failed(leg, None, f"originate refused: {err.message}")
 
     async def _leg_failed(self, leg: Leg, cause: int | None, text: str) -> None:
-        if leg.state not in (LegState.DIALING, LegState.RINGING):
-            return
+        if leg.state not in (LegState.DIALING, LegState.RINGING) and not self._awaiting_key(leg):
+            return  # a leg that never pressed its key counts as one that never answered
         leg.move(LegState.FAILED)
         leg.cause, leg.cause_text, leg.ended_at = cause, text, utcnow()
         self._save_leg(leg)

@@ -31,3 +31,10 @@ class NoSoftphone(DomainError):
 
     error_id = "no-softphone"
     status = 422
+
+
+class BriefingNotFound(DomainError):
+    """No such spoken file: a wrong name, or its incident has ended."""
+
+    error_id = "briefing-not-found"
+    status = 404

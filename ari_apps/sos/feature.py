@@ -54,8 +54,10 @@ def journal_kinds(journal: Journal) -> None:
 def install_console(app: web.Application, host: Host) -> None:
     """The incidents pages and the SOS API."""
     from ari_apps.sos.http import install_web
+    from ari_apps.sos.media_http import install_media
 
     install_web(app, host.get(SOS), host.commands)
+    install_media(app, host.commands)  # Asterisk fetches responders' spoken prompts here
 
 
 FEATURE = Feature(

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ari_apps.sos.briefing import Speaker, espeak
 from ari_apps.sos.directory import ElderCard
 from ari_apps.sos.models import IncidentStatus, LegRole, LegState
 from ari_apps.sos.notifier import SosNotifier
@@ -49,6 +50,8 @@ class SosDeps:
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     #: Calls an identified elder back once their incident ended as ``caller_lost``.
     call_back: Callable[[SosConference, ElderCard], None] | None = None
+    #: How responders' per-incident prompts are spoken (tests pass a quick stand-in).
+    speak: Speaker = espeak
 
 
 @dataclass

@@ -1,19 +1,21 @@
-"""How a conference's legs move: dialled, ringing, answered, announced, joined, left.
+"""How a conference's legs move: dialled, ringing, answered, confirmed, joined, left.
 
 ARI events about the legs and the bridge arrive here, in order, from the actor's inbox;
-the prompt that keeps the elder company until a responder joins is here too.
+how an answered responder comes in is ``responders.py``; the prompt that keeps the elder
+company until a responder joins is here.
 """
 
 from __future__ import annotations
 
-from ari_apps.sos.actor import ConferenceActor
 from ari_apps.sos.incident import Leg
-from ari_apps.sos.models import IncidentStatus, LegRole, LegState
+from ari_apps.sos.models import IncidentStatus, LegState
+from ari_apps.sos.responders import ResponderFlow
 from callcenter.asterisk import (
     AriError,
     AriEvent,
     AriNotFound,
     ChannelDestroyed,
+    ChannelDtmfReceived,
     ChannelEnteredBridge,
     ChannelLeftBridge,
     Dial,
@@ -32,12 +34,11 @@ log = get_logger(__name__)
 # Asterisk 22 sends no NOANSWER Dial on an originate timeout, only ChannelDestroyed 19.
 FAILED_DIAL = {"BUSY": 17, "CONGESTION": 34, "CHANUNAVAIL": 20, "NOANSWER": 19, "CANCEL": 16}
 PROMPT_GAP = 2.0
-ANNOUNCE_TIMEOUT = 15.0
 #: In Asterisk's core sound set ("Please hold while I try to connect you").
 FALLBACK_PROMPT = "sound:pls-hold-while-try"
 
 
-class LegEvents(ConferenceActor):
+class LegEvents(ResponderFlow):
     """The conference's handling of its legs' and bridge's ARI events."""
 
     async def _on_event(self, event: AriEvent) -> None:
@@ -45,6 +46,8 @@ class LegEvents(ConferenceActor):
             await self._on_dial(event)
         elif isinstance(event, StasisStart):
             await self._on_answered(event)
+        elif isinstance(event, ChannelDtmfReceived):
+            await self._on_key(event)
         elif isinstance(event, ChannelEnteredBridge):
             await self._on_entered(event)
         elif isinstance(event, ChannelLeftBridge | StasisEnd):
@@ -66,6 +69,7 @@ class LegEvents(ConferenceActor):
         if leg is None:
             return
         if event.dialstatus == "RINGING" and leg.state is LegState.DIALING:
+            self._prepare_speech()  # spoken while it rings: ready when somebody answers
             leg.move(LegState.RINGING)
             self._save_leg(leg)
             self._timeline("leg.ringing", {"leg": leg.id, "role": leg.role.value})
@@ -74,6 +78,9 @@ class LegEvents(ConferenceActor):
 
     async def _on_answered(self, event: StasisStart) -> None:
         """A leg we dialled answered (or the elder pressed again: see ``add_caller``)."""
+        if event.channel.id in self._whispers:
+            await self._whisper_up(event.channel.id)  # 120's snoop entered the app
+            return
         leg = self.legs.get(event.channel.id)
         if leg is None or leg.candidate is None:
             return  # not a leg we dialled: the caller's own channel
@@ -81,26 +88,9 @@ class LegEvents(ConferenceActor):
             await self._hangup(leg.id)  # answered after we gave up on it
             return
         leg.move(LegState.ANSWERED)
-        leg.answered_at = utcnow()
-        self.first_answer_at = self.first_answer_at or leg.answered_at
         self._save_leg(leg)
-        self._save()
         self._timeline("leg.answered", {"leg": leg.id, "role": leg.role.value})
-        self.plan.answered(leg.id)
         await self._admit(leg)
-
-    async def _admit(self, leg: Leg) -> None:
-        """What an answered leg hears before it joins the conference."""
-        if leg.role in (LegRole.AGENT, LegRole.SUPERVISOR, LegRole.ELDER):
-            await self._join(leg)
-            return
-        # Responders first hear who is in trouble and where, then join.
-        try:
-            playback = await self.client.channels.play(leg.id, self.deps.settings.sos_announce_sound)
-            self._announcing[playback.id] = leg.id
-            self._after(ANNOUNCE_TIMEOUT, lambda: self._join(leg))
-        except AriError:
-            await self._join(leg)
 
     async def _join(self, leg: Leg) -> None:
         if leg.state is not LegState.ANSWERED or self.status is not IncidentStatus.ACTIVE:
@@ -134,6 +124,10 @@ class LegEvents(ConferenceActor):
             return
         if leg.state in (LegState.DIALING, LegState.RINGING):
             return  # not ours to end here: ChannelDestroyed or Dial tells why it failed
+        if self._awaiting_key(leg):
+            self._timeline("leg.hung_up_before_key", {"leg": leg.id, "role": leg.role.value})
+            await self._unconfirmed(leg, None, "hung up before the key")
+            return
         self.parties.discard(leg.id)
         leg.move(LegState.LEFT)
         leg.ended_at = utcnow()
@@ -146,15 +140,20 @@ class LegEvents(ConferenceActor):
         leg = self.legs.get(event.channel.id)
         if leg is None:
             return
-        if leg.state in (LegState.DIALING, LegState.RINGING):
+        if self._awaiting_key(leg):
+            await self._unconfirmed(leg, event.cause, event.cause_txt)
+        elif leg.state in (LegState.DIALING, LegState.RINGING):
             await self._leg_failed(leg, event.cause, event.cause_txt)
         else:
             await self._on_left(leg.id)
 
     async def _on_playback_finished(self, event: PlaybackFinished) -> None:
-        leg_id = self._announcing.pop(event.playback.id, None)
-        if leg_id is not None:
-            await self._join(self.legs[leg_id])
+        prompted = next((leg for leg, pb in self._confirming.items()
+                         if pb == event.playback.id), None)
+        if prompted is not None:
+            await self._on_confirm_prompt_end(prompted, event)
+        elif event.playback.id in self._briefings:
+            await self._on_briefing_end(event)
         elif event.playback.id == self._prompt_playback:
             if event.playback.state == "failed" and not self._prompt_fallback:
                 # The product's own prompt is not installed on this Asterisk: fall back to a

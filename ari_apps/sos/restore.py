@@ -39,7 +39,7 @@ class Restoration(ConferenceActor):
                 if not await self._exists(leg.id):
                     gone.append(leg.id)
                 elif leg.state is LegState.ANSWERED and leg.candidate is not None:
-                    await self._join(leg)  # it was hearing the announcement
+                    await self._readmit(leg)  # it was asked for its key, or joining
         self._timeline("resynced", {"parties": len(self.parties), "gone": len(gone)})
         # Events already on their way (a Dial BUSY, a ChannelDestroyed with its cause) are
         # queued behind this step: let them tell why first, then settle what is left.

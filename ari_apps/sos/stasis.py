@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ari_apps.sos.briefing import briefing_command
 from ari_apps.sos.conference import SosConference
 from ari_apps.sos.directory import ElderCard, identify, normalise_number
 from ari_apps.sos.exceptions import IncidentNotActive
@@ -31,6 +32,7 @@ from callcenter.asterisk import (
     AriError,
     AriEvent,
     ChannelDestroyed,
+    ChannelDtmfReceived,
     ChannelEnteredBridge,
     ChannelLeftBridge,
     Dial,
@@ -53,7 +55,7 @@ log = get_logger(__name__)
 IDENTIFY_TIMEOUT = 2.0
 _ROUTED = (
     Dial, ChannelDestroyed, ChannelEnteredBridge, ChannelLeftBridge, StasisEnd,
-    PlaybackFinished, RecordingFinished, RecordingFailed,
+    PlaybackFinished, RecordingFinished, RecordingFailed, ChannelDtmfReceived,
 )
 
 
@@ -107,8 +109,11 @@ class SosApp(Recovery):
         escalation timers and the commands other processes send (before they start)."""
         self.escalation.register()
         self.commands.handle("sos.join", self.join_command)
+        self.commands.handle("sos.briefing", lambda args: briefing_command(self.conferences, args))
         router.on_start("sos", "sos", self._on_sos_start, self._route)
         router.on_start("leg", "sos", self._on_leg_start, self._route)
+        # 120's whisper channel (a snoop, ``whisper,<incident>``): routed like a leg.
+        router.on_start("whisper", "sos", self._on_leg_start, self._route)
         router.on_prefix("sos-", self._route)  # bridges and recordings: sos-<incident>
         router.on_resolver(self._owns, self._route)  # legs: <incident>-<role><n>
         for client in self.clients.values():

@@ -133,15 +133,52 @@ async def record_channel(request: web.Request) -> web.Response:
     return web.json_response(body, status=201)
 
 
+SNOOP_DIRECTIONS = ("none", "both", "out", "in")
+DTMF_DIGITS = set("0123456789ABCD*#")
+
+
+async def send_dtmf(request: web.Request) -> web.Response:
+    """DTMF sent out of a channel: the channel at its other end receives it (a Local half's
+    partner), one digit after another (Asterisk's defaults: 100 ms each, 100 ms between)."""
+    sim = sim_of(request)
+    ch = channel_of(request)
+    in_stasis(ch)
+    p = await params(request)
+    digits = str(p.get("dtmf", ""))
+    if not digits:
+        raise AriError(400, "DTMF is required")
+    duration = int(p.get("duration", 100) or 100)
+    between = int(p.get("between", 100) or 100)
+    far = ch.partner
+
+    async def press() -> None:
+        for digit in digits:
+            await sim.model.clock.sleep((duration + between) / 1000)
+            if far is not None and not far.gone and digit.upper() in DTMF_DIGITS:
+                sim.calls.dtmf(far, digit.upper(), duration)
+
+    sim.model.spawn(press())
+    return no_content()
+
+
 async def snoop(request: web.Request) -> web.Response:
     sim = sim_of(request)
     ch = channel_of(request)
     p = await params(request)
     if not p.get("app"):
         raise AriError(400, "Missing parameter app")
+    directions = {}
+    for what in ("spy", "whisper"):
+        direction = str(p.get(what) or "none")
+        if direction not in SNOOP_DIRECTIONS:
+            raise AriError(400, f"Invalid direction specified for {what}")
+        directions[what] = direction
+    if directions["spy"] == directions["whisper"] == "none":
+        raise AriError(400, "Direction must be specified for at least spy or whisper")
     args = str(p.get("appArgs", "")).split(",") if p.get("appArgs") else []
     snooper = sim.dialplan.snoop(ch, p["app"], args,
                                  request.match_info.get("snoop_id") or p.get("snoopId"))
+    snooper.snoop = (directions["spy"], directions["whisper"])
     return web.json_response(sim.model.ari_channel(snooper))
 
 

@@ -184,6 +184,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/ari/channels/{channel_id}/play", r.play_channel),
         web.post("/ari/channels/{channel_id}/play/{playback_id}", r.play_channel),
         web.post("/ari/channels/{channel_id}/record", r.record_channel),
+        web.post("/ari/channels/{channel_id}/dtmf", r.send_dtmf),
         web.post("/ari/channels/{channel_id}/snoop", r.snoop),
         web.post("/ari/channels/{channel_id}/snoop/{snoop_id}", r.snoop),
         web.get("/ari/channels/{channel_id}/variable", r.get_var),

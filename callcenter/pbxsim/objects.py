@@ -66,6 +66,7 @@ class Channel:
     dial_dest: Channel | None = None  # last channel this one dialled (CDR DestinationChannel)
     disposition: str = ""  # CDR disposition once known (BUSY, NO ANSWER...)
     gone: bool = False
+    snoop: tuple[str, str] | None = None  # a Snoop channel's (spy, whisper) directions
     task: asyncio.Task[Any] | None = None  # the dialplan running on this channel
     # Hangup callbacks; whatever they return is discarded.
     on_hangup: list[Callable[[Channel], object]] = field(default_factory=list)

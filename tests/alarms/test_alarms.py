@@ -52,10 +52,10 @@ async def test_sos_alarm_over_http_calls_the_elder_back_first_then_every_role(
                               and len(leg_states(c, LegRole.KIN)) == 2)
     assert leg_states(conference, LegRole.EMERGENCY)[0][0] == EMERGENCY
     assert leg_states(conference, LegRole.SOCIAL_WORKER)
-    await sos.advance(1)  # 120 and the others answer …
+    await sos.advance(1)  # 120 and the others answer: 120 joins the elder at once …
     await conference.wait_for(lambda c: leg_states(c, LegRole.EMERGENCY)[0][1]
-                              is LegState.ANSWERED)
-    await sos.advance(2)  # … hear the announcement and join the elder's conference
+                              is LegState.JOINED)
+    await sos.advance(2)  # … the others press 1 and join
     emergency = f"{conference.id}-e0"
     await conference.wait_for(lambda c: {f"{c.id}-c0", emergency} <= set(c.parties))
     assert len(sos.app.conferences) == 1 and len(sos.sim.model.bridges) == 1

@@ -15,11 +15,14 @@ from callcenter.asterisk import (
     AriServerError,
     BridgeDestroyed,
     ChannelDestroyed,
+    ChannelDtmfReceived,
     ChannelEnteredBridge,
     ChannelLeftBridge,
     Dial,
+    PlaybackFinished,
     RecordingFinished,
     RecordingStarted,
+    StasisEnd,
     StasisStart,
 )
 from contract.conftest import Ari, Pbx, of_type
@@ -147,3 +150,63 @@ async def test_errors_have_asterisk_statuses_and_bodies(pbx: Pbx, ari: Ari) -> N
         assert isinstance(err, AriNotFound) and err.body == {"message": "Resource not found"}
     finally:
         await bridges.destroy("contract-err")
+
+
+async def test_dtmf_sent_into_a_call_is_received_on_the_far_channel(pbx: Pbx, ari: Ari) -> None:
+    # Both halves in the app: ;1 by the originate, ;2 by the sos-entry dialplan's Stasis().
+    near = await ari.client.channels.originate("Local/sos@sos-entry", app="callcenter",
+                                               app_args="leg,kin")
+    far = await ari.seen.wait_for(lambda e: isinstance(e, StasisStart) and e.args == ["sos"])
+    await ari.client.channels.answer(far.channel.id)  # ;1 enters the app once ;2 answers
+    await ari.seen.wait_for(of_type(StasisStart, near.id))
+    await ari.client.channels.send_dtmf(near.id, "1")
+    await pbx.advance(1)
+    key = await ari.seen.wait_for(of_type(ChannelDtmfReceived, far.channel.id))
+    assert isinstance(key, ChannelDtmfReceived)
+    assert key.digit == "1" and key.duration_ms > 0
+    for channel in (far.channel.id, near.id):
+        try:
+            await ari.client.channels.hangup(channel)
+        except AriNotFound:
+            pass  # went with its other half
+
+
+async def test_a_whisper_snoop_enters_the_app_plays_and_ends_with_its_target(
+        pbx: Pbx, ari: Ari) -> None:
+    caller, helper = await _leg(ari, "a"), await _leg(ari, "b")
+    if any(b.id == "contract-b2" for b in await ari.client.bridges.list()):
+        await ari.client.bridges.destroy("contract-b2")
+    bridge = await ari.client.bridges.create("mixing", bridge_id="contract-b2")
+    try:
+        await ari.client.bridges.add_channel(bridge.id, [caller, helper])
+        await ari.seen.wait_for(of_type(ChannelEnteredBridge, helper))
+        with pytest.raises(AriBadRequest):  # a snoop must spy or whisper
+            await ari.client.channels.snoop(caller, "callcenter", spy="none", whisper="none")
+        snoop = await ari.client.channels.snoop(caller, "callcenter", spy="none", whisper="out",
+                                                app_args="whisper,contract",
+                                                snoop_id="contract-snoop")
+        assert snoop.id == "contract-snoop" and snoop.name.startswith(f"Snoop/{caller}-")
+        start = await ari.seen.wait_for(of_type(StasisStart, snoop.id))
+        assert isinstance(start, StasisStart) and start.args == ["whisper", "contract"]
+        playback = await ari.client.channels.play(snoop.id, "sound:beep")
+        assert playback.target_uri == f"channel:{snoop.id}"
+        await pbx.advance(1)
+        done = await ari.seen.wait_for(
+            lambda e: isinstance(e, PlaybackFinished) and e.playback.id == playback.id)
+        assert isinstance(done, PlaybackFinished) and done.playback.state == "done"
+        # The snooped channel stays in its bridge all along: the whisper holds nobody back.
+        assert caller in (await ari.client.bridges.get(bridge.id)).channels
+        await ari.client.channels.hangup(caller)
+        await ari.seen.wait_for(of_type(StasisEnd, snoop.id))
+        with pytest.raises(AriNotFound):
+            await ari.client.channels.get(snoop.id)
+    finally:
+        for channel in (helper, caller):
+            try:
+                await ari.client.channels.hangup(channel)
+            except AriNotFound:
+                pass
+        try:
+            await ari.client.bridges.destroy("contract-b2")
+        except AriNotFound:
+            pass

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import wave
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
+from ari_apps.sos.briefing import CONFIRM_KEY
 from ari_apps.sos.conference import SosConference
 from ari_apps.sos.models import IncidentEvent, LegRole, LegState
 from ari_apps.sos.notifier import SosNotifier
@@ -39,6 +42,8 @@ DOCTORS = ["13700000001", "13700000002"]
 SOCIAL_WORKER = "13600000001"
 AGENT_ENDPOINT = "agent-7001"
 SUPERVISOR_ENDPOINT = "sup-7101"
+#: The numbers whose answer must be confirmed with a key before they join.
+CONFIRMING = frozenset([*KIN, *DOCTORS, SOCIAL_WORKER])
 
 
 @dataclass
@@ -59,9 +64,15 @@ class SosHarness:
 
     def person(self, number: str, behaviour: str = "answer", ring: float | None = None,
                **kw: Any) -> None:
-        """Script who answers ``number``; "noanswer" rings until the originate times out."""
+        """Script who answers ``number``; "noanswer" rings until the originate times out.
+
+        Kin, doctors and the social worker who answer press 1 to join a second later,
+        as people do, unless ``dtmf`` says otherwise (``dtmf=""``: a voicemail).
+        """
         if ring is None:
             ring = 1.0 if behaviour in ("answer", "busy", "congestion") else 0.0
+        if behaviour == "answer" and number in CONFIRMING:
+            kw.setdefault("dtmf", CONFIRM_KEY)
         self.sim.set_person(number, Person(behaviour=behaviour, ring_seconds=ring, **kw))  # type: ignore[arg-type]
 
     def press(self, number: str = ELDER_PHONE, device: str = "") -> str:
@@ -97,6 +108,17 @@ class SosHarness:
                 .order_by(IncidentEvent.at, IncidentEvent.id)
             )
             return list(rows.scalars())
+
+
+async def quick_speech(text: str) -> bytes:
+    """A stand-in for espeak-ng: a tiny 8 kHz WAV."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(1)
+        out.setsampwidth(2)
+        out.setframerate(8000)
+        out.writeframes(bytes(1600))
+    return buffer.getvalue()
 
 
 def sim_now(sim: PbxSimulator) -> datetime:
@@ -185,6 +207,7 @@ async def open_harness(
     scheduler = Scheduler(sessions, journal, bus, clock=lambda: sim_now(sim))
     app = SosApp({"default": client}, settings, sessions, recorder, notifier, scheduler,
                  commands, sleep=sim.clock.sleep, clock=lambda: sim_now(sim))
+    app.deps.speak = quick_speech  # espeak-ng has tests of its own (test_briefing.py)
     router = StasisRouter({"default": client})
     router.attach()
     app.attach(router)

@@ -144,9 +144,9 @@ def _responders(conference: SosConference, state: LegState) -> int:
 
 
 async def _join_answered(harness: SosHarness, conference: SosConference, parties: int) -> None:
-    """Let the dialled people answer, hear the announcement and join."""
+    """Let the dialled people answer, press 1 (120 joins at once) and join."""
     await harness.advance(1)
-    await harness.advance(2)  # the announcement
+    await harness.advance(2)  # the confirming key, a second after answering
     await conference.wait_for(lambda c: len(c.parties) >= parties)
 
 
@@ -219,8 +219,8 @@ async def test_restart_mid_conference_reattaches_escalates_and_never_dials_a_leg
         leg.id: leg.state for leg in conference.legs.values()}
     assert originates.of(incident) == before  # reattached, nothing dialled again
 
-    await second.advance(4)  # kin 3 answers after the restart (t=7 s), hears who and joins
-    await restored.wait_for(lambda c: c.legs[f"{c.id}-k2"].state is LegState.ANSWERED)
+    await second.advance(4)  # kin 3 answers after the restart, presses 1 and joins
+    await restored.wait_for(lambda c: c.legs[f"{c.id}-k2"].state is LegState.JOINED)
     await second.advance(2)
     await restored.wait_for(lambda c: len(c.parties) == 5)
     await second.advance(11)  # doctor 1's ring timeout (t=20 s): the next doctor is dialled
@@ -364,7 +364,7 @@ async def test_redis_down_during_an_sos_the_calls_go_on_and_every_message_arrive
         await listener.wait_for(len(harness.published))  # the start reached the console
 
         _stop_redis(server)
-        await _join_answered(harness, conference, 6)  # answers, announcements, joins
+        await _join_answered(harness, conference, 6)  # answers, keys, joins
         assert [n for n, _ in leg_states(conference, LegRole.KIN)] == KIN[:2]
         assert conference.status.value == "active" and len(conference.parties) == 6
         await harness.notifier.drain()  # handed to the bus, which queues them

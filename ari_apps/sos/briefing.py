@@ -1,0 +1,163 @@
+"""What responders hear, spoken per incident: 120's briefing, the others' "press 1 to join".
+
+120 is bridged the moment it answers and hears, whispered to its leg alone, who is in
+trouble, how old, where, and what the crew must know; kin, the doctor and the social
+worker first hear the elder's name and "press 1 to join". Both are spoken in Mandarin by
+espeak-ng for each incident (``dialplan/sounds.py`` speaks the same way), held in memory
+by the process that hosts the conference, and fetched by Asterisk over HTTP
+(``sound:<CALLCENTER_MEDIA_BASE_URL>/media/briefings/<name>``, res_http_media_cache).
+A file's name carries an unguessable token; it is dropped when the incident ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import re
+import secrets
+import shutil
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ari_apps.sos.directory import ElderCard
+from ari_apps.sos.exceptions import BriefingNotFound
+from callcenter.logs import get_logger
+from callcenter.settings import Settings
+
+log = get_logger(__name__)
+
+#: Pressed by kin, the doctor or the social worker to join the elder's call.
+CONFIRM_KEY = "1"
+#: Pressed by 120 to hear the briefing again.
+REPEAT_KEY = "0"
+SPEECH_TIMEOUT = 10.0
+MEDIA_PATH = "/media/briefings/"
+#: ``<incident>-<kind>-<token>.wav``: the incident routes a fetch to the process hosting it.
+MEDIA_NAME = re.compile(r"^(\w+)-(brief|confirm)-([0-9a-f]{32})\.wav$")
+_GENDER = {"M": "男", "F": "女"}
+
+Speaker = Callable[[str], Awaitable[bytes]]
+
+
+class HasSpeech(Protocol):
+    """A conference, as far as serving its spoken files goes."""
+
+    @property
+    def speech(self) -> IncidentSpeech: ...
+
+
+async def espeak(text: str) -> bytes:
+    """``text`` spoken in Mandarin as an 8 kHz WAV by espeak-ng (off the event loop)."""
+    from dialplan.sounds import speak  # the product's one way of speaking zh-CN
+
+    program = shutil.which("espeak-ng")
+    if program is None:
+        raise RuntimeError("espeak-ng is not installed")
+    return await asyncio.to_thread(speak, text, espeak=program)
+
+
+def spoken_digits(number: str) -> str:
+    """A phone number read digit by digit (幺 for 1, as on the phone in China)."""
+    return "".join("零幺二三四五六七八九"[int(c)] if c.isdigit() else c for c in number)
+
+
+def briefing_text(card: ElderCard | None, caller_number: str) -> str:
+    """120's briefing: who, age, where, what matters; an unknown caller by their number."""
+    head = "一二三四九养老服务热线紧急呼叫。"
+    if card is None:
+        number = spoken_digits(caller_number) if caller_number else "未知"
+        return f"{head}呼叫人身份未能识别，来电号码{number}。按零重听。"
+    parts = [f"呼叫人{card.name}，{_GENDER.get(card.gender, '')}，{card.age}岁。",
+             f"住址：{' '.join(card.area_names)}，{card.address}。"]
+    if card.lives_alone:
+        parts.append("独居。")
+    if card.disabled:
+        parts.append("失能。")
+    if card.health_notes:
+        parts.append(f"健康情况：{card.health_notes}。")
+    return head + "".join(parts) + "按零重听。"
+
+
+def confirm_text(card: ElderCard | None) -> str:
+    """What kin, the doctor and the social worker hear before they join."""
+    who = card.name if card is not None else "您关心的老人"
+    return f"一二三四九紧急呼叫：{who}按了紧急呼叫，按1加入通话。"
+
+
+def media_base_url(settings: Settings) -> str:
+    """Where Asterisk reaches the console: the setting, else the console's own address."""
+    if settings.media_base_url:
+        return settings.media_base_url.rstrip("/")
+    host, _, port = settings.web_bind.rpartition(":")
+    host = host.strip("[]")
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
+
+
+@dataclass
+class IncidentSpeech:
+    """One incident's spoken files: made on demand, served by name, dropped at the end."""
+
+    incident_id: str
+    speaker: Speaker
+    files: dict[str, bytes] = field(default_factory=dict)
+    _tasks: dict[str, tuple[str, asyncio.Task[str | None]]] = field(default_factory=dict)
+
+    def prepare(self, kind: str, text: str) -> asyncio.Task[str | None]:
+        """The making of ``kind`` saying ``text``: its file name, or None if it failed."""
+        current = self._tasks.get(kind)
+        if current is not None and current[0] == text:
+            return current[1]
+        task = asyncio.get_running_loop().create_task(
+            self._make(kind, text), name=f"sos-{self.incident_id}-{kind}")
+        self._tasks[kind] = (text, task)
+        return task
+
+    def text(self, kind: str) -> str | None:
+        """What ``kind`` says (or is being made to say)."""
+        current = self._tasks.get(kind)
+        return current[0] if current is not None else None
+
+    def ready(self, kind: str) -> str | None:
+        """The file name of ``kind`` if it is made (whatever the text then was)."""
+        current = self._tasks.get(kind)
+        if current is None or not current[1].done() or current[1].cancelled():
+            return None
+        return current[1].result()
+
+    async def _make(self, kind: str, text: str) -> str | None:
+        try:
+            async with asyncio.timeout(SPEECH_TIMEOUT):
+                wav = await self.speaker(text)
+        except Exception as err:  # noqa: BLE001 - the generic prompt stands in for it
+            log.warning("sos speech failed; the generic prompt stands in", kind=kind,
+                        error=repr(err))
+            return None
+        name = f"{self.incident_id}-{kind}-{secrets.token_hex(16)}.wav"
+        self.files[name] = wav
+        return name
+
+    def close(self) -> None:
+        """The incident ended: nothing of it is served any more."""
+        for _, task in self._tasks.values():
+            task.cancel()
+        self._tasks.clear()
+        self.files.clear()
+
+
+async def briefing_command(conferences: Mapping[str, HasSpeech], args: dict[str, Any]
+                           ) -> dict[str, Any] | None:
+    """The ``sos.briefing`` command: a spoken file by name, if its incident runs here."""
+    name = str(args.get("name", ""))
+    found = MEDIA_NAME.match(name)
+    if found is None:
+        raise BriefingNotFound("no such briefing", {})
+    conference = conferences.get(found.group(1))
+    if conference is None:
+        return None  # another process hosts it, or nobody: the caller times out
+    wav = conference.speech.files.get(name)
+    if wav is None:
+        raise BriefingNotFound("no such briefing", {})
+    return {"wav": base64.b64encode(wav).decode("ascii")}
