@@ -31,3 +31,10 @@ class NoSoftphone(DomainError):
 
     error_id = "no-softphone"
     status = 422
+
+
+class NotAConsoleUser(DomainError):
+    """An API client acknowledging: only a console user has pops to acknowledge."""
+
+    error_id = "not-a-console-user"
+    status = 422
