@@ -332,7 +332,8 @@ def install_web(app: web.Application, sos: SosApp | None, commands: CommandPath)
     add_web_dir(app, "sos", WEB_DIR)
     add_nav(app, NavItem("incidents", "nav.incidents", frozenset(VIEW_ROLES) - {Role.AUDITOR}))
     add_part(app, ConsolePart(template="_sos_pop.html", styles=("/assets/sos/sos.css",),
-                              scripts=("/assets/sos/sos.js",)))
+                              scripts=("/assets/sos/sos-base.js", "/assets/sos/sos.js",
+                                       "/assets/sos/sos-page.js")))
     app.router.add_get("/incidents", incidents_page, name="incidents")
     app.router.add_get(r"/incidents/{incident:\w+}", incident_page, name="incident")
     api = app[API]
