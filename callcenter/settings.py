@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -98,6 +99,9 @@ class Settings(BaseSettings):
     endpoint_dial_template: str = "PJSIP/{endpoint}"
 
     web_bind: str = "127.0.0.1:8080"
+    # The centre's time zone (IANA name): every time the console shows is in it, whatever
+    # the browser's or the server's own zone; the store keeps UTC.
+    time_zone: str = "Asia/Shanghai"
     web_origins: list[str] = Field(default_factory=list)
     session_ttl_seconds: int = Field(default=8 * 3600, gt=60)
     login_max_failures: int = Field(default=5, ge=1)
@@ -224,6 +228,15 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
             raise ValueError("expected an http(s) URL without a query, e.g. http://10.0.0.5:8080")
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _check_time_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as err:
+            raise ValueError(f"unknown time zone {value!r}, e.g. Asia/Shanghai") from err
         return value
 
     @field_validator("database_url")

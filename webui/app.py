@@ -25,6 +25,7 @@ from webui.keys import CLOCK, RUNTIME, Clock
 from webui.openapi import API
 from webui.pages import NAV, NAV_ITEMS, PARTS
 from webui.throttle import CLIENT_ADDRESS, THROTTLE, ClientAddress, LoginThrottle, peer_address
+from webui.timefmt import install_time_filters
 from webui.timers import add_timer_routes
 from webui.tokens import API_TOKEN_KEY
 from webui.validation import query_guard
@@ -83,6 +84,7 @@ def create_app(
         autoescape=jinja2.select_autoescape(default=True),
         undefined=jinja2.StrictUndefined,
     )
+    install_time_filters(aiohttp_jinja2.get_env(app), settings.time_zone)
     app.on_response_prepare.append(add_security_headers)
     app.cleanup_ctx.append(hub_context)
 

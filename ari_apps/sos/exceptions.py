@@ -38,3 +38,10 @@ class BriefingNotFound(DomainError):
 
     error_id = "briefing-not-found"
     status = 404
+
+
+class NotAConsoleUser(DomainError):
+    """An API client acknowledging: only a console user has pops to acknowledge."""
+
+    error_id = "not-a-console-user"
+    status = 422

@@ -7,21 +7,27 @@ console user, since anybody may have to help. Outside the jurisdiction is a 404.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ari_apps.sos.acks import acknowledge, acknowledged_by, handlers_of
 from ari_apps.sos.directory import elder_card
 from ari_apps.sos.exceptions import (
     CallControlUnavailable,
     IncidentNotActive,
     IncidentNotVisible,
     NoSoftphone,
+    NotAConsoleUser,
 )
 from ari_apps.sos.models import Incident, IncidentStatus, LegRole
+from ari_apps.sos.notifier import CONSOLE_ROLES
+from ari_apps.sos.records import elapsed_text, read_timeline
 from ari_apps.sos.schemas import (
+    AckResult,
     IncidentList,
     IncidentListQuery,
     IncidentSummary,
@@ -33,12 +39,14 @@ from ari_apps.sos.schemas import (
 )
 from ari_apps.sos.stasis import SosApp
 from ari_apps.sos.store import incident_with_timeline
+from callcenter.bus import BusMessage
 from callcenter.commands import CommandPath, CommandTimeout
 from callcenter.notify.outbox import list_for_subject
 from callcenter.store.models import Elder, Role, User
 from webui.api import parse
 from webui.auth import require_role
-from webui.keys import RUNTIME, Principal
+from webui.i18n import translator
+from webui.keys import CLOCK, RUNTIME, Principal
 from webui.openapi import API, ApiRoute
 from webui.pages import ConsolePart, NavItem, add_nav, add_part, add_web_dir, render
 
@@ -90,10 +98,17 @@ async def list_incidents(
     )
     if query.status != "all":
         statement = statement.where(Incident.status == query.status)
-    rows = await session.execute(statement)
-    return IncidentList(
-        incidents=[IncidentSummary.model_validate(_summary(i, name)) for i, name in rows]
-    )
+    rows = list(await session.execute(statement))
+    ids = [incident.id for incident, _ in rows]
+    acknowledged = await acknowledged_by(session, principal.user_id, ids)
+    handlers = await handlers_of(session, ids)
+    return IncidentList(incidents=[
+        IncidentSummary.model_validate(_summary(i, name) | {
+            "acknowledged": i.id in acknowledged,
+            "handlers": [asdict(h) for h in handlers.get(i.id, [])],
+        })
+        for i, name in rows
+    ])
 
 
 async def incident_view(
@@ -129,7 +144,7 @@ async def incident_view(
     )
 
 
-def _json(model: IncidentList | IncidentView | JoinResult) -> web.Response:
+def _json(model: IncidentList | IncidentView | JoinResult | AckResult) -> web.Response:
     return web.json_response(text=model.model_dump_json())
 
 
@@ -177,7 +192,45 @@ async def post_join(request: web.Request) -> web.Response:
             "no process with call control runs this incident's conference",
             {"incident": incident_id},
         ) from err
+    await acknowledge_incident(request, principal, incident_id, "join")
     return _json(JoinResult(incident=incident_id, leg=str(result["leg"]), endpoint=user.endpoint))
+
+
+async def acknowledge_incident(
+    request: web.Request, principal: Principal, incident_id: str, via: str
+) -> bool:
+    """This user has seen an active incident (see ``acks.py``): stored, put on its timeline
+    and told to the consoles (the user's other browsers close their pop). True when new."""
+    if principal.via_token:
+        raise NotAConsoleUser("only a console user acknowledges an incident")
+    async with request.app[RUNTIME].sessions.begin() as session:
+        incident = (await session.execute(
+            select(Incident).where(Incident.id == incident_id, _visible(principal))
+        )).scalar_one_or_none()
+        if incident is None:
+            raise IncidentNotVisible("no such incident", {"incident": incident_id})
+        if incident.status != IncidentStatus.ACTIVE:
+            raise IncidentNotActive("the incident has ended", {"incident": incident_id})
+        done = await acknowledge(session, incident_id, principal.user_id, via)
+        area_path = incident.area_path
+    if done is None:
+        return False
+    audience: dict[str, object] = {"roles": CONSOLE_ROLES}
+    if area_path:
+        audience["area_path"] = area_path
+    await request.app[RUNTIME].bus.publish(BusMessage("sos.acknowledged", {
+        "incident": incident_id, "user_id": done.user_id, "name": done.name, "role": done.role,
+        "event": done.event,
+    }, audience))
+    return True
+
+
+async def post_ack(request: web.Request) -> web.Response:
+    """POST /api/sos/{incident}/ack: I have seen it; stop popping it on my consoles."""
+    principal = require_role(request, *JOIN_ROLES)
+    incident_id = request.match_info["incident"]
+    new = await acknowledge_incident(request, principal, incident_id, "pop")
+    return _json(AckResult(incident=incident_id, new=new))
 
 
 # -- console pages -------------------------------------------------------------------
@@ -201,8 +254,14 @@ async def incidents_page(request: web.Request) -> web.StreamResponse:
         ended = await list_incidents(session, principal,
                                      IncidentListQuery(status=IncidentStatus.ENDED,
                                                        limit=RECENT_ENDED))
+    _ = translator(request)
+    now = request.app[CLOCK]()
+
+    def elapsed(incident: IncidentSummary) -> str:
+        return elapsed_text(_, ((incident.ended_at or now) - incident.started_at).total_seconds())
+
     return render(request, "incidents.html",
-                  {"active": active.incidents, "ended": ended.incidents})
+                  {"active": active.incidents, "ended": ended.incidents, "elapsed": elapsed})
 
 
 def _merged_legs(view: IncidentView) -> list[dict[str, object]]:
@@ -217,8 +276,7 @@ def _merged_legs(view: IncidentView) -> list[dict[str, object]]:
     return list(legs.values())
 
 
-def _role_groups(view: IncidentView, exhausted: set[str]) -> list[dict[str, object]]:
-    legs = _merged_legs(view)
+def _role_groups(legs: list[dict[str, object]], exhausted: set[str]) -> list[dict[str, object]]:
     groups: list[dict[str, object]] = []
     for role in ROLE_ORDER:
         mine = [leg for leg in legs if leg["role"] == role.value]
@@ -246,10 +304,20 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
     }
     can_join = (principal.has_role(*JOIN_ROLES) and live is not None
                 and view.status == IncidentStatus.ACTIVE)
+    if (principal.has_role(*JOIN_ROLES) and not principal.via_token
+            and view.status == IncidentStatus.ACTIVE):
+        try:
+            await acknowledge_incident(request, principal, view.id, "page")
+        except IncidentNotActive:
+            pass  # it ended meanwhile: nothing left to acknowledge
+    legs = _merged_legs(view)
+    named = {str(leg["id"]): leg for leg in legs}
+    elder_name = elder.get("name") if elder else view.elder_name
     return render(request, "incident.html", {
         "incident": view,
+        "timeline": read_timeline(translator(request), view.timeline, named, elder_name),
         "elder": elder,
-        "groups": _role_groups(view, exhausted),
+        "groups": _role_groups(legs, exhausted),
         "exhausted": sorted(exhausted),
         "can_join": can_join,
         "join_url": f"/api/sos/{view.id}/join",
@@ -264,7 +332,8 @@ def install_web(app: web.Application, sos: SosApp | None, commands: CommandPath)
     add_web_dir(app, "sos", WEB_DIR)
     add_nav(app, NavItem("incidents", "nav.incidents", frozenset(VIEW_ROLES) - {Role.AUDITOR}))
     add_part(app, ConsolePart(template="_sos_pop.html", styles=("/assets/sos/sos.css",),
-                              scripts=("/assets/sos/sos.js",)))
+                              scripts=("/assets/sos/sos-base.js", "/assets/sos/sos.js",
+                                       "/assets/sos/sos-page.js")))
     app.router.add_get("/incidents", incidents_page, name="incidents")
     app.router.add_get(r"/incidents/{incident:\w+}", incident_page, name="incident")
     api = app[API]
@@ -276,3 +345,6 @@ def install_web(app: web.Application, sos: SosApp | None, commands: CommandPath)
     api.add(ApiRoute("POST", r"/api/sos/{incident:\w+}/join", post_join,
                      "Ring my softphone into the incident's conference (wherever it runs)",
                      JoinResult, errors=(401, 403, 404, 409, 422, 503), tag="sos"))
+    api.add(ApiRoute("POST", r"/api/sos/{incident:\w+}/ack", post_ack,
+                     "I have seen this incident: my consoles stop popping it (until a new alert)",
+                     AckResult, errors=(401, 403, 404, 409, 422), tag="sos"))

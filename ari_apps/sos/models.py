@@ -111,3 +111,18 @@ class IncidentEvent(Base):
     kind: Mapped[str] = mapped_column(String(48))
     actor: Mapped[str] = mapped_column(String(64), default="system")
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class IncidentAck(Base):
+    """A console user has seen an incident (the pop's button, joining, opening its page):
+    that user's consoles stop popping it until a new alert (see ``ari_apps/sos/acks.py``)."""
+
+    __tablename__ = "sos_acks"
+
+    incident_id: Mapped[str] = mapped_column(
+        ForeignKey("sos_incidents.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)

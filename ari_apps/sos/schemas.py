@@ -43,8 +43,17 @@ class NotificationView(BaseModel):
     sent_at: datetime | None
 
 
+class HandlerView(BaseModel):
+    """A console user on an incident: ``joined``, ``joining`` (ringing), ``acknowledged``."""
+
+    user_id: int | None
+    name: str
+    role: str
+    how: str
+
+
 class IncidentSummary(BaseModel):
-    """An incident as listed."""
+    """An incident as listed; ``acknowledged`` by the user asking, ``handlers`` for all."""
 
     id: str
     kind: str
@@ -57,6 +66,8 @@ class IncidentSummary(BaseModel):
     first_answer_at: datetime | None
     ended_at: datetime | None
     outcome: str | None
+    acknowledged: bool = False
+    handlers: list[HandlerView] = []
 
 
 class IncidentList(BaseModel):
@@ -90,3 +101,10 @@ class JoinResult(BaseModel):
     incident: str
     leg: str
     endpoint: str
+
+
+class AckResult(BaseModel):
+    """The user's acknowledgement of an incident; ``new`` when it changed something."""
+
+    incident: str
+    new: bool

@@ -50,11 +50,14 @@ async def served(
         await close_harness(console.sos)
 
 
-async def _logged_in(browser: Browser, url: str, errors: list[str]) -> Page:
-    """The in-area agent's console, listening for SOS pops."""
+async def _logged_in(
+    browser: Browser, url: str, errors: list[str], zone: str | None = None
+) -> Page:
+    """The in-area agent's console, listening for SOS pops (in a browser set to ``zone``)."""
     from playwright.async_api import expect
 
-    page = await browser.new_page()
+    context = await browser.new_context(timezone_id=zone, viewport={"width": 1280, "height": 900})
+    page = await context.new_page()
     page.on("pageerror", lambda err: errors.append(str(err)))
     await page.goto(f"{url}/login")
     await page.fill("#username", "agent_nk")

@@ -1,51 +1,28 @@
-// SOS on every console page: the pop with its alarm tone (REQUIREMENTS §1, C §7.3.2.3),
-// and the live incident pages. Fed by console.js ("console:event" / "console:ready").
+// SOS on every console page: the pop with its alarm tone (REQUIREMENTS §1, C §7.3.2.3).
+// Fed by console.js ("console:event" / "console:ready"); sos-base.js gives labels and API.
+//
+// The pop shows the active incidents this user has not acknowledged (the server keeps
+// acknowledgements per user: ari_apps/sos/acks.py). Acknowledging (its button, Escape,
+// joining) silences and closes it in every browser of the user. An alert that the elder may
+// still be without help (REPOP_ALERTS) pops an acknowledged incident again. On an incident
+// page the pop is docked, not modal, and never shows the page's own incident. While a
+// card is open the tab title starts with "【SOS】".
 (function () {
   "use strict";
-  var labelsRoot = document.getElementById("sos-labels");
-  if (!labelsRoot) { return; }
-
-  // -- labels (rendered from the message catalog by _sos_pop.html) ---------------------
-  var labels = {};
-  Array.prototype.forEach.call(labelsRoot.querySelectorAll("[data-key]"), function (el) {
-    labels[el.getAttribute("data-key")] = el.textContent;
-  });
-  function label(key, fallback, values) {
-    var text = Object.prototype.hasOwnProperty.call(labels, key) ? labels[key] : fallback;
-    Object.keys(values || {}).forEach(function (name) {
-      text = text.split("{" + name + "}").join(String(values[name]));
-    });
-    return text;
-  }
-  function roleLabel(role) { return role ? label("sos.role." + role, role) : ""; }
-  function stateLabel(state) { return label("sos.state." + state, state); }
-  function causeLabel(cause) {
-    if (cause === null || cause === undefined) { return ""; }
-    return label("sos.cause." + cause, label("sos.cause", "cause {cause}", { cause: cause }));
-  }
-  function pad(n) { return (n < 10 ? "0" : "") + n; }
-  function localTime(iso, withDate) {
-    var at = new Date(iso);
-    if (isNaN(at.getTime())) { return ""; }
-    var time = pad(at.getHours()) + ":" + pad(at.getMinutes()) + ":" + pad(at.getSeconds());
-    if (!withDate) { return time; }
-    return at.getFullYear() + "-" + pad(at.getMonth() + 1) + "-" + pad(at.getDate()) + " " + time;
-  }
+  var base = window.sosBase;
+  if (!base) { return; }
+  var label = base.label;
+  var roleLabel = base.roleLabel;
+  var stateLabel = base.stateLabel;
+  var causeLabel = base.causeLabel;
+  var remembered = base.remembered;
+  //: The alerts that pop an acknowledged incident again (acks.py REPOP_KINDS says the same).
+  var REPOP_ALERTS = ["unanswered", "emergency_unreachable"];
   function make(tag, className, text) {
     var el = document.createElement(tag);
     if (className) { el.className = className; }
     if (text !== undefined) { el.textContent = text; }
     return el;
-  }
-
-  // -- what this tab remembers across pages (acknowledged, joined) ---------------------
-  function remembered(name) {
-    try { return JSON.parse(sessionStorage.getItem("sos." + name) || "{}"); } catch (e) { return {}; }
-  }
-  function remember(name, incident, value) {
-    var all = remembered(name);
-    if (value === undefined) { delete all[incident]; } else { all[incident] = value; }
-    try { sessionStorage.setItem("sos." + name, JSON.stringify(all)); } catch (e) { /* private mode */ }
   }
 
   // -- the alarm tone: Web Audio only, no file, no network -----------------------------
@@ -134,79 +111,43 @@
   document.addEventListener("pointerdown", function () { alarm.unlock(); }, true);
   document.addEventListener("keydown", function () { alarm.unlock(); }, true);
 
-  // -- API calls -------------------------------------------------------------------------
-  var csrfMeta = document.querySelector('meta[name="csrf-token"]');
-  var csrf = csrfMeta ? csrfMeta.getAttribute("content") : "";
-  var popRoot = document.getElementById("sos-pop");
-  var apiBase = (popRoot && popRoot.getAttribute("data-api")) || "/api/sos";
-
-  function getJson(url) {
-    return fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) {
-        if (!response.ok) { var err = new Error(String(response.status)); err.status = response.status; throw err; }
-        return response.json();
-      });
-  }
-  function incidentView(id, attempts) {
-    // The store follows the call a moment later: a brand-new incident may 404 at first.
-    return getJson(apiBase + "/" + encodeURIComponent(id)).catch(function (err) {
-      if (err.status !== 404 || attempts <= 1) { throw err; }
-      return new Promise(function (resolve) { setTimeout(resolve, 700); })
-        .then(function () { return incidentView(id, attempts - 1); });
-    });
-  }
-  function join(id, button, status) {
-    button.disabled = true;
+  // -- acknowledgements ------------------------------------------------------------------
+  var acked = {};  // incident → true: this user has seen it (the server says so at resync)
+  function acknowledge(id) {
+    acked[id] = true;
     silence(id);
-    return fetch(apiBase + "/" + encodeURIComponent(id) + "/join", {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrf, Accept: "application/json" }
-    }).then(function (response) {
-      return response.json().then(function (answer) {
-        if (!response.ok) { throw new Error(answer.message || String(response.status)); }
-        return answer;
-      });
-    }).then(function (answer) {
-      remember("joined", id, answer.leg);
-      status.textContent = label("sos.join.ringing", "", { endpoint: answer.endpoint });
-      button.setAttribute("data-leg", answer.leg);
-      return answer;
-    }).catch(function (err) {
-      button.disabled = false;
-      status.textContent = label("sos.join.failed", "", { message: err.message });
-    });
+    base.post(base.incidentUrl(id, "/ack")).catch(function () { /* ended meanwhile */ });
   }
-  // My own leg's state tells the join button and its status line what to say.
-  function showMyLeg(id, legs, button, status) {
-    var mine = remembered("joined")[id];
-    if (!mine) { return; }
-    var leg = (legs || []).filter(function (l) { return l.id === mine; })[0];
-    if (!leg) { return; }
-    if (leg.state === "joined") {
-      status.textContent = label("sos.join.in", "");
-      button.disabled = true;
-    } else if (leg.state === "failed" || leg.state === "left") {
-      status.textContent = stateLabel(leg.state) + (leg.cause ? " · " + causeLabel(leg.cause) : "");
-      button.disabled = false;
-    }
-  }
+  base.onJoin(function (id) {  // joining acknowledges; this card stays to say how it goes
+    acked[id] = true;
+    if (cards[id]) { cards[id].joining = true; }
+    silence(id);
+  });
 
   // -- the pop ---------------------------------------------------------------------------
   var pop = document.getElementById("sos-pop");
+  var dialog = pop && pop.querySelector(".sos-dialog");
   var cardsRoot = document.getElementById("sos-pop-cards");
   var template = document.getElementById("sos-card-template");
   var popEnabled = !!pop && !!template;  // agents and supervisors only: the template says
+  var page = document.querySelector("article.incident[data-incident]");
+  var onPage = page ? page.getAttribute("data-incident") : null;
+  // On an incident page the agent is at work: the pop docks beside it, not over it.
+  var docked = !!page;
   var cards = {};
   var returnFocus = null;
+  var baseTitle = document.title;
 
   function refreshAlarm() {
     var sounding = Object.keys(cards).some(function (id) { return cards[id].sounding; });
     if (sounding) { alarm.start(); } else { alarm.stop(); }
   }
+  function refreshTitle() {
+    document.title = Object.keys(cards).length
+      ? label("sos.title.prefix", "[SOS]") + " " + baseTitle : baseTitle;
+  }
   function silence(id) {
     if (cards[id]) { cards[id].sounding = false; }
-    remember("ack", id, true);
     refreshAlarm();
   }
   function setInert(on) {
@@ -218,9 +159,10 @@
     if (pop.hidden) {
       returnFocus = document.activeElement;
       pop.hidden = false;
-      setInert(true);
+      if (!docked) { setInert(true); }
     }
-    if (focusTarget) { focusTarget.focus(); }
+    if (focusTarget && !docked) { focusTarget.focus(); }
+    refreshTitle();
   }
   function closeCard(id) {
     var entry = cards[id];
@@ -228,12 +170,26 @@
     entry.el.remove();
     delete cards[id];
     refreshAlarm();
+    refreshTitle();
     if (!Object.keys(cards).length) {
+      var hadFocus = pop.contains(document.activeElement);
       pop.hidden = true;
       setInert(false);
-      if (returnFocus && returnFocus.focus) { returnFocus.focus(); }
+      if (returnFocus && returnFocus.focus && (!docked || hadFocus)) { returnFocus.focus(); }
       returnFocus = null;
     }
+  }
+  if (popEnabled) {
+    if (docked) {
+      pop.classList.add("docked");
+      dialog.setAttribute("aria-modal", "false");
+    }
+    // Escape: "I have seen them": every card shown is acknowledged and the pop closes.
+    document.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape" || pop.hidden) { return; }
+      event.preventDefault();
+      Object.keys(cards).forEach(function (id) { acknowledge(id); closeCard(id); });
+    });
   }
   function callerName(entry) {
     return label("sos.unidentified", "{number}", {
@@ -280,7 +236,7 @@
       item.setAttribute("data-role", role);
       list.appendChild(item);
     });
-    showMyLeg(snapshot.incident, snapshot.legs, el.querySelector(".sos-join"),
+    base.showMyLeg(snapshot.incident, snapshot.legs, el.querySelector(".sos-join"),
               el.querySelector(".sos-join-status"));
   }
   function addAlert(entry, text) {
@@ -302,9 +258,9 @@
       el.setAttribute("data-incident", id);
       var button = el.querySelector(".sos-join");
       var status = el.querySelector(".sos-join-status");
-      button.addEventListener("click", function () { join(id, button, status); });
+      button.addEventListener("click", function () { base.join(id, button, status); });
       el.querySelector(".sos-ack").addEventListener("click", function () {
-        silence(id);
+        acknowledge(id);
         closeCard(id);
       });
       el.querySelector(".sos-open").setAttribute("href", "/incidents/" + encodeURIComponent(id));
@@ -319,158 +275,59 @@
     }
     fillCard(entry, snapshot);
     if (options.alert) { addAlert(entry, options.alert); }
-    if (options.sound && !remembered("joined")[id]) {
-      entry.sounding = true;
-      remember("ack", id, undefined);
-    }
+    if (options.sound && !remembered("joined")[id]) { entry.sounding = true; }
     refreshAlarm();
     openPop(isNew ? entry.el.querySelector(".sos-join") : null);
   }
 
-  // -- the incident page and the incident list, live -----------------------------------
-  var page = document.querySelector("article.incident[data-incident]");
-  var listRows = document.getElementById("incidents-active-rows");
-
-  function legCells(row, leg) {
-    var cells = row.querySelectorAll("td");
-    if (leg.name) { cells[0].textContent = leg.name; }
-    var state = make("span", "state state-" + leg.state, stateLabel(leg.state));
-    cells[2].textContent = "";
-    cells[2].appendChild(state);
-    if (leg.cause !== null && leg.cause !== undefined) { cells[3].textContent = causeLabel(leg.cause); }
-    row.setAttribute("data-state", leg.state);
-  }
-  function updatePageLeg(leg) {
-    var row = null;
-    Array.prototype.forEach.call(page.querySelectorAll("tr[data-leg]"), function (r) {
-      if (r.getAttribute("data-leg") === leg.id) { row = r; }
+  function incidentView(id, attempts) {
+    // The store follows the call a moment later: a brand-new incident may 404 at first.
+    return base.getJson(base.incidentUrl(id)).catch(function (err) {
+      if (err.status !== 404 || attempts <= 1) { throw err; }
+      return new Promise(function (resolve) { setTimeout(resolve, 700); })
+        .then(function () { return incidentView(id, attempts - 1); });
     });
-    if (!row) {
-      var group = page.querySelector('.role-group[data-role="' + leg.role + '"]');
-      if (!group) { return; }
-      row = make("tr");
-      row.setAttribute("data-leg", leg.id);
-      for (var i = 0; i < 4; i++) { row.appendChild(make("td", i === 2 ? "leg-state" : "", i < 2 ? "—" : "")); }
-      group.querySelector("tbody").appendChild(row);
-      group.hidden = false;
-      group.querySelector(".no-legs").hidden = true;
-    }
-    legCells(row, leg);
   }
-  function appendTimeline(event) {
-    var list = document.getElementById("timeline");
-    if (!list || !event) { return; }
-    var item = make("li");
-    item.setAttribute("data-kind", event.kind);
-    var when = make("time", "", localTime(event.at, false));
-    when.setAttribute("datetime", event.at);
-    item.appendChild(when);
-    item.appendChild(document.createTextNode(" "));
-    item.appendChild(make("strong", "", label("sos.event." + event.kind, event.kind)));
-    var detail = Object.keys(event.detail || {}).filter(function (k) {
-      var v = event.detail[k];
-      return v !== null && v !== undefined && v !== "";
-    }).map(function (k) { return k + "=" + event.detail[k]; }).join(", ");
-    item.appendChild(document.createTextNode(" "));
-    item.appendChild(make("span", "muted", detail));
-    list.appendChild(item);
-  }
-  function updatePage(topic, payload) {
-    if (!page || payload.incident !== page.getAttribute("data-incident")) { return; }
-    (payload.legs || []).forEach(updatePageLeg);
-    var exhausted = payload.exhausted || [];
-    Array.prototype.forEach.call(page.querySelectorAll(".role-group"), function (group) {
-      var gone = exhausted.indexOf(group.getAttribute("data-role")) >= 0;
-      group.classList.toggle("exhausted", gone);
-      group.querySelector(".exhausted-tag").hidden = !gone;
-      if (gone) { group.hidden = false; }
-    });
-    if (payload.events) { payload.events.forEach(appendTimeline); }
-    else if (payload.event) { appendTimeline(payload.event); }
-    var joinButton = document.getElementById("join");
-    if (joinButton) {
-      showMyLeg(payload.incident, payload.legs, joinButton, document.getElementById("join-status"));
-    }
-    if (topic === "sos.ended" || payload.status === "ended") {
-      page.setAttribute("data-status", "ended");
-      var tag = page.querySelector(".incident-status");
-      if (tag) { tag.textContent = label("sos.status.ended", "ended"); tag.classList.remove("warn"); }
-      if (joinButton) { joinButton.disabled = true; }
-    }
-  }
-  function updateList(topic, payload) {
-    if (!listRows) { return; }
-    var row = listRows.querySelector('tr[data-incident="' + payload.incident + '"]');
-    if (topic === "sos.ended" && row) {
-      var tag = row.querySelector(".incident-status .tag");
-      if (tag) { tag.textContent = label("sos.status.ended", "ended"); tag.classList.remove("warn"); }
-    } else if (topic === "sos.started" && !row) {
-      row = make("tr");
-      row.setAttribute("data-incident", payload.incident);
-      var link = make("a", "", payload.elder ? payload.elder.name : label("sos.unidentified", "", { number: "" }));
-      link.setAttribute("href", "/incidents/" + encodeURIComponent(payload.incident));
-      var who = make("td");
-      who.appendChild(link);
-      row.appendChild(who);
-      row.appendChild(make("td", "", label("incident.kind." + payload.kind, payload.kind || "")));
-      var started = make("td");
-      var when = make("time", "", localTime(payload.started_at, true));
-      when.setAttribute("datetime", payload.started_at);
-      started.appendChild(when);
-      row.appendChild(started);
-      var status = make("td", "incident-status");
-      status.appendChild(make("span", "tag warn", label("sos.status.active", "active")));
-      row.appendChild(status);
-      row.appendChild(make("td"));
-      listRows.insertBefore(row, listRows.firstChild);
-      var none = document.getElementById("incidents-none-active");
-      if (none) { none.hidden = true; }
-    }
-  }
-
-  // Server times are UTC; show them in the console's local time like the live entries.
-  Array.prototype.forEach.call(document.querySelectorAll(".incident time[datetime], .incidents time[datetime]"), function (el) {
-    var text = localTime(el.getAttribute("datetime"), el.textContent.trim().length > 8);
-    if (text) { el.textContent = text; }
-  });
-  var pageJoin = document.getElementById("join");
-  if (pageJoin) {
-    pageJoin.addEventListener("click", function () {
-      join(page.getAttribute("data-incident"), pageJoin, document.getElementById("join-status"));
-    });
+  // Whether an incident may pop now: never over its own page (opening it acknowledged it),
+  // never once acknowledged, unless the alert says the elder may still be without help.
+  function mayPop(id, alert) {
+    if (id === onPage) { return false; }
+    if (alert && REPOP_ALERTS.indexOf(alert) >= 0) { delete acked[id]; }
+    return !acked[id] || !!cards[id];
   }
 
   // -- wiring ----------------------------------------------------------------------------
   document.addEventListener("console:event", function (event) {
     var message = event.detail || {};
     var payload = message.payload || {};
-    if (!message.topic || message.topic.indexOf("sos.") !== 0 || !payload.incident) { return; }
-    updatePage(message.topic, payload);
-    updateList(message.topic, payload);
-    if (!popEnabled) { return; }
+    var id = payload.incident;
+    if (!popEnabled || !message.topic || message.topic.indexOf("sos.") !== 0 || !id) { return; }
     if (message.topic === "sos.started") {
-      showCard(payload, { sound: true });
+      if (mayPop(id)) { showCard(payload, { sound: true }); }
     } else if (message.topic === "sos.alert") {
-      showCard(payload, { sound: true, alert: alertText(payload) });
-    } else if (message.topic === "sos.updated" && cards[payload.incident]) {
-      fillCard(cards[payload.incident], payload);
+      if (mayPop(id, payload.alert)) { showCard(payload, { sound: true, alert: alertText(payload) }); }
+    } else if (message.topic === "sos.updated" && cards[id]) {
+      fillCard(cards[id], payload);
+    } else if (message.topic === "sos.acknowledged" && payload.user_id === base.me) {
+      acked[id] = true;  // in another tab or browser of mine (or by joining from this card)
+      if (!(cards[id] && cards[id].joining)) { closeCard(id); }
     } else if (message.topic === "sos.ended") {
-      remember("ack", payload.incident, undefined);
-      remember("joined", payload.incident, undefined);
-      closeCard(payload.incident);
+      delete acked[id];
+      base.remember("joined", id, undefined);
+      closeCard(id);
     }
   });
 
-  // On every (re)connect: pop what started while this page was not listening (another
-  // page, a dropped link), and settle the cards already shown.
+  // On every (re)connect: pop what this user has not acknowledged (started while this page
+  // was not listening, or never seen), and settle the cards already shown.
   function resync() {
     if (!popEnabled) { alarm.synced = true; return; }
-    getJson(apiBase + "?status=active").then(function (list) {
+    base.getJson(base.apiBase + "?status=active").then(function (list) {
       var active = {};
-      var acknowledged = remembered("ack");
       var shown = list.incidents.filter(function (i) {
         active[i.id] = true;
-        return cards[i.id] || !acknowledged[i.id];
+        if (i.acknowledged) { acked[i.id] = true; } else { delete acked[i.id]; }
+        return i.id !== onPage && (cards[i.id] || !i.acknowledged);
       });
       Object.keys(cards).forEach(function (id) { if (!active[id]) { closeCard(id); } });
       return Promise.all(shown.map(function (summary) {
