@@ -13,6 +13,7 @@ from aiohttp import web
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ari_apps.sos.control import HAND_DIALLED
 from ari_apps.sos.directory import elder_card
 from ari_apps.sos.exceptions import (
     CallControlUnavailable,
@@ -20,7 +21,7 @@ from ari_apps.sos.exceptions import (
     IncidentNotVisible,
     NoSoftphone,
 )
-from ari_apps.sos.models import Incident, IncidentStatus, LegRole
+from ari_apps.sos.models import Disposition, Incident, IncidentStatus, LegRole
 from ari_apps.sos.schemas import (
     IncidentList,
     IncidentListQuery,
@@ -177,7 +178,8 @@ async def post_join(request: web.Request) -> web.Response:
             "no process with call control runs this incident's conference",
             {"incident": incident_id},
         ) from err
-    return _json(JoinResult(incident=incident_id, leg=str(result["leg"]), endpoint=user.endpoint))
+    return _json(JoinResult(incident=incident_id, leg=str(result["leg"]), endpoint=user.endpoint,
+                            existing=bool(result.get("existing"))))
 
 
 # -- console pages -------------------------------------------------------------------
@@ -253,6 +255,11 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
         "exhausted": sorted(exhausted),
         "can_join": can_join,
         "join_url": f"/api/sos/{view.id}/join",
+        # The same users may act on the call: end it, hang up, mute, dial (http_actions.py).
+        "can_act": can_join,
+        "is_supervisor": principal.role == Role.SUPERVISOR.value,
+        "dispositions": list(Disposition),
+        "hand_roles": HAND_DIALLED,
     })
 
 
@@ -276,3 +283,6 @@ def install_web(app: web.Application, sos: SosApp | None, commands: CommandPath)
     api.add(ApiRoute("POST", r"/api/sos/{incident:\w+}/join", post_join,
                      "Ring my softphone into the incident's conference (wherever it runs)",
                      JoinResult, errors=(401, 403, 404, 409, 422, 503), tag="sos"))
+    from ari_apps.sos.http_actions import install_actions  # it builds on this module
+
+    install_actions(app)
