@@ -39,7 +39,7 @@ M = TypeVar("M", bound=BaseModel)
 #: How long an action waits for the process that hosts the conference.
 ACTION_WITHIN = 10.0
 INCIDENT_PATH = r"/api/sos/{incident:\w+}"
-LEG_PATH = INCIDENT_PATH + r"/legs/{leg:[\w-]+}"
+LEG_PATH = INCIDENT_PATH + r"/legs/{leg:[\w.-]+}"  # Asterisk ids: 1733.42
 
 
 async def _body(request: web.Request, model: type[M]) -> M:
