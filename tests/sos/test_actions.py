@@ -4,18 +4,20 @@ simulator, the console over HTTP with its cookies and CSRF header)."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import aiohttp
+import orjson
 from sqlalchemy import select
 
 from ari_apps.sos.conference import SosConference
-from ari_apps.sos.models import Incident, IncidentLeg, LegRole, LegState
+from ari_apps.sos.models import Disposition, Incident, IncidentLeg, LegRole, LegState
 from callcenter.commands import CommandPath
 from callcenter.store.models import AuditEntry
 from tests.sos import test_console
 from tests.sos.conftest import AGENT_ENDPOINT, KIN, SOCIAL_WORKER, SosHarness
-from tests.sos.test_console import SosConsole, _get, _started
+from tests.sos.test_console import SOS_WEB, SosConsole, _get, _started
 from tests.sos.test_one_leg import _agent1
 from tests.webui.conftest import csrf_of
 
@@ -257,3 +259,37 @@ async def test_an_incident_whose_elder_and_responders_left_ends_by_itself(sos: S
     assert not [leg for leg in conference.legs if leg in sos.sim.model.channels]
     assert conference.bridge_id not in sos.sim.model.bridges
     assert {conference.legs[leg].state for leg in ringing} == {LegState.FAILED}
+
+
+async def test_the_incident_page_offers_the_actions_to_agents_not_auditors(
+    console: SosConsole, login: Any
+) -> None:
+    conference = await _in_call(console)
+    agent, auditor = await login("agent_nk"), await login("auditor1")
+    elder = _leg(conference, LegRole.ELDER)
+
+    status, page = await _get(agent, f"/incidents/{conference.id}")
+    assert status == 200
+    for text in (f'data-url="/api/sos/{conference.id}/end"', 'value="transferred_to_120"',
+                 "已转120", f'data-url="/api/sos/{conference.id}/dial"', 'data-leg-action="mute"',
+                 "结束事件并挂断所有人", 'id="leg-actions-template"'):
+        assert text in page, text
+    elder_row = page[page.index(f'data-leg="{elder}"'):]
+    elder_row = elder_row[:elder_row.index("</tr>")]
+    assert re.search(r'data-leg-action="hangup"\s+hidden', elder_row)  # supervisors only
+
+    status, page = await _get(auditor, f"/incidents/{conference.id}")
+    assert status == 200 and "data-leg-action" not in page and "end-form" not in page
+
+
+def test_every_action_label_is_in_both_catalogs() -> None:
+    template = (SOS_WEB / "templates" / "incident.html").read_text()
+    keys = set(re.findall(r'_\("((?:incident|leg)\.(?:end|dial|action|note|disposition)[\w.]*|'
+                          r'leg\.(?:hangup|mute|unmute|actions))"\)', template))
+    keys |= {f"incident.disposition.{d.value}" for d in Disposition}
+    keys |= {f"sos.event.{kind}" for kind in ("closed", "leg.hungup", "leg.muted", "leg.unmuted",
+                                               "contact.added")}
+    keys |= {"incident.outcome.ended_by_staff"}
+    for lang in ("en", "zh-CN"):
+        messages = orjson.loads((SOS_WEB / "locale" / f"{lang}.json").read_bytes())
+        assert keys <= set(messages), (lang, keys - set(messages))
