@@ -14,6 +14,7 @@ from collections.abc import Awaitable
 from typing import Any, cast
 
 from ari_apps.sos.actor import LIVE, MAX_LIFETIME, PENDING
+from ari_apps.sos.control import Control
 from ari_apps.sos.directory import ElderCard
 from ari_apps.sos.escalation import Escalation
 from ari_apps.sos.incident import Leg
@@ -45,7 +46,7 @@ async def _card(identify: Awaitable[ElderCard | None]) -> ElderCard | None:
 __all__ = ["FALLBACK_PROMPT", "MAX_LIFETIME", "SosConference"]
 
 
-class SosConference(LegEvents, Escalation, Restoration):
+class SosConference(LegEvents, Escalation, Restoration, Control):
     """The conference of one incident: the actor that runs its calls."""
 
     # -- starting ----------------------------------------------------------------------
@@ -232,11 +233,19 @@ class SosConference(LegEvents, Escalation, Restoration):
         """The conference lives while at least two parties remain, or help is still coming."""
         if self.status is not IncidentStatus.ACTIVE:
             return
-        if any(leg.state in PENDING for leg in self.legs.values()) or len(self.parties) >= 2:
-            return
         caller_here = any(
             leg.role is LegRole.ELDER and leg.state in LIVE for leg in self.legs.values()
         )
+        elder_left = any(
+            leg.role is LegRole.ELDER and leg.state is LegState.LEFT for leg in self.legs.values()
+        )
+        if not caller_here and elder_left and self.most_parties >= 2 and len(self.parties) <= 1:
+            # The elder talked with somebody, then left, and so did the others: whoever still
+            # rings (a contact, a staff member) would answer into an empty call.
+            await self._end("completed")
+            return
+        if any(leg.state in PENDING for leg in self.legs.values()) or len(self.parties) >= 2:
+            return
         if not caller_here:
             # The caller is gone and nobody else is coming: nobody is left to talk to.
             if self._answered_by_someone():
@@ -258,6 +267,7 @@ class SosConference(LegEvents, Escalation, Restoration):
         for leg in self.legs.values():
             if leg.state in LIVE:
                 await self._hangup(leg.id)
+                self._close_leg(leg)
         try:
             await self.client.recordings.stop(self.recording_name)
         except AriError:
@@ -275,6 +285,17 @@ class SosConference(LegEvents, Escalation, Restoration):
             {"name": self.recording_name, "node": self.client.node, "incident": self.id},
             self.card.area_path if self.card else None,
         )
+
+    def _close_leg(self, leg: Leg) -> None:
+        """Record a leg the end hung up (no event about it is handled any more)."""
+        if leg.state in (LegState.DIALING, LegState.RINGING):
+            leg.move(LegState.FAILED)
+            leg.cause, leg.cause_text = 16, "incident ended"
+        else:
+            leg.move(LegState.LEFT)
+        leg.ended_at = utcnow()
+        self.parties.discard(leg.id)
+        self._save_leg(leg)
 
     async def _hangup(self, channel_id: str) -> None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ari_apps.sos.actor import LIVE, ConferenceActor
+from ari_apps.sos.incident import Leg
 from ari_apps.sos.models import IncidentStatus
 from ari_apps.sos.plan import Candidate, LegRequest
 from callcenter.logs import get_logger
@@ -56,12 +57,9 @@ class Escalation(ConferenceActor):
         except Exception as err:  # noqa: BLE001 - the store may be down: say so, go on
             log.warning("on-duty lookup failed", role=role.value, error=str(err))
             staff = []
-        ringing = {
-            leg.candidate.user_id
-            for leg in self.legs.values()
-            if leg.candidate and leg.state in LIVE and leg.role.value == role.value
-        }
-        targets = [c for c in staff if c.user_id not in ringing]
+        # One person, one leg: whoever is rung, ringing or on the call already (joined by
+        # hand, or rung by an earlier step) is not rung a second time.
+        targets = [c for c in staff if self._live_leg_of(c) is None]
         self._timeline("escalated", {"to": role.value, "count": len(targets)})
         self._alert("unanswered", {"to": role.value, "count": len(targets)})
         requests = []
@@ -71,10 +69,31 @@ class Escalation(ConferenceActor):
             requests.append(LegRequest(f"{self.id}-{short}{self._escalations}", candidate))
         await self._dial_all(list(requests))
 
-    async def join_agent(self, candidate: Candidate, actor: str) -> str:
-        """An agent clicked "join": ring their softphone into the conference."""
+    def _live_leg_of(self, candidate: Candidate) -> Leg | None:
+        """The leg already ringing or on the call for this staff member (user or softphone)."""
+        for leg in self.legs.values():
+            other = leg.candidate
+            if other is None or leg.state not in LIVE:
+                continue
+            if candidate.user_id is not None and other.user_id == candidate.user_id:
+                return leg
+            if candidate.endpoint and other.endpoint and other.number == candidate.number:
+                return leg
+        return None
+
+    async def join_agent(self, candidate: Candidate, actor: str) -> tuple[str, bool]:
+        """An agent clicked "join": ring their softphone into the conference, once.
+
+        A user who already has a live leg here (a reloaded page, a second click, a second
+        console, an escalation ringing them) gets that leg back: ``(leg id, True)``.
+        """
+        existing = self._live_leg_of(candidate)
+        if existing is not None:
+            self._timeline("agent.join", {"user_id": candidate.user_id, "leg": existing.id,
+                                          "existing": True}, actor=actor)
+            return existing.id, True
         self._escalations += 1
         request = LegRequest(f"{self.id}-a{self._escalations}", candidate)
         self._timeline("agent.join", {"user_id": candidate.user_id}, actor=actor)
         await self._dial(request)
-        return request.leg_id
+        return request.leg_id, False

@@ -45,3 +45,38 @@ class NotAConsoleUser(DomainError):
 
     error_id = "not-a-console-user"
     status = 422
+
+
+class LegNotFound(DomainError):
+    """No leg of that id in the incident."""
+
+    error_id = "leg-not-found"
+    status = 404
+
+
+class LegNotLive(DomainError):
+    """The leg is not on the line (any more): nothing to hang up or mute."""
+
+    error_id = "leg-not-live"
+    status = 409
+
+
+class ElderLegSupervisorOnly(DomainError):
+    """Only a supervisor may hang up the elder's own call."""
+
+    error_id = "elder-leg-supervisor-only"
+    status = 403
+
+
+class ContactAlreadyCalled(DomainError):
+    """That number is already being called, or on the line, in this incident."""
+
+    error_id = "contact-already-called"
+    status = 409
+
+
+class RoleNotReady(DomainError):
+    """The caller is still being identified: the role's contacts are not known yet."""
+
+    error_id = "role-not-ready"
+    status = 409

@@ -15,6 +15,7 @@ from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ari_apps.sos.acks import acknowledge, acknowledged_by, handlers_of
+from ari_apps.sos.control import HAND_DIALLED
 from ari_apps.sos.directory import elder_card
 from ari_apps.sos.exceptions import (
     CallControlUnavailable,
@@ -23,7 +24,7 @@ from ari_apps.sos.exceptions import (
     NoSoftphone,
     NotAConsoleUser,
 )
-from ari_apps.sos.models import Incident, IncidentStatus, LegRole
+from ari_apps.sos.models import Disposition, Incident, IncidentStatus, LegRole
 from ari_apps.sos.notifier import CONSOLE_ROLES
 from ari_apps.sos.records import elapsed_text, read_timeline
 from ari_apps.sos.schemas import (
@@ -193,7 +194,8 @@ async def post_join(request: web.Request) -> web.Response:
             {"incident": incident_id},
         ) from err
     await acknowledge_incident(request, principal, incident_id, "join")
-    return _json(JoinResult(incident=incident_id, leg=str(result["leg"]), endpoint=user.endpoint))
+    return _json(JoinResult(incident=incident_id, leg=str(result["leg"]), endpoint=user.endpoint,
+                            existing=bool(result.get("existing"))))
 
 
 async def acknowledge_incident(
@@ -321,6 +323,11 @@ async def incident_page(request: web.Request) -> web.StreamResponse:
         "exhausted": sorted(exhausted),
         "can_join": can_join,
         "join_url": f"/api/sos/{view.id}/join",
+        # The same users may act on the call: end it, hang up, mute, dial (http_actions.py).
+        "can_act": can_join,
+        "is_supervisor": principal.role == Role.SUPERVISOR.value,
+        "dispositions": list(Disposition),
+        "hand_roles": HAND_DIALLED,
     })
 
 
@@ -348,3 +355,6 @@ def install_web(app: web.Application, sos: SosApp | None, commands: CommandPath)
     api.add(ApiRoute("POST", r"/api/sos/{incident:\w+}/ack", post_ack,
                      "I have seen this incident: my consoles stop popping it (until a new alert)",
                      AckResult, errors=(401, 403, 404, 409, 422), tag="sos"))
+    from ari_apps.sos.http_actions import install_actions  # it builds on this module
+
+    install_actions(app)

@@ -42,12 +42,24 @@ class LegState(enum.StrEnum):
     FAILED = "failed"
 
 
+class Disposition(enum.StrEnum):
+    """How staff closed an incident by hand (the list the console offers, defined once)."""
+
+    RESOLVED = "resolved"
+    FALSE_ALARM = "false_alarm"
+    TRANSFERRED_TO_120 = "transferred_to_120"
+    ELDER_UNREACHABLE = "elder_unreachable"
+    OTHER = "other"
+
+
 class Incident(Base):
     """One SOS or alarm incident: one conference bridge, one recording, one timeline."""
 
     __tablename__ = "sos_incidents"
     __table_args__ = (
         CheckConstraint(check_in("status", IncidentStatus), name="status"),
+        CheckConstraint(f"disposition IS NULL OR {check_in('disposition', Disposition)}",
+                        name="disposition"),
         Index("ix_sos_incidents_status_started", "status", "started_at"),
     )
 
@@ -69,6 +81,10 @@ class Incident(Base):
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     first_answer_at: Mapped[datetime | None] = mapped_column()
     ended_at: Mapped[datetime | None] = mapped_column()
+    #: Set when staff end the incident by hand (``POST /api/sos/{incident}/end``).
+    disposition: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(String(1000))
+    ended_by: Mapped[str | None] = mapped_column(String(64))
 
 
 class IncidentLeg(Base):

@@ -172,6 +172,15 @@ class SosPlan:
         added = self.add_tracks(contacts)
         return [effect for role in added for effect in self.roles[role].fill(self.incident_id)]
 
+    def add_contact(self, candidate: Candidate) -> LegRequest | None:
+        """A contact staff dial by hand: one more leg of its role, handled like the others
+        (None while the role is not known yet: the caller is still being identified)."""
+        track = self.roles.get(candidate.role)
+        if track is None:
+            return None
+        track.exhausted = False  # tried again: exhausted again only if this one fails too
+        return track._request(self.incident_id, candidate)
+
     def track_of(self, leg: str) -> RoleTrack | None:
         """The role a leg belongs to, if it is one of this plan's live legs."""
         for track in self.roles.values():

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from ari_apps.sos.models import Disposition
+
+#: A phone number staff type in: digits, an optional leading +, 3 to 20 of them
+#: (120, a landline with its area code, a mobile with +86).
+PhoneNumber = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9]{3,20}$")]
 
 
 class LegView(BaseModel):
@@ -101,6 +107,67 @@ class JoinResult(BaseModel):
     incident: str
     leg: str
     endpoint: str
+    existing: bool = Field(
+        default=False,
+        description="The user already had a live leg in the incident: that leg, not a new one.",
+    )
+
+
+class EndRequest(BaseModel):
+    """How staff close an incident: a disposition from the fixed list, and a note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    disposition: Disposition
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)] = ""
+
+    @model_validator(mode="after")
+    def _other_says_why(self) -> EndRequest:
+        if self.disposition is Disposition.OTHER and not self.note:
+            raise ValueError("a note is required with the disposition 'other'")
+        return self
+
+
+class EndResult(BaseModel):
+    """The incident staff ended."""
+
+    incident: str
+    outcome: str
+    disposition: Disposition
+
+
+class LegActionResult(BaseModel):
+    """The leg staff hung up or muted, as it is now."""
+
+    incident: str
+    leg: str
+    state: str | None = None
+    muted: bool | None = None
+
+
+class MuteRequest(BaseModel):
+    """Mute (true) or unmute (false) what a leg says; it still hears the others."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    muted: bool
+
+
+class DialRequest(BaseModel):
+    """A contact staff dial by hand into the conference, as one more of a role."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    role: Literal["emergency", "doctor", "kin", "social_worker"]
+    number: PhoneNumber
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=100)] = ""
+
+
+class DialResult(BaseModel):
+    """The leg now dialling the contact."""
+
+    incident: str
+    leg: str
 
 
 class AckResult(BaseModel):

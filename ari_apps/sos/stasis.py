@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from ari_apps.sos.actions import IncidentCommands, run_on
 from ari_apps.sos.briefing import briefing_command
 from ari_apps.sos.conference import SosConference
 from ari_apps.sos.directory import ElderCard, identify, normalise_number
@@ -110,6 +111,7 @@ class SosApp(Recovery):
         self.escalation.register()
         self.commands.handle("sos.join", self.join_command)
         self.commands.handle("sos.briefing", lambda args: briefing_command(self.conferences, args))
+        IncidentCommands(self.conferences).register(self.commands)
         router.on_start("sos", "sos", self._on_sos_start, self._route)
         router.on_start("leg", "sos", self._on_leg_start, self._route)
         # 120's whisper channel (a snoop, ``whisper,<incident>``): routed like a leg.
@@ -300,20 +302,11 @@ class SosApp(Recovery):
             log.warning("sos identification failed; going on unidentified", error=repr(err), exc_info=err)
             return None
 
-    async def join(self, incident_id: str, candidate: Candidate, actor: str) -> str:
-        """Ring a console user's softphone into an incident's conference."""
+    async def join(self, incident_id: str, candidate: Candidate, actor: str) -> tuple[str, bool]:
+        """Ring a console user's softphone into an incident's conference, once: their live
+        leg if they have one, ``(leg id, True)``, else a new one ``(leg id, False)``."""
         conference = self.conferences[incident_id]
-        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-
-        async def command() -> None:
-            try:
-                done.set_result(await conference.join_agent(candidate, actor))
-            except Exception as err:  # noqa: BLE001 - handed to the caller of join()
-                done.set_exception(err)
-
-        conference.post(command)
-        async with asyncio.timeout(10):
-            return await done
+        return await run_on(conference, lambda: conference.join_agent(candidate, actor))
 
     async def join_command(self, args: dict[str, Any]) -> dict[str, Any] | None:
         """The ``sos.join`` command from any console process: ring a user's softphone into
@@ -326,4 +319,5 @@ class SosApp(Recovery):
             raise IncidentNotActive("the incident's conference has ended", {"incident": incident_id})
         candidate = Candidate(LegRole(args["role"]), str(args["endpoint"]), str(args["name"]),
                               user_id=int(args["user_id"]), endpoint=True)
-        return {"leg": await self.join(incident_id, candidate, str(args["actor"]))}
+        leg, existing = await self.join(incident_id, candidate, str(args["actor"]))
+        return {"leg": leg, "existing": existing}

@@ -77,6 +77,23 @@ async def answer(request: web.Request) -> web.Response:
     return no_content()
 
 
+MUTE_DIRECTIONS = {"in": {"in"}, "out": {"out"}, "both": {"in", "out"}}
+
+
+async def mute(request: web.Request) -> web.Response:
+    """POST/DELETE /channels/{id}/mute: Asterisk answers 204 and sends no event."""
+    ch = channel_of(request)
+    in_stasis(ch)
+    direction = (await params(request)).get("direction", "both")
+    if direction not in MUTE_DIRECTIONS:
+        raise AriError(400, "Invalid direction specified")
+    if request.method == "POST":
+        ch.muted |= MUTE_DIRECTIONS[direction]
+    else:
+        ch.muted -= MUTE_DIRECTIONS[direction]
+    return no_content()
+
+
 async def ring(request: web.Request) -> web.Response:
     in_stasis(channel_of(request))
     return no_content()

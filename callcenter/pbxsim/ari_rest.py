@@ -178,6 +178,8 @@ def routes() -> list[web.RouteDef]:
         web.delete("/ari/channels/{channel_id}", r.hangup),
         web.post("/ari/channels/{channel_id}/answer", r.answer),
         web.post("/ari/channels/{channel_id}/ring", r.ring),
+        web.post("/ari/channels/{channel_id}/mute", r.mute),
+        web.delete("/ari/channels/{channel_id}/mute", r.mute),
         web.delete("/ari/channels/{channel_id}/ring", r.ring),
         web.post("/ari/channels/{channel_id}/dial", r.dial),
         web.post("/ari/channels/{channel_id}/continue", r.continue_dialplan),

@@ -61,6 +61,7 @@ class Channel:
     stasis_args: list[str] = field(default_factory=list)
     dialplan_stasis: bool = False  # entered via dialplan Stasis(): unsubscribed at StasisEnd
     bridge: Bridge | None = None
+    muted: set[str] = field(default_factory=set)  # "in" and/or "out" (ARI channel mute)
     answered_at: float | None = None
     dialed_by: Channel | None = None  # the caller channel when this leg was dialled
     dial_dest: Channel | None = None  # last channel this one dialled (CDR DestinationChannel)

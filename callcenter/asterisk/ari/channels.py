@@ -104,6 +104,18 @@ class ChannelsApi(Resource):
             "DELETE", f"/channels/{seg(channel_id)}", {"reason": reason, "reason_code": reason_code}
         )
 
+    async def mute(self, channel_id: str, direction: str = "both") -> None:
+        """POST /channels/{id}/mute (``in``: what the channel says; 409 outside Stasis)."""
+        await self._rest.request(
+            "POST", f"/channels/{seg(channel_id)}/mute", {"direction": direction}
+        )
+
+    async def unmute(self, channel_id: str, direction: str = "both") -> None:
+        """DELETE /channels/{id}/mute."""
+        await self._rest.request(
+            "DELETE", f"/channels/{seg(channel_id)}/mute", {"direction": direction}
+        )
+
     async def ring(self, channel_id: str) -> None:
         """POST /channels/{id}/ring (indicate ringing)."""
         await self._rest.request("POST", f"/channels/{seg(channel_id)}/ring")

@@ -113,10 +113,13 @@
         return response.json();
       });
   }
-  function post(url) {
+  // A JSON body when given (the page's actions); none for join and ack.
+  function post(url, body) {
+    var headers = { "X-CSRF-Token": csrf, Accept: "application/json" };
+    if (body !== undefined) { headers["Content-Type"] = "application/json"; }
     return fetch(url, {
-      method: "POST", credentials: "same-origin",
-      headers: { "X-CSRF-Token": csrf, Accept: "application/json" }
+      method: "POST", credentials: "same-origin", headers: headers,
+      body: body === undefined ? undefined : JSON.stringify(body)
     }).then(function (response) {
       return response.json().then(function (answer) {
         if (!response.ok) { throw new Error(answer.message || String(response.status)); }

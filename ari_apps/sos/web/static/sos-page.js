@@ -32,6 +32,7 @@
     cells[2].appendChild(make("span", "state state-" + leg.state, base.stateLabel(leg.state)));
     if (leg.cause !== null && leg.cause !== undefined) { cells[3].textContent = base.causeLabel(leg.cause); }
     row.setAttribute("data-state", leg.state);
+    legActions(row, leg);
   }
   function updatePageLeg(leg) {
     legs[leg.id] = { role: leg.role, name: leg.name || (legs[leg.id] || {}).name || "" };
@@ -46,6 +47,8 @@
       row.setAttribute("data-leg", leg.id);
       row.setAttribute("data-role", leg.role);
       for (var i = 0; i < 4; i++) { row.appendChild(make("td", i === 2 ? "leg-state" : "", i < 2 ? "—" : "")); }
+      var actionsTemplate = document.getElementById("leg-actions-template");
+      if (actionsTemplate) { row.appendChild(actionsTemplate.content.firstElementChild.cloneNode(true)); }
       group.querySelector("tbody").appendChild(row);
       group.hidden = false;
       group.querySelector(".no-legs").hidden = true;
@@ -107,7 +110,70 @@
       var tag = page.querySelector(".incident-status");
       if (tag) { tag.textContent = label("sos.status.ended", "ended"); tag.classList.remove("warn"); }
       if (joinButton) { joinButton.disabled = true; }
+      Array.prototype.forEach.call(page.querySelectorAll(".incident-actions, .leg-actions button"), function (el) {
+        el.hidden = true;
+      });
     }
+  }
+
+  // -- staff's actions on the incident page: end, dial by hand, hang up or mute a leg ----
+  var actionsBase = page && page.getAttribute("data-actions");
+  var actionStatus = document.getElementById("action-status");
+
+  function report(promise) {
+    return promise.then(function (answer) {
+      if (actionStatus) { actionStatus.textContent = actionStatus.getAttribute("data-done"); }
+      return answer;
+    }, function (err) {
+      if (actionStatus) { actionStatus.textContent = err.message; }
+      return null;
+    });
+  }
+  function showMuted(button, muted) {
+    button.setAttribute("aria-pressed", muted ? "true" : "false");
+    button.textContent = button.getAttribute(muted ? "data-unmute" : "data-mute");
+  }
+  // Which of a leg's buttons make sense in its state (the elder's hang-up: supervisors only).
+  function legActions(row, leg) {
+    var cell = row.querySelector(".leg-actions");
+    if (!cell) { return; }
+    var onLine = leg.state === "answered" || leg.state === "joined";
+    var live = onLine || leg.state === "dialing" || leg.state === "ringing";
+    var mute = cell.querySelector(".leg-mute");
+    mute.hidden = !onLine;
+    if (leg.muted !== undefined) { showMuted(mute, leg.muted); }
+    cell.querySelector(".leg-hangup").hidden =
+      !live || (leg.role === "elder" && !page.getAttribute("data-supervisor"));
+  }
+  if (actionsBase) {
+    page.addEventListener("click", function (event) {
+      var button = event.target.closest ? event.target.closest("button[data-leg-action]") : null;
+      if (!button) { return; }
+      var action = button.getAttribute("data-leg-action");
+      var leg = button.closest("tr[data-leg]").getAttribute("data-leg");
+      var muting = button.getAttribute("aria-pressed") !== "true";
+      button.disabled = true;
+      report(base.post(actionsBase + encodeURIComponent(leg) + "/" + action,
+                       action === "mute" ? { muted: muting } : {})).then(function (answer) {
+        button.disabled = false;
+        if (answer && action === "mute") { showMuted(button, answer.muted); }
+      });
+    });
+    var endForm = document.getElementById("end-form");
+    endForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var data = new FormData(endForm);
+      report(base.post(endForm.getAttribute("data-url"),
+                       { disposition: data.get("disposition"), note: data.get("note") }));
+    });
+    var dialForm = document.getElementById("dial-form");
+    dialForm.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var data = new FormData(dialForm);
+      report(base.post(dialForm.getAttribute("data-url"), {
+        role: data.get("role"), number: data.get("number"), name: data.get("name")
+      })).then(function (answer) { if (answer) { dialForm.reset(); } });
+    });
   }
   var pageJoin = document.getElementById("join");
   if (pageJoin) {
