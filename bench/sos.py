@@ -243,6 +243,8 @@ async def product_app(url: str, ari_url: str, data_dir: Path, *, user: str = "ca
     """The SOS app, its recorder, notifier, scheduler and command path, connected."""
     engine = create_engine(url)
     sessions = session_factory(engine)
+    # Look-ups on a pool of their own, as a product process has them (runtime.read_sessions).
+    read_engine = create_engine(url, read_only=True)
     settings = load_settings(data_dir=data_dir, database_url=url, secret_key=SECRET
                              ).model_copy(update={"ari_url": ari_url, **overrides})
     journal = Journal(settings.data_dir / "journal", sessions)
@@ -254,7 +256,8 @@ async def product_app(url: str, ari_url: str, data_dir: Path, *, user: str = "ca
     client = AriClient(ari_url, user, password, "callcenter")
     scheduler = Scheduler.from_settings(settings, sessions, journal, bus)
     commands = CommandPath(bus)
-    app = SosApp({"default": client}, settings, sessions, recorder, notifier, scheduler, commands)
+    app = SosApp({"default": client}, settings, session_factory(read_engine), recorder, notifier,
+                 scheduler, commands)
     router = StasisRouter({"default": client})
     router.attach()
     app.attach(router)
@@ -268,6 +271,7 @@ async def product_app(url: str, ari_url: str, data_dir: Path, *, user: str = "ca
         await notifier.close()
         await recorder.close()
         await client.close()
+        await read_engine.dispose()
         await engine.dispose()
 
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,6 +45,7 @@ class Incident:
     answered: dict[str, float] = field(default_factory=dict)  # leg id -> its StasisStart
     bridged: dict[str, float] = field(default_factory=dict)  # leg id -> ChannelEnteredBridge
     expected: int | None = None  # first-round legs the app originated
+    last_first_round: float | None = None  # creation of the last of them
     done: asyncio.Event = field(default_factory=asyncio.Event)
     first_bridged: asyncio.Event = field(default_factory=asyncio.Event)
 
@@ -52,13 +55,17 @@ class Incident:
         self._check()
 
     def _check(self) -> None:
-        if self.expected is not None and len(self.legs_created) >= self.expected:
+        if self.done.is_set() or self.expected is None:
+            return
+        if len(self.legs_created) >= self.expected:
+            # Later legs (the next contact of a role) are not the first round's.
+            self.last_first_round = max(sorted(self.legs_created.values())[:self.expected])
             self.done.set()
 
     @property
     def fanout(self) -> float:
-        assert self.entered is not None
-        return max(self.legs_created.values()) - self.entered
+        assert self.entered is not None and self.last_first_round is not None
+        return self.last_first_round - self.entered
 
     @property
     def answer_to_bridged(self) -> float:
@@ -110,22 +117,13 @@ class _Sql:
 
     def values(self, **given: Any) -> list[Any]:
         merged = {**self.fixed, **given}
-        for name, value in given.items():  # an expanded list: name_1, name_2, ...
-            if isinstance(value, list):
-                merged.update({f"{name}_{n}": item for n, item in enumerate(value, 1)})
         return [merged[name] for name in self.names]
 
 
-def _prebuilt(statement: Any, **expanded: Any) -> _Sql:
-    """Compiled for asyncpg; ``expanded`` gives the list parameters' lengths by example
-    (an elder's area path has three codes: district, street, community)."""
-    dialect = postgresql.asyncpg.dialect()
-    fixed = dict(statement.compile(dialect=dialect).params)  # the statement's own constants
-    if expanded:
-        statement = statement.params(**expanded)
-    compiled = statement.compile(dialect=dialect,
-                                 compile_kwargs={"render_postcompile": bool(expanded)})
-    return _Sql(str(compiled), tuple(compiled.positiontup or ()), fixed)
+def _prebuilt(statement: Any) -> _Sql:
+    """Compiled for asyncpg once, with the statement's own constants."""
+    compiled = statement.compile(dialect=postgresql.asyncpg.dialect())
+    return _Sql(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
 
 
 class BareSosApp:
@@ -145,10 +143,10 @@ class BareSosApp:
         self.clock = FanoutClock(self.legs.get)
         self._bridges: dict[str, str] = {}  # caller -> bridge
         self._ids = itertools.count()
+        self._run = uuid.uuid4().hex[:6]
         self._tasks: set[asyncio.Task[None]] = set()
         self._by_phone = _prebuilt(directory._BY_PHONE)
-        self._details = _prebuilt(directory._DETAILS, elder_id=0,
-                                  codes=["district", "street", "community"])
+        self._details = _prebuilt(directory._DETAILS)
         self.ready = asyncio.Event()
 
     async def __aenter__(self) -> BareSosApp:
@@ -202,8 +200,8 @@ class BareSosApp:
     async def _start(self, event: dict[str, Any]) -> None:
         caller = event["channel"]["id"]
         number = event["channel"]["caller"]["number"]
-        tag = f"bare{next(self._ids)}"
-        bridge = f"sos-{tag}"
+        tag = f"bare{self._run}{next(self._ids)}"  # unique across runs: Asterisk refuses a live id
+        bridge = f"floor-{tag}"  # not sos-*: the product would take it back as its own
         self._bridges[caller] = bridge
 
         async def answer_and_bridge() -> None:
@@ -219,8 +217,10 @@ class BareSosApp:
                     number=directory.normalise_number(number)))
                 if row is None:
                     return 0
+                levels = ([c for c in row[-1].split("/") if c] + [None, None, None])[:3]
                 details = await conn.fetch(self._details.text, *self._details.values(
-                    elder_id=row[0], codes=[c for c in row[-1].split("/") if c]))
+                    elder_id=row[0], district=levels[0], street=levels[1],
+                    community=levels[2]))
             wanted = {"doctor": 1, "kin": self.kin_at_once, "social_worker": 1}
             picked = []
             for kind, role, _who, phone, _email, _ident, _priority in sorted(
@@ -239,6 +239,20 @@ class BareSosApp:
 
 
 # -- product against floor, one press at a time ------------------------------------------------
+
+
+async def clean_up(http: aiohttp.ClientSession, ari_url: str,
+                   mine: Callable[[str], bool]) -> None:
+    """Hang up the channels and destroy the bridges a run left (the next run of the product
+    would otherwise take its predecessor's conferences back, as after any restart)."""
+    base = f"{ari_url.rstrip('/')}/ari"
+    for kind in ("channels", "bridges"):
+        async with http.get(f"{base}/{kind}") as response:
+            listed = await response.json()
+        for item in listed:
+            if mine(item["id"]):
+                async with http.delete(f"{base}/{kind}/{item['id']}"):
+                    pass
 
 
 @dataclass
@@ -266,6 +280,7 @@ async def compare(product_clock: FanoutClock, product_issued: Any, floor: BareSo
     each press waits for its first round (and its first bridged responder).
     ``product_issued(caller)`` tells how many first-round legs the product originated."""
     result = Fanout([], [])
+    callers: set[str] = set()
     async with aiohttp.ClientSession(auth=auth) as http:
         for n in range(presses):
             order = [("callcenter", product_clock, result.product),
@@ -274,6 +289,7 @@ async def compare(product_clock: FanoutClock, product_issued: Any, floor: BareSo
                 # Both clocks key by the caller's channel; Asterisk ids are unique per run.
                 caller = await press(http, ari_url, app, numbers[n % len(numbers)],
                                      caller_endpoint)
+                callers.add(caller)
                 incident = clock.incidents[caller]
                 if app == "callcenter":
                     incident.expect(await product_issued(caller))
@@ -287,4 +303,9 @@ async def compare(product_clock: FanoutClock, product_issued: Any, floor: BareSo
                 sink.append(incident)
                 # Let the incident's calls settle before the next press: one press at a time.
                 await asyncio.sleep(0.2)
+        legs = {leg for i in (*result.product, *result.floor) for leg in i.legs_created}
+        bridges = {f"sos-{leg.rpartition('-')[0]}" for leg in legs}
+        await clean_up(http, ari_url, lambda ident: (
+            ident in callers or ident.split(";")[0] in legs or ident in bridges
+            or ident.startswith(f"floor-bare{floor._run}")))
     return result

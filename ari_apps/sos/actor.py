@@ -67,6 +67,8 @@ class ConferenceActor(IncidentRecords):
         self._briefings: dict[str, tuple[str, str]] = {}  # playback -> (snoop, media)
         self._escalations = 0
         self._bridged = asyncio.Event()
+        #: Set once every first-round originate has left: what can wait, waits for it.
+        self._first_round_out = asyncio.Event()
         self._recording = False
         self._prompt_fallback = False
         self.first_round_done = asyncio.Event()

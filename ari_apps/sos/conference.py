@@ -45,6 +45,9 @@ async def _card(identify: Awaitable[ElderCard | None]) -> ElderCard | None:
 
 __all__ = ["FALLBACK_PROMPT", "MAX_LIFETIME", "SosConference"]
 
+#: The longest the recording, the prompt and the first rows wait for the first round.
+FIRST_ROUND_GRACE = 0.05
+
 
 class SosConference(LegEvents, Escalation, Restoration, Control):
     """The conference of one incident: the actor that runs its calls."""
@@ -60,15 +63,15 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
         the incident ends as ``caller_lost``: agents are alerted and the elder called back.
         """
         loop = asyncio.get_running_loop()
-        t0 = loop.time()
+        t0, pressed = loop.time(), utcnow()
+        self._hold_updates()
         caller = self.legs.setdefault(
             channel_id, Leg(channel_id, LegRole.ELDER, None, LegState.ANSWERED)
         )
-        self.deps.recorder.opened(self.row())  # durable from the first moment (a crash now)
+        # The incident's row first (every later row hangs on it), and durable from the
+        # first moment (a crash now); the rest of the bookkeeping waits for the first round.
+        self.deps.recorder.opened(self.row())
         self._save()
-        self._save_leg(caller)
-        self._timeline("trigger", {"kind": self.kind, "device": self.device_id,
-                                   "caller": self.caller_number})
         emergency = loop.create_task(self._dial_all(self.plan.start()))
         lookup = loop.create_task(_card(identify))
         lost: CallerLost | None = None
@@ -76,6 +79,10 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
             async with asyncio.TaskGroup() as start:
                 start.create_task(self._answer_and_bridge(channel_id))
                 start.create_task(self._identified(asyncio.shield(lookup)))
+                await self._after_first_round()
+                self._save_leg(caller)
+                self._timeline("trigger", {"kind": self.kind, "device": self.device_id,
+                                           "caller": self.caller_number}, at=pressed)
         except* CallerLost as group:
             lost = cast("CallerLost", group.exceptions[0])
         if lost is not None:
@@ -91,16 +98,33 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
         self._arm_escalation()
 
     async def _answer_and_bridge(self, channel_id: str) -> None:
+        # The bridge does not need the answer: both at once, then the caller goes in.
+        outcomes = await asyncio.gather(self.client.channels.answer(channel_id),
+                                        self._ensure_bridge(), return_exceptions=True)
         try:
-            await self.client.channels.answer(channel_id)
-            await self._ensure_bridge()
+            for outcome in outcomes:
+                if isinstance(outcome, BaseException):
+                    raise outcome
             await self.client.bridges.add_channel(self.bridge_id, channel_id)
         except (AriError, TimeoutError, OSError) as err:
             raise CallerLost(getattr(err, "message", None) or repr(err)) from err
         self._bridged.set()
+        await self._after_first_round()
         # Recorded from the first second (B §5.10), before anybody else joins.
         await self._start_recording()
         await self._play_prompt()
+
+    async def _after_first_round(self) -> None:
+        """Wait until the first round's originates are out, FIRST_ROUND_GRACE at most.
+
+        The fan-out is the elder's time: the recording, the prompt and the rows need a
+        few milliseconds less than the requests that ring people, and take them after.
+        """
+        try:
+            async with asyncio.timeout(FIRST_ROUND_GRACE):
+                await self._first_round_out.wait()
+        except TimeoutError:
+            pass
 
     async def _caller_lost(self, reason: str, card: ElderCard | None) -> None:
         """The caller could not be taken in: nobody is dialled into a conference that
@@ -145,6 +169,15 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
                 raise
 
     async def _identified(self, identify: Awaitable[ElderCard | None]) -> None:
+        try:
+            await self._identify_and_dial(identify)
+        finally:
+            # The first round is out (or cannot be): what waited for it goes on, and the
+            # console hears of the incident, now with the elder's area as its audience.
+            self._first_round_out.set()
+            self._release_updates()
+
+    async def _identify_and_dial(self, identify: Awaitable[ElderCard | None]) -> None:
         card = await identify
         if card is not None:
             other = self.deps.claim_elder(self, card.elder_id)
@@ -199,17 +232,21 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
         candidate = request.candidate
         leg = Leg(request.leg_id, candidate.role, candidate)
         self.legs[leg.id] = leg
+        # The request goes out before the leg's rows are written: the fan-out of a whole
+        # round is on the elder's time (its events wait in the inbox until this step ends).
+        originate = asyncio.ensure_future(self.client.channels.originate(
+            self._dial_string(candidate),
+            app=self.deps.settings.ari_app,
+            app_args=f"leg,{self.id},{leg.role.value}",
+            channel_id=leg.id,
+            caller_id=f"SOS <{self.deps.settings.sos_caller_id}>",
+            timeout=self.deps.settings.sos_ring_timeout,
+        ))
+        await asyncio.sleep(0)  # let it start sending
         self._save_leg(leg)
         self._timeline("leg.dialing", {"leg": leg.id, "role": leg.role.value, "name": candidate.name})
         try:
-            await self.client.channels.originate(
-                self._dial_string(candidate),
-                app=self.deps.settings.ari_app,
-                app_args=f"leg,{self.id},{leg.role.value}",
-                channel_id=leg.id,
-                caller_id=f"SOS <{self.deps.settings.sos_caller_id}>",
-                timeout=self.deps.settings.sos_ring_timeout,
-            )
+            await originate
         except AriError as err:
             await self._leg_failed(leg, None, f"originate refused: {err.message}")
 

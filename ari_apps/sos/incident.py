@@ -144,6 +144,7 @@ class IncidentRecords:
         self.parties: set[str] = set()
         self.exhausted: set[LegRole] = set()
         self._updates: list[dict[str, Any]] = []
+        self._holding = False
         self._event_seq = 0
 
     def row(self) -> dict[str, Any]:
@@ -190,18 +191,33 @@ class IncidentRecords:
             }
         )
 
-    def _timeline(self, kind: str, detail: dict[str, Any], actor: str = "system") -> None:
+    def _timeline(self, kind: str, detail: dict[str, Any], actor: str = "system",
+                  at: datetime | None = None) -> None:
+        """A timeline entry; ``at`` when it is written after the moment it tells of."""
         self._event_seq += 1
-        at = utcnow()
+        at = at or utcnow()
         key = f"{self.id}:{self._event_seq}:{uuid.uuid4().hex[:8]}"
         self.deps.recorder.event(self.id, kind, detail, key=key, at=at, actor=actor)
         # Steps often come several at a time (a leg fails, the next one is dialled): the
         # console gets one update with all of them, built once, as soon as the loop turns.
         self._updates.append({"kind": kind, "detail": detail, "at": at.isoformat()})
-        if len(self._updates) == 1:
+        if len(self._updates) == 1 and not self._holding:
+            asyncio.get_running_loop().call_soon(self._flush_updates)
+
+    def _hold_updates(self) -> None:
+        """Until the caller is identified, nothing is published: the pop's audience is the
+        elder's area, unknown yet (C §4.2.2: nothing reaches a user outside it)."""
+        self._holding = True
+
+    def _release_updates(self) -> None:
+        """The caller is identified (or known to be unknown): what was held goes out."""
+        self._holding = False
+        if self._updates:
             asyncio.get_running_loop().call_soon(self._flush_updates)
 
     def _flush_updates(self) -> None:
+        if self._holding:
+            return
         events, self._updates = self._updates, []
         if events:
             self._publish("sos.updated", {"events": events, "event": events[-1]})

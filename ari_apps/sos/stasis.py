@@ -252,7 +252,9 @@ class SosApp(Recovery):
         conference.legs[channel.id] = Leg(channel.id, LegRole.ELDER, None, LegState.ANSWERED)
         self._track(conference)
         self._by_channel[channel.id] = conference
-        lookup = self._known(card) if card is not None else self._identify(number, device_id)
+        # The look-up is in flight from the StasisStart on: it is on the first round's path.
+        lookup = asyncio.ensure_future(
+            self._known(card) if card is not None else self._identify(number, device_id))
         conference.start(lambda: conference.begin(channel.id, lookup))
         return conference
 

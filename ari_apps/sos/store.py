@@ -151,6 +151,10 @@ class _Write:
 _APPLY = {INCIDENT: apply_incident, LEG: apply_leg, EVENT: apply_event, WORK_ORDER: apply_work_order}
 
 
+#: How long the recorder lets a batch gather before it writes it.
+LINGER = 0.01
+
+
 class IncidentRecorder:
     """Writes incident rows in the order given, never blocking the caller."""
 
@@ -231,6 +235,10 @@ class IncidentRecorder:
     async def _run(self) -> None:
         while True:
             batch = [await self._queue.get()]
+            # Rows of one step come together: a short wait gathers them into one
+            # transaction, and keeps its CPU off the turn where that step's requests go out
+            # (an SOS start rings its first round meanwhile).
+            await asyncio.sleep(LINGER)
             while len(batch) < _BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:

@@ -127,7 +127,7 @@ class Prebuilt:
 
     def __init__(self, statement: Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]) -> None:
         self.statement = statement
-        self._postgres: tuple[str, tuple[str, ...]] | None = None
+        self._postgres: tuple[str, tuple[str, ...], dict[str, Any]] | None = None
 
     async def fetch(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
         """The rows for ``params``; a dropped connection is invalidated and raised as such."""
@@ -136,8 +136,10 @@ class Prebuilt:
             return cast(Sequence[Mapping[str, Any]], result.mappings().all())
         if self._postgres is None:
             compiled = self.statement.compile(dialect=conn.dialect)
-            self._postgres = str(compiled), tuple(compiled.positiontup or ())
-        sql, names = self._postgres
+            # The statement's own constants (a LIMIT, a compared value) are bound too.
+            self._postgres = str(compiled), tuple(compiled.positiontup or ()), compiled.params
+        sql, names, constants = self._postgres
+        params = {**constants, **params}
         sync = conn.sync_connection
         if sync is not None and not sync.invalidated:
             # A live checked-out connection: reached without a greenlet switch.

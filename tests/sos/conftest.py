@@ -94,6 +94,27 @@ class SosHarness:
             await self.sim.advance(step)
             await self.scheduler.run_due()
             await self.scheduler.drain()
+            await self.conferences_caught_up()
+
+    async def conferences_caught_up(self) -> None:
+        """Every live conference has handled what was posted to it so far (its inbox is
+        in order: a marker posted now runs after all of it)."""
+        loop = asyncio.get_running_loop()
+        for conference in list(self.app.conferences.values()):
+            if conference.done.is_set():
+                continue
+            reached: asyncio.Future[None] = loop.create_future()
+
+            async def mark(reached: asyncio.Future[None] = reached) -> None:
+                reached.set_result(None)
+
+            conference.post(mark)
+            ended = asyncio.ensure_future(conference.done.wait())
+            try:
+                await asyncio.wait_for(asyncio.wait({reached, ended},
+                                                    return_when=asyncio.FIRST_COMPLETED), 10)
+            finally:
+                ended.cancel()
 
     async def settle_store(self) -> None:
         await self.notifier.drain()

@@ -94,7 +94,9 @@ async def test_a_crash_right_after_a_press_loses_nothing_and_the_elder_is_not_le
 
     second = await product.start()
     adopted = await second.app.wait_for_conference(lambda c: caller in c.legs)
-    await adopted.wait_for(lambda c: bool(leg_states(c, LegRole.KIN)))
+    # The first round of the adopted incident: every role dialled.
+    await adopted.wait_for(lambda c: all(leg_states(c, role) for role in (
+        LegRole.EMERGENCY, LegRole.DOCTOR, LegRole.KIN, LegRole.SOCIAL_WORKER)))
     assert adopted.identified and adopted.parties == {caller}
     assert [n for n, _ in leg_states(adopted, LegRole.KIN)] == KIN[:2]
     assert leg_states(adopted, LegRole.DOCTOR) and leg_states(adopted, LegRole.SOCIAL_WORKER)
