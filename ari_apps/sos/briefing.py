@@ -34,7 +34,21 @@ REPEAT_KEY = "0"
 SPEECH_TIMEOUT = 10.0
 MEDIA_PATH = "/media/briefings/"
 #: ``<incident>-<kind>-<token>.wav``: the incident routes a fetch to the process hosting it.
-MEDIA_NAME = re.compile(r"^(\w+)-(brief|confirm)-([0-9a-f]{32})\.wav$")
+#: A listener's own name may follow the token (``…-<token>-k1.wav``): Asterisk 22's HTTP
+#: media cache fails all but one of several first fetches of one URL at the same moment
+#: (seen on 22.10.1 with four legs asked at once), so every leg fetches a URL of its own.
+MEDIA_NAME = re.compile(r"^(\w+?)-(brief|confirm)-([0-9a-f]{32})(?:-(\w+))?\.wav$")
+
+
+def file_name(name: str) -> str | None:
+    """The stored file a served name stands for (without its listener), or None."""
+    found = MEDIA_NAME.match(name)
+    return None if found is None else f"{found.group(1)}-{found.group(2)}-{found.group(3)}.wav"
+
+
+def listener_name(name: str, listener: str) -> str:
+    """The URL name of a stored file for one listener (a leg or a snoop channel)."""
+    return f"{name.removesuffix('.wav')}-{listener.rpartition('-')[2]}.wav"
 _GENDER = {"M": "男", "F": "女"}
 
 Speaker = Callable[[str], Awaitable[bytes]]
@@ -150,14 +164,13 @@ class IncidentSpeech:
 async def briefing_command(conferences: Mapping[str, HasSpeech], args: dict[str, Any]
                            ) -> dict[str, Any] | None:
     """The ``sos.briefing`` command: a spoken file by name, if its incident runs here."""
-    name = str(args.get("name", ""))
-    found = MEDIA_NAME.match(name)
-    if found is None:
+    stored = file_name(str(args.get("name", "")))
+    if stored is None:
         raise BriefingNotFound("no such briefing", {})
-    conference = conferences.get(found.group(1))
+    conference = conferences.get(stored.partition("-")[0])
     if conference is None:
         return None  # another process hosts it, or nobody: the caller times out
-    wav = conference.speech.files.get(name)
+    wav = conference.speech.files.get(stored)
     if wav is None:
         raise BriefingNotFound("no such briefing", {})
     return {"wav": base64.b64encode(wav).decode("ascii")}

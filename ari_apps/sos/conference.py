@@ -72,6 +72,7 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
         # first moment (a crash now); the rest of the bookkeeping waits for the first round.
         self.deps.recorder.opened(self.row())
         self._save()
+        self._save_leg(caller)
         emergency = loop.create_task(self._dial_all(self.plan.start()))
         lookup = loop.create_task(_card(identify))
         lost: CallerLost | None = None
@@ -80,7 +81,6 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
                 start.create_task(self._answer_and_bridge(channel_id))
                 start.create_task(self._identified(asyncio.shield(lookup)))
                 await self._after_first_round()
-                self._save_leg(caller)
                 self._timeline("trigger", {"kind": self.kind, "device": self.device_id,
                                            "caller": self.caller_number}, at=pressed)
         except* CallerLost as group:

@@ -94,6 +94,13 @@ class Recovery:
                         select(IncidentLeg).where(IncidentLeg.incident_id == incident.id)
                     )
                 ).scalars().all()
+                if members and not any(leg.role == LegRole.ELDER.value for leg in legs):
+                    # Only its first, journaled row reached the store (the product died
+                    # right after the press): the rest is read from Asterisk, as for a
+                    # bridge without a row.
+                    await self._adopt(session, client, incident.id, members, channels,
+                                      row=incident)
+                    continue
                 card = await elder_card(session, incident.elder_id) if incident.elder_id else None
                 self._resume(client, incident, list(legs), card, members, channels)
             known = {incident.id for incident in active}
@@ -102,15 +109,23 @@ class Recovery:
                     await self._adopt(session, client, incident_id, members, channels)
 
     async def _adopt(self, session: AsyncSession, client: AriClient, incident_id: str,
-                     members: set[str], channels: dict[str, Channel]) -> None:
-        """An ``sos-`` bridge without a row (the product died right after a press): rebuild
-        the incident from the bridge and its channels, identify the caller by number."""
+                     members: set[str], channels: dict[str, Channel],
+                     row: Incident | None = None) -> None:
+        """An ``sos-`` bridge whose incident has no row, or only its first one (the product
+        died right after a press): rebuild the incident from the bridge and its channels,
+        the caller being whoever is in it and is no leg of ours; identify them by number."""
         callers = [channels[c] for c in members
                    if c in channels and not c.startswith(f"{incident_id}-")]
-        number = callers[0].caller.number if callers else ""
-        card = await identify(session, caller_number=number, device_id=None) if number else None
-        started = _started_at(incident_id)
-        incident = Incident(id=incident_id, kind="sos", caller_number=number, device_id=None,
+        number = callers[0].caller.number if callers else (row.caller_number if row else "")
+        if row is not None and row.elder_id is not None:
+            card = await elder_card(session, row.elder_id)
+        else:
+            card = (await identify(session, caller_number=number, device_id=None)
+                    if number else None)
+        started = row.started_at if row is not None else _started_at(incident_id)
+        incident = Incident(id=incident_id, kind=row.kind if row is not None else "sos",
+                            caller_number=number,
+                            device_id=row.device_id if row is not None else None,
                             started_at=started, first_answer_at=None)
         rows = [IncidentLeg(id=c.id, role=LegRole.ELDER.value, number=number, name="",
                             state=LegState.JOINED.value, created_at=started)

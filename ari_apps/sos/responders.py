@@ -23,6 +23,7 @@ from ari_apps.sos.briefing import (
     REPEAT_KEY,
     briefing_text,
     confirm_text,
+    listener_name,
     media_base_url,
 )
 from ari_apps.sos.incident import Leg
@@ -73,7 +74,8 @@ class ResponderFlow(ConferenceActor):
         if self._needs_key(leg) and leg.answered_at is None:
             if leg.id in self._confirming:  # still asking: its prompt's end may be lost
                 self._confirming[leg.id] = None
-                await self._play_confirm(leg.id, self._speech_media(self.speech.ready("confirm")))
+                await self._play_confirm(
+                    leg.id, self._speech_media(self.speech.ready("confirm"), leg.id))
             else:  # a restored conference: ask afresh, with a fresh time limit
                 await self._ask_to_confirm(leg)
         else:
@@ -86,12 +88,14 @@ class ResponderFlow(ConferenceActor):
         self.speech.prepare("brief", briefing_text(self.card, self.caller_number))
         self.speech.prepare("confirm", confirm_text(self.card))
 
-    def _speech_media(self, name: str | None) -> str | None:
+    def _speech_media(self, name: str | None, listener: str) -> str | None:
         if name is None:
             return None
-        return f"sound:{media_base_url(self.deps.settings)}{MEDIA_PATH}{name}"
+        url_name = listener_name(name, listener)
+        return f"sound:{media_base_url(self.deps.settings)}{MEDIA_PATH}{url_name}"
 
-    def _when_spoken(self, kind: str, then: Callable[[str | None], Awaitable[None]]) -> None:
+    def _when_spoken(self, kind: str, listener: str,
+                     then: Callable[[str | None], Awaitable[None]]) -> None:
         """Run ``then(media or None)`` on the actor once ``kind`` is spoken (or failed)."""
         self._prepare_speech()
         text = (briefing_text(self.card, self.caller_number) if kind == "brief"
@@ -99,7 +103,7 @@ class ResponderFlow(ConferenceActor):
         task = self.speech.prepare(kind, text)
 
         def done(_task: object) -> None:
-            media = None if task.cancelled() else self._speech_media(task.result())
+            media = None if task.cancelled() else self._speech_media(task.result(), listener)
             self.post(lambda: then(media))
 
         task.add_done_callback(done)
@@ -110,11 +114,12 @@ class ResponderFlow(ConferenceActor):
         self._confirming[leg.id] = None
         self._timeline("leg.asked", {"leg": leg.id, "role": leg.role.value, "key": CONFIRM_KEY})
         self._after(self.deps.settings.sos_confirm_seconds, lambda: self._no_key(leg.id))
-        ready = self._speech_media(self.speech.ready("confirm"))
+        ready = self._speech_media(self.speech.ready("confirm"), leg.id)
         if ready is not None:
             await self._play_confirm(leg.id, ready)
         else:
-            self._when_spoken("confirm", lambda media: self._play_confirm(leg.id, media))
+            self._when_spoken("confirm", leg.id,
+                              lambda media: self._play_confirm(leg.id, media))
 
     async def _play_confirm(self, leg_id: str, media: str | None) -> None:
         if leg_id not in self._confirming or self._confirming[leg_id] is not None:
@@ -178,11 +183,11 @@ class ResponderFlow(ConferenceActor):
 
     async def _whisper_up(self, snoop_id: str) -> None:
         """The snoop entered the app: whisper the briefing (when it is spoken)."""
-        ready = self._speech_media(self.speech.ready("brief"))
+        ready = self._speech_media(self.speech.ready("brief"), snoop_id)
         if ready is not None:
             await self._whisper(snoop_id, ready)
         else:
-            self._when_spoken("brief", lambda media: self._whisper(snoop_id, media))
+            self._when_spoken("brief", snoop_id, lambda media: self._whisper(snoop_id, media))
 
     async def _whisper(self, snoop_id: str, media: str | None) -> None:
         if snoop_id not in self._whispers or self.status is not IncidentStatus.ACTIVE:
@@ -227,5 +232,6 @@ class ResponderFlow(ConferenceActor):
             if snoop_id is None:
                 await self._open_whisper(leg)  # the first try failed: try again
             else:
-                await self._whisper(snoop_id, self._speech_media(self.speech.ready("brief")))
+                await self._whisper(snoop_id,
+                                    self._speech_media(self.speech.ready("brief"), snoop_id))
         # Any other key is ignored: a responder's keypad must not disturb the call.

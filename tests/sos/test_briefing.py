@@ -19,6 +19,7 @@ from ari_apps.sos.briefing import (
     briefing_text,
     confirm_text,
     espeak,
+    listener_name,
     media_base_url,
 )
 from ari_apps.sos.directory import ElderCard
@@ -74,6 +75,11 @@ async def test_a_file_is_served_by_its_name_only_and_not_after_the_incident(
     with wave.open(io.BytesIO(await response.read())) as wav:
         assert wav.getframerate() == 8000
     assert any(f"/media/briefings/{name}".startswith(p) for p in PUBLIC_PREFIXES)  # Asterisk: no login
+    # Each listener fetches a URL of its own (Asterisk's media cache fails concurrent first
+    # fetches of one URL): the same file, by its token.
+    for listener in (f"{speech.incident_id}-k1", f"{speech.incident_id}-e0w0a1b2c3d"):
+        response = await client.get(f"/media/briefings/{listener_name(name, listener)}")
+        assert response.status == 200 and await response.read() == speech.files[name]
 
     wrong = name.replace(name[-8:-4], "0000" if name[-8:-4] != "0000" else "1111")
     for path in (f"/media/briefings/{wrong}", "/media/briefings/", "/media/briefings/x.wav",
