@@ -58,7 +58,7 @@ from callcenter.store import create_engine, migrate, session_factory
 from callcenter.store.models import ElderPhone
 
 sys.path.insert(0, str(Path(__file__).parent))
-from sos_floor import BareSosApp, Fanout, FanoutClock, compare  # noqa: E402 - beside this file
+from sos_floor import BareSosApp, Fanout, FanoutClock, basic_auth, compare  # noqa: E402 - beside this file
 
 SECRET = "bench-secret-key-0123456789abcdef0123456789"
 POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
@@ -397,10 +397,10 @@ async def fanout(url: str, numbers: list[str], args: argparse.Namespace, workdir
             async with BareSosApp(ari_url, args.ari_user, args.ari_password, "bare", dsn,
                                   dial_template) as floor:
                 await compare(clock, issued, floor, numbers[-2:], 2, ari_url,  # warm-up
-                              aiohttp.BasicAuth(args.ari_user, args.ari_password),
+                              basic_auth(args.ari_user, args.ari_password),
                               args.caller_endpoint, wait_bridged=False)
                 return await compare(clock, issued, floor, numbers, args.fanout_presses, ari_url,
-                                     aiohttp.BasicAuth(args.ari_user, args.ari_password),
+                                     basic_auth(args.ari_user, args.ari_password),
                                      args.caller_endpoint, wait_bridged=True)
     finally:
         if sim is not None:

@@ -15,6 +15,7 @@ answer→bridged is a leg's StasisStart (its answer) to its ChannelEnteredBridge
 from __future__ import annotations
 
 import asyncio
+import base64
 import itertools
 import uuid
 from collections import defaultdict
@@ -29,6 +30,12 @@ import orjson
 from sqlalchemy.dialects import postgresql
 
 from ari_apps.sos import directory
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    """The ``Authorization`` header of ARI's REST calls."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
 
 
 def ari_time(value: str) -> float:
@@ -132,7 +139,7 @@ class BareSosApp:
     def __init__(self, ari_url: str, user: str, password: str, app: str, dsn: str,
                  dial_template: str, emergency: str = "120", kin_at_once: int = 2) -> None:
         self.base = ari_url.rstrip("/")
-        self.auth = aiohttp.BasicAuth(user, password)
+        self.auth = basic_auth(user, password)
         self.api_key = f"{user}:{password}"
         self.app = app
         self.dsn = dsn
@@ -150,7 +157,7 @@ class BareSosApp:
         self.ready = asyncio.Event()
 
     async def __aenter__(self) -> BareSosApp:
-        self.http = aiohttp.ClientSession(auth=self.auth)
+        self.http = aiohttp.ClientSession(headers=self.auth)
         self.pool = await asyncpg.create_pool(self.dsn, min_size=2, max_size=4)
         self._listener = asyncio.get_running_loop().create_task(self._listen())
         async with asyncio.timeout(10):
@@ -274,14 +281,14 @@ async def press(http: aiohttp.ClientSession, ari_url: str, app: str, number: str
 
 
 async def compare(product_clock: FanoutClock, product_issued: Any, floor: BareSosApp,
-                  numbers: list[str], presses: int, ari_url: str, auth: aiohttp.BasicAuth,
+                  numbers: list[str], presses: int, ari_url: str, auth: dict[str, str],
                   caller_endpoint: str, wait_bridged: bool) -> Fanout:
     """Press alternately for the product (app ``callcenter``) and the floor, one at a time;
     each press waits for its first round (and its first bridged responder).
     ``product_issued(caller)`` tells how many first-round legs the product originated."""
     result = Fanout([], [])
     callers: set[str] = set()
-    async with aiohttp.ClientSession(auth=auth) as http:
+    async with aiohttp.ClientSession(headers=auth) as http:
         for n in range(presses):
             order = [("callcenter", product_clock, result.product),
                      (floor.app, floor.clock, result.floor)]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import array
 import io
+import itertools
 import shutil
 import subprocess
 import sys
@@ -53,16 +54,22 @@ class SoundsError(DialplanError):
 
 def resample(samples: array.array[int], source_rate: int, target_rate: int) -> array.array[int]:
     """Resample 16-bit mono audio: average over each output sample's span (a box low-pass,
-    enough for speech going down to the telephone band), then pick by position."""
+    enough for speech going down to the telephone band), then pick by position.
+
+    Running sums make each output sample two look-ups: a spoken briefing is made per SOS,
+    and its making must not hold the event loop's interpreter for long.
+    """
     if source_rate == target_rate:
         return array.array("h", samples)
     step = source_rate / target_rate
     count = int(len(samples) / step)
-    out = array.array("h", bytes(2 * count))
-    for i in range(count):
-        start = int(i * step)
-        end = min(len(samples), max(start + 1, int((i + 1) * step)))
-        out[i] = sum(samples[start:end]) // (end - start)
+    total = len(samples)
+    sums = [0, *itertools.accumulate(samples)]
+    bounds = [min(total, int(i * step)) for i in range(count + 1)]
+    out = array.array("h", [
+        (sums[end] - sums[start]) // (end - start) if end > start else samples[start]
+        for start, end in zip(bounds, bounds[1:], strict=False)
+    ])
     return out
 
 

@@ -69,6 +69,7 @@ class ConferenceActor(IncidentRecords):
         self._bridged = asyncio.Event()
         #: Set once every first-round originate has left: what can wait, waits for it.
         self._first_round_out = asyncio.Event()
+        self._speech_asked = False
         self._recording = False
         self._prompt_fallback = False
         self.first_round_done = asyncio.Event()

@@ -34,6 +34,8 @@ log = get_logger(__name__)
 # Asterisk 22 sends no NOANSWER Dial on an originate timeout, only ChannelDestroyed 19.
 FAILED_DIAL = {"BUSY": 17, "CONGESTION": 34, "CHANUNAVAIL": 20, "NOANSWER": 19, "CANCEL": 16}
 PROMPT_GAP = 2.0
+#: How long after a first leg rings the incident's prompts are spoken (a phone rings longer).
+SPEECH_AFTER = 0.5
 #: In Asterisk's core sound set ("Please hold while I try to connect you").
 FALLBACK_PROMPT = "sound:pls-hold-while-try"
 
@@ -64,12 +66,19 @@ class LegEvents(ResponderFlow):
                                                 "cause": event.recording.cause})
             self._alert("recording_failed", {"cause": event.recording.cause})
 
+    async def _prepare_speech_soon(self) -> None:
+        self._prepare_speech()
+
     async def _on_dial(self, event: Dial) -> None:
         leg = self.legs.get(event.peer.id)
         if leg is None:
             return
         if event.dialstatus == "RINGING" and leg.state is LegState.DIALING:
-            self._prepare_speech()  # spoken while it rings: ready when somebody answers
+            if not self._speech_asked:
+                # Spoken while it rings, ready when somebody answers; not at once: the
+                # speaking's CPU stays out of the first round (this one's, and others').
+                self._speech_asked = True
+                self._after(SPEECH_AFTER, self._prepare_speech_soon)
             leg.move(LegState.RINGING)
             self._save_leg(leg)
             self._timeline("leg.ringing", {"leg": leg.id, "role": leg.role.value})
