@@ -19,7 +19,7 @@ from ari_apps.sos.incident import Leg, SosDeps
 from ari_apps.sos.models import Incident, IncidentLeg, IncidentStatus, LegRole, LegState
 from ari_apps.sos.plan import _SHORT, Candidate
 from ari_apps.sos.roster import OnDutyRoster
-from callcenter.asterisk import AriClient, AriSnapshot, Channel
+from callcenter.asterisk import AriClient, AriEvent, AriSnapshot, Channel, StasisRouter
 from callcenter.journal import is_store_unavailable
 from callcenter.logs import get_logger
 from callcenter.store.engine import SessionFactory
@@ -42,7 +42,16 @@ class Recovery:
     _by_channel: dict[str, SosConference]
     _restores: set[asyncio.Task[None]]
 
+    _router: StasisRouter
+
     def _track(self, conference: SosConference) -> None:
+        raise NotImplementedError  # stasis.py
+
+    def _route(self, event: AriEvent) -> None:
+        raise NotImplementedError  # stasis.py (``_route``)
+
+    def open_incident(self, channel: Channel, node: str, *, device_id: str | None,
+                      kind: str = "sos", card: ElderCard | None = None) -> SosConference:
         raise NotImplementedError  # stasis.py
 
     async def resync(self, snapshot: AriSnapshot) -> None:
@@ -107,6 +116,27 @@ class Recovery:
             for incident_id, members in orphans.items():
                 if incident_id not in known and incident_id not in self.conferences:
                     await self._adopt(session, client, incident_id, members, channels)
+        self._take_back_lone_callers(client, orphans, channels)
+
+    def _take_back_lone_callers(self, client: AriClient, orphans: dict[str, set[str]],
+                                channels: dict[str, Channel]) -> None:
+        """Callers a previous run left in the app before it made their bridge (it died a
+        millisecond after the press): each is an SOS still to start, not a silent line.
+        The dialplan's ``Stasis(<app>,sos[,<device>])`` is on the channel (Asterisk 22
+        lists it as the channel's ``dialplan.app_data``)."""
+        in_bridges = set().union(*orphans.values()) if orphans else set()
+        for conference in self.conferences.values():
+            in_bridges |= set(conference.legs)
+        for channel in channels.values():
+            args = channel.dialplan.app_data.split(",")
+            if (channel.dialplan.app_name != "Stasis" or args[1:2] != ["sos"]
+                    or channel.id in in_bridges or channel.id in self._by_channel):
+                continue
+            device_id = args[2] if len(args) > 2 and args[2] else None
+            log.warning("sos caller left without a conference taken back",
+                        channel_id=channel.id)
+            self._router.claim(channel.id, self._route)
+            self.open_incident(channel, client.node, device_id=device_id)
 
     async def _adopt(self, session: AsyncSession, client: AriClient, incident_id: str,
                      members: set[str], channels: dict[str, Channel],
@@ -156,6 +186,8 @@ class Recovery:
         for leg in legs:
             if leg.role is LegRole.ELDER:
                 self._by_channel[leg.id] = conference
+                # No StasisStart comes again for it: its events are routed to us by claim.
+                self._router.claim(leg.id, self._route)
 
         async def first() -> None:
             if adopted:  # nothing of it was stored: it is, from now on

@@ -32,6 +32,7 @@ from callcenter.asterisk import (
     AriClient,
     AriError,
     AriEvent,
+    Channel,
     ChannelDestroyed,
     ChannelDtmfReceived,
     ChannelEnteredBridge,
@@ -108,6 +109,7 @@ class SosApp(Recovery):
     def attach(self, router: StasisRouter) -> None:
         """Declare the SOS routes on the Stasis router, the resync hook on every node, the
         escalation timers and the commands other processes send (before they start)."""
+        self._router = router
         self.escalation.register()
         self.commands.handle("sos.join", self.join_command)
         self.commands.handle("sos.briefing", lambda args: briefing_command(self.conferences, args))
@@ -236,7 +238,15 @@ class SosApp(Recovery):
         card: ElderCard | None = None,
     ) -> SosConference:
         """A caller arrived: join the incident already open for them, or open one."""
-        channel = event.channel
+        return self.open_incident(event.channel, event.node, device_id=device_id, kind=kind,
+                                  card=card)
+
+    def open_incident(
+        self, channel: Channel, node: str, *, device_id: str | None, kind: str = "sos",
+        card: ElderCard | None = None,
+    ) -> SosConference:
+        """The incident of a caller's channel on ``node`` (a StasisStart, or a caller a
+        previous run left in the app before it made a bridge)."""
         number = channel.caller.number
         for key in self._caller_keys(number, device_id):
             existing = self._by_caller.get(key)
@@ -244,7 +254,7 @@ class SosApp(Recovery):
                 self._by_channel[channel.id] = existing
                 existing.post(lambda c=existing: c.add_caller(channel.id))  # type: ignore[misc]
                 return existing
-        client = self.clients[event.node]
+        client = self.clients[node]
         conference = SosConference(
             self.deps, client, new_incident_id(), kind=kind, caller_number=number,
             device_id=device_id,

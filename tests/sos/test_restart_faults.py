@@ -118,3 +118,28 @@ async def test_a_crash_right_after_a_press_loses_nothing_and_the_elder_is_not_le
     async with sessions() as session:
         row = await session.get(Incident, adopted.id)
     assert row is not None and row.status == "active" and row.elder_id == second.elder_id
+
+
+async def test_a_caller_left_in_the_app_before_any_bridge_is_taken_back(
+    product: Product, sim: PbxSimulator, sessions: SessionFactory,  # noqa: F811
+) -> None:
+    first = await product.start()
+    arrived = asyncio.Event()
+
+    def dies_at_once(*args: object, **kwargs: object) -> None:
+        arrived.set()  # the StasisStart came; the product died before doing anything
+
+    first.app.open_incident = dies_at_once  # type: ignore[assignment, method-assign]
+    caller = first.press()
+    await asyncio.wait_for(arrived.wait(), 10)
+    await _kill(product, first)
+    assert not sim.model.bridges  # no bridge, no row: only the caller, in our app
+
+    second = await product.start()
+    _script(second)
+    adopted = await second.app.wait_for_conference(lambda c: caller in c.legs)
+    await adopted.wait_for(lambda c: caller in c.parties and all(
+        leg_states(c, role) for role in (LegRole.EMERGENCY, LegRole.KIN)))
+    assert adopted.identified  # by the caller's number, as for a new press
+    assert sim.model.channels[caller].state == "Up"
+    await adopted.wait_for(lambda c: c._prompt_playback is not None)  # not a silent line
