@@ -34,7 +34,7 @@ def path_offences(text: bytes) -> list[tuple[int, str]]:
 
 
 def test_the_scan_catches_machine_and_sibling_data_paths() -> None:
-    machine = b"TRACES = Path('/wor" + b"k/shared/asterisk/traces')"
+    machine = b"TRACES = Path('/wor" + b"k/" + b"shared/asterisk/traces')"
     sibling = b"see ../shar" + b"ed/asterisk/traces/README.md"
     ok = b"docs in ../shared/DESIGN.md; TRACES = ROOT / 'tests/data/asterisk/traces'"
     assert path_offences(b"\n".join([ok, machine, ok, sibling])) == [
