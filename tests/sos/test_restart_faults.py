@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 
 from ari_apps.sos.models import Incident, LegRole, LegState
 from callcenter.pbxsim.server import PbxSimulator
+from callcenter.store import create_engine, session_factory
 from callcenter.store.engine import SessionFactory
 from tests.sos.conftest import DOCTORS, EMERGENCY, KIN, SOCIAL_WORKER, SosHarness, leg_states
 from tests.sos.test_faults import (  # noqa: F401 - fixtures
@@ -60,7 +61,8 @@ async def test_restart_during_the_first_ring_keeps_ringing_legs_and_redials_vani
 
 
 async def _kill(running: Product, harness: SosHarness) -> None:
-    """The product dies: nothing queued is written, nothing is drained."""
+    """The product dies: nothing queued is written, nothing is drained; its own store
+    connections close (a dead process holds no SQLite lock)."""
     running.open.remove(harness)
     await harness.scheduler.close()
     await harness.commands.close()
@@ -68,6 +70,14 @@ async def _kill(running: Product, harness: SosHarness) -> None:
     await harness.notifier.close(grace=0)
     await harness.recorder.close(grace=0)
     await harness.client.close()
+    if harness.sessions is not running.sessions:
+        await harness.sessions.kw["bind"].dispose()
+
+
+async def _mortal(running: Product) -> SosHarness:
+    """A product with store connections of its own, to be killed (see ``_kill``)."""
+    return await running.start(sessions=session_factory(create_engine(
+        running.settings.database_url)))
 
 
 @pytest.mark.parametrize("first_row", ["journaled", "replayed"])
@@ -76,7 +86,7 @@ async def test_a_crash_right_after_a_press_loses_nothing_and_the_elder_is_not_le
     first_row: str,
 ) -> None:
     await _log_in_staff(sessions)
-    first = await product.start()
+    first = await _mortal(product)
     _script(first, **{n: ("noanswer", 0.0) for n in [EMERGENCY, *KIN, *DOCTORS, SOCIAL_WORKER]})
     never = asyncio.Event()
 
@@ -123,7 +133,7 @@ async def test_a_crash_right_after_a_press_loses_nothing_and_the_elder_is_not_le
 async def test_a_caller_left_in_the_app_before_any_bridge_is_taken_back(
     product: Product, sim: PbxSimulator, sessions: SessionFactory,  # noqa: F811
 ) -> None:
-    first = await product.start()
+    first = await _mortal(product)
     arrived = asyncio.Event()
 
     def dies_at_once(*args: object, **kwargs: object) -> None:
