@@ -8,6 +8,7 @@ from its rows and whatever Asterisk still holds of it.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from datetime import UTC, datetime
 
 from sqlalchemy import select
@@ -41,6 +42,7 @@ class Recovery:
     _by_elder: dict[int, SosConference]
     _by_channel: dict[str, SosConference]
     _restores: set[asyncio.Task[None]]
+    _ended_here: OrderedDict[str, None]
 
     _router: StasisRouter
 
@@ -95,7 +97,7 @@ class Recovery:
                 )
             ).scalars().all()
             for incident in active:
-                if incident.id in self.conferences:
+                if incident.id in self.conferences or incident.id in self._ended_here:
                     continue
                 members = orphans.get(incident.id)
                 legs = (
@@ -114,7 +116,8 @@ class Recovery:
                 self._resume(client, incident, list(legs), card, members, channels)
             known = {incident.id for incident in active}
             for incident_id, members in orphans.items():
-                if incident_id not in known and incident_id not in self.conferences:
+                if (incident_id not in known and incident_id not in self.conferences
+                        and incident_id not in self._ended_here):
                     await self._adopt(session, client, incident_id, members, channels)
         self._take_back_lone_callers(client, orphans, channels)
 

@@ -9,6 +9,7 @@ named ``sos-<incident>``, and the caller's channel is remembered on arrival.
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -55,6 +56,8 @@ from callcenter.store.models import utcnow
 log = get_logger(__name__)
 
 IDENTIFY_TIMEOUT = 2.0
+#: Incidents this process ended, remembered so that no restore pass brings them back.
+ENDED_REMEMBERED = 10_000
 _ROUTED = (
     Dial, ChannelDestroyed, ChannelEnteredBridge, ChannelLeftBridge, StasisEnd,
     PlaybackFinished, RecordingFinished, RecordingFailed, ChannelDtmfReceived,
@@ -104,6 +107,7 @@ class SosApp(Recovery):
         self._by_elder: dict[int, SosConference] = {}
         self._by_channel: dict[str, SosConference] = {}
         self._restores: set[asyncio.Task[None]] = set()
+        self._ended_here: OrderedDict[str, None] = OrderedDict()
         self._callbacks: set[asyncio.Task[None]] = set()
 
     def attach(self, router: StasisRouter) -> None:
@@ -163,6 +167,11 @@ class SosApp(Recovery):
     def _forget(self, conference: SosConference) -> None:
         if self.conferences.get(conference.id) is conference:
             del self.conferences[conference.id]
+        # Its last rows may still be on their way to the store: a restore pass reading it
+        # as active meanwhile must not bring it back (it would end it again, as lost).
+        self._ended_here[conference.id] = None
+        if len(self._ended_here) > ENDED_REMEMBERED:
+            self._ended_here.popitem(last=False)
         for index in (self._by_caller, self._by_channel):
             for key in [k for k, v in index.items() if v is conference]:
                 del index[key]

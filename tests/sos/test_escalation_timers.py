@@ -3,7 +3,9 @@ conference is, and an incident that runs nowhere is not silently forgotten."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
@@ -69,3 +71,33 @@ async def test_a_step_of_an_active_incident_that_runs_nowhere_fails_to_be_retrie
                   {"incident": "20261130000000bbbbbb", "step": "agents"}, 1, utcnow())
     with pytest.raises(NotRunningAnywhere):
         await sos.app.escalation.run(timer)
+
+
+async def test_a_restore_pass_never_brings_back_an_incident_this_process_ended(
+    sos: SosHarness,
+) -> None:
+    from tests.sos.test_scenarios import _all_in
+
+    conference = await sos.incident(sos.press())
+    await _all_in(sos, conference, 5)
+    await sos.settle_store()  # its rows say "active"
+    held = asyncio.Event()
+    apply = sos.recorder._apply
+
+    async def slow_store(batch: Any) -> None:
+        await held.wait()  # the "ended" rows are still on their way
+        await apply(batch)
+
+    sos.recorder._apply = slow_store  # type: ignore[method-assign]
+    for leg in list(conference.legs.values()):
+        if leg.is_responder:
+            sos.sim.calls.hangup(sos.sim.model.channels[leg.id], 16)
+    await conference.wait_for(lambda c: c.done.is_set())
+
+    await sos.app._restore(sos.client, {}, {})  # a reconnect's pass reads it as active
+    assert conference.id not in sos.app.conferences
+    held.set()
+    await sos.settle_store()
+    async with sos.sessions() as session:
+        row = await session.get(Incident, conference.id)
+    assert row is not None and (row.status, row.outcome) == ("ended", "completed")
