@@ -13,8 +13,9 @@ process runs; nothing else names a feature. What a feature may bring:
   subscriptions (``host.subscribe``), scheduled job kinds (``host.scheduler``) and
   commands other processes may send (``host.commands``), and offers objects to other
   features and to its web part (``host.provide``);
-- ``web``: its pages, API routes and console menu entries, installed on the console app;
-- ``web_dir``: a folder with ``templates/`` and ``locale/*.json`` of its own.
+- ``web``: its pages, API routes, console menu entries and page parts, installed on the
+  console app, with a web folder of its own (templates, messages, assets: see
+  ``webui.pages.add_web_dir``).
 
 The kernel (settings, logs, store, bus, journal, audit, notify, scheduler, commands and
 the Asterisk adapters) imports no feature and no ``webui``.
@@ -26,7 +27,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from callcenter.bus import BusMessage
@@ -122,4 +122,3 @@ class Feature:
     load: Callable[[Host], Awaitable[None]] | None = None
     #: ``web(app, host)``: pages, API routes (``app[API].add``) and menu entries.
     web: Callable[[Any, Host], None] | None = None
-    web_dir: Path | None = None

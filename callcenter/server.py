@@ -35,9 +35,14 @@ async def serve_web(host: Host, features: Sequence[Feature] = FEATURES) -> None:
     runtime = host.runtime
     checks = health_checks(host)
     bind_host, port = parse_bind(runtime.settings.web_bind)
-    installers = [_installer(f.web, host) for f in features if f.web is not None]
+    installers = web_installers(host, features)
     await run_web(runtime, host=bind_host, port=port, health=checks, features=installers,
                   reuse_port=runtime.settings.web_workers > 1)
+
+
+def web_installers(host: Host, features: Sequence[Feature] = FEATURES) -> list[WebInstaller]:
+    """Every feature's web part, bound to this process's ``host``, for ``webui.create_app``."""
+    return [_installer(f.web, host) for f in features if f.web is not None]
 
 
 def _installer(install: Callable[[web.Application, Host], None], host: Host) -> WebInstaller:

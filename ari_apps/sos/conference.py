@@ -39,10 +39,6 @@ class CallerLost(Exception):
     """The caller's channel could not be answered or bridged."""
 
 
-async def _card(identify: Awaitable[ElderCard | None]) -> ElderCard | None:
-    return await identify
-
-
 __all__ = ["FALLBACK_PROMPT", "MAX_LIFETIME", "SosConference"]
 
 #: The longest the recording, the prompt and the first rows wait for the first round.
@@ -74,7 +70,7 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
         self._save()
         self._save_leg(caller)
         emergency = loop.create_task(self._dial_all(self.plan.start()))
-        lookup = loop.create_task(_card(identify))
+        lookup = asyncio.ensure_future(identify)
         lost: CallerLost | None = None
         try:
             async with asyncio.TaskGroup() as start:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import ast
+import asyncio
 from pathlib import Path
 
 import click
 from click.testing import CliRunner
 
-from callcenter.feature import Feature
+from callcenter.bus import BusMessage, MemoryBus
+from callcenter.composition import open_product
+from callcenter.feature import Feature, Host
 from callcenter.registry import FEATURES
+from callcenter.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The composition root: the only modules of ``callcenter/`` that may name features or webui.
@@ -62,3 +66,26 @@ def test_the_features_tables_are_on_the_metadata_alembic_sees() -> None:
 
     tables = set(Base.metadata.tables)
     assert {"sos_incidents", "work_orders"} <= tables
+
+
+async def test_a_feature_s_bus_subscription_runs_while_the_process_runs(settings: Settings) -> None:
+    heard: asyncio.Queue[BusMessage] = asyncio.Queue()
+
+    async def load(host: Host) -> None:
+        await host.subscribe("census.*", heard.put)
+
+    async def bad(message: BusMessage) -> None:
+        raise RuntimeError("one bad message")
+
+    async def load_bad(host: Host) -> None:
+        await host.subscribe("census.*", bad)  # its failure must not stop the others
+
+    features = [Feature(name="census", load=load), Feature(name="fragile", load=load_bad)]
+    async with open_product(settings, frozenset({"web"}), bus=MemoryBus(),
+                            features=features) as host:
+        await host.runtime.bus.publish(BusMessage("census.taken", {"n": 1}))
+        await host.runtime.bus.publish(BusMessage("other.topic", {}))
+        await host.runtime.bus.publish(BusMessage("census.taken", {"n": 2}))
+        got = [await asyncio.wait_for(heard.get(), 5) for _ in range(2)]
+        assert [m.payload["n"] for m in got] == [1, 2]
+    assert heard.empty()

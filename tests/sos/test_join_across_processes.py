@@ -21,7 +21,7 @@ from callcenter.bus.redis import RedisBus
 from callcenter.composition import open_product
 from callcenter.pbxsim.people import Person
 from callcenter.pbxsim.server import PbxSimulator
-from callcenter.registry import FEATURES
+from callcenter.server import web_installers
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 from tests.conftest import REDIS_URL, TEST_SECRET
@@ -77,9 +77,7 @@ async def web_only(settings: Settings) -> AsyncIterator[TestServer]:
     configured = settings.model_copy(update={"redis_url": REDIS_URL})
     async with open_product(configured, frozenset({"web"})) as host:
         assert host.cluster is None
-        app = create_app(host.runtime, features=[
-            (lambda app, f=f: f.web(app, host)) for f in FEATURES if f.web is not None  # type: ignore[misc]
-        ])
+        app = create_app(host.runtime, features=web_installers(host))
         async with TestServer(app) as server:
             yield server
 
