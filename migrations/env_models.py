@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib
 
+import callcenter.calls.models  # noqa: F401
 import callcenter.notify.models  # noqa: F401
 import callcenter.scheduler.models  # noqa: F401
 import callcenter.store.models  # noqa: F401
