@@ -28,6 +28,7 @@ from callcenter.notify.services import open_notifications
 from callcenter.registry import FEATURES
 from callcenter.runtime import open_runtime
 from callcenter.scheduler import Scheduler
+from callcenter.scheduler.recurring import prune_every_day
 from callcenter.settings import Settings
 
 if TYPE_CHECKING:
@@ -52,7 +53,8 @@ async def open_product(
         for feature in features:
             if feature.journal_kinds is not None:
                 feature.journal_kinds(journal)
-        if "notify" in roles:
+        if "notify" in roles:  # the worker role also keeps the timers table small
+            prune_every_day(scheduler, settings)
             notifications = await stack.enter_async_context(
                 open_notifications(settings, runtime.sessions, journal)
             )

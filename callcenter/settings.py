@@ -173,6 +173,8 @@ class Settings(BaseSettings):
     scheduler_max_attempts: int = Field(default=5, ge=1, le=100)
     scheduler_retry_seconds: float = Field(default=10.0, ge=0, le=3600)
     scheduler_lease_seconds: float = Field(default=120.0, ge=2, le=86400)
+    # Finished timers (done, failed, cancelled) stay this long for the /timers page, then go.
+    scheduler_keep_days: int = Field(default=30, ge=1, le=3650)
 
     # Processes serving ``serve --role web`` on one port (SO_REUSEPORT); other roles stay single.
     web_workers: int = Field(default=1, ge=1, le=64)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.journal import Journal
@@ -35,6 +35,12 @@ class Timer:
     payload: dict[str, Any]
     attempt: int  # 1 for the first run
     requested_at: datetime
+
+
+#: The stamp of a request that must lose to any other (``Scheduler.ensure_nowait``).
+NEVER = datetime(1970, 1, 1, tzinfo=UTC)
+#: Timers in these states have run their course; housekeeping deletes them once old.
+FINISHED = (TimerState.DONE.value, TimerState.FAILED.value, TimerState.CANCELLED.value)
 
 
 def iso(moment: datetime) -> str:
@@ -216,3 +222,14 @@ async def list_timers(
     if kind:
         stmt = stmt.where(ScheduledTimer.kind == kind)
     return list((await session.execute(stmt)).scalars().all())
+
+
+async def prune(session: AsyncSession, before: datetime) -> int:
+    """Delete the timers that finished before ``before``; how many went.
+
+    A cancelled row is a tombstone against late schedule requests replayed from a write
+    journal: those are minutes or hours old, never the weeks a prune keeps.
+    """
+    result = await session.execute(delete(ScheduledTimer).where(
+        ScheduledTimer.state.in_(FINISHED), ScheduledTimer.updated_at < before))
+    return int(getattr(result, "rowcount", 0) or 0)

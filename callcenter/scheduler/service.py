@@ -147,16 +147,27 @@ class Scheduler:
         self._last_stamp = now
         return now
 
+    def ensure_nowait(self, kind: str, key: str, due_at: datetime,
+                      payload: Mapping[str, Any] | None = None) -> None:
+        """Arm the timer unless (kind, key) is stored already, in whatever state.
+
+        For recurring jobs (``recurring.py``): every process may ask at start, and a run
+        already done or under way is left alone. The request carries the oldest stamp there
+        is, so it inserts a missing row and never wins over one that exists.
+        """
+        data = _checked(kind, key, due_at, payload)
+        self._writer.enqueue(TimerWrite(records.SCHEDULE_KIND, {
+            "kind": kind, "key": key, "due_at": iso(due_at), "payload": data,
+            "requested_at": iso(records.NEVER)}, None))
+
+    async def prune(self, before: datetime) -> int:
+        """Delete timers that finished (done, failed, cancelled) before ``before``."""
+        async with asyncio.timeout(self._db_timeout), self._sessions.begin() as session:
+            return await records.prune(session, before)
+
     def _schedule_write(self, kind: str, key: str, due_at: datetime,
                         payload: Mapping[str, Any] | None, *, wait: bool) -> TimerWrite:
-        _check_key(kind, key)
-        if due_at.tzinfo is None:
-            raise InvalidTimer("due_at must be timezone-aware", {"kind": kind, "key": key})
-        data = dict(payload or {})
-        try:
-            json.dumps(data)  # what the store's JSON column takes (orjson would take datetimes)
-        except (TypeError, ValueError) as err:
-            raise InvalidTimer(f"payload is not JSON: {err}", {"kind": kind, "key": key}) from err
+        data = _checked(kind, key, due_at, payload)
         stamp = self._stamp()
         self._local[(kind, key)] = Timer(kind, key, due_at, data, 0, stamp)
         return self._write(records.SCHEDULE_KIND, {
@@ -380,6 +391,19 @@ class Scheduler:
              "due_at": iso(timer.due_at)},
             audience={"roles": ["admin"]},
         ))
+
+
+def _checked(kind: str, key: str, due_at: datetime,
+             payload: Mapping[str, Any] | None) -> dict[str, Any]:
+    _check_key(kind, key)
+    if due_at.tzinfo is None:
+        raise InvalidTimer("due_at must be timezone-aware", {"kind": kind, "key": key})
+    data = dict(payload or {})
+    try:
+        json.dumps(data)  # what the store's JSON column takes (orjson would take datetimes)
+    except (TypeError, ValueError) as err:
+        raise InvalidTimer(f"payload is not JSON: {err}", {"kind": kind, "key": key}) from err
+    return data
 
 
 def _check_key(kind: str, key: str) -> None:

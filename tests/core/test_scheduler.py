@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -15,7 +15,6 @@ from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 
 from callcenter.bus import BusMessage, MemoryBus
-from callcenter.journal import Journal
 from callcenter.scheduler import (
     FAILED_TOPIC,
     InvalidTimer,
@@ -26,19 +25,8 @@ from callcenter.scheduler import (
 )
 from callcenter.store import create_engine, session_factory
 from callcenter.store.engine import SessionFactory
+from tests.core.conftest import T0, Clock, MakeScheduler, run_pass
 from tests.support.tcp_proxy import TcpProxy
-
-T0 = datetime(2025, 3, 3, 8, 0, tzinfo=UTC)
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = T0
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 class Runs:
@@ -60,38 +48,10 @@ class Runs:
         return [t.key for t in self.timers]
 
 
-MakeScheduler = Callable[..., Scheduler]
-
-
-@pytest.fixture
-async def make_scheduler(
-    sessions: SessionFactory, tmp_path: Path
-) -> AsyncIterator[MakeScheduler]:
-    """Schedulers over the test store, each with its own journal; closed after the test."""
-    made: list[Scheduler] = []
-
-    def make(session_factory: SessionFactory | None = None, **kwargs: object) -> Scheduler:
-        journal = Journal(tmp_path / f"journal-{len(made)}", session_factory or sessions)
-        kwargs.setdefault("clock", Clock())
-        scheduler = Scheduler(session_factory or sessions, journal, kwargs.pop("bus", MemoryBus()),
-                              **kwargs)  # type: ignore[arg-type]
-        made.append(scheduler)
-        return scheduler
-
-    yield make
-    for scheduler in made:
-        await scheduler.close()
-
-
 async def _row(sessions: SessionFactory, kind: str, key: str) -> ScheduledTimer | None:
     async with sessions() as db:
         return (await db.execute(select(ScheduledTimer).where(
             ScheduledTimer.kind == kind, ScheduledTimer.key == key))).scalar_one_or_none()
-
-
-async def _pass(scheduler: Scheduler) -> None:
-    await scheduler.run_due()
-    await scheduler.drain()
 
 
 async def test_a_timer_due_while_no_process_ran_fires_once_after_start(
@@ -108,7 +68,7 @@ async def test_a_timer_due_while_no_process_ran_fires_once_after_start(
     async with asyncio.timeout(10):
         await runs.ran.wait()
     await after.drain()
-    await _pass(after)  # later passes do not run it again
+    await run_pass(after)  # later passes do not run it again
     assert runs.keys == ["elder-7"]
     assert runs.timers[0].payload == {"elder_id": 7} and runs.timers[0].attempt == 1
     row = await _row(sessions, "care.call", "elder-7")
@@ -125,13 +85,13 @@ async def test_a_failing_timer_is_retried_then_marked_failed_and_reported(
     scheduler.register("sla.check", runs)
     await scheduler.schedule("sla.check", "case-1", T0)
 
-    await _pass(scheduler)
+    await run_pass(scheduler)
     row = await _row(sessions, "sla.check", "case-1")
     assert row is not None and row.state == TimerState.PENDING and row.attempts == 1
     assert row.last_error == "RuntimeError: handler broke on case-1"
-    await _pass(scheduler)
-    await _pass(scheduler)
-    await _pass(scheduler)  # no fourth attempt
+    await run_pass(scheduler)
+    await run_pass(scheduler)
+    await run_pass(scheduler)  # no fourth attempt
     assert [t.attempt for t in runs.timers] == [1, 2, 3]
     row = await _row(sessions, "sla.check", "case-1")
     assert row is not None and row.state == TimerState.FAILED and row.attempts == 3
@@ -150,13 +110,13 @@ async def test_the_retry_waits_for_its_backoff(
     scheduler = make_scheduler(clock=clock, retry_seconds=30)
     scheduler.register("sla.check", runs)
     await scheduler.schedule("sla.check", "case-2", T0)
-    await _pass(scheduler)
-    await _pass(scheduler)
+    await run_pass(scheduler)
+    await run_pass(scheduler)
     assert len(runs.timers) == 1
     row = await _row(sessions, "sla.check", "case-2")
     assert row is not None and row.due_at == T0 + timedelta(seconds=30)
     clock.now += timedelta(seconds=30)
-    await _pass(scheduler)
+    await run_pass(scheduler)
     assert [t.attempt for t in runs.timers] == [1, 2]
 
 
@@ -174,11 +134,11 @@ async def test_scheduling_the_same_kind_and_key_again_moves_the_one_timer(
     assert [(r.key, r.due_at, r.payload) for r in rows] == [
         ("inc-1", T0 + timedelta(seconds=40), {"step": 2})]
     clock.now = T0 + timedelta(seconds=20)
-    await _pass(scheduler)
+    await run_pass(scheduler)
     assert runs.timers == []
     clock.now = T0 + timedelta(seconds=40)
-    await _pass(scheduler)
-    await _pass(scheduler)
+    await run_pass(scheduler)
+    await run_pass(scheduler)
     assert [(t.key, t.payload) for t in runs.timers] == [("inc-1", {"step": 2})]
 
 
@@ -191,7 +151,7 @@ async def test_a_cancelled_timer_never_fires(
     await scheduler.schedule("sos.escalate", "inc-2", T0 - timedelta(seconds=1))
     await scheduler.cancel("sos.escalate", "inc-2")
     await scheduler.cancel("sos.escalate", "never-scheduled")
-    await _pass(scheduler)
+    await run_pass(scheduler)
     assert runs.timers == []
     row = await _row(sessions, "sos.escalate", "inc-2")
     assert row is not None and row.state == TimerState.CANCELLED
@@ -240,10 +200,10 @@ async def test_an_expired_lease_is_claimed_again(
     runs = Runs()
     alive = make_scheduler(clock=clock)
     alive.register("care.call", runs)
-    await _pass(alive)
+    await run_pass(alive)
     assert runs.timers == []  # the claim still holds
     clock.now += timedelta(seconds=60)
-    await _pass(alive)
+    await run_pass(alive)
     assert [(t.key, t.attempt) for t in runs.timers] == [("elder-9", 2)]
     row = await _row(sessions, "care.call", "elder-9")
     assert row is not None and row.state == TimerState.DONE
@@ -295,13 +255,13 @@ async def test_a_timer_scheduled_while_the_store_is_down_is_written_later_and_fi
     scheduler.cancel_nowait("sos.escalate", "inc-4")
     await scheduler.drain()  # journaled
     await proxy.restore()
-    await _pass(scheduler)  # replays the journal before claiming
+    await run_pass(scheduler)  # replays the journal before claiming
     row = await _row(sessions, "sos.escalate", "inc-3")
     assert row is not None and row.state == TimerState.PENDING
     assert runs.timers == []
     clock.now = T0 + timedelta(seconds=20)
-    await _pass(scheduler)
-    await _pass(scheduler)
+    await run_pass(scheduler)
+    await run_pass(scheduler)
     assert runs.keys == ["inc-3"]
     row = await _row(sessions, "sos.escalate", "inc-3")
     assert row is not None and row.state == TimerState.DONE
@@ -316,11 +276,11 @@ async def test_a_timer_due_while_the_store_is_down_fires_from_memory_once(
     await scheduler.schedule("sos.escalate", "inc-5", T0 + timedelta(seconds=20))  # stored
     await proxy.cut()
     clock.now = T0 + timedelta(seconds=20)
-    await _pass(scheduler)  # the store is down: it fires from memory
+    await run_pass(scheduler)  # the store is down: it fires from memory
     assert runs.keys == ["inc-5"]
     await proxy.restore()
-    await _pass(scheduler)
-    await _pass(scheduler)
+    await run_pass(scheduler)
+    await run_pass(scheduler)
     assert runs.keys == ["inc-5"]  # not again from the store
     row = await _row(sessions, "sos.escalate", "inc-5")
     assert row is not None and row.state == TimerState.DONE and row.attempts == 1
@@ -354,7 +314,7 @@ async def test_two_processes_never_run_the_same_timer_twice(
         async with asyncio.timeout(60):
             assert (await worker.stdout.readline()).strip() == b"ready"
             while await _runs_total(sessions) < count:
-                await _pass(here)  # this process claims too, while the worker does
+                await run_pass(here)  # this process claims too, while the worker does
     finally:
         worker.stdin.close()
         async with asyncio.timeout(30):
