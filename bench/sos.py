@@ -103,6 +103,8 @@ class Result:
     first_round: list[float]
     legs: int
     cpu_seconds: float
+    speech_cpu_seconds: float
+    spoken: int
     peak_traced: int
     maxrss_kb: int
     wall: float
@@ -210,6 +212,7 @@ async def _measure(product: ProductApp, sim: Simulator, count: int, numbers: lis
     if traced:
         tracemalloc.start()
     cpu0, wall0 = time.process_time(), time.perf_counter()
+    children0 = _children_cpu()
     for n, number in enumerate(numbers[:count]):
         await sim.press(number)
         if rate > 0:
@@ -225,6 +228,8 @@ async def _measure(product: ProductApp, sim: Simulator, count: int, numbers: lis
     wall = time.perf_counter() - wall0
     peak = tracemalloc.get_traced_memory()[1] if traced else 0
     tracemalloc.stop()
+    await _speech_settled(started)
+    speech_cpu = _children_cpu() - children0  # the simulator, a child too, is still running
     await notifier.drain()
     await recorder.flush()
     return Result(
@@ -233,10 +238,26 @@ async def _measure(product: ProductApp, sim: Simulator, count: int, numbers: lis
         first_round=[c.first_round_seconds or 0.0 for c in started],
         legs=sum(1 for c in started for leg in c.legs.values() if leg.candidate),
         cpu_seconds=cpu,
+        speech_cpu_seconds=speech_cpu,
+        spoken=sum(1 for c in started if c.speech.ready("brief") is not None),
         peak_traced=peak,
         maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         wall=wall,
     )
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+async def _speech_settled(started: list[SosConference], within: float = 120.0) -> None:
+    """Until every incident's speech was asked for and is made, failed or dropped."""
+    async with asyncio.timeout(within):
+        for c in started:
+            await c.wait_for(lambda c: c._speech_asked or c.done.is_set(), within)
+            tasks = [task for _, task in c.speech._tasks.values()]  # noqa: SLF001 - a bench
+            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 # -- fan-out against the floor ---------------------------------------------------------------
@@ -328,7 +349,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     print(f"\nSOS start: store={args.store}, simulator={where}, arrival rate="
           f"{args.rate:g}/s{' (burst)' if args.rate <= 0 else ''}")
     header = (f"{'incidents':>9} {'legs':>5} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8} "
-              f"{'begin p99':>9} {'CPU ms/inc':>10} {'peak MiB':>9} {'RSS MiB':>8} {'wall s':>7}")
+              f"{'begin p99':>9} {'CPU ms/inc':>10} {'speech ms':>9} {'spoken':>6} "
+              f"{'peak MiB':>9} {'RSS MiB':>8} {'wall s':>7}")
     print(header)
     print("-" * len(header))
     for r in results:
@@ -336,13 +358,17 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
         print(f"{r.incidents:>9} {r.legs:>5} {percentile(r.latencies, 50) * 1000:>8.2f} "
               f"{percentile(r.latencies, 99) * 1000:>8.2f} {max(r.latencies) * 1000:>8.2f} "
               f"{percentile(r.first_round, 99) * 1000:>9.2f} "
-              f"{r.cpu_seconds / r.incidents * 1000:>10.2f} {peak:>9} "
+              f"{r.cpu_seconds / r.incidents * 1000:>10.2f} "
+              f"{r.speech_cpu_seconds / r.incidents * 1000:>9.1f} "
+              f"{r.spoken / r.incidents:>6.0%} {peak:>9} "
               f"{r.maxrss_kb / 1024:>8.1f} {r.wall:>7.2f}")
     print("p50/p99/max: StasisStart received → last first-round originate returned; "
           "begin p99: SosConference.first_round_seconds;\nCPU: product process only "
           f"({'simulator included' if args.inprocess else 'simulator in its own process'}); "
-          "peak: tracemalloc during the run (--tracemalloc); RSS: ru_maxrss of the product process. "
-          "Goal: p99 <= 10 ms.")
+          "speech ms: CPU per incident of the speech's own processes (espeak-ng and the "
+          "resampler), until every incident's speech is made or dropped; spoken: incidents whose "
+          "briefing was made;\npeak: tracemalloc during the run (--tracemalloc); RSS: ru_maxrss "
+          "of the product process. Goal: p99 <= 10 ms.")
 
 
 def main() -> None:

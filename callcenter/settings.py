@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     sos_confirm_seconds: float = Field(default=20.0, ge=3, le=120)
     # What they hear when the per-incident prompt cannot be spoken.
     sos_confirm_sound: str = "sound:callcenter/sos-confirm"
+    # Per-incident speeches made at once (each is espeak-ng into sox, about one core for
+    # 40-80 ms; one at a time makes some 15 a second). More only on a machine with cores
+    # to spare: the calls share them. Late speech is replaced by the generic prompts.
+    sos_speech_at_once: int = Field(default=1, ge=1, le=16)
     # How Asterisk reaches the console for per-incident speech (res_http_media_cache);
     # default: the console's own WEB_BIND address.
     media_base_url: str | None = None

@@ -46,11 +46,13 @@ ensure_services() {
 }
 
 # Browser tests drive Debian's Chromium (no browser download: the network is closed);
-# the spoken prompts are made with espeak-ng; a CJK font lets the screenshots show Chinese.
+# the spoken prompts are made with espeak-ng and resampled by sox; a CJK font lets the
+# screenshots show Chinese.
 ensure_system_packages() {
     local missing=() sudo=()
     [ -x /usr/bin/chromium ] || missing+=(chromium)
     command -v espeak-ng >/dev/null || missing+=(espeak-ng)
+    command -v sox >/dev/null || missing+=(sox)
     fc-list :lang=zh family 2>/dev/null | grep -q . || missing+=(fonts-noto-cjk)
     if [ ${#missing[@]} -gt 0 ]; then
         [ "$(id -u)" -eq 0 ] || sudo=(sudo)

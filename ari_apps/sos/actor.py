@@ -61,7 +61,7 @@ class ConferenceActor(IncidentRecords):
         self._task: asyncio.Task[None] | None = None
         self._timers: set[asyncio.Task[None]] = set()
         self._prompt_playback: str | None = None
-        self.speech = IncidentSpeech(incident_id, deps.speak)
+        self.speech = IncidentSpeech(incident_id, deps.speech)
         self._confirming: dict[str, str | None] = {}  # leg id -> its prompt's playback id
         self._whispers: dict[str, str] = {}  # 120's snoop channel id -> 120's leg id
         self._briefings: dict[str, tuple[str, str]] = {}  # playback -> (snoop, media)

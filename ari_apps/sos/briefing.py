@@ -2,11 +2,14 @@
 
 120 is bridged the moment it answers and hears, whispered to its leg alone, who is in
 trouble, how old, where, and what the crew must know; kin, the doctor and the social
-worker first hear the elder's name and "press 1 to join". Both are spoken in Mandarin by
-espeak-ng for each incident (``dialplan/sounds.py`` speaks the same way), held in memory
-by the process that hosts the conference, and fetched by Asterisk over HTTP
+worker first hear the elder's name and "press 1 to join". Both are spoken in Mandarin for
+each incident by ``dialplan.sounds.speak`` (espeak-ng into sox, processes of their own,
+bounded by ``speech.SpeechQueue``), held in memory by the process that hosts the
+conference, and fetched by Asterisk over HTTP
 (``sound:<CALLCENTER_MEDIA_BASE_URL>/media/briefings/<name>``, res_http_media_cache).
-A file's name carries an unguessable token; it is dropped when the incident ends.
+A file's name carries an unguessable token; it is dropped when the incident ends. A leg
+that needs its prompt before it is made hears the generic one at once (the speech is then
+*late*: a later leg, or 120's repeat key, has it once it is made).
 """
 
 from __future__ import annotations
@@ -15,13 +18,13 @@ import asyncio
 import base64
 import re
 import secrets
-import shutil
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ari_apps.sos.directory import ElderCard
 from ari_apps.sos.exceptions import BriefingNotFound
+from ari_apps.sos.speech import SpeechQueue, SpeechRefused
 from callcenter.logs import get_logger
 from callcenter.settings import Settings
 
@@ -49,9 +52,9 @@ def file_name(name: str) -> str | None:
 def listener_name(name: str, listener: str) -> str:
     """The URL name of a stored file for one listener (a leg or a snoop channel)."""
     return f"{name.removesuffix('.wav')}-{listener.rpartition('-')[2]}.wav"
-_GENDER = {"M": "男", "F": "女"}
 
-Speaker = Callable[[str], Awaitable[bytes]]
+
+_GENDER = {"M": "男", "F": "女"}
 
 
 class HasSpeech(Protocol):
@@ -59,16 +62,6 @@ class HasSpeech(Protocol):
 
     @property
     def speech(self) -> IncidentSpeech: ...
-
-
-async def espeak(text: str) -> bytes:
-    """``text`` spoken in Mandarin as an 8 kHz WAV by espeak-ng (off the event loop)."""
-    from dialplan.sounds import speak  # the product's one way of speaking zh-CN
-
-    program = shutil.which("espeak-ng")
-    if program is None:
-        raise RuntimeError("espeak-ng is not installed")
-    return await asyncio.to_thread(speak, text, espeak=program)
 
 
 def spoken_digits(number: str) -> str:
@@ -115,9 +108,10 @@ class IncidentSpeech:
     """One incident's spoken files: made on demand, served by name, dropped at the end."""
 
     incident_id: str
-    speaker: Speaker
+    queue: SpeechQueue
     files: dict[str, bytes] = field(default_factory=dict)
     _tasks: dict[str, tuple[str, asyncio.Task[str | None]]] = field(default_factory=dict)
+    _late: set[str] = field(default_factory=set)
 
     def prepare(self, kind: str, text: str) -> asyncio.Task[str | None]:
         """The making of ``kind`` saying ``text``: its file name, or None if it failed."""
@@ -141,10 +135,19 @@ class IncidentSpeech:
             return None
         return current[1].result()
 
+    def late(self, kind: str) -> None:
+        """A leg needed ``kind`` before it was made and heard the generic prompt instead:
+        under overload, its making is dropped if it has not started."""
+        self._late.add(kind)
+
     async def _make(self, kind: str, text: str) -> str | None:
         try:
             async with asyncio.timeout(SPEECH_TIMEOUT):
-                wav = await self.speaker(text)
+                wav = await self.queue.say(text, late=lambda: kind in self._late)
+        except SpeechRefused as err:
+            log.info("sos speech not made; the generic prompt stands in", kind=kind,
+                     reason=str(err))
+            return None
         except Exception as err:  # noqa: BLE001 - the generic prompt stands in for it
             log.warning("sos speech failed; the generic prompt stands in", kind=kind,
                         error=repr(err))

@@ -28,7 +28,7 @@ from ari_apps.sos.plan import (
     RoleExhausted,
 )
 from ari_apps.sos.restore import Restoration
-from callcenter.asterisk import AriError
+from callcenter.asterisk import AriError, Channel
 from callcenter.logs import get_logger
 from callcenter.store.models import utcnow
 
@@ -60,6 +60,10 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
         """
         loop = asyncio.get_running_loop()
         t0, pressed = loop.time(), utcnow()
+        # The first requests leave on the loop's next turn, each started here rather than
+        # from a task of its own (a turn of the loop saved on each of the elder's paths).
+        answering = asyncio.ensure_future(self.client.channels.answer(channel_id))
+        bridging = asyncio.ensure_future(self._ensure_bridge())
         self._hold_updates()
         caller = self.legs.setdefault(
             channel_id, Leg(channel_id, LegRole.ELDER, None, LegState.ANSWERED)
@@ -69,12 +73,12 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
         self.deps.recorder.opened(self.row())
         self._save()
         self._save_leg(caller)
-        emergency = loop.create_task(self._dial_all(self.plan.start()))
+        emergency = loop.create_task(self._settle(self._send(self.plan.start())))
         lookup = asyncio.ensure_future(identify)
         lost: CallerLost | None = None
         try:
             async with asyncio.TaskGroup() as start:
-                start.create_task(self._answer_and_bridge(channel_id))
+                start.create_task(self._answer_and_bridge(channel_id, answering, bridging))
                 start.create_task(self._identified(asyncio.shield(lookup)))
                 await self._after_first_round()
                 self._timeline("trigger", {"kind": self.kind, "device": self.device_id,
@@ -93,10 +97,10 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
         self.first_round_done.set()
         self._arm_escalation()
 
-    async def _answer_and_bridge(self, channel_id: str) -> None:
+    async def _answer_and_bridge(self, channel_id: str, answering: Awaitable[None],
+                                 bridging: Awaitable[None]) -> None:
         # The bridge does not need the answer: both at once, then the caller goes in.
-        outcomes = await asyncio.gather(self.client.channels.answer(channel_id),
-                                        self._ensure_bridge(), return_exceptions=True)
+        outcomes = await asyncio.gather(answering, bridging, return_exceptions=True)
         try:
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
@@ -197,13 +201,18 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
     # -- dialling ----------------------------------------------------------------------
 
     async def _dial_all(self, effects: list[Effect]) -> None:
-        requests = []
+        await self._settle(self._send(effects))
+
+    def _send(self, effects: list[Effect]) -> list[tuple[Leg, asyncio.Future[Channel]]]:
+        """Act on the plan's effects: every originate due now is started (its request
+        leaves on the loop's next turn); ``_settle`` does the bookkeeping and awaits them."""
+        sent = []
         for effect in effects:
             if isinstance(effect, LegRequest):
                 if effect.delay > 0:
                     self._after(effect.delay, lambda r=effect: self._dial(r))  # type: ignore[misc]
-                else:
-                    requests.append(self._dial(effect))
+                elif self.status is IncidentStatus.ACTIVE:
+                    sent.append(self._originate(effect))
             elif isinstance(effect, RoleExhausted):
                 self.exhausted.add(effect.role)
                 self._timeline("role.exhausted", {"role": effect.role.value})
@@ -213,8 +222,40 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
                                {"attempt": effect.attempt, "retrying": effect.retrying})
                 self._alert("emergency_unreachable",
                             {"attempt": effect.attempt, "retrying": effect.retrying})
-        if requests:
-            await asyncio.gather(*requests)
+        return sent
+
+    def _originate(self, request: LegRequest) -> tuple[Leg, asyncio.Future[Channel]]:
+        candidate = request.candidate
+        leg = Leg(request.leg_id, candidate.role, candidate)
+        self.legs[leg.id] = leg
+        return leg, asyncio.ensure_future(self.client.channels.originate(
+            self._dial_string(candidate),
+            app=self.deps.settings.ari_app,
+            app_args=f"leg,{self.id},{leg.role.value}",
+            channel_id=leg.id,
+            caller_id=f"SOS <{self.deps.settings.sos_caller_id}>",
+            timeout=self.deps.settings.sos_ring_timeout,
+        ))
+
+    async def _settle(self, sent: list[tuple[Leg, asyncio.Future[Channel]]]) -> None:
+        """The legs' rows once their requests are out (the fan-out of a whole round is on
+        the elder's time; its events wait in the inbox until this step ends), then their
+        outcomes: a refused originate fails its leg (the next contact is dialled)."""
+        if not sent:
+            return
+        await asyncio.sleep(0)  # let them start sending
+        for leg, _ in sent:
+            self._save_leg(leg)
+            self._timeline("leg.dialing", {"leg": leg.id, "role": leg.role.value,
+                                           "name": leg.candidate.name if leg.candidate else ""})
+
+        async def outcome(leg: Leg, originate: asyncio.Future[Channel]) -> None:
+            try:
+                await originate
+            except AriError as err:
+                await self._leg_failed(leg, None, f"originate refused: {err.message}")
+
+        await asyncio.gather(*(outcome(leg, originate) for leg, originate in sent))
 
     def _dial_string(self, candidate: Candidate) -> str:
         settings = self.deps.settings
@@ -223,28 +264,9 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
         return settings.dial_template.format(number=candidate.number)
 
     async def _dial(self, request: LegRequest) -> None:
-        if self.status is not IncidentStatus.ACTIVE:
-            return
-        candidate = request.candidate
-        leg = Leg(request.leg_id, candidate.role, candidate)
-        self.legs[leg.id] = leg
-        # The request goes out before the leg's rows are written: the fan-out of a whole
-        # round is on the elder's time (its events wait in the inbox until this step ends).
-        originate = asyncio.ensure_future(self.client.channels.originate(
-            self._dial_string(candidate),
-            app=self.deps.settings.ari_app,
-            app_args=f"leg,{self.id},{leg.role.value}",
-            channel_id=leg.id,
-            caller_id=f"SOS <{self.deps.settings.sos_caller_id}>",
-            timeout=self.deps.settings.sos_ring_timeout,
-        ))
-        await asyncio.sleep(0)  # let it start sending
-        self._save_leg(leg)
-        self._timeline("leg.dialing", {"leg": leg.id, "role": leg.role.value, "name": candidate.name})
-        try:
-            await originate
-        except AriError as err:
-            await self._leg_failed(leg, None, f"originate refused: {err.message}")
+        """Dial one leg now (a delayed request's time has come, an agent is rung)."""
+        if self.status is IncidentStatus.ACTIVE:
+            await self._settle([self._originate(request)])
 
     async def _leg_failed(self, leg: Leg, cause: int | None, text: str) -> None:
         if leg.state not in (LegState.DIALING, LegState.RINGING) and not self._awaiting_key(leg):

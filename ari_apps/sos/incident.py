@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ari_apps.sos.briefing import Speaker, espeak
 from ari_apps.sos.directory import ElderCard
 from ari_apps.sos.models import IncidentStatus, LegRole, LegState
 from ari_apps.sos.notifier import SosNotifier
 from ari_apps.sos.plan import Candidate
+from ari_apps.sos.speech import SpeechQueue
 from ari_apps.sos.store import IncidentRecorder
 from callcenter.alarm_types import alarm_label
 from callcenter.asterisk import AriClient
@@ -46,12 +46,12 @@ class SosDeps:
     arm: Callable[[str, str, float], None]
     #: Cancels an incident's escalation steps (it ended).
     disarm: Callable[[str], None]
+    #: Makes responders' per-incident prompts, a few at once (tests put a quick speaker in).
+    speech: SpeechQueue
     #: How the conference's own short timers wait (tests pass the PBX simulator's clock).
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
     #: Calls an identified elder back once their incident ended as ``caller_lost``.
     call_back: Callable[[SosConference, ElderCard], None] | None = None
-    #: How responders' per-incident prompts are spoken (tests pass a quick stand-in).
-    speak: Speaker = espeak
 
 
 @dataclass

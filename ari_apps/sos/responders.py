@@ -3,18 +3,20 @@
 - **120** is added to the bridge the moment it answers: the elder never waits on a
   recording. Its briefing (``briefing.py``) is whispered to its leg alone through a snoop
   channel (``spy=none``, ``whisper=out``), so the elder hears nothing of it; 120 presses
-  ``REPEAT_KEY`` (0) to hear it again. If the briefing cannot be spoken or played, the
-  generic announcement is whispered instead.
+  ``REPEAT_KEY`` (0) to hear it again. If the briefing is not spoken yet (late), cannot
+  be spoken or cannot be played, the generic announcement is whispered instead, at once;
+  a repeat plays the briefing once it is spoken.
 - **Kin, the doctor and the social worker** hear the elder's name and "press 1 to join",
   again and again, and join on ``CONFIRM_KEY`` (1). No key within
   ``SOS_CONFIRM_SECONDS``, or a hang-up first, counts as no answer: the leg is hung up and
   the next contact of the role is dialled, so a voicemail never joins the elder's call.
+  A prompt not spoken yet when the leg answers is replaced by the generic one for that
+  leg, at once: nobody waits on speech.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Awaitable, Callable
 
 from ari_apps.sos.actor import ConferenceActor
 from ari_apps.sos.briefing import (
@@ -94,32 +96,24 @@ class ResponderFlow(ConferenceActor):
         url_name = listener_name(name, listener)
         return f"sound:{media_base_url(self.deps.settings)}{MEDIA_PATH}{url_name}"
 
-    def _when_spoken(self, kind: str, listener: str,
-                     then: Callable[[str | None], Awaitable[None]]) -> None:
-        """Run ``then(media or None)`` on the actor once ``kind`` is spoken (or failed)."""
-        self._prepare_speech()
-        text = (briefing_text(self.card, self.caller_number) if kind == "brief"
-                else confirm_text(self.card))
-        task = self.speech.prepare(kind, text)
-
-        def done(_task: object) -> None:
-            media = None if task.cancelled() else self._speech_media(task.result(), listener)
-            self.post(lambda: then(media))
-
-        task.add_done_callback(done)
+    def _spoken_or_late(self, kind: str, listener: str) -> str | None:
+        """The media of ``kind`` for ``listener`` if it is spoken; else None (the generic
+        prompt stands in for this listener) and the speech counts as late."""
+        self._prepare_speech()  # asked for now if no leg rang first, or the elder is known since
+        media = self._speech_media(self.speech.ready(kind), listener)
+        if media is None:
+            self.speech.late(kind)
+        return media
 
     # -- kin, doctor, social worker: press 1 -------------------------------------------
 
     async def _ask_to_confirm(self, leg: Leg) -> None:
         self._confirming[leg.id] = None
-        self._timeline("leg.asked", {"leg": leg.id, "role": leg.role.value, "key": CONFIRM_KEY})
+        media = self._spoken_or_late("confirm", leg.id)
+        self._timeline("leg.asked", {"leg": leg.id, "role": leg.role.value, "key": CONFIRM_KEY,
+                                     "spoken": media is not None})
         self._after(self.deps.settings.sos_confirm_seconds, lambda: self._no_key(leg.id))
-        ready = self._speech_media(self.speech.ready("confirm"), leg.id)
-        if ready is not None:
-            await self._play_confirm(leg.id, ready)
-        else:
-            self._when_spoken("confirm", leg.id,
-                              lambda media: self._play_confirm(leg.id, media))
+        await self._play_confirm(leg.id, media)
 
     async def _play_confirm(self, leg_id: str, media: str | None) -> None:
         if leg_id not in self._confirming or self._confirming[leg_id] is not None:
@@ -182,12 +176,8 @@ class ResponderFlow(ConferenceActor):
             self._timeline("briefing.failed", {"leg": leg.id, "error": err.message})
 
     async def _whisper_up(self, snoop_id: str) -> None:
-        """The snoop entered the app: whisper the briefing (when it is spoken)."""
-        ready = self._speech_media(self.speech.ready("brief"), snoop_id)
-        if ready is not None:
-            await self._whisper(snoop_id, ready)
-        else:
-            self._when_spoken("brief", snoop_id, lambda media: self._whisper(snoop_id, media))
+        """The snoop entered the app: whisper the briefing, or the generic one if it is late."""
+        await self._whisper(snoop_id, self._spoken_or_late("brief", snoop_id))
 
     async def _whisper(self, snoop_id: str, media: str | None) -> None:
         if snoop_id not in self._whispers or self.status is not IncidentStatus.ACTIVE:

@@ -27,6 +27,7 @@ from ari_apps.sos.notifier import SosNotifier
 from ari_apps.sos.plan import Candidate
 from ari_apps.sos.recovery import Recovery
 from ari_apps.sos.roster import OnDutyRoster
+from ari_apps.sos.speech import SpeechQueue
 from ari_apps.sos.store import IncidentRecorder
 from ari_apps.sos.timers import EscalationTimers
 from callcenter.asterisk import (
@@ -52,6 +53,7 @@ from callcenter.scheduler import Scheduler
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import utcnow
+from dialplan.sounds import speak
 
 log = get_logger(__name__)
 
@@ -97,6 +99,7 @@ class SosApp(Recovery):
             claim_elder=self._claim_elder,
             arm=self.escalation.arm,
             disarm=self.escalation.disarm,
+            speech=SpeechQueue(speak, settings.sos_speech_at_once),
             sleep=sleep,
             call_back=self._call_back,
         )

@@ -142,6 +142,33 @@ async def quick_speech(text: str) -> bytes:
     return buffer.getvalue()
 
 
+class SlowSpeaker:
+    """A speaker that holds every speech until the test lets it go; counts who runs at once."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.running = 0
+        self.most = 0
+        self.said: list[str] = []
+        self.started = asyncio.Condition()
+
+    async def __call__(self, text: str) -> bytes:
+        self.running += 1
+        self.most = max(self.most, self.running)
+        self.said.append(text)
+        async with self.started:
+            self.started.notify_all()
+        try:
+            await self.release.wait()
+            return await quick_speech(text)
+        finally:
+            self.running -= 1
+
+    async def wait_started(self, count: int) -> None:
+        async with asyncio.timeout(5), self.started:
+            await self.started.wait_for(lambda: len(self.said) >= count)
+
+
 def sim_now(sim: PbxSimulator) -> datetime:
     """The simulator's wall clock, as the product's timers read it."""
     return datetime.fromtimestamp(sim.clock.now(), UTC)
@@ -228,7 +255,7 @@ async def open_harness(
     scheduler = Scheduler(sessions, journal, bus, clock=lambda: sim_now(sim))
     app = SosApp({"default": client}, settings, sessions, recorder, notifier, scheduler,
                  commands, sleep=sim.clock.sleep, clock=lambda: sim_now(sim))
-    app.deps.speak = quick_speech  # espeak-ng has tests of its own (test_briefing.py)
+    app.deps.speech.speak = quick_speech  # the real speech has tests of its own (test_briefing.py)
     router = StasisRouter({"default": client})
     router.attach()
     app.attach(router)

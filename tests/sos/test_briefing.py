@@ -18,15 +18,16 @@ from ari_apps.sos.briefing import (
     briefing_command,
     briefing_text,
     confirm_text,
-    espeak,
     listener_name,
     media_base_url,
 )
 from ari_apps.sos.directory import ElderCard
 from ari_apps.sos.media_http import install_media
+from ari_apps.sos.speech import SpeechQueue
 from callcenter.bus import MemoryBus
 from callcenter.commands import CommandPath
 from callcenter.settings import Settings, SettingsError, load_settings
+from dialplan.sounds import speak
 from tests.sos.conftest import quick_speech
 from webui.auth import PUBLIC_PREFIXES
 
@@ -43,7 +44,7 @@ class Conference:
 @pytest.fixture
 async def served() -> AsyncIterator[tuple[TestClient, IncidentSpeech, dict[str, Conference]]]:
     commands = CommandPath(MemoryBus())
-    speech = IncidentSpeech("20260101000000abcdef", quick_speech)
+    speech = IncidentSpeech("20260101000000abcdef", SpeechQueue(quick_speech, 1))
     conferences = {speech.incident_id: Conference(speech)}
     commands.handle("sos.briefing", lambda args: briefing_command(conferences, args))
     await commands.start()
@@ -117,8 +118,9 @@ def test_the_confirm_time_is_bounded(value: str, monkeypatch: pytest.MonkeyPatch
         load_settings()
 
 
-@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+@pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),
+                    reason="espeak-ng or sox not installed")
 async def test_the_briefing_is_spoken_as_asterisk_wav() -> None:
-    with wave.open(io.BytesIO(await espeak(briefing_text(CARD, "")))) as wav:
+    with wave.open(io.BytesIO(await speak(briefing_text(CARD, "")))) as wav:
         assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (8000, 1, 2)
         assert wav.getnframes() > 8000 * 5  # seconds of speech, not a click

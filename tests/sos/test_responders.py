@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import io
 import wave
+from typing import Any
 
-from ari_apps.sos.briefing import CONFIRM_KEY, MEDIA_NAME, REPEAT_KEY
+from sqlalchemy import select
+
+from ari_apps.sos.briefing import CONFIRM_KEY, MEDIA_NAME, REPEAT_KEY, confirm_text
 from ari_apps.sos.conference import SosConference
-from ari_apps.sos.models import LegRole, LegState
+from ari_apps.sos.models import IncidentEvent, LegRole, LegState
+from ari_apps.sos.speech import SpeechQueue
 from callcenter.pbxsim.media import Playback
-from tests.sos.conftest import DOCTORS, KIN, SosHarness, leg_states
+from tests.sos.conftest import DOCTORS, KIN, SlowSpeaker, SosHarness, leg_states
 
 
 def _played_on(sos: SosHarness, channel_id: str) -> list[Playback]:
@@ -77,7 +82,7 @@ async def test_a_briefing_that_cannot_be_spoken_falls_back_to_the_generic_one(
     async def mute(text: str) -> bytes:
         raise RuntimeError("espeak-ng is not installed")
 
-    sos.app.deps.speak = mute
+    sos.app.deps.speech.speak = mute
     conference = await sos.incident(sos.press())
     emergency = f"{conference.id}-e0"
     await sos.advance(1)
@@ -171,3 +176,72 @@ async def test_a_key_1_from_120_or_a_joined_kin_changes_nothing(sos: SosHarness)
         sos.sim.calls.dtmf(sos.sim.model.channels[leg], CONFIRM_KEY)
     await sos.advance(1)
     assert len(conference.parties) == 6 and conference.status.value == "active"
+
+
+async def test_late_speech_never_holds_a_responder_back_and_is_used_once_spoken(
+    sos: SosHarness,
+) -> None:
+    speaker = SlowSpeaker()  # speaks nothing until the test lets it
+    sos.app.deps.speech.speak = speaker
+    conference = await sos.incident(sos.press())
+    emergency, kin = f"{conference.id}-e0", f"{conference.id}-k0"
+    await sos.advance(1)  # the speech is asked for, then 120 and kin answer: it is not made
+    await conference.wait_for(lambda c: emergency in c.parties and bool(c._briefings)
+                              and bool(_played_on(sos, kin)))
+    assert speaker.running >= 1  # still being made
+    [snoop] = _snoops_of(sos, emergency)
+    [briefing] = _played_on(sos, snoop)
+    assert briefing.media_uri == sos.app.settings.sos_announce_sound  # the generic one, at once
+    assert _played_on(sos, kin)[0].media_uri == sos.app.settings.sos_confirm_sound
+    await sos.advance(1)  # kin press 1 to the generic prompt and join
+    await conference.wait_for(lambda c: kin in c.parties)
+
+    speaker.release.set()  # the speech is made after all: 120's repeat key plays it
+    async with asyncio.timeout(5):
+        assert await conference.speech.prepare("brief", conference.speech.text("brief") or "")
+    sos.sim.calls.dtmf(sos.sim.model.channels[emergency], REPEAT_KEY)
+    await conference.wait_for(lambda c: briefing.id not in c._briefings and bool(c._briefings))
+    [again] = _played_on(sos, snoop)
+    assert f"{conference.id}-brief-" in again.media_uri
+    events = await _timeline_details(sos, conference.id, "briefing.whispered")
+    assert [e["spoken"] for e in events] == [False, True]
+    assert [e["spoken"] for e in await _timeline_details(sos, conference.id, "leg.asked")][0] \
+        is False
+
+
+async def test_a_burst_with_slow_speech_makes_n_at_once_and_bridges_every_120_at_answer(
+    sos: SosHarness,
+) -> None:
+    speaker = SlowSpeaker()
+    sos.app.deps.speech = queue = SpeechQueue(speaker, at_once=2)
+    callers = [sos.press(f"1590000{n:04d}") for n in range(6)]  # six strangers at once
+    conferences = [await sos.incident(caller) for caller in callers]
+    await sos.advance(1)  # every speech asked for (two each), every 120 answers
+    for conference in conferences:
+        emergency = f"{conference.id}-e0"
+        await conference.wait_for(lambda c: f"{c.id}-e0" in c.parties and bool(c._briefings))
+        [snoop] = _snoops_of(sos, emergency)
+        assert [pb.media_uri for pb in _played_on(sos, snoop)] == [
+            sos.app.settings.sos_announce_sound]
+    assert speaker.running == 2 and queue.waiting == 10
+
+    speaker.release.set()  # the briefings nobody waits for any more are dropped
+    async with asyncio.timeout(5):
+        for conference in conferences:
+            for kind in ("brief", "confirm"):
+                await conference.speech.prepare(kind, conference.speech.text(kind) or "")
+    assert speaker.most == 2 and queue.most == 2
+    # Every briefing still waiting had its 120 served already, and others waited behind it:
+    # dropped; the press-1 prompts (no kin answered yet) are all made.
+    assert queue.dropped == 5
+    assert [text.startswith(confirm_text(None)[:8]) for text in speaker.said[2:]] == [True] * 5
+
+
+async def _timeline_details(sos: SosHarness, incident_id: str, kind: str) -> list[dict[str, Any]]:
+    await sos.settle_store()
+    async with sos.sessions() as session:
+        rows = await session.execute(
+            select(IncidentEvent.detail).where(IncidentEvent.incident_id == incident_id,
+                                               IncidentEvent.kind == kind)
+            .order_by(IncidentEvent.at, IncidentEvent.id))
+        return list(rows.scalars())
