@@ -64,7 +64,7 @@ class ProviderNotCovering(DomainError):
 class ElderNotFound(DomainError):
     """No such elder (in the user's jurisdiction)."""
 
-    error_id = "elder-not-found"
+    error_id = "case-elder-not-found"
     status = 422
 
 

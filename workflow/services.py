@@ -8,6 +8,7 @@ theirs is written (their transaction rolls back whole: no event, no audit row, n
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -104,7 +105,7 @@ async def create_case(session: AsyncSession, kind: CaseKind, data: CaseCreate, a
 def _new_row(kind: CaseKind, data: CaseCreate, actor: Actor, area_path: str | None,
              ctx: Context) -> CaseRow:
     common: dict[str, Any] = {
-        "number": f"new-{ctx.now.timestamp()}-{id(data)}", "title": data.title.strip(),
+        "number": f"new-{uuid.uuid4().hex[:28]}", "title": data.title.strip(),
         "description": data.description.strip(), "elder_id": data.elder_id,
         "area_path": area_path, "call_id": data.call_id, "details": {},
         "created_by": actor.name, "created_at": ctx.now, "updated_at": ctx.now,
