@@ -8,13 +8,12 @@ role and area) both open them; an API client is recorded in the trail as ``api:<
 
 from __future__ import annotations
 
-import orjson
 from aiohttp import web
 from pydantic import BaseModel
 
 from callcenter.feature import Host
 from callcenter.store.models import Elder, Role
-from webui.api import parse
+from webui.api import json_object, parse
 from webui.auth import require_role
 from webui.keys import CLOCK, Principal
 from webui.openapi import API, ApiRoute, Handler
@@ -53,16 +52,6 @@ def _json(model: BaseModel, status: int = 200) -> web.Response:
     return web.json_response(text=model.model_dump_json(), status=status)
 
 
-async def _body(request: web.Request) -> dict[str, object]:
-    try:
-        body = orjson.loads(await request.read())
-    except orjson.JSONDecodeError as err:
-        raise web.HTTPBadRequest(reason="body is not JSON") from err
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(reason="body is not a JSON object")
-    return body
-
-
 def _case_id(request: web.Request) -> int:
     value = int(request.match_info["case_id"])
     if value > 2**31 - 1:
@@ -78,7 +67,7 @@ def _handlers(kind: CaseKind) -> dict[str, Handler]:
 
     async def create(request: web.Request) -> web.Response:
         principal = require_role(request, *ACT_ROLES)
-        data = parse(CaseCreate, await _body(request))
+        data = parse(CaseCreate, await json_object(request))
         book = request.app[CASEBOOK]
         row = await book.create(kind, data, actor_of(principal))
         return _json(await book.view(kind, row.id, actor_of(principal)), status=201)
@@ -89,7 +78,7 @@ def _handlers(kind: CaseKind) -> dict[str, Handler]:
 
     async def post_transition(request: web.Request) -> web.Response:
         principal = require_role(request, *ACT_ROLES)
-        move = parse(TransitionRequest, await _body(request))
+        move = parse(TransitionRequest, await json_object(request))
         book, actor = request.app[CASEBOOK], actor_of(principal)
         row = await book.move(kind, _case_id(request), move.action, move.version, move.fields, actor)
         return _json(await book.view(kind, row.id, actor))
@@ -119,7 +108,7 @@ async def get_candidates(request: web.Request) -> web.Response:
 async def post_urging(request: web.Request) -> web.Response:
     """POST /api/supervisions/{id}/urgings: an urging by phone or online (supervisors)."""
     principal = require_role(request, Role.SUPERVISOR)
-    body = parse(UrgeRequest, await _body(request))
+    body = parse(UrgeRequest, await json_object(request))
     book = request.app[CASEBOOK]
     async with book.sessions.begin() as session:
         done = await urge(session, _case_id(request), actor=actor_of(principal),
