@@ -34,7 +34,7 @@ OPTIONAL = {"dispatch": ("reason",), "redispatch": (), "take": (), "check_in": (
 
 
 def _kind(request: web.Request) -> CaseKind:
-    return kind_named(request.match_info["kind"])
+    return kind_named(request.path.split("/")[1])  # /workorders, /consults/3, …
 
 
 def _message(request: web.Request, err: DomainError) -> str:
@@ -52,7 +52,7 @@ def _form_errors(request: web.Request, err: ValidationError) -> str:
     for e in err.errors():
         name = str(e["loc"][0]) if e["loc"] else ""
         names.append(_(f"field.{name}") if _.has(f"field.{name}") else name)
-    return _("workflow.form.invalid") + " " + "、".join(dict.fromkeys(names))
+    return _("wf.form.invalid") + " " + "、".join(dict.fromkeys(names))
 
 
 async def list_page(request: web.Request) -> web.StreamResponse:
@@ -162,7 +162,7 @@ async def act_submit(request: web.Request) -> web.StreamResponse:
     except DomainError as err:
         return await case_page(request, _message(request, err), err.status, form | {"action": action})
     except ValueError:
-        return await case_page(request, translator(request)("workflow.form.invalid"), 422)
+        return await case_page(request, translator(request)("wf.form.invalid"), 422)
     raise web.HTTPSeeOther(f"/{kind.plural}/{request.match_info['case_id']}")
 
 

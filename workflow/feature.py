@@ -43,7 +43,7 @@ def install_console(app: web.Application, host: Host | None) -> None:
     its calls for the answer rate."""
     from callcenter.store.models import Role
     from webui.keys import CLOCK, RUNTIME
-    from webui.pages import NavItem, add_nav, add_web_dir
+    from webui.pages import ConsolePart, NavItem, add_nav, add_part, add_web_dir
     from workflow.casebook import Casebook
     from workflow.console import install_pages
     from workflow.http import CASEBOOK as APP_CASEBOOK
@@ -56,6 +56,7 @@ def install_console(app: web.Application, host: Host | None) -> None:
     if host is not None:
         app[HOST] = host
     add_web_dir(app, "workflow", WEB_DIR)
+    add_part(app, ConsolePart(styles=("/assets/workflow/workflow.css",)))
     staff = frozenset({Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})
     for plural in ("workorders", "consults", "complaints"):
         add_nav(app, NavItem(plural, f"nav.{plural}", staff))

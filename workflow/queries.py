@@ -3,7 +3,7 @@ timeline, supervisions, linked calls and the moves the reader may make now."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -105,7 +105,11 @@ async def _view(session: AsyncSession, kind: CaseKind, row: CaseRow, actor: Acto
     data: dict[str, Any] = {name: getattr(row, name) for name in _SUMMARY if name != "paused_at"}
     provider_id = getattr(row, "provider_id", None)
     provider = await session.get(Provider, provider_id) if provider_id else None
-    remaining = None
+    remaining = due_text = None
+    if row.due_at is not None:  # "by the end of that day": 2025-03-06 24:00
+        last = (row.due_at - timedelta(microseconds=1)).astimezone(zone)
+        due_text = f"{last:%Y-%m-%d} 24:00" if row.due_at.astimezone(zone).time() == time(0) \
+            else f"{row.due_at.astimezone(zone):%Y-%m-%d %H:%M}"
     if row.due_at is not None and row.status not in kind.machine.final:
         remaining = ("已暂停（等待老人/投诉人）" if row.paused_at is not None
                      else remaining_text(calendar, now, row.due_at, zone)[0])
@@ -116,7 +120,7 @@ async def _view(session: AsyncSession, kind: CaseKind, row: CaseRow, actor: Acto
         **data, **extra, kind=kind.name, paused=row.paused_at is not None,
         description=row.description, details=row.details, call_id=row.call_id,
         elder_name=elder.name if elder else None, provider_id=provider_id,
-        provider_name=provider.name if provider else None, remaining=remaining,
+        provider_name=provider.name if provider else None, remaining=remaining, due_text=due_text,
         actions=[m.action for m in kind.machine.available(row.status, actor, row.area_path)],
         timeline=await timeline(session, kind, row.id),
         supervisions=await supervisions_of(session, kind, row.id),

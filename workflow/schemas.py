@@ -122,6 +122,8 @@ class CaseView(CaseSummary):
     source: str | None = None
     valid: bool | None = None
     remaining: str | None = Field(default=None, description="e.g. 剩余 2 个工作日")
+    due_text: str | None = Field(default=None, description="The deadline in the centre's time, "
+                                 "e.g. 2026-10-10 24:00 (the end of that working day).")
     actions: list[str] = Field(description="The moves the caller may make now.")
     timeline: list[EventView]
     supervisions: list[SupervisionView]
