@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from aiohttp import web
 
 from callcenter.runtime import Runtime
-from tests.chromium import chromium
+from tests.chromium import chromium, served
 from tests.factories import DEFAULT_PASSWORD
 from tests.webui.conftest import FakeClock, World
 from webui import create_app
@@ -27,16 +26,9 @@ pytestmark = pytest.mark.browser
 async def console_url(runtime: Runtime, clock: FakeClock, world: World,
                       server: object) -> AsyncIterator[str]:
     """The console with the workflow pages on a free loopback port (``server`` set P1's area)."""
-    runner = web.AppRunner(create_app(runtime, clock=clock,
-                                      features=[lambda a: install_console(a, None)]))
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+    app = create_app(runtime, clock=clock, features=[lambda a: install_console(a, None)])
+    async with served(app) as url:
+        yield url
 
 
 async def _login(browser: Browser, url: str, username: str, errors: list[str]) -> Page:
