@@ -83,6 +83,9 @@ class WorkOrder(Base):
               postgresql_ops={"area_path": "varchar_pattern_ops"}),
         Index("ix_work_orders_provider_status", "provider_id", "status"),
         Index("ix_work_orders_elder_type", "elder_id", "service_type", "created_at"),
+        # A number prefix (WO-2026…) by LIKE: PostgreSQL needs the pattern operator class.
+        Index("ix_work_orders_number_prefix", "number",
+              postgresql_ops={"number": "varchar_pattern_ops"}),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

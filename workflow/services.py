@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from callcenter import audit
 from callcenter.settings import Settings
@@ -224,15 +225,18 @@ async def transition(session: AsyncSession, kind: CaseKind, case_id: int, action
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise VersionConflict("the case was changed meanwhile: reload it", {"given": version})
     reason = _text(fields, "reason")
+    from_status = row.status
+    for name, value in values.items():  # what the UPDATE wrote, without a read back
+        set_committed_value(row, name, value)
     session.add(CaseEvent(case_kind=kind.name, case_id=case_id, at=ctx.now, actor=actor.name,
-                          action=action, from_status=row.status, to_status=move.target,
+                          action=action, from_status=from_status, to_status=move.target,
                           reason=reason, detail=detail))
+    await _after_move(session, kind, row, move, detail, ctx, was_waiting, waits)
+    # The audit chain's head is locked from here to the commit: last, and short.
     await audit.record(session, actor=actor.name, action=f"{kind.entity}.{action}",
                        entity=kind.entity, entity_id=row.number, before=before,
                        after={"status": move.target, "version": version + 1, **detail},
                        reason=reason)
-    await session.refresh(row)
-    await _after_move(session, kind, row, move, detail, ctx, was_waiting, waits)
     return row
 
 
