@@ -27,11 +27,13 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import asyncpg as pg_asyncpg
 from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from web import prepare_database  # noqa: E402
 
 from callcenter.audit import entry_hash  # noqa: E402
 from callcenter.bus import MemoryBus  # noqa: E402
@@ -50,18 +52,8 @@ NOW = datetime(2026, 11, 30, 2, 0, tzinfo=UTC)
 
 
 async def prepare(name: str, fresh: bool) -> str:
-    engine = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            exists = await conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
-            if exists and fresh:
-                await conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-                exists = None
-            if not exists:
-                await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    finally:
-        await engine.dispose()
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    """The bench database (created, or with ``fresh`` recreated), migrated; its URL."""
+    url = await prepare_database(ADMIN_URL, name, fresh)
     await asyncio.to_thread(migrate.upgrade, url)
     return url
 
@@ -76,7 +68,7 @@ SELECT 'WO-B-' || lpad(g::text, 8, '0'), 'service',
        (ARRAY['accepted','reviewed','dispatched','taken','in_service','returned','visited',
               'closed','closed','closed','closed','closed'])[1 + g % 12],
        'normal', '服务工单 ' || g, '', '{}', 'bench',
-       ts, ts + interval '3 days', 1, c.paths[1 + (g * 7919) % array_length(c.paths, 1)],
+       ts, ts + interval '3 days', 1, c.paths[1 + ((g::bigint * 7919) % array_length(c.paths, 1))::int],
        (ARRAY['home_care','meals','bath','cleaning','repair'])[1 + g % 5],
        CASE WHEN g % 12 >= 2 THEN p.ids[1 + (g * 31) % array_length(p.ids, 1)] END,
        false, false,
