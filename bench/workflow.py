@@ -139,7 +139,8 @@ def shapes(street: str, district: str, provider: int) -> list[tuple[str, Actor, 
         ("district lead, status=dispatched", lead, CaseListQuery(status="dispatched")),
         ("street agent, overdue", agent, CaseListQuery(overdue=True)),
         ("district lead, provider + open", lead, CaseListQuery(provider_id=provider, open=True)),
-        ("district lead, number prefix", lead, CaseListQuery(q="WO-B-0050")),
+        ("district lead, number prefix (100 match)", lead, CaseListQuery(q="WO-B-005001")),
+        ("district lead, number prefix (10 000 match, mid-table)", lead, CaseListQuery(q="WO-B-0050")),
         ("street agent, page 100 (before_id)", agent, CaseListQuery(before_id=900_000)),
     ]
 
