@@ -56,7 +56,8 @@ def install_console(app: web.Application, host: Host | None) -> None:
     if host is not None:
         app[HOST] = host
     add_web_dir(app, "workflow", WEB_DIR)
-    add_part(app, ConsolePart(styles=("/assets/workflow/workflow.css",)))
+    add_part(app, ConsolePart(template="_wf_part.html", styles=("/assets/workflow/workflow.css",),
+                              scripts=("/assets/workflow/workflow.js",)))
     staff = frozenset({Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})
     for plural in ("workorders", "consults", "complaints"):
         add_nav(app, NavItem(plural, f"nav.{plural}", staff))

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from callcenter.bus import BusMessage
 from callcenter.runtime import Runtime
 from tests.chromium import chromium, served
 from tests.factories import DEFAULT_PASSWORD
@@ -61,7 +62,7 @@ async def _act(page: Page, action: str, fields: dict[str, str], shots: Path, ste
 
 
 async def test_a_work_order_through_its_whole_loop_in_the_browser(
-    console_url: str, world: World, tmp_path: Path,
+    console_url: str, world: World, tmp_path: Path, runtime: Runtime,
 ) -> None:
     from playwright.async_api import expect
 
@@ -110,6 +111,12 @@ async def test_a_work_order_through_its_whole_loop_in_the_browser(
         await page.goto(f"{console_url}/workorders?status=closed")
         await expect(page.locator("table.wf-cases tbody tr")).to_have_count(1)
         await page.screenshot(path=str(tmp_path / "10-list.png"), full_page=True)
+        # A deadline warning the timers publish pops on the console of the case's area.
+        await page.wait_for_function("() => window.consoleReady === true")
+        await runtime.bus.publish(BusMessage("workflow.deadline_warning", {
+            "kind": "workorder", "id": 1, "number": number, "due_at": ""},
+            {"roles": ["agent", "supervisor"], "area_path": world.path_c1}))
+        await expect(page.locator("#live a")).to_have_text(f"{number} 即将到期，请尽快办理")
     assert errors == []
 
 
