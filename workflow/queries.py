@@ -3,6 +3,7 @@ timeline, supervisions, linked calls and the moves the reader may make now."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -73,13 +74,12 @@ def list_statement(kind: CaseKind, actor: Actor, query: CaseListQuery, now: date
     return statement.order_by(t.c.id.desc()).limit(query.limit + 1)
 
 
-async def list_cases(session: AsyncSession, kind: CaseKind, actor: Actor, query: CaseListQuery,
-                     now: datetime) -> CaseList:
-    rows = (await session.execute(list_statement(kind, actor, query, now))).mappings().all()
-    more = len(rows) > query.limit
+def summaries(kind: CaseKind, rows: Sequence[Mapping[str, Any]], limit: int) -> CaseList:
+    """A page of the list from its rows (one more than ``limit`` says there is a next page)."""
+    more = len(rows) > limit
     items = [CaseSummary(kind=kind.name, paused=r["paused_at"] is not None,
                          **{k: r[k] for k in _SUMMARY if k != "paused_at"})
-             for r in rows[:query.limit]]
+             for r in rows[:limit]]
     return CaseList(items=items, next_before_id=items[-1].id if more else None)
 
 
