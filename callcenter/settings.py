@@ -180,6 +180,18 @@ class Settings(BaseSettings):
     # Finished timers (done, failed, cancelled) stay this long for the /timers page, then go.
     scheduler_keep_days: int = Field(default=30, ge=1, le=3650)
 
+    # The workflow store: deadlines (working days on the Chinese calendar; consults in
+    # hours), the warning before a deadline, and when repeated requests are supervised
+    # (the same elder and service type this many times within so many days), and the
+    # satisfaction (1–5) below which a result counts as unsatisfied.
+    workflow_work_order_days: int = Field(default=3, ge=1, le=60)
+    workflow_complaint_days: int = Field(default=5, ge=1, le=60)
+    workflow_consult_hours: int = Field(default=48, ge=1, le=720)
+    workflow_warn_hours: float = Field(default=24.0, ge=0, le=720)
+    workflow_repeat_count: int = Field(default=3, ge=2, le=100)
+    workflow_repeat_days: int = Field(default=30, ge=1, le=365)
+    workflow_unsatisfied_below: int = Field(default=3, ge=1, le=5)
+
     # Processes serving ``serve --role web`` on one port (SO_REUSEPORT); other roles stay single.
     web_workers: int = Field(default=1, ge=1, le=64)
 

@@ -23,7 +23,7 @@ from callcenter import audit
 from callcenter.journal import Journal, is_store_unavailable
 from callcenter.logs import get_logger
 from callcenter.store.engine import SessionFactory, dialect_insert
-from callcenter.store.models import utcnow
+from callcenter.store.models import Area, Elder, utcnow
 from workflow.models import WorkOrder, WorkOrderType
 
 log = get_logger(__name__)
@@ -106,8 +106,13 @@ async def apply_work_order(session: AsyncSession, payload: dict[str, Any], key: 
     ).scalar_one_or_none()
     if exists is not None:
         return
+    elder_id = payload.get("elder_id")
+    area_path = None if elder_id is None else (await session.execute(
+        select(Area.path).join(Elder, Elder.area_id == Area.id).where(Elder.id == elder_id)
+    )).scalar_one_or_none()
     order = WorkOrder(
         number=payload["number"],
+        area_path=area_path,
         type=WorkOrderType.SOS.value if payload.get("kind", "sos") == "sos" else WorkOrderType.ALARM.value,
         priority="urgent",
         elder_id=payload.get("elder_id"),

@@ -135,7 +135,9 @@ class Prebuilt:
             result = await conn.execute(self.statement, dict(params))
             return cast(Sequence[Mapping[str, Any]], result.mappings().all())
         if self._postgres is None:
-            compiled = self.statement.compile(dialect=conn.dialect)
+            # Literal-execute values (a LIKE prefix a pattern index needs) go into the text.
+            compiled = self.statement.compile(dialect=conn.dialect,
+                                              compile_kwargs={"render_postcompile": True})
             # The statement's own constants (a LIMIT, a compared value) are bound too.
             self._postgres = str(compiled), tuple(compiled.positiontup or ()), compiled.params
         sql, names, constants = self._postgres

@@ -1,0 +1,120 @@
+"""Deadlines as durable timers (``workflow.deadline``, key ``<kind>:<id>:warn|due``).
+
+They are written in the same transaction as the case's move (the scheduler's own upsert,
+newest request wins), so a case never exists without its timers nor a closed case with
+live ones; they survive a restart and fire late if they fell due while no process ran.
+A waiting state pauses the deadline: its timers are cancelled, and on resuming the due time
+moves by the time spent waiting and the timers are armed again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from callcenter.bus import Bus, BusMessage
+from callcenter.logs import get_logger
+from callcenter.scheduler import Scheduler, Timer
+from callcenter.scheduler.records import apply_cancel, apply_schedule, iso
+from callcenter.settings import Settings
+from callcenter.store.engine import SessionFactory
+from callcenter.store.models import Role
+from workflow.calendar import Deadline, WorkCalendar
+from workflow.kinds import CaseKind, CaseRow, get_row, kind_named
+from workflow.models import CaseEvent
+from workflow.supervision import raise_supervision
+
+log = get_logger(__name__)
+KIND = "workflow.deadline"
+STAGES = ("warn", "due")
+AUDIENCE_ROLES = [Role.AGENT.value, Role.SUPERVISOR.value]
+
+
+_last_stamp: list[datetime] = []
+
+
+def _stamp(now: datetime) -> str:
+    """A request time strictly after this process's previous one (the newest request wins)."""
+    if _last_stamp and now <= _last_stamp[0]:
+        now = _last_stamp[0] + timedelta(microseconds=1)
+    _last_stamp[:] = [now]
+    return iso(now)
+
+
+def initial_deadline(kind: CaseKind, settings: Settings, calendar: WorkCalendar,
+                     received: datetime, zone: ZoneInfo) -> Deadline | None:
+    """A new case's deadline, fixed now (SOS orders have none: they run on the incident)."""
+    if kind.name == "consult":
+        due = received + timedelta(hours=settings.workflow_consult_hours)
+        return Deadline(due, due.astimezone(zone).date(), False)
+    days = (settings.workflow_complaint_days if kind.name == "complaint"
+            else settings.workflow_work_order_days)
+    return calendar.add_working_days(received, days, zone)
+
+
+async def arm(session: AsyncSession, kind: CaseKind, row: CaseRow, settings: Settings,
+              now: datetime) -> None:
+    """Arm (or move) the case's warning and escalation, in the caller's transaction."""
+    if row.due_at is None:
+        return
+    warn_at = max(now, row.due_at - timedelta(hours=settings.workflow_warn_hours))
+    for stage, when in (("warn", warn_at), ("due", row.due_at)):
+        key = f"{kind.name}:{row.id}:{stage}"
+        await apply_schedule(session, {
+            "kind": KIND, "key": key, "due_at": iso(when), "requested_at": _stamp(now),
+            "payload": {"kind": kind.name, "id": row.id, "stage": stage,
+                        "due_at": iso(row.due_at)}}, key)
+
+
+async def disarm(session: AsyncSession, kind: CaseKind, case_id: int, now: datetime) -> None:
+    """The case ended or waits: neither timer fires."""
+    for stage in STAGES:
+        key = f"{kind.name}:{case_id}:{stage}"
+        await apply_cancel(session, {"kind": KIND, "key": key, "requested_at": _stamp(now)}, key)
+
+
+class DeadlineTimers:
+    """Runs the warning and the escalation when they fall due, in whichever process claims them."""
+
+    def __init__(self, sessions: SessionFactory, bus: Bus, clock: Callable[[], datetime]) -> None:
+        self.sessions = sessions
+        self.bus = bus
+        self.clock = clock
+
+    def register(self, scheduler: Scheduler) -> None:
+        scheduler.register(KIND, self.run)
+
+    async def run(self, timer: Timer) -> None:
+        kind = kind_named(str(timer.payload["kind"]))
+        stage = str(timer.payload["stage"])
+        now = self.clock()
+        async with self.sessions.begin() as session:
+            row = await get_row(session, kind, int(timer.payload["id"]))
+            if (row is None or row.status in kind.machine.final or row.paused_at is not None
+                    or row.due_at is None or iso(row.due_at) != timer.payload.get("due_at")):
+                return  # ended, waiting, or moved since: the newer timer speaks for it
+            if stage == "warn":
+                session.add(CaseEvent(case_kind=kind.name, case_id=row.id, at=now,
+                                      actor="system", action="deadline.warning",
+                                      detail={"due_at": iso(row.due_at)}))
+            else:
+                session.add(CaseEvent(case_kind=kind.name, case_id=row.id, at=now,
+                                      actor="system", action="deadline.escalated",
+                                      detail={"due_at": iso(row.due_at)}))
+                await raise_supervision(
+                    session, kind=kind.name, case_id=row.id, number=row.number,
+                    reason="overdue", area_path=row.area_path,
+                    provider_id=getattr(row, "provider_id", None), at=now,
+                    detail={"due_at": iso(row.due_at), "status": row.status})
+            number, area_path, due_at = row.number, row.area_path, row.due_at
+        audience: dict[str, object] = {"roles": AUDIENCE_ROLES}
+        if area_path:
+            audience["area_path"] = area_path
+        topic = "workflow.deadline_warning" if stage == "warn" else "workflow.overdue"
+        await self.bus.publish(BusMessage(topic, {"kind": kind.name, "id": int(timer.payload["id"]),
+                                                  "number": number, "due_at": iso(due_at)},
+                                          audience))
+        log.info("workflow deadline", kind=kind.name, number=number, stage=stage)
