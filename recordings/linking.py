@@ -54,6 +54,7 @@ async def context_for(session: AsyncSession, call_id: str | None, incident_id: s
         context.call_id, context.started_at = call.id, call.started_at
         context.elder_id, context.agent = call.elder_id, call.agent
         incident_id = incident_id or call.incident_id
+        context.incident_id = incident_id
     incident = await session.get(Incident, incident_id) if incident_id else None
     if incident is not None:
         context.incident_id = incident.id
