@@ -20,13 +20,12 @@ import asyncio
 import csv
 import io
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from callcenter.calls.models import Call, CallDirection, CallKind, CallOutcome
@@ -102,7 +101,7 @@ class CdrReconciler:
         self._clock = clock
         self._pending: list[tuple[datetime, dict[str, str]]] = []
 
-    async def add(self, cdrs: list[Mapping[str, str]]) -> int:
+    async def add(self, cdrs: Sequence[Mapping[str, str]]) -> int:
         """Insert the rows missing among these CDRs; how many were added."""
         added = 0
         for cdr in cdrs:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from callcenter.bus import BusMessage
 from callcenter.feature import Feature, Host
 from callcenter.logs import get_logger
-from recordings.keys import CAPTURE, HOLDS
+from recordings.keys import CAPTURE, HOLDS, RECORDINGS
 
 if TYPE_CHECKING:
     import click
@@ -45,6 +45,7 @@ async def load(host: Host) -> None:
     recordings = Recordings.build(host.runtime.settings, host.runtime.sessions, ari=ari)
     host.provide(HOLDS, recordings.holds)
     host.provide(CAPTURE, recordings.capture)
+    host.provide(RECORDINGS, recordings)
     if "calls" not in host.roles:
         return
     await _attach_calls(host, recordings)
@@ -131,7 +132,9 @@ def install_console(app: web.Application, host: Host) -> None:
     """The auditors' console page and the recordings API."""
     from recordings.http import install_web
 
-    install_web(app, host.get(HOLDS))
+    recordings = host.get(RECORDINGS)
+    if recordings is not None:
+        install_web(app, recordings)
 
 
 FEATURE = Feature(

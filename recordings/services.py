@@ -92,7 +92,7 @@ class Recordings:
                         Recording.state != RecordingState.MISSING.value))))
                 .limit(RECONCILE_BATCH))).all()
         for call_id, name, incident_id in waiting:
-            if not valid_name(name):
+            if name is None or not valid_name(name):
                 continue
             in_spool = self.capture.spool_path(name)
             source = (RecordingSource.SPOOL if in_spool is not None and in_spool.exists()

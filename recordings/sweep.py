@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import time as wall
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -132,6 +132,9 @@ class Sweeper:
         log.info("retention sweep", **{k: v for k, v in report.to_dict().items()
                                        if k != "held_examples"})
         return report
+
+    def _without_file(self, rows: list[Any]) -> list[int]:
+        return [i for i, sha in rows if not sha or not self.store.exists(sha)]
 
     def _out_of_time(self, report: SweepReport) -> bool:
         if self._deadline is not None and wall.monotonic() > self._deadline:
@@ -262,7 +265,7 @@ class Sweeper:
                 report.records_anonymised += len(rows)
             step(len(rows))
 
-    async def _retire_calls(self, session: AsyncSession, rows: list[Any]) -> None:
+    async def _retire_calls(self, session: AsyncSession, rows: Sequence[Any]) -> None:
         ids = [r[0] for r in rows]
         action = "purged" if self.policy.records_action == "purge" else "anonymised"
         if action == "purged":
@@ -305,8 +308,7 @@ class Sweeper:
             if not rows:
                 break
             last = rows[-1][0]
-            gone = await asyncio.to_thread(
-                lambda batch=rows: [i for i, sha in batch if not sha or not self.store.exists(sha)])
+            gone = await asyncio.to_thread(self._without_file, list(rows))
             if not gone:
                 continue
             self.store.check()  # the store itself gone is not "every file missing"

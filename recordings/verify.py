@@ -64,7 +64,7 @@ async def verify(sessions: SessionFactory, store: RecordingStore,
             break
         last = rows[-1][0]
         for rec_id, serial, sha, encrypted in rows:
-            verdict = await asyncio.to_thread(_check, store, sha, encrypted)
+            verdict = await asyncio.to_thread(_check, store, str(sha), encrypted)
             report.checked += 1
             if verdict == "ok":
                 continue

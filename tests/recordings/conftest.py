@@ -7,10 +7,31 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
+from callcenter.runtime import Runtime
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
+from recordings.capture import CaptureRequest
+from recordings.http import install_web
+from recordings.models import RecordingSource
 from recordings.services import Recordings
+from tests.recordings.support import Recorded, make_call, wav_bytes
+from tests.webui.conftest import (  # noqa: F401 - the console's fixtures, for these tests too
+    ClientAddress,
+    FakeClock,
+    World,
+    client_address,
+    clock,
+    connect,
+    login,
+    runtime,
+    server,
+    world,
+)
+from webui import create_app
+
+STARTED = datetime(2025, 3, 1, 1, 30, tzinfo=UTC)
 
 
 class Clock:
@@ -52,3 +73,29 @@ def build(rsettings: Settings, sessions: SessionFactory, rclock: Clock
 @pytest.fixture
 def recordings(build: Callable[..., Recordings]) -> Recordings:
     return build()
+
+
+@pytest.fixture
+def app(runtime: Runtime, clock: FakeClock,  # noqa: F811
+        client_address: ClientAddress, recordings: Recordings) -> web.Application:  # noqa: F811
+    return create_app(runtime, clock=clock, client_address=client_address,
+                      features=[lambda application: install_web(application, recordings)])
+
+
+@pytest.fixture
+async def recorded(recordings: Recordings, world: World) -> Recorded:  # noqa: F811
+    spool = recordings.settings.recordings_spool
+    assert spool is not None
+    audio = {"c1": wav_bytes(4.0, ((0.5, 1.5), (2.0, 3.2)), tone=350),
+             "d2": wav_bytes(2.0, ((0.2, 1.0),), tone=650)}
+    serials = {}
+    for key, elder, agent, caller in (("c1", world.elder_c1, "agent_c1", "13800138001"),
+                                      ("d2", world.elder_c3, "agent_d2", "13900139003")):
+        async with recordings.sessions.begin() as session:
+            await make_call(session, f"call-{key}", STARTED, agent=agent, elder_id=elder,
+                            caller=caller)
+        (spool / f"call-{key}.wav").write_bytes(audio[key])
+        row = await recordings.capture.take(CaptureRequest(
+            f"call-{key}.wav", RecordingSource.SPOOL, call_id=f"call-{key}"))
+        serials[key] = row.serial
+    return Recorded(serials["c1"], serials["d2"], audio["c1"], audio["d2"])

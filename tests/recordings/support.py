@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import struct
 import wave
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -13,6 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from callcenter.calls.models import Call, CallDirection, CallKind
 
 RATE = 8000
+
+
+@dataclass
+class Recorded:
+    """The console tests' two recorded calls: serials and their audio."""
+
+    c1: str  # community C1: elder 张秀英, agent_c1
+    d2: str  # district D2: elder 张桂兰, agent_d2
+    audio_c1: bytes
+    audio_d2: bytes
 
 
 def wav_bytes(seconds: float = 3.0, talk: tuple[tuple[float, float], ...] = ((0.5, 1.5),),

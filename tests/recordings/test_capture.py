@@ -185,6 +185,10 @@ def _mount_tiny_tmpfs(where: Path) -> bool:
     return done.returncode == 0
 
 
+def _unmount(where: Path) -> None:
+    subprocess.run(["umount", str(where)], check=False)
+
+
 async def test_a_full_disk_during_capture_keeps_nothing_half_written_and_loses_nothing(
     build: Callable[..., Recordings], sessions: SessionFactory, tmp_path: Path,
 ) -> None:
@@ -213,4 +217,4 @@ async def test_a_full_disk_during_capture_keeps_nothing_half_written_and_loses_n
         assert await _rows(sessions) == []
     finally:
         if mounted:
-            subprocess.run(["umount", str(tiny)], check=False)
+            _unmount(tiny)
