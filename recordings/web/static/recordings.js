@@ -19,11 +19,15 @@
     const s = Math.round(ms / 1000);
     return Math.floor(s / 60) + ":" + String(s % 60).padStart(2, "0");
   }
+  function precise(ms) {
+    const s = ms / 1000;
+    return Math.floor(s / 60) + ":" + (s % 60).toFixed(1).padStart(4, "0");
+  }
   function stateText(state) {
     return messages["state" + state.charAt(0).toUpperCase() + state.slice(1)] || state;
   }
-  function showError(text) {
-    const box = $("rec-error");
+  function showError(text, where) {
+    const box = $(where || "rec-error");
     box.textContent = text || "";
     box.hidden = !text;
   }
@@ -80,6 +84,7 @@
     try {
       current = await call("/api/recordings/" + encodeURIComponent(serial));
     } catch (err) { showError(err.message); return; }
+    showError("", "rec-d-error");
     audio.removeAttribute("src");
     audio.load();
     $("rec-d-serial").textContent = current.serial;
@@ -100,7 +105,7 @@
       const li = document.createElement("li");
       const button = document.createElement("button");
       button.type = "button";
-      button.textContent = seconds(start) + "–" + seconds(end);
+      button.textContent = precise(start) + "–" + precise(end);
       button.addEventListener("click", () => seek(start / 1000));
       li.appendChild(button);
       list.appendChild(li);
@@ -140,12 +145,12 @@
     });
   }
   async function play() {
-    showError("");
+    showError("", "rec-d-error");
     try {
       const granted = await link("play");
       audio.src = granted.url;
       await audio.play();
-    } catch (err) { showError(err.message); }
+    } catch (err) { showError(err.message, "rec-d-error"); }
   }
   function seek(to) {
     if (!audio.src) return;
@@ -153,8 +158,8 @@
   }
   $("rec-play").addEventListener("click", play);
   $("rec-download").addEventListener("click", async () => {
-    showError("");
-    try { window.location.assign((await link("download")).url); } catch (err) { showError(err.message); }
+    showError("", "rec-d-error");
+    try { window.location.assign((await link("download")).url); } catch (err) { showError(err.message, "rec-d-error"); }
   });
   audio.addEventListener("timeupdate", () => draw(audio.currentTime));
   canvas.addEventListener("click", (event) => {
@@ -166,7 +171,7 @@
   const hold = $("rec-hold");
   if (hold) hold.addEventListener("submit", async (event) => {
     event.preventDefault();
-    showError("");
+    showError("", "rec-d-error");
     const data = new FormData(hold);
     try {
       await call("/api/recordings/" + encodeURIComponent(current.serial) + "/holds", {
@@ -176,6 +181,6 @@
           expires_at: new Date(data.get("until") + "T23:59:59+08:00").toISOString() }),
       });
       await open(current.serial);
-    } catch (err) { showError(err.message); }
+    } catch (err) { showError(err.message, "rec-d-error"); }
   });
 })();
