@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from callcenter.runtime import Runtime
 from callcenter.store.models import AuditEntry
-from tests.chromium import chromium
+from tests.chromium import chromium, served
 from tests.factories import DEFAULT_PASSWORD
 from tests.recordings.support import Recorded
 
@@ -23,15 +23,8 @@ pytestmark = [pytest.mark.browser,
 
 @pytest.fixture
 async def console_url(app: web.Application, recorded: Recorded) -> AsyncIterator[str]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+    async with served(app) as url:
+        yield url
 
 
 def _shots(tmp_path: Path) -> Path:

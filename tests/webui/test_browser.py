@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
-from aiohttp import web
 
 from callcenter.runtime import Runtime
-from tests.chromium import chromium
+from tests.chromium import chromium, served
 from tests.factories import DEFAULT_PASSWORD
 from tests.webui.conftest import FakeClock, World
 from webui import create_app
@@ -19,15 +18,8 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 async def console_url(runtime: Runtime, clock: FakeClock, world: World) -> AsyncIterator[str]:
     """The console served on a free loopback port, in the test's own event loop."""
-    runner = web.AppRunner(create_app(runtime, clock=clock))
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}"
-    finally:
-        await runner.cleanup()
+    async with served(create_app(runtime, clock=clock)) as url:
+        yield url
 
 
 async def test_agent_logs_in_searches_and_sees_the_elders_contacts(
