@@ -168,6 +168,7 @@ class CdrReconciler:
     def _save_offset(self, position: tuple[int, int]) -> None:
         if self.offset_file is None or position == (0, 0):
             return
+        self.offset_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.offset_file.with_suffix(".tmp")
         tmp.write_text(f"{position[0]} {position[1]}")
         os.replace(tmp, self.offset_file)

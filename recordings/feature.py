@@ -118,8 +118,13 @@ async def _attach_calls(host: Host, recordings: Recordings) -> None:
         await host.scheduler.schedule(SWEEP_KIND, SWEEP_KEY,
                                       recordings.next_sweep(recordings.clock()))
     started = wall.monotonic()
-    await recordings.cdr.import_csv()
-    log.info("recordings ready", csv_import_seconds=round(wall.monotonic() - started, 3))
+    try:
+        added = await recordings.cdr.import_csv()
+    except Exception:  # noqa: BLE001 - the store or the file may be away: the daily job retries
+        log.exception("CDR file not reconciled at start")
+        added = 0
+    log.info("recordings ready", calls_from_cdr_file=added,
+             seconds=round(wall.monotonic() - started, 3))
 
 
 def commands() -> Sequence[click.Command]:
