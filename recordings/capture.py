@@ -24,7 +24,7 @@ import io
 import os
 import re
 import stat
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from callcenter.asterisk import AriClient, AriError, AriNotFound
+from callcenter.bus import BusMessage
 from callcenter.logs import get_logger
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import utcnow
@@ -49,6 +50,8 @@ log = get_logger(__name__)
 #: A recording's or spool file's name: no folders, no hidden files, nothing odd.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DOWNLOAD_TIMEOUT = 120.0
+#: Published once a recording is taken (or found missing): supervisors and auditors.
+STORED_TOPIC = "recording.stored"
 
 
 @dataclass(frozen=True)
@@ -96,8 +99,10 @@ class Capture:
     def __init__(self, sessions: SessionFactory, store: RecordingStore, policy: RetentionPolicy,
                  *, spool: Path | None = None,
                  ari: Callable[[str], AriClient | None] = lambda node: None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 publish: Callable[[BusMessage], Awaitable[None]] | None = None) -> None:
         self.sessions = sessions
+        self._publish = publish
         self.store = store
         self.policy = policy
         self.spool = spool
@@ -131,6 +136,12 @@ class Capture:
             row = await self._save(request, context, (stored, info), problem, existing)
         if row.state == RecordingState.STORED:
             await self._release_source(request)
+        if self._publish is not None:
+            await self._publish(BusMessage(STORED_TOPIC, {
+                "serial": row.serial, "call_id": row.call_id, "incident_id": row.incident_id,
+                "state": row.state, "problem": row.problem}, {"roles": ["supervisor", "auditor"],
+                                                            **({"area_path": row.area_path}
+                                                               if row.area_path else {})}))
         return row
 
     async def _existing(self, request: CaptureRequest) -> Recording | None:

@@ -42,7 +42,8 @@ async def load(host: Host) -> None:
     def ari(node: str) -> AriClient | None:
         return cluster.ari.get(node) if cluster is not None else None
 
-    recordings = Recordings.build(host.runtime.settings, host.runtime.sessions, ari=ari)
+    recordings = Recordings.build(host.runtime.settings, host.runtime.sessions, ari=ari,
+                                  publish=host.runtime.bus.publish)
     host.provide(HOLDS, recordings.holds)
     host.provide(CAPTURE, recordings.capture)
     host.provide(RECORDINGS, recordings)

@@ -4,7 +4,7 @@ and the daily job: capture reconciled, CDRs imported, then the retention sweep."
 from __future__ import annotations
 
 import time as wall
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import and_, exists, select
 
 from callcenter.asterisk import AriClient
+from callcenter.bus import BusMessage
 from callcenter.calls.models import Call
 from callcenter.logs import get_logger
 from callcenter.settings import Settings
@@ -54,14 +55,15 @@ class Recordings:
     def build(cls, settings: Settings, sessions: SessionFactory, *,
               ari: Callable[[str], AriClient | None] = lambda node: None,
               clock: Callable[[], datetime] = utcnow,
-              store: RecordingStore | None = None) -> Recordings:
+              store: RecordingStore | None = None,
+              publish: Callable[[BusMessage], Awaitable[None]] | None = None) -> Recordings:
         policy = RetentionPolicy.from_settings(settings)
         assert settings.recordings_dir is not None
         key = derive_key(settings.secret_key_bytes()) if settings.recordings_encrypt else None
         store = store or RecordingStore(settings.recordings_dir, key)
         store.create()
         capture = Capture(sessions, store, policy, spool=settings.recordings_spool, ari=ari,
-                          clock=clock)
+                          clock=clock, publish=publish)
         cdr = CdrReconciler(sessions, settings.time_zone, csv_path=settings.cdr_csv,
                             offset_file=settings.data_dir / "cdr.offset", clock=clock)
         return cls(settings, sessions, policy, store, capture,

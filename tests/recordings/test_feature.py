@@ -5,10 +5,9 @@ events and Asterisk's CDR file reconciled into call records, the daily sweep on 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 from sqlalchemy import select
@@ -16,7 +15,6 @@ from sqlalchemy import select
 from callcenter.bus import BusMessage, MemoryBus
 from callcenter.calls.models import Call
 from callcenter.composition import open_product
-from callcenter.feature import Host
 from callcenter.pbxsim.server import PbxSimulator
 from callcenter.scheduler import TimerState
 from callcenter.settings import Settings
@@ -27,7 +25,6 @@ from recordings.services import SWEEP_KIND
 from tests.recordings.support import make_call, wav_bytes
 
 WAIT = 10.0
-T = TypeVar("T")
 CDR_LINE = ('"1795295642.163","1795295642.163","13800138001","hotline","queue-entry","Queue",'
             '"hotline,,,,60","2025-03-01 09:30:00","2025-03-01 09:30:04","2025-03-01 09:31:10",'
             '"66","ANSWERED"\n')
@@ -38,13 +35,6 @@ async def sim(tmp_path: Path) -> AsyncIterator[PbxSimulator]:
     async with PbxSimulator(ari_port=0, ami_port=0, control_port=0, speed=None,
                             recordings_dir=tmp_path / "asterisk") as started:
         yield started
-
-
-async def _eventually(probe: Callable[[], Awaitable[T | None]]) -> T:
-    async with asyncio.timeout(WAIT):
-        while (found := await probe()) is None:
-            await asyncio.sleep(0.05)  # the capture runs in the product's own task
-        return found
 
 
 def _configured(rsettings: Settings, sim: PbxSimulator, tmp_path: Path) -> Settings:
@@ -71,19 +61,24 @@ async def test_a_calls_process_captures_from_the_bus_and_the_spool_and_reconcile
         assert missed.started_at == datetime(2025, 3, 1, 1, 30, tzinfo=UTC)
         assert missed.details["source"] == "cdr"
 
+        stored = await host.runtime.bus.subscribe("recording.stored")
         # SOS's event, as it publishes it.
-        stored = sim.media.stored_path("sos-i1")
-        stored.parent.mkdir(parents=True, exist_ok=True)
-        stored.write_bytes(wav_bytes(1.5))
+        file = sim.media.stored_path("sos-i1")
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_bytes(wav_bytes(1.5))
         await host.runtime.bus.publish(BusMessage(
             "recording.ready", {"name": "sos-i1", "node": "default", "incident": "i1"}))
 
-        async def by_name(name: str) -> Recording | None:
+        async def taken(name: str) -> Recording:
+            async with asyncio.timeout(WAIT):
+                message = await anext(aiter(stored))
             async with sessions() as session:
-                return (await session.execute(
-                    select(Recording).where(Recording.name == name))).scalar_one_or_none()
+                row = (await session.execute(select(Recording).where(
+                    Recording.serial == message.payload["serial"]))).scalar_one()
+            assert row.name == name
+            return row
 
-        sos = await _eventually(lambda: by_name("sos-i1"))
+        sos = await taken("sos-i1")
         assert sos.state == "stored" and sos.incident_id == "i1"
 
         # A queue call's MixMonitor file, announced by AMI once it is complete.
@@ -92,10 +87,12 @@ async def test_a_calls_process_captures_from_the_bus_and_the_spool_and_reconcile
         (spool / "q-1.wav").write_bytes(wav_bytes(2.0, tone=600))
         sim.model.ami_event("MixMonitorStop", {"Channel": "PJSIP/trunk-00000001",
                                                "Uniqueid": "q-1", "Linkedid": "q-1"})
-        queue = await _eventually(lambda: by_name("q-1.wav"))
+        queue = await taken("q-1.wav")
         assert queue.state == "stored" and queue.call_id == "q-1" and queue.agent == "agent1"
 
         # A live Cdr event of a call nobody wrote (applied after its grace period).
+        heard = asyncio.Event()
+        host.cluster.on_ami("Cdr", lambda event: heard.set())
         sim.model.ami_event("Cdr", {"Source": "13900139003", "Destination": "hotline",
                                     "DestinationContext": "queue-entry", "LastApplication": "Queue",
                                     "StartTime": "2025-03-02 10:00:00", "EndTime":
@@ -105,10 +102,9 @@ async def test_a_calls_process_captures_from_the_bus_and_the_spool_and_reconcile
         recordings = host.get(RECORDINGS)
         assert recordings is not None
 
-        async def flushed() -> int | None:
-            return await recordings.cdr.flush(everything=True) or None
-
-        assert await _eventually(flushed) == 1
+        async with asyncio.timeout(WAIT):
+            await heard.wait()
+        assert await recordings.cdr.flush(everything=True) == 1
         timers = await host.scheduler.timers(kind=SWEEP_KIND)
         assert [t.state for t in timers] == [TimerState.PENDING.value]
         assert timers[0].due_at == recordings.next_sweep(datetime.now(UTC)).replace(microsecond=0)
