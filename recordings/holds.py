@@ -16,7 +16,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, exists, or_, select
+from sqlalchemy import ColumnElement, and_, exists, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter import audit
@@ -32,23 +32,35 @@ def live(now: datetime) -> ColumnElement[bool]:
                 or_(RecordingHold.expires_at.is_(None), RecordingHold.expires_at > now))
 
 
+def _held_by(column: Any, value: Any, now: datetime) -> ColumnElement[bool]:
+    # One EXISTS per way of covering, each on its own index (an OR inside one EXISTS is not).
+    return exists(select(RecordingHold.id).where(column == value, live(now)))
+
+
 def recording_held(now: datetime) -> ColumnElement[bool]:
     """A recording some live hold covers (its call, its incident, or itself)."""
-    return exists(select(RecordingHold.id).where(live(now), or_(
-        RecordingHold.recording_id == Recording.id,
-        and_(RecordingHold.call_id.is_not(None), RecordingHold.call_id == Recording.call_id),
-        and_(RecordingHold.incident_id.is_not(None),
-             RecordingHold.incident_id == Recording.incident_id),
-    )))
+    return or_(_held_by(RecordingHold.recording_id, Recording.id, now),
+               _held_by(RecordingHold.call_id, Recording.call_id, now),
+               _held_by(RecordingHold.incident_id, Recording.incident_id, now))
 
 
 def call_held(now: datetime, call_id: Any, incident_id: Any) -> ColumnElement[bool]:
     """A call record some live hold covers (the call, its incident, or one of its recordings)."""
-    return exists(select(RecordingHold.id).where(live(now), or_(
-        RecordingHold.call_id == call_id,
-        and_(RecordingHold.incident_id.is_not(None), RecordingHold.incident_id == incident_id),
-        RecordingHold.recording_id.in_(select(Recording.id).where(Recording.call_id == call_id)),
-    )))
+    held_recording = exists(select(RecordingHold.id).join(
+        Recording, Recording.id == RecordingHold.recording_id).where(
+        Recording.call_id == call_id, live(now)))
+    return or_(_held_by(RecordingHold.call_id, call_id, now),
+               _held_by(RecordingHold.incident_id, incident_id, now), held_recording)
+
+
+def covering(now: datetime, *where: Any) -> Any:
+    """(recording id, hold) pairs of live holds over the recordings ``where`` selects, as a
+    union of the three ways a hold covers (each joins on an index)."""
+    ways = (RecordingHold.recording_id == Recording.id, RecordingHold.call_id == Recording.call_id,
+            RecordingHold.incident_id == Recording.incident_id)
+    return union_all(*(select(Recording.id.label("recording_id"),
+                              RecordingHold.id.label("hold_id")).join(RecordingHold, way)
+                       .where(live(now), *where) for way in ways)).subquery()
 
 
 def _hold_view(hold: RecordingHold) -> dict[str, Any]:

@@ -116,7 +116,7 @@ class RecordingHold(Base):
     call_id: Mapped[str | None] = mapped_column(String(64), index=True)
     incident_id: Mapped[str | None] = mapped_column(String(32), index=True)
     recording_id: Mapped[int | None] = mapped_column(Integer, index=True)
-    case_ref: Mapped[str | None] = mapped_column(String(64))
+    case_ref: Mapped[str | None] = mapped_column(String(64), index=True)
     reason: Mapped[str] = mapped_column(String(500), default="")
     placed_by: Mapped[str] = mapped_column(String(64))
     placed_at: Mapped[datetime] = mapped_column(default=utcnow)

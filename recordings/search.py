@@ -13,13 +13,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import ColumnElement, Select, and_, exists, or_, select, true
+from sqlalchemy import ColumnElement, Select, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.calls.models import Call
 from callcenter.store.models import Elder, Role
 from recordings.exceptions import RecordingNotFound
-from recordings.holds import live
+from recordings.holds import covering
 from recordings.models import Recording, RecordingHold
 from recordings.policy import RetentionPolicy
 from recordings.schemas import HoldView, RecordingDetail, RecordingSearch, RecordingSummary
@@ -46,13 +46,6 @@ def mask_number(number: str) -> str:
     if len(number) > 4:
         return "*" * (len(number) - 2) + number[-2:]
     return number
-
-
-def _covers(recording: Any = Recording) -> ColumnElement[bool]:
-    return or_(RecordingHold.recording_id == recording.id,
-               and_(RecordingHold.call_id.is_not(None), RecordingHold.call_id == recording.call_id),
-               and_(RecordingHold.incident_id.is_not(None),
-                    RecordingHold.incident_id == recording.incident_id))
 
 
 def search_statement(principal: Principal, query: RecordingSearch, policy: RetentionPolicy,
@@ -82,8 +75,13 @@ def search_statement(principal: Principal, query: RecordingSearch, policy: Reten
     if query.incident:
         statement = statement.where(Recording.incident_id == query.incident)
     if query.case:
-        statement = statement.where(or_(Recording.case_ref == query.case, exists(
-            select(RecordingHold.id).where(RecordingHold.case_ref == query.case, _covers()))))
+        held = select(RecordingHold.recording_id, RecordingHold.call_id,
+                      RecordingHold.incident_id).where(RecordingHold.case_ref == query.case)
+        statement = statement.where(or_(
+            Recording.case_ref == query.case,
+            Recording.id.in_(held.with_only_columns(RecordingHold.recording_id)),
+            Recording.call_id.in_(held.with_only_columns(RecordingHold.call_id)),
+            Recording.incident_id.in_(held.with_only_columns(RecordingHold.incident_id))))
     return statement.order_by(Recording.started_at.desc(), Recording.id.desc()).limit(query.limit)
 
 
@@ -92,10 +90,10 @@ async def _holds(session: AsyncSession, rows: list[Recording], now: datetime
     found: dict[int, list[HoldView]] = defaultdict(list)
     if not rows:
         return found
-    ids = [r.id for r in rows]
+    pairs = covering(now, Recording.id.in_([r.id for r in rows]))
     holds = await session.execute(
-        select(Recording.id, RecordingHold).join(RecordingHold, _covers())
-        .where(Recording.id.in_(ids), live(now)))
+        select(pairs.c.recording_id, RecordingHold)
+        .join(RecordingHold, RecordingHold.id == pairs.c.hold_id))
     for rec_id, hold in holds:
         found[rec_id].append(HoldView.model_validate(hold, from_attributes=True))
     return found

@@ -24,7 +24,7 @@ from callcenter.calls.models import Call
 from callcenter.logs import get_logger
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import utcnow
-from recordings.holds import call_held, live, recording_held
+from recordings.holds import call_held, covering, recording_held
 from recordings.models import CallTombstone, Recording, RecordingHold, RecordingState, SweepRun
 from recordings.policy import RetentionPolicy
 from recordings.store import RecordingStore
@@ -195,10 +195,10 @@ class Sweeper:
                 Recording.sha256.in_(shas), Recording.id.not_in(ids),
                 Recording.state.in_((RecordingState.STORED.value, RecordingState.CORRUPT.value)),
             ))).scalars())
-        freed = 0
-        for sha in sorted(shas - shared):
-            freed += await asyncio.to_thread(self.store.delete, sha)
-        return freed
+        return await asyncio.to_thread(self._delete_files, sorted(shas - shared))
+
+    def _delete_files(self, shas: list[str]) -> int:
+        return sum(self.store.delete(sha) for sha in shas)
 
     async def _mark_deleted(self, ids: list[int]) -> None:
         if not ids:
@@ -211,22 +211,18 @@ class Sweeper:
     async def _count_held(self, as_of: date, now: datetime, report: SweepReport) -> None:
         """Expired audio kept because of a hold: counts by kind and a few examples."""
         cutoff = self.policy.audio_cutoff(as_of)
-        covers = or_(RecordingHold.recording_id == Recording.id,
-                     and_(RecordingHold.call_id.is_not(None),
-                          RecordingHold.call_id == Recording.call_id),
-                     and_(RecordingHold.incident_id.is_not(None),
-                          RecordingHold.incident_id == Recording.incident_id))
-        expired = (Recording.state.in_(EXPIRING), Recording.started_at < cutoff)
+        pairs = covering(now, Recording.state.in_(EXPIRING), Recording.started_at < cutoff)
         async with self.sessions() as session:
             counts = await session.execute(
-                select(RecordingHold.kind, func.count(func.distinct(Recording.id)))
-                .join(RecordingHold, covers).where(*expired, live(now))
+                select(RecordingHold.kind, func.count(func.distinct(pairs.c.recording_id)))
+                .join(RecordingHold, RecordingHold.id == pairs.c.hold_id)
                 .group_by(RecordingHold.kind))
             report.audio_held = {kind: int(n) for kind, n in counts}
             examples = await session.execute(
                 select(Recording.serial, RecordingHold.kind, RecordingHold.case_ref,
                        RecordingHold.expires_at)
-                .join(RecordingHold, covers).where(*expired, live(now))
+                .join(pairs, pairs.c.recording_id == Recording.id)
+                .join(RecordingHold, RecordingHold.id == pairs.c.hold_id)
                 .order_by(Recording.id).limit(20))
             report.held_examples = [
                 {"serial": s, "hold": k, "case": c, "until": e.isoformat() if e else None}

@@ -47,6 +47,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('recording_holds', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_recording_holds_call_id'), ['call_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_recording_holds_case_ref'), ['case_ref'], unique=False)
         batch_op.create_index(batch_op.f('ix_recording_holds_incident_id'), ['incident_id'], unique=False)
         batch_op.create_index('ix_recording_holds_open', ['released_at', 'expires_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_recording_holds_recording_id'), ['recording_id'], unique=False)
@@ -121,6 +122,7 @@ def downgrade() -> None:
     with op.batch_alter_table('recording_holds', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_recording_holds_recording_id'))
         batch_op.drop_index('ix_recording_holds_open')
+        batch_op.drop_index(batch_op.f('ix_recording_holds_case_ref'))
         batch_op.drop_index(batch_op.f('ix_recording_holds_incident_id'))
         batch_op.drop_index(batch_op.f('ix_recording_holds_call_id'))
 
