@@ -49,8 +49,8 @@ INSERT INTO calls (id, kind, direction, caller_number, caller_tail, called_numbe
                    caller_kind, queue, priority, agent, started_at, ended_at, wait_seconds,
                    talk_seconds, hold_seconds, wrapup_seconds, outcome, note, details)
   SELECT 'c' || i, 'hotline', 'inbound', p, reverse(p), '12349', 1 + i % {{elders}}, 'elder',
-         'hotline', 0, 'agent' || (i % 200), now() - (i * interval '1 second' * {DAYS * 86400}
-         / {{calls}}), now() - (i * interval '1 second' * {DAYS * 86400} / {{calls}})
+         'hotline', 0, 'agent' || (i % 200), now() - interval '1 second' * (i::float8 * {DAYS * 86400}
+         / {{calls}}), now() - interval '1 second' * (i::float8 * {DAYS * 86400} / {{calls}})
          + interval '3 minutes', 10, 160, 0, 20, 'answered', '', '{{{{}}}}'
   FROM (SELECT i, '138' || lpad((i * 7919 % 100000000)::text, 8, '0') AS p
         FROM generate_series(1, {{calls}}) i) numbered;
