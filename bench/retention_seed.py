@@ -52,7 +52,7 @@ INSERT INTO calls (id, kind, direction, caller_number, caller_tail, called_numbe
          'hotline', 0, 'agent' || (i % 200), now() - interval '1 second' * (i::float8 * {DAYS * 86400}
          / {{calls}}), now() - interval '1 second' * (i::float8 * {DAYS * 86400} / {{calls}})
          + interval '3 minutes', 10, 160, 0, 20, 'answered', '', '{{{{}}}}'
-  FROM (SELECT i, '138' || lpad((i * 7919 % 100000000)::text, 8, '0') AS p
+  FROM (SELECT i, '138' || lpad((i::bigint * 7919 % 100000000)::text, 8, '0') AS p
         FROM generate_series(1, {{calls}}) i) numbered;
 INSERT INTO recordings (id, serial, source, node, name, call_id, incident_id, case_ref, elder_id,
                         agent, area_path, started_at, captured_at, state, sha256, size, encrypted,

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import time as wall
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Coroutine, Sequence
+from typing import TYPE_CHECKING, Any
 
 from callcenter.bus import BusMessage
 from callcenter.feature import Feature, Host
@@ -56,7 +56,27 @@ async def _attach_calls(host: Host, recordings: Recordings) -> None:
     from recordings.capture import CaptureRequest
     from recordings.exceptions import StoreFull
     from recordings.models import RecordingSource
-    from recordings.services import SWEEP_KEY, SWEEP_KIND
+    from recordings.services import RETRY_DELAYS, SWEEP_KEY, SWEEP_KIND
+
+    tasks: set[asyncio.Task[object]] = set()
+
+    def spawn(work: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        tasks.add(task)  # owned here, awaited when the feature stops
+        task.add_done_callback(tasks.discard)
+
+    async def take_with_retries(request: CaptureRequest) -> None:
+        for delay in (*RETRY_DELAYS, None):
+            try:
+                row = await recordings.capture.take(request)
+            except StoreFull:
+                return  # logged; the file stays with Asterisk, the daily pass tries again
+            except Exception:  # noqa: BLE001 - task boundary: the daily pass tries again
+                log.exception("recording capture failed", name=request.name)
+                return
+            if row.problem != "never-arrived" or delay is None:
+                return
+            await asyncio.sleep(delay)  # announced but not there yet: Asterisk may be closing it
 
     async def ready(message: BusMessage) -> None:
         try:
@@ -64,13 +84,9 @@ async def _attach_calls(host: Host, recordings: Recordings) -> None:
         except ValueError as err:
             log.error("recording.ready refused", error=str(err))
             return
-        try:
-            await recordings.capture.take(request)
-        except StoreFull:
-            return  # logged; the file stays with Asterisk, the daily pass tries again
+        spawn(take_with_retries(request))  # the bus pump never waits on a download
 
     await host.subscribe("recording.ready", ready)
-    tasks: set[asyncio.Task[object]] = set()
     if host.cluster is not None:
         def spool_event(event: AmiEvent) -> None:
             linkedid = str(event.get("Linkedid"))
@@ -81,9 +97,7 @@ async def _attach_calls(host: Host, recordings: Recordings) -> None:
                 return
             request = CaptureRequest(path.name, RecordingSource.SPOOL, event.node,
                                      call_id=linkedid)
-            task = asyncio.get_running_loop().create_task(recordings.take_logged(request))
-            tasks.add(task)  # owned here, awaited when the feature stops
-            task.add_done_callback(tasks.discard)
+            spawn(recordings.take_logged(request))
 
         host.cluster.on_ami("MixMonitorStop", spool_event)
         host.cluster.on_ami("Hangup", spool_event)
@@ -101,8 +115,9 @@ async def _attach_calls(host: Host, recordings: Recordings) -> None:
 
     async def stop_flusher() -> None:
         flusher.cancel()
-        await asyncio.gather(flusher, return_exceptions=True)
-        await asyncio.gather(*tasks, return_exceptions=True)
+        for task in tasks:
+            task.cancel()  # a capture cut off here is taken again by the daily pass
+        await asyncio.gather(flusher, *tasks, return_exceptions=True)
 
     host.stack.push_async_callback(stop_flusher)
     budget = host.runtime.settings.scheduler_lease_seconds / 2 - 5

@@ -35,6 +35,10 @@ ARRIVAL_GRACE = timedelta(minutes=15)
 #: A spool file untouched this long is complete even if no event said so.
 SPOOL_SETTLED = timedelta(minutes=10)
 RECONCILE_BATCH = 200
+#: A recording announced but not found is looked for again this long.
+RETRY_FOR = timedelta(days=2)
+#: ... and first, a few seconds after the announcement (Asterisk may still be closing it).
+RETRY_DELAYS = (2.0, 5.0, 15.0)
 
 
 @dataclass
@@ -103,6 +107,16 @@ class Recordings:
                                                   incident_id=incident_id))
             if row is not None:
                 counts["taken" if row.state != RecordingState.MISSING else "never_arrived"] += 1
+        async with self.sessions() as session:
+            absent = (await session.execute(select(Recording).where(
+                Recording.state == RecordingState.MISSING.value,
+                Recording.problem == "never-arrived",
+                Recording.captured_at > now - RETRY_FOR).limit(RECONCILE_BATCH))).scalars().all()
+        for row in absent:  # announced, not there yet (SOS, care calls): tried again for a while
+            again = await self.take_logged(CaptureRequest(
+                row.name, RecordingSource(row.source), row.node, call_id=row.call_id,
+                incident_id=row.incident_id, case_ref=row.case_ref))
+            counts["taken"] += again is not None and again.state == RecordingState.STORED
         if self.settings.recordings_spool is not None:
             counts["taken"] += await self._settled_spool(now)
         return counts

@@ -218,3 +218,18 @@ async def test_a_full_disk_during_capture_keeps_nothing_half_written_and_loses_n
     finally:
         if mounted:
             _unmount(tiny)
+
+
+async def test_an_announced_recording_not_there_yet_is_taken_by_a_later_pass(
+    build: Callable[..., Recordings], sim: PbxSimulator, ari: AriClient,
+) -> None:
+    recordings = build(ari=lambda node: ari)
+    request = CaptureRequest.from_event({"name": "sos-late", "incident": "late1"})
+    first = await recordings.capture.take(request)
+    assert (first.state, first.problem, first.incident_id) == ("missing", "never-arrived", "late1")
+    stored = sim.media.stored_path("sos-late")
+    stored.parent.mkdir(parents=True, exist_ok=True)
+    stored.write_bytes(wav_bytes(1.0))
+    assert (await recordings.reconcile_capture())["taken"] == 1
+    again = await recordings.capture.take(request)
+    assert again.id == first.id and again.state == "stored" and again.problem == "unknown-call"
