@@ -31,7 +31,6 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from callcenter.asterisk import AriClient, AriError, AriNotFound
 from callcenter.bus import BusMessage
@@ -218,7 +217,9 @@ class Capture:
             row.incident_id = context.incident_id or request.incident_id
             row.case_ref = request.case_ref or row.case_ref
             row.elder_id, row.agent, row.area_path = context.elder_id, context.agent, context.area
-            row.started_at, row.captured_at = started, self._clock()
+            row.started_at = started
+            if existing is None or obj is not None:  # a retry of a missing one keeps its first
+                row.captured_at = self._clock()
             row.problem = problem
             if obj is None:
                 row.state = RecordingState.MISSING.value
@@ -228,10 +229,7 @@ class Capture:
             if info is not None:
                 row.duration_ms, row.sample_rate = info.duration_ms, info.sample_rate
                 row.shape = info.shape()
-            try:
-                await session.flush()
-            except IntegrityError:
-                raise  # a concurrent capture of the same origin: the caller's retry finds it
+            await session.flush()
             if row.incident_id:
                 await holds.place(session, kind=HoldKind.INCIDENT, placed_by="system",
                                   reason="SOS incident", incident_id=row.incident_id,

@@ -17,7 +17,7 @@ from callcenter.store.cli import open_store, store_failure
 from recordings.exceptions import StoreUnavailable
 from recordings.services import Recordings
 from recordings.sweep import SweepReport
-from recordings.verify import VerifyReport, verify
+from recordings.verify import VerifyReport, to_verify, verify
 
 T = TypeVar("T")
 
@@ -104,7 +104,8 @@ def verify_command() -> None:
     settings = settings_or_exit()
 
     async def work(recordings: Recordings) -> VerifyReport:
-        with click.progressbar(length=0, label="verifying", file=sys.stderr) as bar:
+        total = await to_verify(recordings.sessions)
+        with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
             return await verify(recordings.sessions, recordings.store, progress=bar.update)
 
     report = _run(settings, work)

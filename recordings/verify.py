@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from cryptography.exceptions import InvalidTag
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from callcenter.logs import get_logger
 from callcenter.store.engine import SessionFactory
@@ -44,6 +44,14 @@ def _check(store: RecordingStore, sha256: str, encrypted: bool) -> str:
         return "missing"
     except (InvalidTag, OSError, ValueError):
         return "corrupt"
+
+
+async def to_verify(sessions: SessionFactory) -> int:
+    """How many recordings :func:`verify` will check."""
+    async with sessions() as session:
+        return int((await session.execute(select(func.count()).select_from(Recording).where(
+            Recording.sha256.is_not(None), Recording.state.in_(
+                (RecordingState.STORED.value, RecordingState.CORRUPT.value))))).scalar_one())
 
 
 async def verify(sessions: SessionFactory, store: RecordingStore,
