@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import ColumnElement, Select, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.calls.models import Call
@@ -48,6 +48,15 @@ def mask_number(number: str) -> str:
     return number
 
 
+def ends_with(digits: str) -> ColumnElement[bool]:
+    """Calls whose number ends with ``digits``: a range on the reversed number, so a plain
+    b-tree index serves it under any collation (LIKE 'x%' needs C or pattern ops), and the
+    LIKE keeps it exact (the numbers are digits and '+', all below 'z')."""
+    tail = digits[::-1]
+    return and_(Call.caller_tail >= tail, Call.caller_tail < tail + "z",
+                Call.caller_tail.startswith(tail))
+
+
 def search_statement(principal: Principal, query: RecordingSearch, policy: RetentionPolicy,
                      now: datetime) -> Select[Recording, str, str]:
     statement = (
@@ -59,12 +68,14 @@ def search_statement(principal: Principal, query: RecordingSearch, policy: Reten
     if query.serial:
         statement = statement.where(Recording.serial == query.serial)
     if query.phone:
-        statement = statement.where(Call.caller_tail.startswith(query.phone[::-1]))
+        statement = statement.where(Recording.call_id.in_(
+            select(Call.id).where(ends_with(query.phone))))
     if query.elder:
         if query.elder.isdigit():
             statement = statement.where(Recording.elder_id == int(query.elder))
-        else:
-            statement = statement.where(Elder.name.startswith(query.elder, autoescape=True))
+        else:  # the elders first (name index), then their recordings (elder index)
+            statement = statement.where(Recording.elder_id.in_(select(Elder.id).where(
+                Elder.name.startswith(query.elder, autoescape=True))))
     if query.date_from:
         statement = statement.where(Recording.started_at >= policy.midnight(query.date_from))
     if query.date_to:
