@@ -10,10 +10,12 @@ from __future__ import annotations
 from ari_apps.alarms.feature import FEATURE as ALARMS
 from ari_apps.sos.feature import FEATURE as SOS
 from callcenter.feature import Feature
+from recordings.feature import FEATURE as RECORDINGS
 from workflow.feature import FEATURE as WORKFLOW
 
 FEATURES: tuple[Feature, ...] = (
     WORKFLOW,
     SOS,
     ALARMS,
+    RECORDINGS,
 )

@@ -32,6 +32,10 @@ from pydantic_settings import (
 from callcenter.alarm_types import AlarmKind
 
 ENV_PREFIX = "CALLCENTER_"
+#: The law's minimum retention (seed B §5.10): recordings at least 3 months, call records at
+#: least 3 years, in calendar months and years. Settings may lengthen, never shorten them.
+LAW_MIN_AUDIO_MONTHS = 3
+LAW_MIN_RECORDS_YEARS = 3
 
 
 class SettingsError(Exception):
@@ -113,6 +117,25 @@ class Settings(BaseSettings):
     login_address_block_seconds: int = Field(default=15 * 60, ge=1)
 
     recordings_dir: Path | None = None
+    # Where Asterisk's MixMonitor writes queue-call recordings (shared with Asterisk); unset:
+    # queue calls are captured through ARI's stored recordings only.
+    recordings_spool: Path | None = None
+    # Seal audio at rest (AES-GCM, a key derived from SECRET_KEY).
+    recordings_encrypt: bool = False
+    # How long a play or download link given to a console user stays valid.
+    recordings_link_seconds: int = Field(default=300, ge=10, le=3600)
+    # Retention (B §5.10): at least the law's minimum, in calendar months and years.
+    retention_audio_months: int = Field(default=LAW_MIN_AUDIO_MONTHS, le=1200)
+    retention_records_years: int = Field(default=LAW_MIN_RECORDS_YEARS, le=100)
+    # An SOS incident's recordings are held this many calendar months (at least the audio's).
+    retention_incident_months: int = Field(default=24, le=1200)
+    # What happens to a call record past its retention: personal data blanked, or the row gone.
+    retention_records_action: Literal["anonymise", "purge"] = "anonymise"
+    # The daily sweep's local time (TIME_ZONE), HH:MM.
+    retention_sweep_at: str = Field(default="03:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+    # Asterisk's cdr_custom CSV (see README): calls the product missed while down are
+    # reconciled from it at start and daily; unset: only live AMI ``Cdr`` events.
+    cdr_csv: Path | None = None
 
     # One-key SOS (REQUIREMENTS §1): who is dialled, how long it rings, when agents are rung.
     sos_emergency_number: str = Field(default="120", pattern=r"^[0-9*#+]{2,32}$")
@@ -305,6 +328,20 @@ class Settings(BaseSettings):
                 problems.append("AMI_SECRET: the default secret is refused in production")
         if self.secret_key is not None and len(self.secret_key.get_secret_value()) < 32:
             problems.append("SECRET_KEY: must be at least 32 characters")
+        if self.retention_audio_months < LAW_MIN_AUDIO_MONTHS:
+            problems.append(
+                f"RETENTION_AUDIO_MONTHS: {self.retention_audio_months} is shorter than the law "
+                f"allows: recordings must be kept at least {LAW_MIN_AUDIO_MONTHS} calendar months "
+                "(B §5.10); a setting may lengthen it, never shorten it")
+        if self.retention_records_years < LAW_MIN_RECORDS_YEARS:
+            problems.append(
+                f"RETENTION_RECORDS_YEARS: {self.retention_records_years} is shorter than the law "
+                f"allows: call records must be kept at least {LAW_MIN_RECORDS_YEARS} calendar "
+                "years (B §5.10); a setting may lengthen it, never shorten it")
+        if self.retention_incident_months < self.retention_audio_months:
+            problems.append(
+                "RETENTION_INCIDENT_MONTHS: an SOS incident's recordings are held at least as "
+                f"long as any recording ({self.retention_audio_months} months)")
         if self.twilio_account_sid and not (self.twilio_auth_token and self.twilio_from):
             problems.append("TWILIO_AUTH_TOKEN, TWILIO_FROM: required with TWILIO_ACCOUNT_SID")
         if problems:

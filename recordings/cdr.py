@@ -1,0 +1,174 @@
+"""Call records reconciled with Asterisk's own CDRs, so a call the product missed still counts.
+
+Two ways in, both idempotent by Asterisk's ``linkedid`` (the ``calls`` row's id for an
+inbound call), never overwriting a row the hotline or the SOS wrote:
+
+- live AMI ``Cdr`` events (``cdr_manager``, with ``linkedid => LinkedID`` in its
+  ``[mappings]``): applied after a grace period, so the feature that handled the call
+  writes its own, richer row first;
+- Asterisk's ``cdr_custom`` CSV (``CDR_CSV``; its line format is in the README), read at
+  start and daily from where the last read stopped: the calls that ended while no product
+  process was connected.
+
+Only the call's first channel (``UniqueID == LinkedID``) makes a row; its CDR goes into
+``details.cdr`` and ``details.source`` is ``"cdr"``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import os
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.exc import IntegrityError
+
+from callcenter.calls.models import Call, CallDirection, CallKind, CallOutcome
+from callcenter.logs import get_logger
+from callcenter.store.engine import SessionFactory
+from callcenter.store.models import utcnow
+
+log = get_logger(__name__)
+
+#: The columns of the ``cdr_custom`` line (README): names as in AMI ``Cdr`` events.
+CSV_COLUMNS = ("LinkedID", "UniqueID", "Source", "Destination", "DestinationContext",
+               "LastApplication", "LastData", "StartTime", "AnswerTime", "EndTime",
+               "BillableSeconds", "Disposition")
+GRACE = timedelta(minutes=2)
+_OUTCOMES = {"ANSWERED": CallOutcome.ANSWERED, "NO ANSWER": CallOutcome.NO_ANSWER,
+             "BUSY": CallOutcome.BUSY, "FAILED": CallOutcome.FAILED,
+             "CONGESTION": CallOutcome.FAILED}
+
+
+def _time(value: str, zone: ZoneInfo) -> datetime | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        return datetime.strptime(value, "%Y-%m-%d %H:%M:%S").replace(tzinfo=zone)
+    except ValueError:
+        return None
+
+
+def call_from_cdr(cdr: Mapping[str, str], zone: ZoneInfo) -> Call | None:
+    """The ``calls`` row a CDR stands for (None: not a call's first channel, or unreadable)."""
+    key = (cdr.get("LinkedID") or cdr.get("UniqueID") or "").strip()
+    if not key or cdr.get("UniqueID", key).strip() != key or len(key) > 64:
+        return None
+    started = _time(cdr.get("StartTime", ""), zone)
+    if started is None:
+        return None
+    app = cdr.get("LastApplication", "")
+    context = cdr.get("DestinationContext", "")
+    source = (cdr.get("Source") or "")[:32]
+    if app == "Stasis" and "sos" in cdr.get("LastData", ""):
+        kind, direction = CallKind.SOS_LEG, CallDirection.INBOUND
+    elif app == "Queue" or "queue" in context:
+        kind, direction = CallKind.HOTLINE, CallDirection.INBOUND
+    elif source.isdigit() and len(source) <= 6:
+        kind, direction = CallKind.CLICK_TO_DIAL, CallDirection.OUTBOUND
+    else:
+        kind, direction = CallKind.HOTLINE, CallDirection.INBOUND
+    answered = _time(cdr.get("AnswerTime", ""), zone)
+    ended = _time(cdr.get("EndTime", ""), zone)
+    billed = cdr.get("BillableSeconds", "0")
+    outcome = _OUTCOMES.get(cdr.get("Disposition", "").upper())
+    return Call(
+        id=key, kind=kind.value, direction=direction.value, caller_number=source,
+        caller_tail=source[::-1], called_number=(cdr.get("Destination") or "")[:32],
+        started_at=started, answered_at=answered, ended_at=ended,
+        talk_seconds=int(billed) if billed.isdigit() else 0,
+        outcome=outcome.value if outcome else None,
+        details={"source": "cdr", "cdr": {k: str(v)[:200] for k, v in cdr.items()}},
+    )
+
+
+class CdrReconciler:
+    """Adds the calls Asterisk saw and the store lacks."""
+
+    def __init__(self, sessions: SessionFactory, time_zone: str, *,
+                 csv_path: Path | None = None, offset_file: Path | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        self.sessions = sessions
+        self.zone = ZoneInfo(time_zone)
+        self.csv_path = csv_path
+        self.offset_file = offset_file
+        self._clock = clock
+        self._pending: list[tuple[datetime, dict[str, str]]] = []
+
+    async def add(self, cdrs: Sequence[Mapping[str, str]]) -> int:
+        """Insert the rows missing among these CDRs; how many were added."""
+        added = 0
+        for cdr in cdrs:
+            call = call_from_cdr(cdr, self.zone)
+            if call is None:
+                continue
+            try:
+                async with self.sessions.begin() as session:
+                    if await session.get(Call, call.id) is not None:
+                        continue
+                    session.add(call)
+                added += 1
+            except IntegrityError:
+                continue  # written meanwhile by the feature that handled it
+        if added:
+            log.info("calls reconciled from Asterisk's CDRs", added=added)
+        return added
+
+    def on_cdr(self, headers: Mapping[str, Any]) -> None:
+        """A live AMI ``Cdr`` event: kept until the grace period has passed."""
+        self._pending.append((self._clock(), {k: str(v) for k, v in headers.items()}))
+
+    async def flush(self, *, everything: bool = False) -> int:
+        """Apply the live CDRs older than the grace period."""
+        cutoff = self._clock() - GRACE
+        due = [cdr for at, cdr in self._pending if everything or at <= cutoff]
+        self._pending = [(at, c) for at, c in self._pending if not (everything or at <= cutoff)]
+        return await self.add(due)
+
+    async def import_csv(self) -> int:
+        """Read the CDR file from where the last read stopped (from the start after a rotation)."""
+        if self.csv_path is None:
+            return 0
+        lines, offset = await asyncio.to_thread(self._read_new)
+        added = await self.add([dict(zip(CSV_COLUMNS, row, strict=False))
+                                for row in csv.reader(io.StringIO(lines))
+                                if len(row) >= len(CSV_COLUMNS)])
+        await asyncio.to_thread(self._save_offset, offset)
+        return added
+
+    def _read_new(self) -> tuple[str, tuple[int, int]]:
+        assert self.csv_path is not None
+        try:
+            info = os.stat(self.csv_path)
+        except FileNotFoundError:
+            return "", (0, 0)
+        inode, offset = self._load_offset()
+        start = offset if inode == info.st_ino and offset <= info.st_size else 0
+        with open(self.csv_path, "rb") as fh:
+            fh.seek(start)
+            data = fh.read()
+        complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits
+        return complete.decode("utf-8", "replace"), (info.st_ino, start + len(complete))
+
+    def _load_offset(self) -> tuple[int, int]:
+        if self.offset_file is None or not self.offset_file.is_file():
+            return 0, 0
+        try:
+            inode, offset = self.offset_file.read_text().split()
+            return int(inode), int(offset)
+        except ValueError:
+            return 0, 0
+
+    def _save_offset(self, position: tuple[int, int]) -> None:
+        if self.offset_file is None or position == (0, 0):
+            return
+        self.offset_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.offset_file.with_suffix(".tmp")
+        tmp.write_text(f"{position[0]} {position[1]}")
+        os.replace(tmp, self.offset_file)

@@ -1,0 +1,110 @@
+"""Recordings on the PBX (the simulator by default, a real Asterisk 22 with
+``CALLCENTER_TEST_ASTERISK=1``): a bridge recording is taken into the store through
+``GET /recordings/stored/{name}/file`` and is a playable WAV; on a real Asterisk, a
+MixMonitor file announced by ``MixMonitorStop`` is taken from the spool."""
+
+from __future__ import annotations
+
+import wave
+from pathlib import Path
+
+import pytest
+
+from callcenter.asterisk import (
+    AriNotFound,
+    ChannelEnteredBridge,
+    RecordingFinished,
+    StasisStart,
+)
+from callcenter.settings import Settings
+from callcenter.store.engine import SessionFactory
+from contract.conftest import REAL, Ami, Ari, Pbx, ami_event, of_type
+from recordings.capture import CaptureRequest
+from recordings.models import RecordingSource
+from recordings.services import Recordings
+
+pytestmark = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+async def _bridged_pair(ari: Ari, bridge_id: str) -> tuple[str, str]:
+    legs = []
+    for role in ("a", "b"):
+        leg = await ari.client.channels.originate("Local/answer@people", app="callcenter",
+                                                  app_args=f"contract,{role}")
+        await ari.seen.wait_for(of_type(StasisStart, leg.id))
+        legs.append(leg.id)
+    bridge = await ari.client.bridges.create("mixing", bridge_id=bridge_id)
+    for leg_id in legs:
+        await ari.client.bridges.add_channel(bridge.id, leg_id)
+        await ari.seen.wait_for(of_type(ChannelEnteredBridge, leg_id))
+    return legs[0], legs[1]
+
+
+async def _cleanup(ari: Ari, bridge_id: str, name: str) -> None:
+    for step in (lambda: ari.client.bridges.destroy(bridge_id),
+                 lambda: ari.client.recordings.delete_stored(name)):
+        try:
+            await step()
+        except AriNotFound:
+            pass
+
+
+async def test_a_bridge_recording_is_captured_through_ari_as_a_playable_wav(
+    pbx: Pbx, ari: Ari, settings: Settings, sessions: SessionFactory, tmp_path: Path,
+) -> None:
+    name, bridge_id = "contract-capture", "contract-cap-b"
+    await _cleanup(ari, bridge_id, name)  # left by an interrupted run
+    recordings = Recordings.build(settings.model_copy(update={
+        "recordings_dir": tmp_path / "store"}), sessions, ari=lambda node: ari.client)
+    try:
+        a, b = await _bridged_pair(ari, bridge_id)
+        await ari.client.bridges.record(bridge_id, name, "wav")
+        await pbx.advance(3)
+        for leg in (a, b):
+            await ari.client.channels.hangup(leg)
+        await ari.seen.wait_for(of_type(RecordingFinished))
+
+        row = await recordings.capture.take(CaptureRequest(name, RecordingSource.ARI))
+        assert row.state == "stored" and row.problem == "unknown-call"  # no call row here
+        assert 3000 <= row.duration_ms < 5000 and row.sample_rate == 8000
+        with wave.open(str(recordings.store.path_of(str(row.sha256)))) as played:
+            assert played.getnchannels() == 1 and played.getsampwidth() == 2
+            assert 3.0 <= played.getnframes() / played.getframerate() < 5.0
+        names = [r.name for r in await ari.client.recordings.list_stored()]
+        assert name not in names  # taken off Asterisk's disk once stored
+    finally:
+        await _cleanup(ari, bridge_id, name)
+
+
+@pytest.mark.skipif(not REAL, reason="MixMonitor runs on a real Asterisk only")
+async def test_a_mixmonitor_file_is_taken_from_the_spool_on_mixmonitor_stop(
+    pbx: Pbx, ari: Ari, ami: Ami, settings: Settings, sessions: SessionFactory,
+    tmp_path: Path,
+) -> None:
+    spool = tmp_path / "spool"
+    spool.mkdir()
+    spool.chmod(0o777)  # Asterisk writes here
+    bridge_id = "contract-mixmon-b"
+    await _cleanup(ari, bridge_id, "none")
+    recordings = Recordings.build(settings.model_copy(update={
+        "recordings_dir": tmp_path / "store", "recordings_spool": spool}), sessions)
+    try:
+        a, b = await _bridged_pair(ari, bridge_id)
+        channel = await ari.client.channels.get(a)
+        mark = ami.seen.mark()
+        await ami.client.send_action({"Action": "MixMonitor", "Channel": channel.name,
+                                      "File": str(spool / f"{a}.wav")})
+        await pbx.advance(3)
+        for leg in (a, b):
+            await ari.client.channels.hangup(leg)
+        await ami.seen.wait_for(ami_event("MixMonitorStop"), mark)
+
+        row = await recordings.capture.take(CaptureRequest(f"{a}.wav", RecordingSource.SPOOL,
+                                                           call_id=a))
+        assert row.state == "stored" and row.problem in (None, "unknown-call")
+        assert 2500 <= row.duration_ms < 5000
+        with wave.open(str(recordings.store.path_of(str(row.sha256)))) as played:
+            assert played.getframerate() == 8000
+        assert not (spool / f"{a}.wav").exists()
+    finally:
+        await _cleanup(ari, bridge_id, "none")
