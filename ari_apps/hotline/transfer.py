@@ -54,17 +54,17 @@ class Transfers:
         self._ami = ami
         self.clock = clock
 
-    def _target(self, to: str, target: str) -> tuple[str, str]:
+    async def _target(self, to: str, target: str) -> tuple[str, str]:
         """(dialplan extension, kind of the new row) for a transfer target."""
         if to == "queue":
             if target not in self.settings.hotline_queues:
                 raise UnknownQueue("unknown queue", {"queue": target})
             return f"q-{target}", CallKind.HOTLINE.value
         if to == "agent":
-            state = self.agents.by_agent.get(target)
-            if state is None or not state.queues:
-                raise CallNotLive("that agent is not logged in", {"agent": target})
-            return f"a-{target}", CallKind.TRANSFER.value
+            endpoint = await self.agents.endpoint(target)
+            if not endpoint:
+                raise NoSoftphone("that agent has no softphone endpoint", {"agent": target})
+            return f"a-{endpoint}", CallKind.TRANSFER.value
         number = normalise_number(target)
         if not _NUMBER.match(number):
             raise TransferFailed("not a phone number", {"target": target})
@@ -77,7 +77,7 @@ class Transfers:
             raise CallNotFound("no live call with this id", {"call": call_id})
         if call.state != "talking" or not call.channel:
             raise CallNotLive("only an answered call can be transferred", {"call": call_id})
-        exten, kind = self._target(to, target)
+        exten, kind = await self._target(to, target)
         try:
             await self._ami().redirect(call.channel, TRANSFER_CONTEXT, exten)
         except AmiActionError as err:
