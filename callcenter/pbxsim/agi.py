@@ -100,7 +100,8 @@ class AgiClient:
     def _variable(self, ch: Channel, name: str) -> str | None:
         functions = {"CALLERID(num)": ch.caller.number, "CALLERID(name)": ch.caller.name,
                      "CHANNEL": ch.name, "UNIQUEID": ch.id, "EXTEN": ch.exten,
-                     "CONTEXT": ch.context}
+                     "CONTEXT": ch.context, "CHANNEL(linkedid)": ch.linkedid,
+                     "CHANNEL(uniqueid)": ch.id}
         if name in functions:
             return functions[name]
         return ch.variables.get(name)

@@ -124,6 +124,28 @@ class PbxSimulator:
         """Base URL of the control API."""
         return f"http://{self.host}:{self.ports['control']}"
 
+    def set_registered(self, endpoint: str, registered: bool) -> None:
+        """A softphone endpoint registers or goes away (queue members follow)."""
+        if registered:
+            self.directory.unregistered.discard(endpoint)
+        else:
+            self.directory.unregistered.add(endpoint)
+        self.queues.registration_changed(endpoint)
+
+    async def restart(self) -> None:
+        """Asterisk restarts: AMI connections drop first, every call ends, queues forget
+        their members and callers (``persistentmembers = no``); AMI logins after it get a
+        fresh FullyBooted."""
+        for task in list(self._ami_tasks):
+            task.cancel()
+        await asyncio.gather(*self._ami_tasks, return_exceptions=True)
+        for ch in list(self.model.channels.values()):
+            if ch.task is not None:
+                ch.task.cancel()
+        for ch in list(self.model.channels.values()):
+            self.calls.hangup(ch, 16)
+        self.queues.forget()
+
     def set_person(self, number: str, person: Person) -> None:
         """Script who answers ``number`` (``PJSIP/<number>@trunk``)."""
         self.directory.set(number, person)
