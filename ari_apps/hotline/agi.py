@@ -36,7 +36,8 @@ class HotlineRoute:
         self.tracker = tracker
         self.clock = clock
 
-    async def __call__(self, session: AgiSession) -> None:
+    async def serve(self, session: AgiSession) -> None:
+        """Route one call."""
         request = session.request
         number = request.callerid if request.callerid.replace("+", "").isdigit() else ""
         now = self.clock()

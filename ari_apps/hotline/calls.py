@@ -46,6 +46,8 @@ MAX_PENDING = 10_000
 DIAL_OUTCOMES = {"BUSY": CallOutcome.BUSY, "NOANSWER": CallOutcome.NO_ANSWER,
                  "CANCEL": CallOutcome.NO_ANSWER, "CONGESTION": CallOutcome.FAILED,
                  "CHANUNAVAIL": CallOutcome.FAILED}
+ROUTING_VARIABLES = ("CALLCENTER_CALLER_KIND", "CALLCENTER_ELDER_ID", "CALLCENTER_REASON",
+                     "QUEUE_PRIO", "CALLCENTER_ROUTED_BY")
 DIAL_OUTCOMES_VALUES = {o.value for o in DIAL_OUTCOMES.values()}
 
 
@@ -92,7 +94,9 @@ class CallTracker:
     """AMI queue events → call rows, bus topics and agent states."""
 
     def __init__(self, store: HotlineStore, agents: Agents, bus: Bus, settings: Settings,
-                 sessions: SessionFactory, clock: Callable[[], datetime]) -> None:
+                 sessions: SessionFactory, clock: Callable[[], datetime],
+                 ami: Callable[[], AmiClient]) -> None:
+        self._ami = ami
         self.store = store
         self.agents = agents
         self.bus = bus
@@ -147,21 +151,52 @@ class CallTracker:
         uniqueid = event.get("Uniqueid")
         call = self.expected.pop(uniqueid, None) or self.live.get(uniqueid)
         now = self.clock()
-        if call is None:  # queued by a dialplan that did not ask the router
-            number = normalise_number(event.get("CallerIDNum"))
-            call = LiveCall(id=event.get("Linkedid") or uniqueid, uniqueid=uniqueid,
-                            number="" if number == "unknown" else number, started_at=now)
-            if any(c.id == call.id for c in self.live.values()):
-                call.id = uniqueid
-            await self._save(call, kind=call.kind, direction=CallDirection.INBOUND.value,
-                             caller_number=call.number, started_at=now,
-                             details={"uniqueid": uniqueid, "routed_by": "dialplan"})
+        if call is None:  # routed by the fallback script, or a dialplan without routing
+            call = await self._unannounced(event, now)
         call.queue, call.queued_at, call.state = event.get("Queue"), now, "waiting"
         call.channel = event.get("Channel")
         call.position = int(event.get("Position") or 0)
         self.live[uniqueid] = call
         await self._save(call, queue=call.queue, queued_at=now, details={"uniqueid": uniqueid})
         await self._queue_changed(call.queue or "")
+
+    async def _unannounced(self, event: AmiEvent, now: datetime) -> LiveCall:
+        """A queue caller the FastAGI route never saw: what the channel says of it."""
+        uniqueid = event.get("Uniqueid")
+        number = normalise_number(event.get("CallerIDNum"))
+        values = await self._channel_variables(event.get("Channel"))
+        elder = values.get("CALLCENTER_ELDER_ID", "")
+        call = LiveCall(id=event.get("Linkedid") or uniqueid, uniqueid=uniqueid,
+                        number="" if number == "unknown" else number, started_at=now,
+                        caller_kind=values.get("CALLCENTER_CALLER_KIND") or "unknown",
+                        elder_id=int(elder) if elder.isdigit() else None,
+                        reason=values.get("CALLCENTER_REASON", ""),
+                        priority=_int(values.get("QUEUE_PRIO")))
+        if any(c.id == call.id for c in self.live.values()):
+            call.id = uniqueid
+        await self._save(call, kind=call.kind, direction=CallDirection.INBOUND.value,
+                         caller_number=call.number, started_at=now, caller_kind=call.caller_kind,
+                         elder_id=call.elder_id, priority=call.priority,
+                         details={"uniqueid": uniqueid, "reason": call.reason,
+                                  "routed_by": values.get("CALLCENTER_ROUTED_BY") or "dialplan"})
+        if self.callbacks is not None and call.number:
+            await self.callbacks.caller_called(call.number, call.id)
+        return call
+
+    async def _channel_variables(self, channel: str) -> dict[str, str]:
+        """AMI Getvar of the routing variables ([hotline-entry] sets them either way)."""
+        values: dict[str, str] = {}
+        try:
+            ami = self._ami()
+            for name in ROUTING_VARIABLES:
+                resp = await ami.send_action({"Action": "Getvar", "Channel": channel,
+                                              "Variable": name}, check=False)
+                if resp.success:
+                    values[name] = str(resp.headers.get("Value") or "")
+        except Exception as err:  # noqa: BLE001 - the row is written without them
+            log.warning("routing variables not readable", channel=channel,
+                        error=type(err).__name__)
+        return values
 
     async def _on_AgentCalled(self, event: AmiEvent) -> None:  # noqa: N802
         call = self.live.get(event.get("Uniqueid"))
@@ -387,3 +422,10 @@ class CallTracker:
                                 hangup_cause="lost-while-product-down")
         log.info("hotline calls reconciled", open_rows=len(rows), live=len(self.live))
 
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0

@@ -48,7 +48,8 @@ class HotlineService:
         self.clock = clock
         self.store = HotlineStore(sessions, journal)
         self.agents = Agents(self.ami, self.store, sessions, settings, bus, clock)
-        self.tracker = CallTracker(self.store, self.agents, bus, settings, sessions, clock)
+        self.tracker = CallTracker(self.store, self.agents, bus, settings, sessions, clock,
+                                   self.ami)
         self.callbacks = Callbacks(sessions, self.store, self.tracker, scheduler, outbox, bus,
                                    settings, self.ami, clock)
         self.transfers = Transfers(self.tracker, self.agents, self.store, settings, self.ami,
@@ -87,7 +88,7 @@ class HotlineService:
         self.snapshot.start()
         if agi:
             self.agi = FastAgiServer(self.settings.agi_bind)
-            self.agi.add_route(ROUTE, self.route)
+            self.agi.add_route(ROUTE, self.route.serve)
             await self.agi.start()
 
     async def resync(self, ami: AmiClient) -> None:

@@ -255,6 +255,16 @@ class AmiSession:
         self.respond(a, "Success", "Channel Hungup")
         self.sim.calls.hangup(ch, int(a.get("Cause", "16") or 16))
 
+    async def action_getvar(self, a: dict[str, str]) -> None:
+        name = a.get("Variable", "")
+        ch = self.sim.model.find_by_name(a.get("Channel", "")) if a.get("Channel") else None
+        if a.get("Channel") and ch is None:
+            self.respond(a, "Error", "No such channel")
+            return
+        value = ch.variables.get(name, "") if ch is not None else ""
+        fields = {"Response": "Success", **_aid(a), "Variable": name, "Value": value}
+        self.send(fields)
+
     async def action_redirect(self, a: dict[str, str]) -> None:
         await self._move(a, "Redirect successful")
 

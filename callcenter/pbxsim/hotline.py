@@ -106,9 +106,9 @@ class HotlineDialplan:
         else:
             await self.dial(ch, self.dial_template.format(number=exten))
 
-    async def dial(self, ch: Channel, endpoint: str, timeout: float = 30) -> str:
+    async def dial(self, ch: Channel, endpoint: str, ring_seconds: float = 30) -> str:
         """``Dial(endpoint,timeout)``: ring it, bridge on answer, end with the other party."""
-        self.model.dialplan(ch, "Dial", f"{endpoint},{timeout:g}")
+        self.model.dialplan(ch, "Dial", f"{endpoint},{ring_seconds:g}")
         try:
             target = parse_endpoint(endpoint, self.calls.directory)
         except EndpointError:
@@ -121,7 +121,7 @@ class HotlineDialplan:
         ch.dial_dest = leg.ch
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         leg.on_answer = lambda lg: self._bridge(ch, lg.ch, done)
-        outcome = await self.calls.run_leg(leg, timeout)
+        outcome = await self.calls.run_leg(leg, ring_seconds)
         ch.variables["DIALSTATUS"] = outcome
         if outcome == "ANSWER" and not ch.gone:
             await done
