@@ -382,46 +382,56 @@ class CallTracker:
 
     async def reconcile(self, ami: AmiClient) -> None:
         """Take back the open rows Asterisk still has; close the others (never lost)."""
-        entries = {e.get("Uniqueid"): e for e in await ami.queue_status()
-                   if e.name == "QueueEntry"}
-        channels = {c.get("Uniqueid"): c for c in await ami.core_show_channels()}
+        entries = {e.get("Uniqueid") for e in await ami.queue_status() if e.name == "QueueEntry"}
+        channels = {c.get("Uniqueid") for c in await ami.core_show_channels()}
         async with self.sessions() as db:
             rows = list((await db.execute(select(Call).where(
                 Call.ended_at.is_(None),
                 Call.kind.in_([CallKind.HOTLINE.value, CallKind.CALLBACK.value])))).scalars())
-        now = self.clock()
+        known = {c.id: c for c in [*self.live.values(), *self.expected.values()]}
         for row in rows:
-            uniqueid = str((row.details or {}).get("uniqueid") or row.id)
-            if uniqueid in self.live or uniqueid in self.expected:
-                continue
-            call = LiveCall(id=row.id, uniqueid=uniqueid, number=row.caller_number,
-                            kind=row.kind, caller_kind=row.caller_kind, elder_id=row.elder_id,
-                            reason=str((row.details or {}).get("reason", "")),
-                            priority=row.priority, queue=row.queue, parent_id=row.parent_id,
-                            started_at=row.started_at, queued_at=row.queued_at,
-                            answered_at=row.answered_at, agent=row.agent,
-                            callback_id=(row.details or {}).get("callback_id"))
-            if uniqueid in entries:
-                call.state = "waiting"
-                self.live[uniqueid] = call
-            elif uniqueid in channels and row.answered_at is not None:
-                call.state = "talking"
-                self.live[uniqueid] = call
-            elif uniqueid in channels and row.queued_at is None:
-                self.expected[uniqueid] = call  # between the router and the queue
-            elif row.answered_at is not None:
-                talk = int((now - row.answered_at).total_seconds())
-                await self.ended(call, CallOutcome.ANSWERED, talk_seconds=talk,
-                                hangup_cause="lost-while-product-down")
-            else:
-                since = row.queued_at or row.started_at
-                waited = int((now - since).total_seconds())
-                short = waited < self.settings.hotline_short_abandon_seconds
-                await self.ended(call, CallOutcome.SHORT_ABANDON if short
-                                else CallOutcome.ABANDONED, wait_seconds=waited,
-                                hangup_cause="lost-while-product-down")
+            if row.id not in known:
+                known[row.id] = self._from_row(row)
+        for call in known.values():
+            await self._reconciled(call, call.uniqueid in entries, call.uniqueid in channels)
         log.info("hotline calls reconciled", open_rows=len(rows), live=len(self.live))
 
+    def _from_row(self, row: Call) -> LiveCall:
+        details = row.details or {}
+        state = "talking" if row.answered_at else "waiting" if row.queued_at else "routed"
+        return LiveCall(id=row.id, uniqueid=str(details.get("uniqueid") or row.id),
+                        number=row.caller_number, kind=row.kind, caller_kind=row.caller_kind,
+                        elder_id=row.elder_id, reason=str(details.get("reason", "")),
+                        priority=row.priority, queue=row.queue, parent_id=row.parent_id,
+                        started_at=row.started_at, queued_at=row.queued_at,
+                        answered_at=row.answered_at, agent=row.agent, state=state,
+                        agent_uniqueid=str(details.get("agent_uniqueid") or ""),
+                        agent_channel=str(details.get("agent_channel") or ""),
+                        callback_id=details.get("callback_id"))
+
+    async def _reconciled(self, call: LiveCall, queued: bool, exists: bool) -> None:
+        uniqueid = call.uniqueid
+        if queued or (exists and call.answered_at is not None):
+            call.state = "waiting" if queued else "talking"
+            self.expected.pop(uniqueid, None)
+            self.live[uniqueid] = call
+            return
+        if exists:  # between the router and the queue
+            self.live.pop(uniqueid, None)
+            self.expected[uniqueid] = call
+            return
+        self.live.pop(uniqueid, None)
+        self.expected.pop(uniqueid, None)
+        now = self.clock()
+        if call.answered_at is not None:
+            await self.ended(call, CallOutcome.ANSWERED, hangup_cause="ended-unobserved",
+                             talk_seconds=int((now - call.answered_at).total_seconds()))
+            return
+        since = call.queued_at or call.started_at or now
+        waited = int((now - since).total_seconds())
+        short = waited < self.settings.hotline_short_abandon_seconds
+        await self.ended(call, CallOutcome.SHORT_ABANDON if short else CallOutcome.ABANDONED,
+                         wait_seconds=waited, hangup_cause="ended-unobserved")
 
 
 def _int(value: str | None) -> int:

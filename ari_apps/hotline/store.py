@@ -54,7 +54,8 @@ async def _apply_agent_event(session: AsyncSession, payload: dict[str, Any], key
     fields = _decode(payload)
     exists = (await session.execute(select(AgentEvent.id).where(
         AgentEvent.agent == fields["agent"], AgentEvent.at == fields["at"],
-        AgentEvent.kind == fields["kind"], AgentEvent.queue == fields.get("queue"),
+        AgentEvent.kind == fields["kind"], AgentEvent.queue.is_(None) if fields.get("queue")
+        is None else AgentEvent.queue == fields["queue"], AgentEvent.reason == fields["reason"],
     ))).scalar_one_or_none()
     if exists is None:
         session.add(AgentEvent(**fields))
@@ -85,4 +86,4 @@ class HotlineStore:
         """Append one login/logout/pause/unpause."""
         await self._writes.write(AGENT_EVENT_KIND, encode({
             "agent": agent, "queue": queue, "kind": kind, "reason": reason,
-            "productive": productive, "at": at}), key=f"agent:{agent}:{queue}:{kind}:{at}")
+            "productive": productive, "at": at}), key=f"agent:{agent}:{queue}:{kind}:{reason}:{at.isoformat()}")

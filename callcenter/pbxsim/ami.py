@@ -46,6 +46,12 @@ class AmiSession:
         self.authed = False
         self.events_on = True
 
+    def drop(self) -> None:
+        """Asterisk goes away: no more events; the socket closes."""
+        self.authed = False
+        self.writer.close()
+        self.reader.feed_eof()
+
     def send(self, fields: dict[str, str]) -> None:
         """Queue one message on the socket."""
         if not self.writer.is_closing():

@@ -54,6 +54,7 @@ class PbxSimulator:
         self._runners: list[web.AppRunner] = []
         self._ami_server: asyncio.Server | None = None
         self._ami_tasks: set[asyncio.Task[None]] = set()
+        self._ami_sessions: set[AmiSession] = set()
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -80,11 +81,14 @@ class PbxSimulator:
         task = asyncio.current_task()
         assert task is not None
         self._ami_tasks.add(task)
+        session = AmiSession(self, reader, writer)
+        self._ami_sessions.add(session)
         try:
-            await AmiSession(self, reader, writer).serve()
+            await session.serve()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            self._ami_sessions.discard(session)
             self._ami_tasks.discard(task)
 
     async def stop(self) -> None:
@@ -136,8 +140,8 @@ class PbxSimulator:
         """Asterisk restarts: AMI connections drop first, every call ends, queues forget
         their members and callers (``persistentmembers = no``); AMI logins after it get a
         fresh FullyBooted."""
-        for task in list(self._ami_tasks):
-            task.cancel()
+        for session in list(self._ami_sessions):
+            session.drop()
         await asyncio.gather(*self._ami_tasks, return_exceptions=True)
         for ch in list(self.model.channels.values()):
             if ch.task is not None:

@@ -124,7 +124,9 @@ class HotlineHarness:
         return [m.payload for m in self.published if m.topic == topic]
 
     def linkedid(self, channel_id: str) -> str:
-        return self.sim.model.channels[channel_id].linkedid
+        """The call id of an inbound call (a trunk channel is its own linkedid)."""
+        channel = self.sim.model.channels.get(channel_id)
+        return channel.linkedid if channel is not None else channel_id
 
     async def wait_state(self, agent: str, state: str) -> None:
         await self.until(lambda: any(v["agent"] == agent and v["state"] == state
