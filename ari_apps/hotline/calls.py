@@ -260,9 +260,10 @@ class CallTracker:
             await self.callbacks.attempt_ended(call.callback_id, call.id, True, "connected")
 
     async def _on_AgentComplete(self, event: AmiEvent) -> None:  # noqa: N802
-        call = self.live.pop(event.get("Uniqueid"), None)
-        if call is None:
-            return
+        call = self.live.get(event.get("Uniqueid"))
+        if call is None or call.state != "talking":
+            return  # a transferred call was ended by the transfer; its new part waits
+        self.live.pop(call.uniqueid, None)
         call.state = "done"
         state = self.agents.find(event.get("MemberName"), event.get("Interface"))
         wrapup = self.settings.hotline_queues.get(call.queue or "", 0)

@@ -78,22 +78,12 @@ class Transfers:
         if call.state != "talking" or not call.channel:
             raise CallNotLive("only an answered call can be transferred", {"call": call_id})
         exten, kind = await self._target(to, target)
-        try:
-            await self._ami().redirect(call.channel, TRANSFER_CONTEXT, exten)
-        except AmiActionError as err:
-            raise TransferFailed(f"Asterisk refused the transfer: {err.message}",
-                                 {"call": call_id}) from err
-        except AmiError as err:
-            raise PbxUnavailable("Asterisk is not reachable", {"call": call_id}) from err
         now = self.clock()
         new = LiveCall(id=f"{call.id}-t{uuid.uuid4().hex[:6]}", uniqueid=call.uniqueid,
                        number=call.number, kind=kind, caller_kind=call.caller_kind,
                        elder_id=call.elder_id, reason=call.reason, priority=call.priority,
                        queue=target if to == "queue" else None, parent_id=call.id,
                        channel=call.channel, started_at=now)
-        await self._finish(call, now, actor, f"{to}:{target}")
-        if to == "queue":
-            self.tracker.expect(new)
         await self.store.save_call(new.id, kind=kind, direction=CallDirection.INBOUND.value,
                                    caller_number=new.number, caller_kind=new.caller_kind,
                                    elder_id=new.elder_id, queue=new.queue,
@@ -101,8 +91,25 @@ class Transfers:
                                    agent=target if to == "agent" else None,
                                    details={"uniqueid": call.uniqueid, "transferred_by": actor,
                                             "to": to, "target": target})
-        if to != "queue":
+        # Announced before the redirect: its first events may come before our answer.
+        if to == "queue":
+            self.tracker.expect(new)
+        else:
             self.tracker.outside[call.uniqueid] = new
+        call.state = "transferring"  # its AgentComplete is the transfer's, not an ending
+        try:
+            await self._ami().redirect(call.channel, TRANSFER_CONTEXT, exten)
+        except AmiError as err:
+            call.state = "talking"
+            self.tracker.expected.pop(call.uniqueid, None)
+            self.tracker.outside.pop(call.uniqueid, None)
+            await self.store.save_call(new.id, ended_at=self.clock(),
+                                       outcome=CallOutcome.FAILED.value, hangup_cause=err.message)
+            if isinstance(err, AmiActionError):
+                raise TransferFailed(f"Asterisk refused the transfer: {err.message}",
+                                     {"call": call_id}) from err
+            raise PbxUnavailable("Asterisk is not reachable", {"call": call_id}) from err
+        await self._finish(call, now, actor, f"{to}:{target}")
         log.info("call transferred", call_id=call.id, to=to, new_call=new.id)
         return {"call_id": call.id, "new_call_id": new.id, "to": to, "target": target,
                 "mode": "blind"}
@@ -133,24 +140,26 @@ class Transfers:
                                    caller_number=number, called_number=number,
                                    elder_id=elder_id, agent=username, started_at=now,
                                    details={"uniqueid": call_id})
+        self.tracker.outside[call_id] = LiveCall(
+            id=call_id, uniqueid=call_id, number=number, kind=CallKind.CLICK_TO_DIAL.value,
+            elder_id=elder_id, agent=username, started_at=now)
         try:
             result = await self._ami().originate(
                 self.agents.interface_of(endpoint), context="dial-out", exten=number,
                 priority=1, channel_id=call_id, caller_id=f"{number} <{number}>",
                 ring_timeout_ms=30000)
         except AmiError as err:
+            self.tracker.outside.pop(call_id, None)
             await self.store.save_call(call_id, ended_at=self.clock(),
                                        outcome=CallOutcome.FAILED.value, hangup_cause=err.message)
             raise TransferFailed(f"Asterisk could not ring your softphone: {err.message}",
                                  {"call": call_id}) from err
         if not result.success:
+            self.tracker.outside.pop(call_id, None)
             await self.store.save_call(call_id, ended_at=self.clock(),
                                        outcome=CallOutcome.NO_ANSWER.value
                                        if result.outcome == "no_answer" else CallOutcome.FAILED.value,
                                        hangup_cause=f"softphone {result.outcome}")
             raise TransferFailed("your softphone did not answer", {"call": call_id,
                                                                    "outcome": result.outcome})
-        self.tracker.outside[call_id] = LiveCall(
-            id=call_id, uniqueid=call_id, number=number, kind=CallKind.CLICK_TO_DIAL.value,
-            elder_id=elder_id, agent=username, started_at=now, answered_at=self.clock())
         return {"call_id": call_id, "number": number, "agent": username}

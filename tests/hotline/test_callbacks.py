@@ -57,7 +57,8 @@ async def test_an_abandoned_caller_is_called_back_and_connected_to_an_agent(
     assert row is not None and (row.kind, row.parent_id, row.agent) == ("callback", call_id,
                                                                         "agent1")
     assert row.elder_id == seeded.elder_id and row.answered_at is not None
-    assert hotline.topics("hotline.callbacks.changed")[-1] == {"pending": 0}
+    await hotline.until(lambda: hotline.topics("hotline.callbacks.changed")[-1:] == [
+        {"pending": 0}])
 
 
 async def test_the_callback_keeps_the_callers_place_among_waiting_callers(

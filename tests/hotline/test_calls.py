@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ari_apps.hotline.models import Callback
 from callcenter.calls.models import Call
 from callcenter.pbxsim.people import Person
 from callcenter.settings import Settings
@@ -36,6 +37,12 @@ async def answered(hotline: HotlineHarness, call_id: str) -> Call:
 
     result: Call = await hotline.until(row)
     return result
+
+
+async def callbacks_count(hotline: HotlineHarness, count: int) -> list[Callback] | None:
+    """The callback list once it has ``count`` entries (it is written after the call row)."""
+    entries = await hotline.callbacks()
+    return entries if len(entries) == count else None
 
 
 async def test_answered_call_rings_the_agent_then_records_wait_talk_and_wrapup(
@@ -78,9 +85,10 @@ async def test_abandons_long_and_short_are_recorded_apart_and_both_called_back(
     long = await ended(hotline, hotline.linkedid(long_caller))
     assert (short.outcome, long.outcome) == ("short_abandon", "abandoned")
     assert short.wait_seconds < 5 <= long.wait_seconds
-    entries = await hotline.callbacks()
+    entries = await hotline.until(lambda: callbacks_count(hotline, 2))
     assert sorted(e.call_id for e in entries) == sorted([short.id, long.id])
-    assert hotline.topics("hotline.callbacks.changed")[-1] == {"pending": 2}
+    await hotline.until(lambda: hotline.topics("hotline.callbacks.changed")[-1:] == [
+        {"pending": 2}])
 
 
 async def test_a_ring_no_answer_stops_the_ringing_and_a_caller_who_waits_too_long_overflows(
@@ -94,7 +102,8 @@ async def test_a_ring_no_answer_stops_the_ringing_and_a_caller_who_waits_too_lon
     assert stopped[0] == {"call_id": call_id, "agent": "agent2"}
     row = await ended(hotline, call_id)
     assert row.outcome == "overflow" and row.answered_at is None and row.wait_seconds >= 19
-    assert [e.call_id for e in await hotline.callbacks()] == [call_id]
+    assert [e.call_id for e in await hotline.until(lambda: callbacks_count(hotline, 1))] == [
+        call_id]
     await hotline.wait_state("agent2", "idle")  # never stuck ringing
 
 
@@ -136,7 +145,8 @@ async def test_a_call_that_ended_while_the_product_was_down_is_closed_not_lost(
     try:
         row = await ended(again, hotline.linkedid(waiting))
         assert row.outcome == "abandoned" and row.hangup_cause == "ended-unobserved"
-        assert [e.call_id for e in await again.callbacks()] == [row.id]
+        assert [e.call_id for e in await again.until(lambda: callbacks_count(again, 1))] == [
+            row.id]
     finally:
         await close_harness(again)
 
@@ -153,6 +163,7 @@ async def test_asterisk_restart_mid_traffic_closes_the_calls_and_frees_the_agent
     talked = await ended(hotline, hotline.linkedid(talking))
     waited = await ended(hotline, hotline.linkedid(waiting))
     assert talked.outcome == "answered" and waited.outcome == "abandoned"
-    assert [e.call_id for e in await hotline.callbacks()] == [waited.id]
+    assert [e.call_id for e in await hotline.until(lambda: callbacks_count(hotline, 1))] == [
+        waited.id]
     await hotline.wait_state("agent1", "idle")  # back in the queue, not stuck in a call
     assert [m.name for m in hotline.sim.queues.queues["hotline"].members] == ["agent1"]
