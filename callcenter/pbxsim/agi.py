@@ -105,7 +105,7 @@ class AgiClient:
         verb = " ".join(words[:2]).upper()
         if verb in ("GET VARIABLE", "GET FULL"):
             name = words[-1]
-            value = self._variable(ch, name)
+            value = self.variable(ch, name)
             return "200 result=0" if value is None else f"200 result=1 ({value})"
         if verb == "SET VARIABLE" and len(words) >= 4:
             ch.variables[words[2]] = words[3]
@@ -122,7 +122,8 @@ class AgiClient:
             return "200 result=0"
         return "510 Invalid or unknown command"
 
-    def _variable(self, ch: Channel, name: str) -> str | None:
+    def variable(self, ch: Channel, name: str) -> str | None:
+        """A channel variable or one of the dialplan functions the product reads."""
         functions = {"CALLERID(num)": ch.caller.number, "CALLERID(name)": ch.caller.name,
                      "CHANNEL": ch.name, "UNIQUEID": ch.id, "EXTEN": ch.exten,
                      "CONTEXT": ch.context, "CHANNEL(linkedid)": ch.linkedid,

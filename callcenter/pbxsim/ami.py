@@ -273,7 +273,9 @@ class AmiSession:
         if a.get("Channel") and ch is None:
             self.respond(a, "Error", "No such channel")
             return
-        value = ch.variables.get(name, "") if ch is not None else ""
+        agi = self.sim.dialplan.agi
+        value = (agi.variable(ch, name) if agi is not None else ch.variables.get(name)) or "" \
+            if ch is not None else ""
         fields = {"Response": "Success", **_aid(a), "Variable": name, "Value": value}
         self.send(fields)
 
