@@ -48,21 +48,28 @@ async def test_a_waiting_caller_is_listed_with_its_uniqueid_and_read_by_getvar(
     client = ami.client
     await client.queue_add("hotline", MEMBER, member_name="agent1", paused=True)
     start = ami.seen.mark()
+    caller = ""
     try:
         await pbx.run(client.originate("Local/hotline@queue-entry/n", application="Wait",
                                        data="30", caller_id="Caller <5551234>"))
         join = await ami.seen.wait_for(ami_event("QueueCallerJoin"), start)
+        caller = join.get("Channel").replace(";2", ";1")
         await pbx.advance(2)
-        entries = [e for e in await client.queue_status("hotline") if e.name == "QueueEntry"]
-        assert [(e.get("Uniqueid"), e.get("Position"), e.get("Priority")) for e in entries] == [
-            (join.get("Uniqueid"), "1", "0")]
+        entries = [e for e in await client.queue_status("hotline") if e.name == "QueueEntry"
+                   and e.get("Uniqueid") == join.get("Uniqueid")]
+        assert [(e.get("Position"), e.get("Priority")) for e in entries] == [
+            (join.get("Position"), "0")]
         assert int(entries[0].get("Wait")) >= 2
         read = await client.send_action({"Action": "Getvar", "Channel": join.get("Channel"),
                                          "Variable": "CALLERID(num)"})
         assert read.headers.get("Value") == "5551234"
-        await client.hangup(join.get("Channel").replace(";2", ";1"), cause=16)
-        await ami.seen.wait_for(ami_event("QueueCallerAbandon"), start)
+        await client.hangup(caller, cause=16)
+        caller = ""
+        await ami.seen.wait_for(ami_event("QueueCallerAbandon", Uniqueid=join.get("Uniqueid")),
+                                start)
     finally:
+        if caller:
+            await client.hangup(caller, cause=16)
         await client.queue_remove("hotline", MEMBER)
 
 
