@@ -117,7 +117,8 @@ async def test_asterisk_restart_puts_agents_back_with_their_pause_reason(
     await agents.pause("agent2", "meeting")
     await hotline.sim.restart()  # persistentmembers = no: Asterisk forgets them
     assert members(hotline.sim) == []
-    await hotline.until(lambda: len(members(hotline.sim)) == 2 and hotline.ami.connected)
+    await hotline.until(lambda: ("PJSIP/agent-7002", "agent2", True, "meeting")
+                        in members(hotline.sim) and hotline.ami.connected)
     assert sorted(members(hotline.sim)) == [("PJSIP/agent-7001", "agent1", False, ""),
                                             ("PJSIP/agent-7002", "agent2", True, "meeting")]
     await hotline.until(lambda: (view(hotline, "agent2")["state"],
