@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import select
-
 from ari_apps.hotline.agents import Agents
 from ari_apps.hotline.keys import (
     CALL_ANSWERED,
@@ -30,11 +28,12 @@ from ari_apps.hotline.keys import (
     CALL_STOPPED_RINGING,
     QUEUE_CHANGED,
 )
-from ari_apps.hotline.routing import RoutingDecision, normalise_number
+from ari_apps.hotline.routing import RoutingDecision
 from ari_apps.hotline.store import HotlineStore
+from ari_apps.sos.directory import normalise_number
 from callcenter.asterisk import AmiClient, AmiEvent
 from callcenter.bus import Bus, BusMessage
-from callcenter.calls.models import Call, CallDirection, CallKind, CallOutcome
+from callcenter.calls.models import CallDirection, CallKind, CallOutcome
 from callcenter.logs import get_logger
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
@@ -378,61 +377,6 @@ class CallTracker:
     def by_id(self, call_id: str) -> LiveCall | None:
         """A live call by its row id."""
         return next((c for c in self.live.values() if c.id == call_id), None)
-
-    # -- restarts -----------------------------------------------------------------------
-
-    async def reconcile(self, ami: AmiClient) -> None:
-        """Take back the open rows Asterisk still has; close the others (never lost)."""
-        entries = {e.get("Uniqueid") for e in await ami.queue_status() if e.name == "QueueEntry"}
-        channels = {c.get("Uniqueid") for c in await ami.core_show_channels()}
-        async with self.sessions() as db:
-            rows = list((await db.execute(select(Call).where(
-                Call.ended_at.is_(None),
-                Call.kind.in_([CallKind.HOTLINE.value, CallKind.CALLBACK.value])))).scalars())
-        known = {c.id: c for c in [*self.live.values(), *self.expected.values()]}
-        for row in rows:
-            if row.id not in known:
-                known[row.id] = self._from_row(row)
-        for call in known.values():
-            await self._reconciled(call, call.uniqueid in entries, call.uniqueid in channels)
-        log.info("hotline calls reconciled", open_rows=len(rows), live=len(self.live))
-
-    def _from_row(self, row: Call) -> LiveCall:
-        details = row.details or {}
-        state = "talking" if row.answered_at else "waiting" if row.queued_at else "routed"
-        return LiveCall(id=row.id, uniqueid=str(details.get("uniqueid") or row.id),
-                        number=row.caller_number, kind=row.kind, caller_kind=row.caller_kind,
-                        elder_id=row.elder_id, reason=str(details.get("reason", "")),
-                        priority=row.priority, queue=row.queue, parent_id=row.parent_id,
-                        started_at=row.started_at, queued_at=row.queued_at,
-                        answered_at=row.answered_at, agent=row.agent, state=state,
-                        agent_uniqueid=str(details.get("agent_uniqueid") or ""),
-                        agent_channel=str(details.get("agent_channel") or ""),
-                        callback_id=details.get("callback_id"))
-
-    async def _reconciled(self, call: LiveCall, queued: bool, exists: bool) -> None:
-        uniqueid = call.uniqueid
-        if queued or (exists and call.answered_at is not None):
-            call.state = "waiting" if queued else "talking"
-            self.expected.pop(uniqueid, None)
-            self.live[uniqueid] = call
-            return
-        if exists:  # between the router and the queue
-            self.live.pop(uniqueid, None)
-            self.expected[uniqueid] = call
-            return
-        self.live.pop(uniqueid, None)
-        self.expected.pop(uniqueid, None)
-        now = self.clock()
-        if call.answered_at is not None:
-            await self.ended(call, CallOutcome.ANSWERED, hangup_cause="ended-unobserved",
-                             talk_seconds=int((now - call.answered_at).total_seconds()))
-            return
-        since = call.queued_at or call.started_at or now
-        waited = int((now - since).total_seconds())
-        short = waited < self.settings.hotline_short_abandon_seconds
-        await self.ended(call, CallOutcome.SHORT_ABANDON if short else CallOutcome.ABANDONED,
-                         wait_seconds=waited, hangup_cause="ended-unobserved")
 
 
 def _int(value: str | None) -> int:

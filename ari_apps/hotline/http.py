@@ -9,16 +9,16 @@ area; a call of an unidentified caller to every console user (anybody may have t
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Any
 
-import orjson
 from aiohttp import web
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ari_apps.hotline.exceptions import CallNotFound, PbxUnavailable
-from ari_apps.hotline.models import Callback, CallbackStatus
+from ari_apps.hotline.models import Callback, CallbackStatus, HighRiskFlag
 from ari_apps.hotline.schemas import (
     AgentList,
     AgentView,
@@ -30,6 +30,8 @@ from ari_apps.hotline.schemas import (
     CallView,
     DialRequest,
     DialResult,
+    HighRiskRequest,
+    HighRiskView,
     LoginRequest,
     PauseRequest,
     SuperviseRequest,
@@ -37,31 +39,26 @@ from ari_apps.hotline.schemas import (
     TransferRequest,
     TransferResult,
 )
+from callcenter import audit
 from callcenter.calls.models import Call
 from callcenter.commands import CommandPath, CommandTimeout
-from callcenter.store.models import Area, Elder, Role
-from webui.api import parse
+from callcenter.directory.exceptions import ElderNotVisible
+from callcenter.store.models import Area, Elder, Role, utcnow
+from webui.api import parse, parse_body
 from webui.auth import require_role
 from webui.keys import RUNTIME, Principal
 from webui.openapi import API, ApiRoute
+from webui.pages import add_web_dir
+from webui.validation import path_id
 
 COMMANDS = web.AppKey("hotline_commands", CommandPath)
-M = TypeVar("M", bound=BaseModel)
 WITHIN = 10.0
 AGENT_ROLES = (Role.AGENT, Role.SUPERVISOR)
 VIEW_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
 SUPERVISE_ROLES = (Role.SUPERVISOR,)
 CALL_PATH = r"/api/calls/{call:[\w.-]+}"
-
-
-async def _body(request: web.Request, model: type[M]) -> M:
-    try:
-        data = orjson.loads(await request.read() or b"{}")
-    except orjson.JSONDecodeError as err:
-        raise web.HTTPBadRequest(reason="body is not JSON") from err
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest(reason="body is not a JSON object")
-    return parse(model, data)
+FLAG_ROLES = (Role.SUPERVISOR, Role.ADMIN)
+WEB_DIR = Path(__file__).parent / "web"
 
 
 def _json(model: BaseModel) -> web.Response:
@@ -86,13 +83,13 @@ async def _agent_action(request: web.Request, action: str, **args: Any) -> web.R
 
 async def post_login(request: web.Request) -> web.Response:
     """POST /api/agents/me/login {"queues": [...]}."""
-    body = await _body(request, LoginRequest)
+    body = await parse_body(request, LoginRequest)
     return await _agent_action(request, "login", queues=body.queues)
 
 
 async def post_pause(request: web.Request) -> web.Response:
     """POST /api/agents/me/pause {"reason": ...}."""
-    body = await _body(request, PauseRequest)
+    body = await parse_body(request, PauseRequest)
     return await _agent_action(request, "pause", reason=body.reason)
 
 
@@ -181,7 +178,7 @@ async def _live_call(request: web.Request, principal: Principal) -> str:
 async def post_transfer(request: web.Request) -> web.Response:
     """POST /api/calls/{id}/transfer {"to": queue|agent|number, "target"}."""
     principal = require_role(request, *AGENT_ROLES)
-    body = await _body(request, TransferRequest)
+    body = await parse_body(request, TransferRequest)
     call_id = await _live_call(request, principal)
     result = await _command(request, "hotline.transfer", {
         "call": call_id, "to": body.to, "target": body.target, "user": principal.username})
@@ -191,7 +188,7 @@ async def post_transfer(request: web.Request) -> web.Response:
 async def post_supervise(request: web.Request) -> web.Response:
     """POST /api/calls/{id}/supervise {"mode": listen|whisper|barge} (audited)."""
     principal = require_role(request, *SUPERVISE_ROLES)
-    body = await _body(request, SuperviseRequest)
+    body = await parse_body(request, SuperviseRequest)
     call_id = await _live_call(request, principal)
     result = await _command(request, "hotline.supervise", {
         "call": call_id, "mode": body.mode, "user": principal.username})
@@ -201,7 +198,7 @@ async def post_supervise(request: web.Request) -> web.Response:
 async def post_dial(request: web.Request) -> web.Response:
     """POST /api/calls/dial {"number", "elder_id"}: my softphone rings first."""
     principal = require_role(request, *AGENT_ROLES)
-    body = await _body(request, DialRequest)
+    body = await parse_body(request, DialRequest)
     result = await _command(request, "hotline.dial", {
         "user": principal.username, "number": body.number.replace("-", "").replace(" ", ""),
         "elder_id": body.elder_id})
@@ -228,9 +225,56 @@ async def get_callbacks(request: web.Request) -> web.Response:
                                          for c in [*waiting, *done]]))
 
 
+# -- high-risk elders ---------------------------------------------------------------------
+
+async def _visible_elder(db: AsyncSession, principal: Principal, elder_id: int) -> None:
+    statement = select(Elder.id).join(Area, Area.id == Elder.area_id).where(Elder.id == elder_id)
+    if principal.area_path is not None:
+        statement = statement.where(Area.path.startswith(principal.area_path, autoescape=True))
+    if (await db.execute(statement)).scalar_one_or_none() is None:
+        raise ElderNotVisible("no such elder", {"elder": elder_id})
+
+
+async def put_high_risk(request: web.Request) -> web.Response:
+    """PUT /api/elders/{id}/high-risk {"reason"}: their calls go first (audited)."""
+    principal = require_role(request, *FLAG_ROLES)
+    body = await parse_body(request, HighRiskRequest)
+    elder_id = path_id(request, "elder_id")
+    async with request.app[RUNTIME].sessions.begin() as db:
+        await _visible_elder(db, principal, elder_id)
+        flag = await db.get(HighRiskFlag, elder_id)
+        before = {"reason": flag.reason} if flag else None
+        if flag is None:
+            flag = HighRiskFlag(elder_id=elder_id, set_by=principal.username)
+            db.add(flag)
+        flag.reason, flag.set_by, flag.set_at = body.reason, principal.username, utcnow()
+        await audit.record(db, actor=principal.username, action="hotline.high_risk.set",
+                           entity="elder", entity_id=elder_id, before=before,
+                           after={"reason": body.reason})
+        view = HighRiskView(elder_id=elder_id, high_risk=True, reason=flag.reason,
+                            set_by=flag.set_by, set_at=flag.set_at)
+    return _json(view)
+
+
+async def delete_high_risk(request: web.Request) -> web.Response:
+    """DELETE /api/elders/{id}/high-risk: their calls queue as everybody's (audited)."""
+    principal = require_role(request, *FLAG_ROLES)
+    elder_id = path_id(request, "elder_id")
+    async with request.app[RUNTIME].sessions.begin() as db:
+        await _visible_elder(db, principal, elder_id)
+        flag = await db.get(HighRiskFlag, elder_id)
+        if flag is not None:
+            await audit.record(db, actor=principal.username, action="hotline.high_risk.cleared",
+                               entity="elder", entity_id=elder_id,
+                               before={"reason": flag.reason})
+            await db.delete(flag)
+    return _json(HighRiskView(elder_id=elder_id, high_risk=False))
+
+
 def install_web(app: web.Application, commands: CommandPath) -> None:
-    """The hotline API on the console."""
+    """The hotline API on the console, and its messages."""
     app[COMMANDS] = commands
+    add_web_dir(app, "hotline", WEB_DIR)
     api = app[API]
     errors = (401, 403, 409, 422, 503)
     for path, handler, summary, body in (
@@ -261,3 +305,11 @@ def install_web(app: web.Application, commands: CommandPath) -> None:
                      errors=(401, 403, 404, 409, 422, 502, 503), tag="hotline"))
     api.add(ApiRoute("GET", "/api/callbacks", get_callbacks, "The callback list",
                      CallbackList, errors=(401, 403), tag="hotline"))
+    elder_path = {"elder_id": "integer"}
+    api.add(ApiRoute("PUT", r"/api/elders/{elder_id:\d+}/high-risk", put_high_risk,
+                     "Flag an elder high-risk: their hotline calls go first (audited)",
+                     HighRiskView, body=HighRiskRequest, path_types=elder_path,
+                     errors=(401, 403, 404, 422), tag="hotline"))
+    api.add(ApiRoute("DELETE", r"/api/elders/{elder_id:\d+}/high-risk", delete_high_risk,
+                     "Clear an elder's high-risk flag (audited)", HighRiskView,
+                     path_types=elder_path, errors=(401, 403, 404), tag="hotline"))

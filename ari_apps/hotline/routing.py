@@ -11,7 +11,6 @@ AGI fallback reads (``snapshot.py``).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -20,6 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ari_apps.hotline.models import HighRiskFlag
+from ari_apps.sos.directory import normalise_number
 from ari_apps.sos.models import Incident, IncidentStatus
 from callcenter.calls.models import Call, CallKind
 from callcenter.settings import Settings
@@ -27,18 +27,6 @@ from callcenter.store.models import Contact, Elder, ElderPhone, Provider, Provid
 
 #: QUEUE_PRIO per reason (app_queue serves higher first; equal priorities in join order).
 PRIORITIES = {"sos": 10, "high_risk": 8, "repeat": 5, "": 0}
-_NON_DIGITS = re.compile(r"[^\d+]")
-
-
-def normalise_number(raw: str) -> str:
-    """Digits of a caller number, without +86 / 0086, as the directory stores them."""
-    number = _NON_DIGITS.sub("", raw or "")
-    for prefix in ("+86", "0086"):
-        if number.startswith(prefix):
-            return number[len(prefix):]
-    return number.lstrip("+")
-
-
 @dataclass(frozen=True, slots=True)
 class RoutingDecision:
     """Where a call goes and why."""

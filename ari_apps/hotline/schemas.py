@@ -164,3 +164,19 @@ class DialResult(BaseModel):
     call_id: str
     number: str
     agent: str
+
+
+class HighRiskRequest(Strict):
+    """Why an elder's calls go first."""
+
+    reason: str = Field(default="", max_length=200)
+
+
+class HighRiskView(BaseModel):
+    """An elder's high-risk flag."""
+
+    elder_id: int
+    high_risk: bool
+    reason: str = ""
+    set_by: str | None = None
+    set_at: datetime | None = None

@@ -17,6 +17,7 @@ from ari_apps.hotline.agi import ROUTE, HotlineRoute
 from ari_apps.hotline.callbacks import Callbacks
 from ari_apps.hotline.calls import CallTracker
 from ari_apps.hotline.exceptions import HotlineError, PbxUnavailable
+from ari_apps.hotline.recovery import reconcile
 from ari_apps.hotline.snapshot import SnapshotWriter
 from ari_apps.hotline.store import HotlineStore
 from ari_apps.hotline.supervise import Supervision
@@ -94,7 +95,7 @@ class HotlineService:
     async def resync(self, ami: AmiClient) -> None:
         """Every FullyBooted: agents re-applied and read back, open call rows reconciled."""
         await self.agents.resync(ami)
-        await self.tracker.reconcile(ami)
+        await reconcile(self.tracker, ami)
 
     async def close(self) -> None:
         """Stop serving."""

@@ -29,8 +29,8 @@ from ari_apps.hotline.exceptions import (
     TransferFailed,
     UnknownQueue,
 )
-from ari_apps.hotline.routing import normalise_number
 from ari_apps.hotline.store import HotlineStore
+from ari_apps.sos.directory import normalise_number
 from callcenter.asterisk import AmiActionError, AmiClient, AmiError
 from callcenter.calls.models import CallDirection, CallKind, CallOutcome
 from callcenter.logs import get_logger

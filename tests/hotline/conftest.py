@@ -30,6 +30,7 @@ from callcenter.store.engine import SessionFactory
 from callcenter.store.models import ContactRole, Role
 from dialplan.render import write_fallback_script
 from tests.factories import ContactSpec, make_area, make_elder, make_provider, make_user
+from tests.support.bus import capture_published
 
 ELDER_PHONE = "13900001111"
 RISKY_PHONE = "13900002222"
@@ -103,6 +104,15 @@ class HotlineHarness:
             await self.settle()
             if timers:
                 await self.scheduler.run_due()
+
+    async def row_with(self, call_id: str, moment: str) -> Call:
+        """The call row once its ``moment`` (queued_at, answered_at, ended_at) is set."""
+        async def row() -> Call | None:
+            found = await self.call_row(call_id)
+            return found if found is not None and getattr(found, moment) is not None else None
+
+        result: Call = await self.until(row)
+        return result
 
     async def call_row(self, call_id: str) -> Call | None:
         async with self.sessions() as db:
@@ -180,14 +190,7 @@ async def open_harness(sim: PbxSimulator, settings: Settings, sessions: SessionF
                        tmp_path: Path, bus: MemoryBus | None = None) -> HotlineHarness:
     """A product start: the hotline's call control connected to the simulator."""
     bus = bus or MemoryBus()
-    published: list[BusMessage] = []
-    original = bus.publish
-
-    async def capture(message: BusMessage) -> None:
-        published.append(message)
-        await original(message)
-
-    bus.publish = capture  # type: ignore[method-assign]
+    published = capture_published(bus)
     journal = Journal(tmp_path / "journal", sessions)
     register_journal_kinds(journal)
     outbox = Outbox(Resilient(journal, sessions), journal)

@@ -11,6 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
+from sqlalchemy import select
 
 from ari_apps.hotline.http import install_web
 from callcenter.apitokens import create_client, hashing_key
@@ -18,7 +19,7 @@ from callcenter.bus import MemoryBus
 from callcenter.passwords import Passwords
 from callcenter.runtime import open_runtime
 from callcenter.settings import Settings
-from callcenter.store.models import Role
+from callcenter.store.models import AuditEntry, Role
 from tests.factories import DEFAULT_PASSWORD
 from tests.hotline.conftest import ELDER_PHONE, STRANGER, HotlineHarness, Seeded
 from webui import create_app
@@ -142,3 +143,27 @@ async def test_an_api_token_reads_calls_and_the_document_lists_the_routes(
                  "/api/calls/{call}/transfer", "/api/calls/{call}/supervise", "/api/calls/dial",
                  "/api/callbacks"):
         assert path in paths, path
+
+
+async def test_a_supervisor_flags_an_elder_high_risk_and_their_calls_go_first(
+        server: TestServer, hotline: HotlineHarness, seeded: Seeded) -> None:
+    agent, supervisor = await console(server, "agent1"), await console(server, "sup1")
+    try:
+        path = f"/api/elders/{seeded.elder_id}/high-risk"
+        assert (await call(agent, "PUT", path, {"reason": "x"}))[0] == 403
+        status, body = await call(supervisor, "PUT", path, {"reason": "独居、心衰"})
+        assert status == 200 and body["high_risk"] is True and body["set_by"] == "sup1"
+        assert (await call(supervisor, "PUT", "/api/elders/999999/high-risk", {}))[0] == 404
+        channel = hotline.call_in(ELDER_PHONE)
+        row = await hotline.row_with(channel, "queued_at")
+        assert row.priority == 8 and row.details["reason"] == "high_risk"
+        status, body = await call(supervisor, "DELETE", path)
+        assert status == 200 and body["high_risk"] is False
+        async with hotline.sessions() as db:
+            actions = [a.action for a in (await db.execute(
+                select(AuditEntry).order_by(AuditEntry.seq))).scalars()]
+        assert [a for a in actions if a.startswith("hotline.")] == [
+            "hotline.high_risk.set", "hotline.high_risk.cleared"]
+    finally:
+        await agent.close()
+        await supervisor.close()

@@ -88,9 +88,15 @@ async def test_failed_attempts_back_off_then_kin_are_alerted_and_a_follow_up_ope
     attempts = [c for c in await hotline.calls() if c.kind == "callback"]
     assert [(c.outcome, c.parent_id) for c in attempts] == [("busy", call_id)] * 2
     assert first_due is not None and attempts[1].started_at >= first_due
+
+    async def alerts() -> list[tuple[str, str | None]] | None:
+        async with hotline.sessions() as db:
+            found = sorted((n.recipient, n.subject_entity) for n in
+                           (await db.execute(select(Notification))).scalars())
+        return found if len(found) == 2 else None  # queued right after the last attempt
+
+    sms = await hotline.until(alerts)
     async with hotline.sessions() as db:
-        sms = sorted((n.recipient, n.subject_entity) for n in
-                     (await db.execute(select(Notification))).scalars())
         order = await db.get(WorkOrder, done.work_order_id)
     assert sms == sorted([(f"+86{KIN_PHONE}", "callback"), (f"+86{SOCIAL_WORKER}", "callback")])
     assert order is not None and (order.type, order.elder_id) == ("service", seeded.elder_id)

@@ -22,21 +22,11 @@ from tests.hotline.conftest import (
 
 
 async def ended(hotline: HotlineHarness, call_id: str) -> Call:
-    async def row() -> Call | None:
-        found = await hotline.call_row(call_id)
-        return found if found is not None and found.ended_at is not None else None
-
-    result: Call = await hotline.until(row)
-    return result
+    return await hotline.row_with(call_id, "ended_at")
 
 
 async def answered(hotline: HotlineHarness, call_id: str) -> Call:
-    async def row() -> Call | None:
-        found = await hotline.call_row(call_id)
-        return found if found is not None and found.answered_at is not None else None
-
-    result: Call = await hotline.until(row)
-    return result
+    return await hotline.row_with(call_id, "answered_at")
 
 
 async def callbacks_count(hotline: HotlineHarness, count: int) -> list[Callback] | None:

@@ -22,14 +22,7 @@ from tests.hotline.conftest import (
 
 async def queued(hotline: HotlineHarness, channel_id: str) -> Call:
     """The call row once the caller waits in the queue."""
-    linkedid = hotline.linkedid(channel_id)
-
-    async def row() -> Call | None:
-        found = await hotline.call_row(linkedid)
-        return found if found is not None and found.queued_at is not None else None
-
-    result: Call = await hotline.until(row)
-    return result
+    return await hotline.row_with(hotline.linkedid(channel_id), "queued_at")
 
 
 def variables(hotline: HotlineHarness, channel_id: str) -> dict[str, str]:
