@@ -41,7 +41,8 @@ from callcenter.store.models import Role, User
 
 log = get_logger(__name__)
 #: Device states (Asterisk ``enum ast_device_state``) of a softphone nobody can ring.
-UNREACHABLE = {"4", "5"}  # AST_DEVICE_INVALID, AST_DEVICE_UNAVAILABLE
+UNREACHABLE = {"4", "5"}
+SETTLE_SECONDS = 2.0  # AST_DEVICE_INVALID, AST_DEVICE_UNAVAILABLE
 #: Who sees agents' state changes on the console.
 AUDIENCE = {"roles": [Role.SUPERVISOR.value, Role.ADMIN.value, Role.AGENT.value]}
 
@@ -225,8 +226,13 @@ class Agents:
         return state
 
     async def _settled(self, username: str) -> dict[str, Any]:
-        # The AMI events of the action follow its response: let them be handled first.
-        await self._ami().dispatcher.drain()
+        # The AMI events of the action follow its response: let them be handled first
+        # (bounded: under steady traffic the dispatcher may never be idle).
+        try:
+            async with asyncio.timeout(SETTLE_SECONDS):
+                await self._ami().dispatcher.drain()
+        except TimeoutError:
+            log.info("agent state answered before every AMI event was handled", agent=username)
         state = self.by_agent.get(username)
         now = self.clock()
         if state is None:
