@@ -129,6 +129,19 @@ class Callbacks:
         log.info("callback attempt ended", callback_id=callback_id, result=result, status=status)
         await self._changed()
 
+    async def recover(self) -> None:
+        """After a restart: an attempt left ``dialling`` with no call still followed (its
+        row ended, or never written, while the product was down) counts as failed."""
+        async with self.sessions() as db:
+            stuck = list(await db.execute(select(Callback.id, Callback.attempts).where(
+                Callback.status == CallbackStatus.DIALLING.value)))
+        followed = {c.callback_id for c in [*self.tracker.live.values(),
+                                            *self.tracker.expected.values()]}
+        for callback_id, attempt in stuck:
+            if callback_id not in followed:
+                await self.attempt_ended(callback_id, f"cb-{callback_id}-{attempt}", False,
+                                         "interrupted")
+
     # -- an attempt ---------------------------------------------------------------------
 
     async def _attempt(self, timer: Timer) -> None:

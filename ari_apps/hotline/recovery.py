@@ -69,6 +69,10 @@ async def _reconciled(tracker: CallTracker, call: LiveCall, queued: bool,
         await tracker.ended(call, CallOutcome.ANSWERED, hangup_cause="ended-unobserved",
                          talk_seconds=int((now - call.answered_at).total_seconds()))
         return
+    if call.kind == CallKind.CALLBACK.value and call.queued_at is None:
+        # A callback attempt that rang out unobserved (callbacks.recover retries it).
+        await tracker.ended(call, CallOutcome.NO_ANSWER, hangup_cause="ended-unobserved")
+        return
     since = call.queued_at or call.started_at or now
     waited = int((now - since).total_seconds())
     short = waited < tracker.settings.hotline_short_abandon_seconds

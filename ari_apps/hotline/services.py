@@ -96,6 +96,7 @@ class HotlineService:
         """Every FullyBooted: agents re-applied and read back, open call rows reconciled."""
         await self.agents.resync(ami)
         await reconcile(self.tracker, ami)
+        await self.callbacks.recover()
 
     async def close(self) -> None:
         """Stop serving."""

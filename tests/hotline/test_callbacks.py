@@ -3,6 +3,8 @@ then kin alerted and a follow-up opened; never twice; cleared by the caller's ow
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from sqlalchemy import select
 
 from ari_apps.hotline.calls import LiveCall
@@ -10,6 +12,8 @@ from ari_apps.hotline.models import Callback
 from callcenter.calls.models import Call
 from callcenter.notify.models import Notification
 from callcenter.pbxsim.people import Person
+from callcenter.settings import Settings
+from callcenter.store.engine import SessionFactory
 from tests.hotline.conftest import (
     ELDER_PHONE,
     KIN_PHONE,
@@ -17,6 +21,9 @@ from tests.hotline.conftest import (
     STRANGER,
     HotlineHarness,
     Seeded,
+    close_harness,
+    hotline_settings,
+    open_harness,
     sim_now,
 )
 from workflow.models import WorkOrder
@@ -121,3 +128,27 @@ async def test_never_two_callbacks_for_one_abandon(hotline: HotlineHarness) -> N
                      queued_at=row.queued_at)
     await hotline.service.callbacks.abandoned(again, sim_now(hotline.sim))
     assert [c.call_id for c in await hotline.callbacks()] == [call_id]
+
+
+async def test_a_restart_during_a_callback_attempt_never_strands_it(
+        hotline: HotlineHarness, settings: Settings, sessions: SessionFactory,
+        tmp_path: Path) -> None:
+    hotline.sim.set_person(STRANGER, Person(behaviour="noanswer", ring_seconds=60))
+    await abandon(hotline, STRANGER)
+
+    async def dialling() -> bool:
+        return (await entry(hotline)).status == "dialling"
+
+    await hotline.until(dialling, timers=True)
+    await close_harness(hotline)  # the product dies while the caller's phone rings
+    await hotline.sim.advance(40)  # the attempt rang out while nobody listened
+    again = await open_harness(hotline.sim, hotline_settings(settings, hotline.sim, tmp_path),
+                               sessions, tmp_path / "second")
+    try:
+        retried = await entry(again)
+        assert retried.status == "pending" and retried.attempts == 1
+        assert retried.next_at is not None and retried.last_result == "interrupted"
+        attempt = await again.call_row("cb-1-1")
+        assert attempt is not None and attempt.outcome == "no_answer"
+    finally:
+        await close_harness(again)
