@@ -27,6 +27,7 @@ from callcenter.clitools import settings_or_exit
 from callcenter.composition import ALL_ROLES
 from callcenter.crypto import FieldCipher
 from callcenter.demo_data import demo_credentials, generate
+from callcenter.demo_hotline import HotlineTraffic, prepare_simulator, run_traffic
 from callcenter.feature import Host
 from callcenter.logs import configure_logging, get_logger
 from callcenter.notify.twilio_stub import start_twilio_stub
@@ -138,7 +139,8 @@ async def _press_sos(sim: PbxSimulator, app: str, phones: list[str], first_after
 
 
 async def run_demo(settings: Settings, ari_port: int, ami_port: int, control_port: int,
-                   first_sos: float, sos_every: float) -> None:
+                   first_sos: float, sos_every: float,
+                   traffic: HotlineTraffic | None = None) -> None:
     await _seed_if_empty(settings, 3000)
     async with AsyncExitStack() as stack:
         sim = await stack.enter_async_context(
@@ -157,6 +159,7 @@ async def run_demo(settings: Settings, ari_port: int, ami_port: int, control_por
 
         async def ready(product: Host) -> None:
             phones = await _script_people(sim, product)
+            prepare_simulator(sim, product)
             host, port = parse_bind(settings.web_bind)
             click.echo("")
             click.echo(f"console:      http://{host}:{port}/")
@@ -171,6 +174,10 @@ async def run_demo(settings: Settings, ari_port: int, ami_port: int, control_por
             tasks.add(asyncio.create_task(
                 _press_sos(sim, settings.ari_app, phones, first_sos, sos_every)
             ))
+            hotline = traffic or HotlineTraffic()
+            click.echo(f"hotline: a caller about every {hotline.calls_every:.0f} s into "
+                       "[hotline-entry] 12349; demo agents answer, pause and wrap up")
+            tasks.add(asyncio.create_task(run_traffic(sim, product, hotline)))
 
         try:
             if not await run_roles(settings, frozenset(ALL_ROLES), ready=ready):
@@ -188,10 +195,12 @@ async def run_demo(settings: Settings, ari_port: int, ami_port: int, control_por
               help="The simulator's control API port.")
 @click.option("--first-sos", default=15.0, show_default=True, help="Seconds to the first SOS.")
 @click.option("--sos-every", default=300.0, show_default=True, help="Seconds between SOS calls.")
+@click.option("--calls-every", default=20.0, show_default=True,
+              help="Mean seconds between scripted hotline callers.")
 @click.option("--reset", is_flag=True,
               help="Delete the demo's SQLite store and recordings first, then seed afresh.")
 def demo(ari_port: int, ami_port: int, control_port: int, first_sos: float,
-         sos_every: float, reset: bool) -> None:
+         sos_every: float, calls_every: float, reset: bool) -> None:
     """Run everything on the built-in PBX simulator with demo data and scripted calls."""
     settings = settings_or_exit()
     configure_logging(settings.log_level, settings.log_format, settings.env)
@@ -199,4 +208,5 @@ def demo(ari_port: int, ami_port: int, control_port: int, first_sos: float,
         for path in reset_demo_data(settings):
             click.echo(f"deleted {path}")
     prepare_store(settings)
-    asyncio.run(run_demo(settings, ari_port, ami_port, control_port, first_sos, sos_every))
+    asyncio.run(run_demo(settings, ari_port, ami_port, control_port, first_sos, sos_every,
+                         HotlineTraffic(calls_every=calls_every)))

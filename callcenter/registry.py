@@ -8,6 +8,7 @@ Order matters where a feature builds on another's objects (alarms on SOS).
 from __future__ import annotations
 
 from ari_apps.alarms.feature import FEATURE as ALARMS
+from ari_apps.hotline.feature import FEATURE as HOTLINE
 from ari_apps.sos.feature import FEATURE as SOS
 from callcenter.feature import Feature
 from recordings.feature import FEATURE as RECORDINGS
@@ -18,4 +19,5 @@ FEATURES: tuple[Feature, ...] = (
     SOS,
     ALARMS,
     RECORDINGS,
+    HOTLINE,
 )

@@ -8,6 +8,7 @@ the in-process bus, the PBX simulator's loopback addresses).
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -215,6 +216,33 @@ class Settings(BaseSettings):
     workflow_repeat_days: int = Field(default=30, ge=1, le=365)
     workflow_unsatisfied_below: int = Field(default=3, ge=1, le=5)
 
+    # The hotline (issue 9). Queues the product logs agents into, each with its wrap-up
+    # seconds (keep equal to queues.conf ``wrapuptime``, rendered from the directory).
+    hotline_queues: dict[str, int] = Field(default_factory=lambda: {"hotline": 10})
+    hotline_default_queue: str = Field(default="hotline", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # Opening hours in the centre's time zone ("HH:MM-HH:MM"; 00:00-24:00 = 7x24). Outside
+    # them calls go to ``hotline_after_hours_queue`` (the default queue when unset).
+    hotline_hours: str = Field(default="00:00-24:00", pattern=r"^\d\d:\d\d-\d\d:\d\d$")
+    hotline_after_hours_queue: str | None = Field(default=None,
+                                                  pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # A caller who hangs up within this many seconds of joining is a short abandon
+    # (counted apart by the figures, still called back).
+    hotline_short_abandon_seconds: int = Field(default=5, ge=0, le=600)
+    # Calling again within this window puts the caller first (a repeat caller).
+    hotline_repeat_window_seconds: int = Field(default=600, ge=0, le=86400)
+    # Pause reasons an agent may give, and whether each counts as productive work.
+    hotline_pause_reasons: dict[str, bool] = Field(default_factory=lambda: {
+        "after-call-work": True, "training": True, "meeting": True, "outbound": True,
+        "break": False, "lunch": False, "restroom": False})
+    # Callback attempts: seconds before each one (its length is the number of attempts).
+    hotline_callback_delays: list[float] = Field(default_factory=lambda: [5.0, 60.0, 300.0, 900.0])
+    hotline_callback_ring_seconds: int = Field(default=30, ge=5, le=180)
+    hotline_callback_context: str = Field(default="hotline-callback",
+                                          pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # The routing snapshot the classic-AGI fallback reads when FastAGI does not answer.
+    hotline_snapshot_path: Path | None = None
+    hotline_snapshot_seconds: float = Field(default=60.0, ge=1, le=3600)
+
     # Processes serving ``serve --role web`` on one port (SO_REUSEPORT); other roles stay single.
     web_workers: int = Field(default=1, ge=1, le=64)
 
@@ -318,6 +346,8 @@ class Settings(BaseSettings):
             self.database_url = f"sqlite+aiosqlite:///{self.data_dir / 'callcenter.db'}"
         if self.recordings_dir is None:
             self.recordings_dir = self.data_dir / "recordings"
+        if self.hotline_snapshot_path is None:
+            self.hotline_snapshot_path = self.data_dir / "hotline-routing.json"
         problems = []
         if self.env == "production":
             if self.secret_key is None:
@@ -344,9 +374,31 @@ class Settings(BaseSettings):
                 f"long as any recording ({self.retention_audio_months} months)")
         if self.twilio_account_sid and not (self.twilio_auth_token and self.twilio_from):
             problems.append("TWILIO_AUTH_TOKEN, TWILIO_FROM: required with TWILIO_ACCOUNT_SID")
+        problems.extend(self._hotline_problems())
         if problems:
             raise ValueError("\n".join(ENV_PREFIX + p for p in problems))
         return self
+
+    def _hotline_problems(self) -> list[str]:
+        problems = []
+        if not self.hotline_queues:
+            problems.append("HOTLINE_QUEUES: at least one queue")
+        for name, wrapup in self.hotline_queues.items():
+            if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name) or not 0 <= wrapup <= 3600:
+                problems.append(f"HOTLINE_QUEUES: {name!r}: a queue name and 0-3600 s of wrap-up")
+        for queue in (self.hotline_default_queue, self.hotline_after_hours_queue):
+            if queue is not None and queue not in self.hotline_queues:
+                problems.append(f"HOTLINE_QUEUES: {queue!r} is used but not listed")
+        start, _, end = self.hotline_hours.partition("-")
+        if not (start <= "24:00" and end <= "24:00" and start[3:] < "60" and end[3:] < "60"):
+            problems.append("HOTLINE_HOURS: HH:MM-HH:MM within 00:00-24:00")
+        if not self.hotline_callback_delays or any(
+                not 0 <= d <= 86400 for d in self.hotline_callback_delays):
+            problems.append("HOTLINE_CALLBACK_DELAYS: 1+ delays of 0-86400 s")
+        if not self.hotline_pause_reasons or any(
+                not re.fullmatch(r"[a-z0-9_-]{1,32}", r) for r in self.hotline_pause_reasons):
+            problems.append("HOTLINE_PAUSE_REASONS: names of a-z 0-9 _ - (1-32)")
+        return problems
 
     @property
     def nodes(self) -> list[AsteriskNode]:

@@ -49,6 +49,7 @@ class AsteriskAccess:
     ami_secret: str
     agi_url: str
     dial_string: str
+    endpoint_dial_string: str
 
 
 def _check_secret(name: str, value: str, problems: list[str]) -> None:
@@ -107,7 +108,42 @@ def asterisk_access(settings: Settings, directory: Directory) -> AsteriskAccess:
         ami_secret=settings.ami_secret.get_secret_value(),
         agi_url=f"agi://{agi_host_text}:{agi_port}",
         dial_string=dial_string,
+        endpoint_dial_string=settings.endpoint_dial_template.replace("{endpoint}", "${EXTEN:2}"),
     )
+
+
+#: The classic AGI script Asterisk runs when the FastAGI route does not answer; it goes
+#: into Asterisk's ``astagidir`` (e.g. /var/lib/asterisk/agi-bin), executable.
+FALLBACK_SCRIPT = "callcenter-hotline-fallback.py"
+
+
+def snapshot_path(settings: Settings) -> str:
+    """The routing snapshot's absolute path, as Asterisk's script must open it."""
+    path = settings.hotline_snapshot_path
+    assert path is not None  # set by the settings' own validation
+    return str(path if path.is_absolute() else path.resolve())
+
+
+def fallback_script() -> str:
+    """The text of the classic AGI fallback script (``ari_apps/hotline/fallback_agi.py``)."""
+    return (Path(__file__).parent.parent / "ari_apps" / "hotline" / "fallback_agi.py").read_text(
+        encoding="utf-8")
+
+
+def write_fallback_script(out_dir: Path) -> Path:
+    """Write the fallback script beside the configuration, executable (0755)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / FALLBACK_SCRIPT
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{FALLBACK_SCRIPT}.", dir=out_dir)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(fallback_script())
+        os.chmod(tmp_name, 0o755)
+        os.replace(tmp_name, target)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    return target
 
 
 def template_environment() -> jinja2.Environment:
@@ -140,6 +176,8 @@ def render_config(settings: Settings, directory: Directory) -> dict[str, str]:
         "queue_labels": {queue.name: f"queue{i}" for i, queue in enumerate(directory.queues, 1)},
         "has_webrtc": any(agent.webrtc for agent in directory.agents),
         "tls": parse_bind(directory.webrtc.tls_bind) if directory.webrtc else None,
+        "fallback": {"script": FALLBACK_SCRIPT, "snapshot": snapshot_path(settings)},
+        "callback_context": settings.hotline_callback_context,
     }
     env = template_environment()
     return {name: env.get_template(f"{name}.j2").render(context) for name in CONFIG_FILES}

@@ -54,6 +54,20 @@ def parse(model: type[M], data: Mapping[str, object]) -> M:
         raise InvalidParameters(err) from err
 
 
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    """The request's JSON object body, validated (400: not a JSON object; 422: invalid).
+
+    An empty body is ``{}``, so actions without parameters need none.
+    """
+    try:
+        data = orjson.loads(await request.read() or b"{}")
+    except orjson.JSONDecodeError as err:
+        raise web.HTTPBadRequest(reason="body is not JSON") from err
+    if not isinstance(data, dict):
+        raise web.HTTPBadRequest(reason="body is not a JSON object")
+    return parse(model, data)
+
+
 def _json(model: BaseModel) -> web.Response:
     return web.json_response(text=model.model_dump_json())
 

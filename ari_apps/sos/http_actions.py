@@ -9,9 +9,8 @@ once done, writes the action to the audit trail (E A.1.2).
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import Any
 
-import orjson
 from aiohttp import web
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -30,27 +29,15 @@ from ari_apps.sos.schemas import (
 from callcenter import audit
 from callcenter.commands import CommandTimeout
 from callcenter.store.models import Role
-from webui.api import parse
+from webui.api import parse_body
 from webui.auth import require_role
 from webui.keys import RUNTIME, Principal
 from webui.openapi import API, ApiRoute
 
-M = TypeVar("M", bound=BaseModel)
 #: How long an action waits for the process that hosts the conference.
 ACTION_WITHIN = 10.0
 INCIDENT_PATH = r"/api/sos/{incident:\w+}"
 LEG_PATH = INCIDENT_PATH + r"/legs/{leg:[\w.-]+}"  # Asterisk ids: 1733.42
-
-
-async def _body(request: web.Request, model: type[M]) -> M:
-    """The request's JSON object, validated (400: not a JSON object; 422: invalid)."""
-    try:
-        data = orjson.loads(await request.read() or b"{}")
-    except orjson.JSONDecodeError as err:
-        raise web.HTTPBadRequest(reason="body is not JSON") from err
-    if not isinstance(data, dict):
-        raise web.HTTPBadRequest(reason="body is not a JSON object")
-    return parse(model, data)
 
 
 async def _act(
@@ -91,7 +78,7 @@ def _json(model: BaseModel) -> web.Response:
 async def post_end(request: web.Request) -> web.Response:
     """POST /api/sos/{incident}/end {disposition, note}: close the incident, end its call."""
     principal = require_role(request, *JOIN_ROLES)
-    body = await _body(request, EndRequest)
+    body = await parse_body(request, EndRequest)
     result = await _act(request, principal, "sos.end",
                         {"disposition": body.disposition.value, "note": body.note},
                         {"disposition": body.disposition.value, "note": body.note},
@@ -113,7 +100,7 @@ async def post_hangup(request: web.Request) -> web.Response:
 async def post_mute(request: web.Request) -> web.Response:
     """POST /api/sos/{incident}/legs/{leg}/mute {muted}: the others stop hearing the leg."""
     principal = require_role(request, *JOIN_ROLES)
-    body = await _body(request, MuteRequest)
+    body = await parse_body(request, MuteRequest)
     leg = request.match_info["leg"]
     result = await _act(request, principal, "sos.mute", {"leg": leg, "muted": body.muted},
                         {"leg": leg, "muted": body.muted})
@@ -123,7 +110,7 @@ async def post_mute(request: web.Request) -> web.Response:
 async def post_dial(request: web.Request) -> web.Response:
     """POST /api/sos/{incident}/dial {role, number, name}: one more responder, by hand."""
     principal = require_role(request, *JOIN_ROLES)
-    body = await _body(request, DialRequest)
+    body = await parse_body(request, DialRequest)
     result = await _act(request, principal, "sos.dial", body.model_dump(),
                         {"role": body.role, "name": body.name})
     return _json(DialResult.model_validate(result))

@@ -12,6 +12,31 @@ from callcenter.pbxsim.objects import Channel
 AGI_VERSION = "22.10.1"
 
 
+def agi_words(command: str) -> list[str]:
+    """An AGI command's arguments as res_agi's parse_args splits them: on blanks, with
+    double quotes grouping and backslash escaping (pyst2 quotes every argument)."""
+    words: list[str] = []
+    current: list[str] = []
+    quoted = escaped = started = False
+    for char in command.strip():
+        if escaped:
+            current.append(char)
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char == '"':
+            quoted, started = not quoted, True
+        elif char.isspace() and not quoted:
+            if current or started:
+                words.append("".join(current))
+            current, started = [], False
+        else:
+            current.append(char)
+    if current or started:
+        words.append("".join(current))
+    return words
+
+
 class AgiClient:
     """Runs ``AGI(agi://host:port/script?args)`` for a channel, as res_agi does."""
 
@@ -76,14 +101,14 @@ class AgiClient:
 
     def execute(self, ch: Channel, command: str) -> str:
         """One AGI command and its ``200 result=…`` reply."""
-        words = command.split()
+        words = agi_words(command)
         verb = " ".join(words[:2]).upper()
         if verb in ("GET VARIABLE", "GET FULL"):
             name = words[-1]
-            value = self._variable(ch, name)
+            value = self.variable(ch, name)
             return "200 result=0" if value is None else f"200 result=1 ({value})"
         if verb == "SET VARIABLE" and len(words) >= 4:
-            ch.variables[words[2]] = " ".join(words[3:]).strip('"')
+            ch.variables[words[2]] = words[3]
             return "200 result=1"
         head = words[0].upper() if words else ""
         if head in ("VERBOSE", "NOOP"):
@@ -97,10 +122,12 @@ class AgiClient:
             return "200 result=0"
         return "510 Invalid or unknown command"
 
-    def _variable(self, ch: Channel, name: str) -> str | None:
+    def variable(self, ch: Channel, name: str) -> str | None:
+        """A channel variable or one of the dialplan functions the product reads."""
         functions = {"CALLERID(num)": ch.caller.number, "CALLERID(name)": ch.caller.name,
                      "CHANNEL": ch.name, "UNIQUEID": ch.id, "EXTEN": ch.exten,
-                     "CONTEXT": ch.context}
+                     "CONTEXT": ch.context, "CHANNEL(linkedid)": ch.linkedid,
+                     "CHANNEL(uniqueid)": ch.id}
         if name in functions:
             return functions[name]
         return ch.variables.get(name)

@@ -46,6 +46,12 @@ class AmiSession:
         self.authed = False
         self.events_on = True
 
+    def drop(self) -> None:
+        """Asterisk goes away: no more events; the socket closes."""
+        self.authed = False
+        self.writer.close()
+        self.reader.feed_eof()
+
     def send(self, fields: dict[str, str]) -> None:
         """Queue one message on the socket."""
         if not self.writer.is_closing():
@@ -93,7 +99,12 @@ class AmiSession:
                     return fields
                 continue
             key, _, value = text.partition(":")
-            fields.setdefault(key.strip(), value.strip())
+            key = key.strip()
+            if key.lower() == "variable" and "Variable" in fields:
+                # Originate takes several Variable headers (each NAME=value); one line each.
+                fields["Variable"] += "\n" + value.strip()
+            else:
+                fields.setdefault(key, value.strip())
 
     def respond(self, action: dict[str, str], response: str, message: str, **extra: str) -> None:
         """A Response carrying the action's ActionID."""
@@ -208,7 +219,8 @@ class AmiSession:
             priority=int(a.get("Priority", "1") or 1), application=a.get("Application", ""),
             data=a.get("Data", ""), caller_id=a.get("CallerID", ""),
             timeout=float(a.get("Timeout", "30000") or 30000) / 1000,
-            channel_id=a.get("ChannelId"), other_id=a.get("OtherChannelId"))
+            channel_id=a.get("ChannelId"), other_id=a.get("OtherChannelId"),
+            variables=_variables(a.get("Variable", "")))
         is_async = _true(a.get("Async", "false"))
         done: asyncio.Future[Leg | None] = asyncio.get_running_loop().create_future()
 
@@ -255,6 +267,18 @@ class AmiSession:
         self.respond(a, "Success", "Channel Hungup")
         self.sim.calls.hangup(ch, int(a.get("Cause", "16") or 16))
 
+    async def action_getvar(self, a: dict[str, str]) -> None:
+        name = a.get("Variable", "")
+        ch = self.sim.model.find_by_name(a.get("Channel", "")) if a.get("Channel") else None
+        if a.get("Channel") and ch is None:
+            self.respond(a, "Error", "No such channel")
+            return
+        agi = self.sim.dialplan.agi
+        value = (agi.variable(ch, name) if agi is not None else ch.variables.get(name)) or "" \
+            if ch is not None else ""
+        fields = {"Response": "Success", **_aid(a), "Variable": name, "Value": value}
+        self.send(fields)
+
     async def action_redirect(self, a: dict[str, str]) -> None:
         await self._move(a, "Redirect successful")
 
@@ -288,6 +312,17 @@ class AmiSession:
         text = "".join(f"{k}: {v}\r\n" for k, v in fields.items())
         text += "".join(f"Output: {line}\r\n" for line in output) + "\r\n"
         self.writer.write(text.encode())
+
+
+def _variables(headers: str) -> dict[str, str]:
+    """Originate's ``Variable: NAME=value`` headers (also comma-separated in one header)."""
+    out: dict[str, str] = {}
+    for line in headers.splitlines():
+        for pair in line.split(","):
+            name, sep, value = pair.partition("=")
+            if sep and name.strip():
+                out[name.strip()] = value
+    return out
 
 
 def _true(value: str) -> bool:

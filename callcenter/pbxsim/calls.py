@@ -52,6 +52,8 @@ def parse_endpoint(endpoint: str, directory: Directory) -> Target:
         return Target("Local", resource, context=context, exten=exten)
     if tech == "PJSIP":
         number, _, trunk = resource.partition("@")
+        if not trunk and number in directory.unregistered:
+            raise EndpointError(500, {"error": "Allocation failed"})
         if not trunk and number not in directory.by_number:
             raise EndpointError(500, {"error": "Allocation failed"})
         return Target("PJSIP", resource, number=number, trunk=trunk or number)

@@ -57,15 +57,16 @@ async def post_call(request: web.Request) -> web.Response:
     caller, to = str(body.get("from", "")), str(body.get("to", ""))
     if not caller or not to:
         return _error("from and to are required")
-    if not (body.get("app") or body.get("queue") or body.get("agi")):
-        return _error("one of app, queue or agi is required")
+    context = str(body.get("context", "from-trunk"))
+    if not (body.get("app") or body.get("queue") or body.get("agi") or context != "from-trunk"):
+        return _error("one of app, queue, agi or context is required")
     args = body.get("args", [])
     if isinstance(args, str):
         args = [a for a in args.split(",") if a]
     ch = _sim(request).dialplan.inbound(
         caller, to, app=str(body.get("app", "")), args=[str(a) for a in args],
         queue=str(body.get("queue", "")), agi=str(body.get("agi", "")),
-        name=str(body.get("name", "")),
+        name=str(body.get("name", "")), context=context,
         hangup_after=float(body["hangup_after"]) if body.get("hangup_after") is not None else None)
     return web.json_response({"id": ch.id, "name": ch.name}, status=201)
 
@@ -111,9 +112,25 @@ async def put_queue(request: web.Request) -> web.Response:
     q.retry = float(body.get("retry", q.retry))
     q.wrapuptime = int(body.get("wrapuptime", q.wrapuptime))
     q.maxlen = int(body.get("maxlen", q.maxlen))
+    q.max_wait = float(body.get("max_wait", q.max_wait))
     queues[name] = q
     return web.json_response({"name": name, "strategy": q.strategy, "timeout": q.timeout,
                               "retry": q.retry, "wrapuptime": q.wrapuptime})
+
+
+async def put_endpoint(request: web.Request) -> web.Response:
+    """A softphone endpoint registers or goes away: {"registered": bool}."""
+    registered = (await _json(request)).get("registered")
+    if not isinstance(registered, bool):
+        return _error("registered must be true or false")
+    _sim(request).set_registered(request.match_info["name"], registered)
+    return web.json_response({"endpoint": request.match_info["name"], "registered": registered})
+
+
+async def post_restart(request: web.Request) -> web.Response:
+    """Restart the simulated Asterisk: AMI drops, calls end, queues forget their members."""
+    await _sim(request).restart()
+    return web.Response(status=204)
 
 
 async def post_fault(request: web.Request) -> web.Response:
@@ -159,6 +176,8 @@ def control_app(sim: PbxSimulator) -> web.Application:
         web.post("/control/calls/{channel_id}/dtmf", press_dtmf),
         web.post("/control/clock/advance", advance),
         web.put("/control/queues/{name}", put_queue),
+        web.put("/control/endpoints/{name}", put_endpoint),
+        web.post("/control/restart", post_restart),
         web.post("/control/faults", post_fault),
         web.delete("/control/faults", clear_faults),
         web.get("/control/state", state),

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from callcenter.pbxsim.calls import DEFAULT_ORIGINATE_TIMEOUT, Calls, Leg, Target, parse_endpoint
 from callcenter.pbxsim.model import Model
 from callcenter.pbxsim.objects import CallerId, Channel
-from callcenter.pbxsim.people import extension_exists
+from callcenter.pbxsim.people import HOTLINE_CONTEXTS, extension_exists
 
 if TYPE_CHECKING:
     from callcenter.pbxsim.agi import AgiClient
@@ -54,6 +54,9 @@ class Dialplan:
         self.queues: Queues | None = None
         self.agi: AgiClient | None = None
         self.agi_url = agi_url
+        from callcenter.pbxsim.hotline import HotlineDialplan  # it builds on this module
+
+        self.hotline = HotlineDialplan(model, calls, self)
         self.pending: dict[str, Leg] = {}  # /channels/create legs awaiting /dial
         self.entry_legs: dict[str, Leg] = {}  # Stasis entry halves awaiting answer
 
@@ -123,7 +126,9 @@ class Dialplan:
 
     async def run_extension(self, ch: Channel) -> None:
         """Run a dialplan extension on a channel that is already up."""
-        if (ch.context, ch.exten) == ("people", "phone"):
+        if ch.context in HOTLINE_CONTEXTS:
+            await self.hotline.run(ch)
+        elif (ch.context, ch.exten) == ("people", "phone"):
             self.model.dialplan(ch, "Wait", "60")
             await self.clock.sleep(60)
             self.model.dialplan(ch, "Hangup")
@@ -193,11 +198,12 @@ class Dialplan:
         await self.run_queue(far, "hotline", 60, priority=3)
 
     async def run_queue(self, ch: Channel, queue: str, max_wait: float, priority: int = 1,
-                        prio: int = 0) -> None:
-        """``Queue(name,,,,timeout)`` then the rest of the entry dialplan."""
+                        prio: int = 0, position: int = 0) -> None:
+        """``Queue(name,,,,timeout,,,,position)`` then the rest of the entry dialplan."""
         assert self.queues is not None
         self.model.dialplan(ch, "Queue", f"{queue},,,,{max_wait:g}", priority=priority)
-        status = await self.queues.enter(ch, queue, max_wait, prio)
+        status = await self.queues.enter(ch, queue, max_wait, prio, position)
+        ch.variables["QUEUESTATUS"] = status
         if ch.gone:
             return
         self.model.ami_event("UserEvent", {**ch.ami(), "UserEvent": "QueueResult",
@@ -245,6 +251,9 @@ class Dialplan:
         self.calls.hangup(ch, 16)
 
     async def _inbound(self, ch: Channel, app: str, args: list[str], queue: str, agi: str) -> None:
+        if ch.context in HOTLINE_CONTEXTS:
+            await self.hotline.run(ch)
+            return
         if agi:
             self.model.dialplan(ch, "Answer")
             self.model.set_state(ch, "Up")

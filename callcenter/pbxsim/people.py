@@ -79,6 +79,8 @@ class Directory:
     def __init__(self) -> None:
         self.by_number: dict[str, Person] = {}
         self.default = Person(behaviour="answer", ring_seconds=2)
+        #: Softphone endpoints with no registered contact: nothing can ring them.
+        self.unregistered: set[str] = set()
 
     def person(self, number: str) -> Person:
         """The person who answers ``number``."""
@@ -94,6 +96,12 @@ def dialplan_person(context: str, exten: str) -> Person | None:
     return DIALPLAN_PEOPLE.get(context, {}).get(exten)
 
 
+#: Contexts of the rendered hotline dialplan (``pbxsim/hotline.py``): every extension exists.
+HOTLINE_CONTEXTS = frozenset({"hotline-entry", "hotline-callback", "hotline-transfer",
+                              "dial-out"})
+
+
 def extension_exists(context: str, exten: str) -> bool:
     """Whether the simulated dialplan has ``exten@context``."""
-    return dialplan_person(context, exten) is not None or (context, exten) in ENTRY_EXTENSIONS
+    return (dialplan_person(context, exten) is not None or (context, exten) in ENTRY_EXTENSIONS
+            or context in HOTLINE_CONTEXTS)

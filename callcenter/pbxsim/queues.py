@@ -11,7 +11,7 @@ from callcenter.pbxsim.clock import settle
 from callcenter.pbxsim.model import Model
 from callcenter.pbxsim.objects import Bridge, Channel
 
-NOT_INUSE, INUSE, RINGING = 1, 2, 6
+NOT_INUSE, INUSE, UNAVAILABLE, RINGING = 1, 2, 5, 6
 
 
 @dataclass
@@ -69,6 +69,7 @@ class Queue:
     retry: float = 2
     wrapuptime: int = 0
     maxlen: int = 0
+    max_wait: float = 300  # the Queue() timeout argument of the rendered dialplan
     members: list[Member] = field(default_factory=list)
     callers: list[Entry] = field(default_factory=list)
     completed: int = 0
@@ -113,6 +114,8 @@ class Queues:
         if q.member(interface) is not None:
             raise QueueError("Unable to add interface: Already there")
         m = Member(interface, name or interface, penalty, paused, reason, login=self._now())
+        if self.unreachable(interface):
+            m.status = UNAVAILABLE  # an unregistered softphone: app_queue never rings it
         if paused:
             m.last_pause = self._now()
         q.members.append(m)
@@ -144,6 +147,26 @@ class Queues:
             self._emit("QueueMemberPause", m.fields(q.name))
         if not found:
             raise QueueError("Interface not found")
+
+    def unreachable(self, interface: str) -> bool:
+        """A PJSIP endpoint with no registered contact."""
+        tech, _, endpoint = interface.partition("/")
+        return tech == "PJSIP" and endpoint in self.calls.directory.unregistered
+
+    def registration_changed(self, endpoint: str) -> None:
+        """A softphone (un)registered: QueueMemberStatus for its memberships."""
+        for q in self.queues.values():
+            for m in q.members:
+                if m.interface == f"PJSIP/{endpoint}" and not m.in_call:
+                    self._set_status(q, m, UNAVAILABLE if self.unreachable(m.interface)
+                                     else NOT_INUSE)
+
+    def forget(self) -> None:
+        """Asterisk restarted: no members (persistentmembers = no), no callers."""
+        for q in self.queues.values():
+            q.members.clear()
+            q.callers.clear()
+        self._talking.clear()
 
     def _set_status(self, q: Queue, m: Member, status: int) -> None:
         if m.status != status:
@@ -222,14 +245,19 @@ class Queues:
         q.rr_next = (q.members.index(pick) + 1) % len(q.members)
         return [pick]
 
-    async def enter(self, ch: Channel, name: str, max_wait: float, prio: int = 0) -> str:
+    async def enter(self, ch: Channel, name: str, max_wait: float, prio: int = 0,
+                    position: int = 0) -> str:
         """Queue(): returns QUEUESTATUS (TIMEOUT, FULL, CONTINUE...) when the caller leaves."""
         q = self.queues.get(name)
         if q is None:
             return "UNKNOWN"
         if q.maxlen and len(q.callers) >= q.maxlen:
             return "FULL"
-        index = next((i for i, e in enumerate(q.callers) if e.prio < prio), len(q.callers))
+        # app_queue's join_queue: before the first caller of lower priority, or at the
+        # asked position if no caller of higher priority holds it.
+        index = next((i for i, e in enumerate(q.callers)
+                      if prio > e.prio or (position and prio >= e.prio and position <= i + 1)),
+                     len(q.callers))
         entry = Entry(ch, self.clock.now(), prio, index + 1)
         entry.result = asyncio.get_running_loop().create_future()
         q.callers.insert(index, entry)

@@ -54,6 +54,7 @@ class PbxSimulator:
         self._runners: list[web.AppRunner] = []
         self._ami_server: asyncio.Server | None = None
         self._ami_tasks: set[asyncio.Task[None]] = set()
+        self._ami_sessions: set[AmiSession] = set()
 
     # --- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -80,11 +81,14 @@ class PbxSimulator:
         task = asyncio.current_task()
         assert task is not None
         self._ami_tasks.add(task)
+        session = AmiSession(self, reader, writer)
+        self._ami_sessions.add(session)
         try:
-            await AmiSession(self, reader, writer).serve()
+            await session.serve()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass
         finally:
+            self._ami_sessions.discard(session)
             self._ami_tasks.discard(task)
 
     async def stop(self) -> None:
@@ -123,6 +127,28 @@ class PbxSimulator:
     def control_url(self) -> str:
         """Base URL of the control API."""
         return f"http://{self.host}:{self.ports['control']}"
+
+    def set_registered(self, endpoint: str, registered: bool) -> None:
+        """A softphone endpoint registers or goes away (queue members follow)."""
+        if registered:
+            self.directory.unregistered.discard(endpoint)
+        else:
+            self.directory.unregistered.add(endpoint)
+        self.queues.registration_changed(endpoint)
+
+    async def restart(self) -> None:
+        """Asterisk restarts: AMI connections drop first, every call ends, queues forget
+        their members and callers (``persistentmembers = no``); AMI logins after it get a
+        fresh FullyBooted."""
+        for session in list(self._ami_sessions):
+            session.drop()
+        await asyncio.gather(*self._ami_tasks, return_exceptions=True)
+        for ch in list(self.model.channels.values()):
+            if ch.task is not None:
+                ch.task.cancel()
+        for ch in list(self.model.channels.values()):
+            self.calls.hangup(ch, 16)
+        self.queues.forget()
 
     def set_person(self, number: str, person: Person) -> None:
         """Script who answers ``number`` (``PJSIP/<number>@trunk``)."""

@@ -40,6 +40,7 @@ def golden_settings() -> Settings:
         ami_secret="golden-ami-secret",
         agi_bind="10.0.0.7:4573",
         dial_template="PJSIP/{number}@carrier",
+        hotline_snapshot_path="/var/lib/callcenter/hotline-routing.json",
     )
 
 
@@ -59,5 +60,6 @@ def golden_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "AMI_SECRET": "golden-ami-secret",
         "AGI_BIND": "10.0.0.7:4573",
         "DIAL_TEMPLATE": "PJSIP/{number}@carrier",
+        "HOTLINE_SNAPSHOT_PATH": "/var/lib/callcenter/hotline-routing.json",
     }.items():
         monkeypatch.setenv(f"CALLCENTER_{name}", value)

@@ -22,7 +22,7 @@ from dialplan.directory import (
     example_directory,
 )
 from dialplan.exceptions import DirectoryError, SettingsMismatchError
-from dialplan.render import CONFIG_FILES, render_config
+from dialplan.render import CONFIG_FILES, FALLBACK_SCRIPT, render_config
 from tests.dialplan.conftest import DIRECTORY_FILE, SECRETS
 
 
@@ -53,14 +53,17 @@ def assert_no_secret(text: str) -> None:
 
 @pytest.mark.usefixtures("golden_env")
 def test_cli_writes_every_file_owner_group_only_and_prints_no_secret(tmp_path: Path) -> None:
-    """`callcenter dialplan render` writes all files (mode 0640) and prints only their paths."""
+    """`callcenter dialplan render` writes all files (mode 0640) and the hotline's fallback
+    AGI script (0755), prints only their paths, and says where the script goes."""
     out = tmp_path / "asterisk"
     result = render_cli(out, DIRECTORY_FILE)
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == sorted(CONFIG_FILES)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*CONFIG_FILES, FALLBACK_SCRIPT])
     for path in out.iterdir():
-        assert stat.S_IMODE(path.stat().st_mode) == 0o640
-    assert result.stdout.split() == [str(out / name) for name in CONFIG_FILES]
+        mode = 0o755 if path.name == FALLBACK_SCRIPT else 0o640
+        assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert result.stdout.split() == [str(out / name) for name in [*CONFIG_FILES, FALLBACK_SCRIPT]]
+    assert "agi-bin" in result.stderr
     assert_no_secret(result.output)
     # The secrets are in the files, where Asterisk needs them.
     assert "password = golden-trunk-secret" in (out / "pjsip.conf").read_text()

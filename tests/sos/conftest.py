@@ -33,6 +33,7 @@ from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import ContactRole, Role
 from tests.factories import ContactSpec, make_area, make_elder, make_user
+from tests.support.bus import capture_published
 
 ELDER_PHONE = "13900001111"
 DEVICE = "SOS-0001"
@@ -235,14 +236,7 @@ async def open_harness(
 ) -> SosHarness:
     """Connect a fresh SosApp (as a product start does) to the simulator."""
     bus = bus or MemoryBus()
-    published: list[BusMessage] = []
-    original = bus.publish
-
-    async def capture(message: BusMessage) -> None:
-        published.append(message)
-        await original(message)
-
-    bus.publish = capture  # type: ignore[method-assign]
+    published = capture_published(bus)
     journal = Journal(tmp_path / "journal", sessions)
     register_journal_kinds(journal)
     outbox = Outbox(Resilient(journal, sessions), journal)

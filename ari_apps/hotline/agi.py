@@ -1,0 +1,57 @@
+"""The FastAGI ``hotline`` route: ``[hotline-entry]`` asks who is calling and where they go.
+
+Whatever the request lacks (no caller id, ``unknown``, letters, no uniqueid) the call is
+routed: an unidentified caller to the default queue at normal priority. When the store
+does not answer within ``LOOKUP_SECONDS`` the default decision is taken (logged), so a
+slow database never holds a caller in silence. The variables set are those of
+:meth:`RoutingDecision.variables`; FastAgiServer then sets ``CALLCENTER_AGI_STATUS=OK``,
+which the dialplan checks before it falls back to the classic script.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from datetime import datetime
+
+from ari_apps.hotline.calls import CallTracker
+from ari_apps.hotline.routing import decide, default_decision
+from callcenter.asterisk import AgiSession
+from callcenter.logs import get_logger
+from callcenter.settings import Settings
+from callcenter.store.engine import SessionFactory
+
+log = get_logger(__name__)
+ROUTE = "hotline"
+LOOKUP_SECONDS = 1.5
+
+
+class HotlineRoute:
+    """The FastAGI endpoint (``agi://host:port/hotline``)."""
+
+    def __init__(self, sessions: SessionFactory, settings: Settings, tracker: CallTracker,
+                 clock: Callable[[], datetime]) -> None:
+        self.sessions = sessions
+        self.settings = settings
+        self.tracker = tracker
+        self.clock = clock
+
+    async def serve(self, session: AgiSession) -> None:
+        """Route one call."""
+        request = session.request
+        number = request.callerid if request.callerid.replace("+", "").isdigit() else ""
+        now = self.clock()
+        try:
+            async with asyncio.timeout(LOOKUP_SECONDS), self.sessions() as db:
+                decision = await decide(db, self.settings, number, now)
+        except Exception as err:  # noqa: BLE001 - any store trouble: route by default
+            log.warning("hotline routing without the store", error=f"{type(err).__name__}")
+            decision = default_decision(self.settings, now)
+        linkedid = (await session.get_variable("CHANNEL(linkedid)")) or request.uniqueid
+        for name, value in decision.variables().items():
+            await session.set_variable(name, value)
+        if request.uniqueid:
+            await self.tracker.routed(request.uniqueid, linkedid, number, decision)
+        log.info("hotline call routed", uniqueid=request.uniqueid, queue=decision.queue,
+                 priority=decision.priority, caller_kind=decision.caller_kind,
+                 reason=decision.reason)

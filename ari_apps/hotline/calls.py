@@ -1,0 +1,386 @@
+"""Call records from AMI queue events: one ``calls`` row per call, written as it moves.
+
+The FastAGI route announces each call with its routing decision (``routed``); app_queue's
+events then move it: ``QueueCallerJoin`` (queued), ``AgentCalled`` / ``AgentRingNoAnswer``
+(an agent's phone rings / stops), ``AgentConnect`` (answered; its HoldTime is the wait),
+``AgentComplete`` (ended; TalkTime), ``QueueCallerAbandon`` (abandoned, or a short abandon
+under ``HOTLINE_SHORT_ABANDON_SECONDS``), and a ``Hangup`` of a caller who left the queue
+unanswered otherwise (timeout, no agents: overflow). The row is written at every step,
+so a restart loses nothing; ``reconcile`` closes or takes back what was open (after a
+product restart, or an Asterisk restart that took the calls with it). Abandoned and
+overflowed calls go to the callback list. A call seen in a queue without a routing
+decision (another dialplan, the SOS fallback queue) is recorded too, as an unknown caller.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from ari_apps.hotline.agents import Agents
+from ari_apps.hotline.keys import (
+    CALL_ANSWERED,
+    CALL_ENDED,
+    CALL_RINGING,
+    CALL_STOPPED_RINGING,
+    QUEUE_CHANGED,
+)
+from ari_apps.hotline.routing import RoutingDecision
+from ari_apps.hotline.store import HotlineStore
+from ari_apps.sos.directory import normalise_number
+from callcenter.asterisk import AmiClient, AmiEvent
+from callcenter.bus import Bus, BusMessage
+from callcenter.calls.models import CallDirection, CallKind, CallOutcome
+from callcenter.logs import get_logger
+from callcenter.settings import Settings
+from callcenter.store.engine import SessionFactory
+from callcenter.store.models import Role
+
+log = get_logger(__name__)
+AUDIENCE = {"roles": [Role.AGENT.value, Role.SUPERVISOR.value, Role.ADMIN.value]}
+MAX_PENDING = 10_000
+DIAL_OUTCOMES = {"BUSY": CallOutcome.BUSY, "NOANSWER": CallOutcome.NO_ANSWER,
+                 "CANCEL": CallOutcome.NO_ANSWER, "CONGESTION": CallOutcome.FAILED,
+                 "CHANUNAVAIL": CallOutcome.FAILED}
+ROUTING_VARIABLES = ("CALLCENTER_CALLER_KIND", "CALLCENTER_ELDER_ID", "CALLCENTER_REASON",
+                     "QUEUE_PRIO", "CALLCENTER_ROUTED_BY")
+DIAL_OUTCOMES_VALUES = {o.value for o in DIAL_OUTCOMES.values()}
+
+
+@dataclass
+class LiveCall:
+    """A call the product follows through a queue."""
+
+    id: str
+    uniqueid: str
+    number: str
+    kind: str = CallKind.HOTLINE.value
+    caller_kind: str = "unknown"
+    elder_id: int | None = None
+    reason: str = ""
+    priority: int = 0
+    queue: str | None = None
+    parent_id: str | None = None
+    channel: str = ""
+    started_at: datetime | None = None
+    queued_at: datetime | None = None
+    answered_at: datetime | None = None
+    agent: str | None = None
+    agent_channel: str = ""
+    agent_uniqueid: str = ""
+    ringing: set[str] = field(default_factory=set)
+    position: int = 0
+    state: str = "routed"  # routed, waiting, left, talking, done
+    callback_id: int | None = None
+    transferred: bool = False
+
+
+class CallbackHooks(Protocol):
+    """What the callback list needs to hear from the tracker."""
+
+    async def abandoned(self, call: LiveCall, at: datetime) -> None: ...
+
+    async def attempt_ended(self, callback_id: int, call_id: str, connected: bool,
+                            result: str) -> None: ...
+
+    async def caller_called(self, number: str, call_id: str) -> None: ...
+
+
+class CallTracker:
+    """AMI queue events → call rows, bus topics and agent states."""
+
+    def __init__(self, store: HotlineStore, agents: Agents, bus: Bus, settings: Settings,
+                 sessions: SessionFactory, clock: Callable[[], datetime],
+                 ami: Callable[[], AmiClient]) -> None:
+        self._ami = ami
+        self.store = store
+        self.agents = agents
+        self.bus = bus
+        self.settings = settings
+        self.sessions = sessions
+        self.clock = clock
+        self.callbacks: CallbackHooks | None = None
+        self.live: dict[str, LiveCall] = {}  # by the queue caller's uniqueid
+        #: Calls announced by the router (or a callback/transfer) before they join a queue.
+        self.expected: OrderedDict[str, LiveCall] = OrderedDict()
+        #: Calls outside the queues, by channel: transfers out and click-to-dial.
+        self.outside: dict[str, LiveCall] = {}
+
+    # -- announcements ------------------------------------------------------------------
+
+    async def routed(self, uniqueid: str, linkedid: str, number: str,
+                     decision: RoutingDecision) -> LiveCall:
+        """The FastAGI route decided: the row exists from this moment."""
+        call = LiveCall(id=linkedid or uniqueid, uniqueid=uniqueid,
+                        number=normalise_number(number), caller_kind=decision.caller_kind,
+                        elder_id=decision.elder_id, reason=decision.reason,
+                        priority=decision.priority, queue=decision.queue,
+                        started_at=self.clock())
+        if any(c.id == call.id for c in self.live.values()):
+            call.id = uniqueid  # the same linkedid queued again (a transfer back into a queue)
+        self.expect(call)
+        await self._save(call, kind=call.kind, direction=CallDirection.INBOUND.value,
+                         caller_number=call.number, called_number=self.settings.sos_caller_id,
+                         caller_kind=call.caller_kind, elder_id=call.elder_id,
+                         queue=call.queue, priority=call.priority, started_at=call.started_at,
+                         details={"uniqueid": uniqueid, "reason": call.reason,
+                                  "routed_by": decision.routed_by})
+        if self.callbacks is not None and call.number:
+            await self.callbacks.caller_called(call.number, call.id)
+        return call
+
+    def expect(self, call: LiveCall) -> None:
+        """A call that will join a queue on channel ``call.uniqueid``."""
+        self.expected[call.uniqueid] = call
+        while len(self.expected) > MAX_PENDING:
+            self.expected.popitem(last=False)
+
+    # -- AMI events ---------------------------------------------------------------------
+
+    async def on_event(self, event: AmiEvent) -> None:
+        """The one AMI handler for queue and hangup events (in order per call)."""
+        handler = getattr(self, f"_on_{event.name}", None)
+        if handler is not None:
+            await handler(event)
+
+    async def _on_QueueCallerJoin(self, event: AmiEvent) -> None:  # noqa: N802 - AMI names
+        uniqueid = event.get("Uniqueid")
+        call = self.expected.pop(uniqueid, None) or self.live.get(uniqueid)
+        now = self.clock()
+        if call is None:  # routed by the fallback script, or a dialplan without routing
+            call = await self._unannounced(event, now)
+        call.queue, call.queued_at, call.state = event.get("Queue"), now, "waiting"
+        call.channel = event.get("Channel")
+        call.position = int(event.get("Position") or 0)
+        self.live[uniqueid] = call
+        await self._save(call, queue=call.queue, queued_at=now, details={"uniqueid": uniqueid})
+        await self._queue_changed(call.queue or "")
+
+    async def _unannounced(self, event: AmiEvent, now: datetime) -> LiveCall:
+        """A queue caller the FastAGI route never saw: what the channel says of it."""
+        uniqueid = event.get("Uniqueid")
+        number = normalise_number(event.get("CallerIDNum"))
+        values = await self._channel_variables(event.get("Channel"))
+        elder = values.get("CALLCENTER_ELDER_ID", "")
+        call = LiveCall(id=event.get("Linkedid") or uniqueid, uniqueid=uniqueid,
+                        number="" if number == "unknown" else number, started_at=now,
+                        caller_kind=values.get("CALLCENTER_CALLER_KIND") or "unknown",
+                        elder_id=int(elder) if elder.isdigit() else None,
+                        reason=values.get("CALLCENTER_REASON", ""),
+                        priority=_int(values.get("QUEUE_PRIO")))
+        if any(c.id == call.id for c in self.live.values()):
+            call.id = uniqueid
+        await self._save(call, kind=call.kind, direction=CallDirection.INBOUND.value,
+                         caller_number=call.number, started_at=now, caller_kind=call.caller_kind,
+                         elder_id=call.elder_id, priority=call.priority,
+                         details={"uniqueid": uniqueid, "reason": call.reason,
+                                  "routed_by": values.get("CALLCENTER_ROUTED_BY") or "dialplan"})
+        if self.callbacks is not None and call.number:
+            await self.callbacks.caller_called(call.number, call.id)
+        return call
+
+    async def _channel_variables(self, channel: str) -> dict[str, str]:
+        """AMI Getvar of the routing variables ([hotline-entry] sets them either way)."""
+        values: dict[str, str] = {}
+        try:
+            ami = self._ami()
+            for name in ROUTING_VARIABLES:
+                resp = await ami.send_action({"Action": "Getvar", "Channel": channel,
+                                              "Variable": name}, check=False)
+                if resp.success:
+                    values[name] = str(resp.headers.get("Value") or "")
+        except Exception as err:  # noqa: BLE001 - the row is written without them
+            log.warning("routing variables not readable", channel=channel,
+                        error=type(err).__name__)
+        return values
+
+    async def _on_AgentCalled(self, event: AmiEvent) -> None:  # noqa: N802
+        call = self.live.get(event.get("Uniqueid"))
+        if call is None:
+            log.warning("AgentCalled for a call the product does not follow",
+                        uniqueid=event.get("Uniqueid"), queue=event.get("Queue"))
+            return
+        agent = self._agent_name(event)
+        call.ringing.add(agent)
+        state = self.agents.find(event.get("MemberName"), event.get("Interface"))
+        if state is not None:
+            await self.agents.call_state(state, ringing=+1)
+        await self.bus.publish(BusMessage(CALL_RINGING, {
+            "call_id": call.id, "agent": agent, "queue": call.queue,
+            "caller_number": call.number, "elder_id": call.elder_id,
+            "caller_kind": call.caller_kind, "priority": call.priority, "reason": call.reason,
+            "rung_at": self.clock().isoformat()}, AUDIENCE))
+
+    async def _on_AgentRingNoAnswer(self, event: AmiEvent) -> None:  # noqa: N802
+        call = self.live.get(event.get("Uniqueid"))
+        if call is not None:
+            await self._stop_ringing(call, self._agent_name(event), event)
+
+    async def _stop_ringing(self, call: LiveCall, agent: str, event: AmiEvent | None) -> None:
+        if agent not in call.ringing:
+            return
+        call.ringing.discard(agent)
+        state = (self.agents.find(event.get("MemberName"), event.get("Interface"))
+                 if event is not None else self.agents.by_agent.get(agent))
+        if state is not None:
+            await self.agents.call_state(state, ringing=-1)
+        await self.bus.publish(BusMessage(CALL_STOPPED_RINGING,
+                                          {"call_id": call.id, "agent": agent}, AUDIENCE))
+
+    async def _on_AgentConnect(self, event: AmiEvent) -> None:  # noqa: N802
+        call = self.live.get(event.get("Uniqueid"))
+        if call is None:
+            log.warning("AgentConnect for a call the product does not follow",
+                        uniqueid=event.get("Uniqueid"))
+            return
+        agent = self._agent_name(event)
+        now = self.clock()
+        call.state, call.agent, call.answered_at = "talking", agent, now
+        call.agent_channel = event.get("DestChannel")
+        call.agent_uniqueid = event.get("DestUniqueid")
+        for other in list(call.ringing - {agent}):
+            await self._stop_ringing(call, other, None)
+        call.ringing.discard(agent)
+        state = self.agents.find(event.get("MemberName"), event.get("Interface"))
+        if state is not None:
+            state.ringing = max(0, state.ringing - 1)
+            await self.agents.call_state(state, in_call=True)
+        wait = int(event.get("HoldTime") or 0)
+        await self._save(call, agent=agent, answered_at=now, wait_seconds=wait,
+                         details={"agent_channel": call.agent_channel,
+                                  "agent_uniqueid": event.get("DestUniqueid")})
+        await self.bus.publish(BusMessage(CALL_ANSWERED, {
+            "call_id": call.id, "agent": agent, "queue": call.queue,
+            "answered_at": now.isoformat()}, AUDIENCE))
+        if call.callback_id is not None and self.callbacks is not None:
+            await self.callbacks.attempt_ended(call.callback_id, call.id, True, "connected")
+
+    async def _on_AgentComplete(self, event: AmiEvent) -> None:  # noqa: N802
+        call = self.live.get(event.get("Uniqueid"))
+        if call is None or call.state != "talking":
+            return  # a transferred call was ended by the transfer; its new part waits
+        self.live.pop(call.uniqueid, None)
+        call.state = "done"
+        state = self.agents.find(event.get("MemberName"), event.get("Interface"))
+        wrapup = self.settings.hotline_queues.get(call.queue or "", 0)
+        if state is not None:
+            await self.agents.call_state(state, in_call=False, wrapup_queue=call.queue)
+        outcome = CallOutcome.TRANSFERRED if call.transferred else CallOutcome.ANSWERED
+        await self.ended(call, outcome, talk_seconds=int(event.get("TalkTime") or 0),
+                        wrapup_seconds=wrapup, hangup_cause=event.get("Reason") or None)
+
+    async def _on_QueueCallerAbandon(self, event: AmiEvent) -> None:  # noqa: N802
+        call = self.live.pop(event.get("Uniqueid"), None)
+        if call is None:
+            return
+        held = int(event.get("HoldTime") or 0)
+        short = held < self.settings.hotline_short_abandon_seconds
+        for agent in list(call.ringing):
+            await self._stop_ringing(call, agent, None)
+        call.state = "done"
+        outcome = CallOutcome.SHORT_ABANDON if short else CallOutcome.ABANDONED
+        await self.ended(call, outcome, wait_seconds=held)
+        await self._queue_changed(call.queue or "")
+
+    async def _on_QueueCallerLeave(self, event: AmiEvent) -> None:  # noqa: N802
+        call = self.live.get(event.get("Uniqueid"))
+        if call is not None and call.state == "waiting":
+            call.state = "left"  # AgentConnect follows, or a Hangup (timeout, no agents)
+        if call is not None:
+            await self._queue_changed(call.queue or "", leaving=call)
+
+    async def _on_DialEnd(self, event: AmiEvent) -> None:  # noqa: N802
+        call = self.outside.get(event.get("Uniqueid"))
+        if call is None:
+            return
+        status = event.get("DialStatus")
+        if status == "ANSWER":
+            call.answered_at = self.clock()
+            await self._save(call, answered_at=call.answered_at)
+        else:
+            call.state = DIAL_OUTCOMES.get(status, CallOutcome.FAILED).value
+
+    async def _on_Hangup(self, event: AmiEvent) -> None:  # noqa: N802
+        outside = self.outside.pop(event.get("Uniqueid"), None)
+        if outside is not None:
+            await self._end_outside(outside, event)
+            return
+        call = self.live.get(event.get("Uniqueid"))
+        if call is None or call.state not in ("left", "waiting"):
+            return
+        self.live.pop(call.uniqueid, None)
+        for agent in list(call.ringing):
+            await self._stop_ringing(call, agent, None)
+        call.state = "done"
+        waited = int((self.clock() - (call.queued_at or self.clock())).total_seconds())
+        await self.ended(call, CallOutcome.OVERFLOW, wait_seconds=waited,
+                        hangup_cause=event.get("Cause-txt") or None)
+        await self._queue_changed(call.queue or "")
+
+    async def _end_outside(self, call: LiveCall, event: AmiEvent) -> None:
+        now = self.clock()
+        if call.answered_at is not None:
+            talk = int((now - call.answered_at).total_seconds())
+            await self._save(call, ended_at=now, outcome=CallOutcome.ANSWERED.value,
+                             talk_seconds=talk, hangup_cause=event.get("Cause-txt") or None)
+            return
+        outcome = call.state if call.state in DIAL_OUTCOMES_VALUES else CallOutcome.FAILED.value
+        await self._save(call, ended_at=now, outcome=outcome,
+                         hangup_cause=event.get("Cause-txt") or None)
+
+    # -- endings ------------------------------------------------------------------------
+
+    async def ended(self, call: LiveCall, outcome: CallOutcome, **fields: Any) -> None:
+        now = self.clock()
+        await self._save(call, ended_at=now, outcome=outcome.value, **fields)
+        await self.bus.publish(BusMessage(CALL_ENDED, {
+            "call_id": call.id, "queue": call.queue, "agent": call.agent,
+            "outcome": outcome.value, "ended_at": now.isoformat()}, AUDIENCE))
+        log.info("hotline call ended", call_id=call.id, outcome=outcome.value,
+                 caller=call.number)
+        if self.callbacks is None:
+            return
+        unanswered = outcome in (CallOutcome.ABANDONED, CallOutcome.SHORT_ABANDON,
+                                 CallOutcome.OVERFLOW)
+        if call.callback_id is not None:
+            if unanswered:
+                await self.callbacks.attempt_ended(call.callback_id, call.id, False,
+                                                   outcome.value)
+        elif unanswered and call.number:
+            await self.callbacks.abandoned(call, now)
+
+    async def _save(self, call: LiveCall, **fields: Any) -> None:
+        if call.parent_id is not None:
+            fields.setdefault("parent_id", call.parent_id)
+        await self.store.save_call(call.id, **fields)
+
+    def _agent_name(self, event: AmiEvent) -> str:
+        state = self.agents.find(event.get("MemberName"), event.get("Interface"))
+        return state.agent if state is not None else (event.get("MemberName")
+                                                      or event.get("Interface"))
+
+    async def _queue_changed(self, queue: str, leaving: LiveCall | None = None) -> None:
+        waiting = sorted((c for c in self.live.values()
+                          if c.queue == queue and c.state == "waiting" and c is not leaving),
+                         key=lambda c: (-c.priority, c.queued_at or self.clock()))
+        since = min((c.queued_at for c in waiting if c.queued_at), default=None)
+        await self.bus.publish(BusMessage(QUEUE_CHANGED, {
+            "queue": queue, "waiting": len(waiting),
+            "longest_wait_since": since.isoformat() if since else None,
+            "callers": [{"call_id": c.id, "position": n, "priority": c.priority,
+                         "since": c.queued_at.isoformat() if c.queued_at else None}
+                        for n, c in enumerate(waiting, 1)]}, AUDIENCE))
+
+    def by_id(self, call_id: str) -> LiveCall | None:
+        """A live call by its row id."""
+        return next((c for c in self.live.values() if c.id == call_id), None)
+
+
+def _int(value: str | None) -> int:
+    try:
+        return int(value or 0)
+    except ValueError:
+        return 0

@@ -1,0 +1,80 @@
+"""After a restart of the product or of Asterisk: open call rows taken back or closed.
+
+On every AMI FullyBooted the rows still open in the store (and the calls followed in
+memory) are compared with what Asterisk holds (QueueStatus entries, CoreShowChannels): a
+caller still queued or an answered call still up is followed again; a call that ended
+while nobody listened is closed from what is known (answered: its talk time up to now;
+otherwise abandoned, and called back). Nothing is left open, nothing is lost.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ari_apps.hotline.calls import CallTracker, LiveCall
+from callcenter.asterisk import AmiClient
+from callcenter.calls.models import Call, CallKind, CallOutcome
+from callcenter.logs import get_logger
+
+log = get_logger(__name__)
+
+
+async def reconcile(tracker: CallTracker, ami: AmiClient) -> None:
+    """Take back the open rows Asterisk still has; close the others (never lost)."""
+    entries = {e.get("Uniqueid") for e in await ami.queue_status() if e.name == "QueueEntry"}
+    channels = {c.get("Uniqueid") for c in await ami.core_show_channels()}
+    async with tracker.sessions() as db:
+        rows = list((await db.execute(select(Call).where(
+            Call.ended_at.is_(None),
+            Call.kind.in_([CallKind.HOTLINE.value, CallKind.CALLBACK.value])))).scalars())
+    known = {c.id: c for c in [*tracker.live.values(), *tracker.expected.values()]}
+    for row in rows:
+        if row.id not in known:
+            known[row.id] = _from_row(row)
+    for call in known.values():
+        await _reconciled(tracker, call, call.uniqueid in entries, call.uniqueid in channels)
+    log.info("hotline calls reconciled", open_rows=len(rows), live=len(tracker.live))
+
+
+def _from_row(row: Call) -> LiveCall:
+    details = row.details or {}
+    state = "talking" if row.answered_at else "waiting" if row.queued_at else "routed"
+    return LiveCall(id=row.id, uniqueid=str(details.get("uniqueid") or row.id),
+                    number=row.caller_number, kind=row.kind, caller_kind=row.caller_kind,
+                    elder_id=row.elder_id, reason=str(details.get("reason", "")),
+                    priority=row.priority, queue=row.queue, parent_id=row.parent_id,
+                    started_at=row.started_at, queued_at=row.queued_at,
+                    answered_at=row.answered_at, agent=row.agent, state=state,
+                    agent_uniqueid=str(details.get("agent_uniqueid") or ""),
+                    agent_channel=str(details.get("agent_channel") or ""),
+                    callback_id=details.get("callback_id"))
+
+
+async def _reconciled(tracker: CallTracker, call: LiveCall, queued: bool,
+                      exists: bool) -> None:
+    uniqueid = call.uniqueid
+    if queued or (exists and call.answered_at is not None):
+        call.state = "waiting" if queued else "talking"
+        tracker.expected.pop(uniqueid, None)
+        tracker.live[uniqueid] = call
+        return
+    if exists:  # between the router and the queue
+        tracker.live.pop(uniqueid, None)
+        tracker.expected[uniqueid] = call
+        return
+    tracker.live.pop(uniqueid, None)
+    tracker.expected.pop(uniqueid, None)
+    now = tracker.clock()
+    if call.answered_at is not None:
+        await tracker.ended(call, CallOutcome.ANSWERED, hangup_cause="ended-unobserved",
+                         talk_seconds=int((now - call.answered_at).total_seconds()))
+        return
+    if call.kind == CallKind.CALLBACK.value and call.queued_at is None:
+        # A callback attempt that rang out unobserved (callbacks.recover retries it).
+        await tracker.ended(call, CallOutcome.NO_ANSWER, hangup_cause="ended-unobserved")
+        return
+    since = call.queued_at or call.started_at or now
+    waited = int((now - since).total_seconds())
+    short = waited < tracker.settings.hotline_short_abandon_seconds
+    await tracker.ended(call, CallOutcome.SHORT_ABANDON if short else CallOutcome.ABANDONED,
+                     wait_seconds=waited, hangup_cause="ended-unobserved")

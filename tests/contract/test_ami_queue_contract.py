@@ -1,0 +1,92 @@
+"""The AMI queue and agent actions and events the hotline relies on (agents.py, calls.py,
+callbacks.py, transfer.py), through the product's AmiClient, on the traces' dialplan."""
+
+from __future__ import annotations
+
+import pytest
+
+from callcenter.asterisk import AmiActionError
+from contract.conftest import Ami, Pbx, ami_event
+
+MEMBER = "Local/agent1@agents-sim/n"
+RINGER = "Local/agent_ring@agents-sim/n"
+
+
+async def test_member_added_paused_with_a_reason_listed_then_removed(pbx: Pbx, ami: Ami) -> None:
+    client = ami.client
+    start = ami.seen.mark()
+    await client.queue_add("hotline", MEMBER, member_name="agent1", paused=False)
+    try:
+        added = await ami.seen.wait_for(ami_event("QueueMemberAdded", Interface=MEMBER), start)
+        assert added.get("MemberName") == "agent1" and added.get("Paused") == "0"
+        assert added.get("Queue") == "hotline" and added.get("Status").isdigit()
+        with pytest.raises(AmiActionError):  # the same member twice: a clear error
+            await client.queue_add("hotline", MEMBER, member_name="agent1")
+        await client.queue_pause(None, MEMBER, True, reason="training")
+        paused = await ami.seen.wait_for(ami_event("QueueMemberPause", Interface=MEMBER,
+                                                   Paused="1"), start)
+        assert paused.get("PausedReason") == "training" and paused.get("MemberName") == "agent1"
+        listed = [e for e in await client.queue_status("hotline", member=MEMBER)
+                  if e.name == "QueueMember"]
+        assert [(m.get("Name"), m.get("Location"), m.get("Paused"), m.get("PausedReason"))
+                for m in listed] == [("agent1", MEMBER, "1", "training")]
+        assert listed[0].get("InCall") == "0"
+        await client.queue_pause("hotline", MEMBER, False)
+        await ami.seen.wait_for(ami_event("QueueMemberPause", Interface=MEMBER, Paused="0"),
+                                start)
+    finally:
+        await client.queue_remove("hotline", MEMBER)
+    await ami.seen.wait_for(ami_event("QueueMemberRemoved", Interface=MEMBER), start)
+    with pytest.raises(AmiActionError):
+        await client.queue_remove("hotline", MEMBER)
+    with pytest.raises(AmiActionError):
+        await client.queue_pause(None, MEMBER, True, reason="gone")
+
+
+async def test_a_waiting_caller_is_listed_with_its_uniqueid_and_read_by_getvar(
+        pbx: Pbx, ami: Ami) -> None:
+    client = ami.client
+    await client.queue_add("hotline", MEMBER, member_name="agent1", paused=True)
+    start = ami.seen.mark()
+    caller = ""
+    try:
+        await pbx.run(client.originate("Local/hotline@queue-entry/n", application="Wait",
+                                       data="30", caller_id="Caller <5551234>"))
+        join = await ami.seen.wait_for(ami_event("QueueCallerJoin"), start)
+        caller = join.get("Channel").replace(";2", ";1")
+        await pbx.advance(2)
+        entries = [e for e in await client.queue_status("hotline") if e.name == "QueueEntry"
+                   and e.get("Uniqueid") == join.get("Uniqueid")]
+        assert [(e.get("Position"), e.get("Priority")) for e in entries] == [
+            (join.get("Position"), "0")]
+        assert int(entries[0].get("Wait")) >= 2
+        read = await client.send_action({"Action": "Getvar", "Channel": join.get("Channel"),
+                                         "Variable": "CALLERID(num)"})
+        assert read.headers.get("Value") == "5551234"
+        await client.hangup(caller, cause=16)
+        caller = ""
+        await ami.seen.wait_for(ami_event("QueueCallerAbandon", Uniqueid=join.get("Uniqueid")),
+                                start)
+    finally:
+        if caller:
+            await client.hangup(caller, cause=16)
+        await client.queue_remove("hotline", MEMBER)
+
+
+async def test_ring_no_answer_names_the_member_and_its_ring_time(pbx: Pbx, ami: Ami) -> None:
+    client = ami.client
+    await client.queue_add("hotline", RINGER, member_name="ringer", paused=False)
+    start = ami.seen.mark()
+    try:
+        await pbx.run(client.originate("Local/hotline@queue-entry/n", application="Wait",
+                                       data="60", caller_id="Caller <5551234>"))
+        called = await ami.seen.wait_for(ami_event("AgentCalled", Interface=RINGER), start)
+        assert called.get("MemberName") == "ringer" and called.get("Linkedid")
+        await pbx.advance(16)
+        missed = await ami.seen.wait_for(ami_event("AgentRingNoAnswer", Interface=RINGER), start)
+        assert missed.get("MemberName") == "ringer" and int(missed.get("RingTime")) >= 14000
+        assert missed.get("Uniqueid") == called.get("Uniqueid")
+        await client.hangup(called.get("Channel").replace(";2", ";1"), cause=16)
+        await ami.seen.wait_for(ami_event("QueueCallerAbandon"), start)
+    finally:
+        await client.queue_remove("hotline", RINGER)

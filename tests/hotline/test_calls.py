@@ -1,0 +1,159 @@
+"""Step 3: one call record per call from the AMI queue events, the bus topics of the
+contract, and records that survive restarts of the product and of Asterisk."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ari_apps.hotline.models import Callback
+from callcenter.calls.models import Call
+from callcenter.pbxsim.people import Person
+from callcenter.settings import Settings
+from callcenter.store.engine import SessionFactory
+from tests.hotline.conftest import (
+    ELDER_PHONE,
+    STRANGER,
+    HotlineHarness,
+    Seeded,
+    close_harness,
+    hotline_settings,
+    open_harness,
+)
+
+
+async def ended(hotline: HotlineHarness, call_id: str) -> Call:
+    return await hotline.row_with(call_id, "ended_at")
+
+
+async def answered(hotline: HotlineHarness, call_id: str) -> Call:
+    return await hotline.row_with(call_id, "answered_at")
+
+
+async def callbacks_count(hotline: HotlineHarness, count: int) -> list[Callback] | None:
+    """The callback list once it has ``count`` entries (it is written after the call row)."""
+    entries = await hotline.callbacks()
+    return entries if len(entries) == count else None
+
+
+async def test_answered_call_rings_the_agent_then_records_wait_talk_and_wrapup(
+        hotline: HotlineHarness, seeded: Seeded) -> None:
+    await hotline.service.agents.login("agent1", ["hotline"])
+    channel = hotline.call_in(ELDER_PHONE)
+    call_id = hotline.linkedid(channel)
+    ringing = await hotline.until(lambda: hotline.topics("hotline.call.ringing"))
+    assert ringing[0] | {"rung_at": None} == {
+        "call_id": call_id, "agent": "agent1", "queue": "hotline", "caller_number": ELDER_PHONE,
+        "elder_id": seeded.elder_id, "caller_kind": "elder", "priority": 0, "reason": "",
+        "rung_at": None}
+    row = await answered(hotline, call_id)
+    assert row.agent == "agent1" and row.wait_seconds >= 1
+    assert hotline.topics("hotline.call.answered")[0]["agent"] == "agent1"
+    await hotline.wait_state("agent1", "in_call")
+    await hotline.advance(3)
+    hotline.hang_up(channel)
+    row = await ended(hotline, call_id)
+    assert (row.outcome, row.talk_seconds, row.wrapup_seconds) == ("answered", 3, 5)
+    assert row.queued_at is not None and row.started_at <= row.queued_at <= row.answered_at
+    assert hotline.topics("hotline.call.ended")[-1] | {"ended_at": None} == {
+        "call_id": call_id, "queue": "hotline", "agent": "agent1", "outcome": "answered",
+        "ended_at": None}
+    await hotline.wait_state("agent1", "wrapup")
+    assert len(await hotline.calls()) == 1  # one row for the whole call
+
+
+async def test_abandons_long_and_short_are_recorded_apart_and_both_called_back(
+        hotline: HotlineHarness) -> None:
+    long_caller = hotline.call_in(ELDER_PHONE)
+    await hotline.until(lambda: len(hotline.sim.queues.queues["hotline"].callers) == 1)
+    short_caller = hotline.call_in(STRANGER)
+    await hotline.until(lambda: len(hotline.sim.queues.queues["hotline"].callers) == 2)
+    await hotline.advance(2, timers=False)
+    hotline.hang_up(short_caller)
+    await hotline.advance(8, timers=False)
+    hotline.hang_up(long_caller)
+    short = await ended(hotline, hotline.linkedid(short_caller))
+    long = await ended(hotline, hotline.linkedid(long_caller))
+    assert (short.outcome, long.outcome) == ("short_abandon", "abandoned")
+    assert short.wait_seconds < 5 <= long.wait_seconds
+    entries = await hotline.until(lambda: callbacks_count(hotline, 2))
+    assert sorted(e.call_id for e in entries) == sorted([short.id, long.id])
+    await hotline.until(lambda: hotline.topics("hotline.callbacks.changed")[-1:] == [
+        {"pending": 2}])
+
+
+async def test_a_ring_no_answer_stops_the_ringing_and_a_caller_who_waits_too_long_overflows(
+        hotline: HotlineHarness) -> None:
+    hotline.sim.set_person("agent-7002", Person(behaviour="noanswer", ring_seconds=60))
+    hotline.sim.queues.queues["hotline"].max_wait = 20
+    await hotline.service.agents.login("agent2", ["hotline"])
+    channel = hotline.call_in(STRANGER)
+    call_id = hotline.linkedid(channel)
+    stopped = await hotline.until(lambda: hotline.topics("hotline.call.stopped_ringing"))
+    assert stopped[0] == {"call_id": call_id, "agent": "agent2"}
+    row = await ended(hotline, call_id)
+    assert row.outcome == "overflow" and row.answered_at is None and row.wait_seconds >= 19
+    assert [e.call_id for e in await hotline.until(lambda: callbacks_count(hotline, 1))] == [
+        call_id]
+    await hotline.wait_state("agent2", "idle")  # never stuck ringing
+
+
+async def test_product_restart_mid_call_keeps_the_record_whole(
+        hotline: HotlineHarness, settings: Settings, sessions: SessionFactory,
+        tmp_path: Path, seeded: Seeded) -> None:
+    await hotline.service.agents.login("agent1", ["hotline"])
+    talking = hotline.call_in(ELDER_PHONE)
+    await answered(hotline, hotline.linkedid(talking))
+    await hotline.service.agents.pause("agent1", "after-call-work")
+    waiting = hotline.call_in(STRANGER)
+    await hotline.until(lambda: len(hotline.sim.queues.queues["hotline"].callers) == 1)
+    await close_harness(hotline)
+    await hotline.sim.advance(4)  # nobody listens to Asterisk for 4 s
+    again = await open_harness(hotline.sim, hotline_settings(settings, hotline.sim, tmp_path),
+                               sessions, tmp_path / "second")
+    try:
+        assert again.service.tracker.by_id(hotline.linkedid(talking)) is not None
+        assert again.service.tracker.by_id(hotline.linkedid(waiting)) is not None
+        again.hang_up(talking)
+        row = await ended(again, hotline.linkedid(talking))
+        assert row.outcome == "answered" and row.talk_seconds >= 4
+        await again.service.agents.unpause("agent1")
+        await answered(again, hotline.linkedid(waiting))  # the waiting caller reached agent1
+    finally:
+        await close_harness(again)
+
+
+async def test_a_call_that_ended_while_the_product_was_down_is_closed_not_lost(
+        hotline: HotlineHarness, settings: Settings, sessions: SessionFactory,
+        tmp_path: Path) -> None:
+    waiting = hotline.call_in(STRANGER)
+    await hotline.until(lambda: len(hotline.sim.queues.queues["hotline"].callers) == 1)
+    await close_harness(hotline)
+    await hotline.sim.advance(7)
+    hotline.hang_up(waiting)  # abandoned while nobody listened
+    again = await open_harness(hotline.sim, hotline_settings(settings, hotline.sim, tmp_path),
+                               sessions, tmp_path / "second")
+    try:
+        row = await ended(again, hotline.linkedid(waiting))
+        assert row.outcome == "abandoned" and row.hangup_cause == "ended-unobserved"
+        assert [e.call_id for e in await again.until(lambda: callbacks_count(again, 1))] == [
+            row.id]
+    finally:
+        await close_harness(again)
+
+
+async def test_asterisk_restart_mid_traffic_closes_the_calls_and_frees_the_agents(
+        hotline: HotlineHarness) -> None:
+    await hotline.service.agents.login("agent1", ["hotline"])
+    talking = hotline.call_in(ELDER_PHONE)
+    await answered(hotline, hotline.linkedid(talking))
+    waiting = hotline.call_in(STRANGER)
+    await hotline.until(lambda: len(hotline.sim.queues.queues["hotline"].callers) == 1)
+    await hotline.advance(6, timers=False)
+    await hotline.sim.restart()
+    talked = await ended(hotline, hotline.linkedid(talking))
+    waited = await ended(hotline, hotline.linkedid(waiting))
+    assert talked.outcome == "answered" and waited.outcome == "abandoned"
+    assert [e.call_id for e in await hotline.until(lambda: callbacks_count(hotline, 1))] == [
+        waited.id]
+    await hotline.wait_state("agent1", "idle")  # back in the queue, not stuck in a call
+    assert [m.name for m in hotline.sim.queues.queues["hotline"].members] == ["agent1"]

@@ -1,0 +1,182 @@
+"""Step 1: who is calling, which queue, which priority; FastAGI and the pyst2 fallback."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from ari_apps.hotline.models import HighRiskFlag
+from ari_apps.sos.models import Incident, IncidentStatus
+from callcenter.calls.models import Call
+from tests.hotline.conftest import (
+    ELDER_PHONE,
+    KIN_PHONE,
+    PROVIDER_PHONE,
+    RISKY_PHONE,
+    STRANGER,
+    HotlineHarness,
+    Seeded,
+    sim_now,
+)
+
+
+async def queued(hotline: HotlineHarness, channel_id: str) -> Call:
+    """The call row once the caller waits in the queue."""
+    return await hotline.row_with(hotline.linkedid(channel_id), "queued_at")
+
+
+def variables(hotline: HotlineHarness, channel_id: str) -> dict[str, str]:
+    return hotline.sim.model.channels[channel_id].variables
+
+
+def positions(hotline: HotlineHarness, queue: str = "hotline") -> list[str]:
+    """Callers' uniqueids in queue order, as Asterisk holds them."""
+    return [e.ch.id for e in hotline.sim.queues.queues[queue].callers]
+
+
+async def test_an_elder_is_identified_and_queued_with_the_decision_on_the_channel(
+        hotline: HotlineHarness, seeded: Seeded) -> None:
+    channel = hotline.call_in(ELDER_PHONE)
+    row = await queued(hotline, channel)
+    assert (row.kind, row.caller_kind, row.elder_id, row.queue, row.priority) == (
+        "hotline", "elder", seeded.elder_id, "hotline", 0)
+    assert row.caller_number == ELDER_PHONE and row.details["routed_by"] == "fastagi"
+    chan = variables(hotline, channel)
+    assert chan["CALLCENTER_AGI_STATUS"] == "OK" and chan["CALLCENTER_CALLER_KIND"] == "elder"
+    assert chan["CALLCENTER_ELDER_ID"] == str(seeded.elder_id) and chan["QUEUE_PRIO"] == "0"
+
+
+async def test_kin_provider_and_stranger_are_told_apart(
+        hotline: HotlineHarness, seeded: Seeded) -> None:
+    kinds = {}
+    for number in (KIN_PHONE, PROVIDER_PHONE, STRANGER):
+        row = await queued(hotline, hotline.call_in(number))
+        kinds[number] = (row.caller_kind, row.elder_id)
+    assert kinds == {KIN_PHONE: ("kin", seeded.elder_id), PROVIDER_PHONE: ("provider", None),
+                     STRANGER: ("unknown", None)}
+
+
+async def test_a_high_risk_elder_goes_before_callers_already_waiting(
+        hotline: HotlineHarness, seeded: Seeded) -> None:
+    async with hotline.sessions.begin() as db:
+        db.add(HighRiskFlag(elder_id=seeded.risky_id, reason="独居、心脏病", set_by="sup1"))
+    first = hotline.call_in(STRANGER)
+    await queued(hotline, first)
+    risky = hotline.call_in(RISKY_PHONE)
+    row = await queued(hotline, risky)
+    assert row.priority == 8 and row.details["reason"] == "high_risk"
+    assert positions(hotline) == [risky, first]
+
+
+async def test_an_elder_with_an_open_sos_goes_first_of_all(
+        hotline: HotlineHarness, seeded: Seeded) -> None:
+    async with hotline.sessions.begin() as db:
+        db.add(HighRiskFlag(elder_id=seeded.risky_id, set_by="sup1"))
+        db.add(Incident(id="20261130000000cccccc", kind="sos", caller_number=ELDER_PHONE,
+                        status=IncidentStatus.ACTIVE.value, elder_id=seeded.elder_id,
+                        started_at=sim_now(hotline.sim), bridge_id="sos-x", identified=True))
+    risky = hotline.call_in(RISKY_PHONE)
+    await queued(hotline, risky)
+    elder = hotline.call_in(ELDER_PHONE)
+    row = await queued(hotline, elder)
+    assert row.priority == 10 and row.details["reason"] == "sos"
+    assert positions(hotline) == [elder, risky]
+
+
+async def test_calling_again_within_ten_minutes_goes_first(
+        hotline: HotlineHarness, seeded: Seeded) -> None:
+    first = hotline.call_in(STRANGER)
+    first_row = await queued(hotline, first)
+    assert first_row.priority == 0
+    hotline.hang_up(first)
+    other = hotline.call_in(KIN_PHONE)
+    await queued(hotline, other)
+    await hotline.advance(60, timers=False)  # (the callback of the first call waits)
+    again = hotline.call_in(STRANGER)
+    row = await queued(hotline, again)
+    assert row.priority == 5 and row.details["reason"] == "repeat"
+    assert positions(hotline) == [again, other]
+
+
+async def test_outside_opening_hours_calls_go_to_the_after_hours_queue(
+        hotline: HotlineHarness, seeded: Seeded) -> None:
+    now = sim_now(hotline.sim).astimezone()
+    closed_from = (now + timedelta(hours=1)).strftime("%H:00")
+    closed_to = (now + timedelta(hours=2)).strftime("%H:00")
+    hotline.service.route.settings = hotline.service.route.settings.model_copy(update={
+        "hotline_hours": f"{closed_from}-{closed_to}", "hotline_after_hours_queue": "vip",
+        "time_zone": "UTC"})
+    hotline.service.route.settings.time_zone = "UTC"
+    row = await queued(hotline, hotline.call_in(ELDER_PHONE))
+    assert row.queue == "vip"
+
+
+async def raw_agi(port: int, env: dict[str, str]) -> list[str]:
+    """A FastAGI conversation as Asterisk holds it: the commands the route sent."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write("".join(f"{k}: {v}\n" for k, v in env.items()).encode() + b"\n")
+    commands = []
+    async with asyncio.timeout(10):
+        while line := await reader.readline():
+            command = line.decode().strip()
+            commands.append(command)
+            reply = "200 result=0" if command.startswith("GET VARIABLE") else "200 result=1"
+            writer.write(reply.encode() + b"\n")
+            await writer.drain()
+    writer.close()
+    return commands
+
+
+async def test_agi_requests_with_odd_or_missing_variables_still_route(
+        hotline: HotlineHarness) -> None:
+    assert hotline.service.agi is not None
+    port = hotline.service.agi.port
+    cases = [
+        {"agi_network_script": "hotline"},  # nothing but the script
+        {"agi_network_script": "hotline", "agi_callerid": "unknown", "agi_uniqueid": "1.1"},
+        {"agi_network_script": "hotline?x=%ZZ", "agi_callerid": "abc<>'\"", "agi_uniqueid": ""},
+        {"agi_network_script": "hotline", "agi_callerid": "+86" + "9" * 40},
+    ]
+    for env in cases:
+        sent = await raw_agi(port, {"agi_network": "yes", **env})
+        assert 'SET VARIABLE CALLCENTER_QUEUE "hotline"' in sent, (env, sent)
+        assert 'SET VARIABLE CALLCENTER_CALLER_KIND "unknown"' in sent
+        assert sent[-1] == 'SET VARIABLE CALLCENTER_AGI_STATUS "OK"'
+    # Only the request with a channel id made a call row (a row needs its channel).
+    assert [c.id for c in await hotline.calls()] == ["1.1"]
+
+
+async def test_an_unknown_agi_script_answers_noroute_and_the_dialplan_falls_back(
+        hotline: HotlineHarness) -> None:
+    assert hotline.service.agi is not None
+    sent = await raw_agi(hotline.service.agi.port, {"agi_network_script": "nope"})
+    assert sent == ['SET VARIABLE CALLCENTER_AGI_STATUS "NOROUTE"']
+
+
+async def test_fastagi_down_the_pyst2_script_routes_from_the_snapshot(
+        hotline: HotlineHarness, seeded: Seeded) -> None:
+    async with hotline.sessions.begin() as db:
+        db.add(HighRiskFlag(elder_id=seeded.risky_id, set_by="sup1"))
+    await hotline.service.snapshot.refresh()
+    assert hotline.service.agi is not None
+    await hotline.service.agi.close()  # the product's FastAGI server does not answer
+    waiting = hotline.call_in(STRANGER)
+    risky = hotline.call_in(RISKY_PHONE)
+    row = await queued(hotline, risky)
+    chan = variables(hotline, risky)
+    assert chan["AGISTATUS"] == "SUCCESS" and chan["CALLCENTER_ROUTED_BY"] == "fallback"
+    assert "CALLCENTER_AGI_STATUS" not in chan
+    assert (row.caller_kind, row.elder_id, row.priority) == ("elder", seeded.risky_id, 8)
+    assert row.details["routed_by"] == "fallback"
+    await queued(hotline, waiting)
+    assert positions(hotline)[0] == risky
+
+
+async def test_no_snapshot_at_all_still_queues_the_call(hotline: HotlineHarness) -> None:
+    assert hotline.service.agi is not None
+    await hotline.service.agi.close()
+    hotline.sim.dialplan.hotline.snapshot = "/nonexistent/snapshot.json"
+    channel = hotline.call_in(ELDER_PHONE)
+    row = await queued(hotline, channel)
+    assert row.queue == "hotline" and row.caller_kind == "unknown"
+    assert variables(hotline, channel)["CALLCENTER_ROUTED_BY"] == "fallback"
