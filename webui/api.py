@@ -119,15 +119,20 @@ async def get_elder(request: web.Request) -> web.Response:
     return _plain_json(await profile(request, _elder_id(request)))
 
 
-async def post_reveal(request: web.Request) -> web.Response:
-    """POST /api/elders/{elder_id}/reveal with ``{"reason": ...}``."""
+async def parse_body(request: web.Request, model: type[M]) -> M:
+    """The request's JSON object, validated (400: not a JSON object; 422: invalid)."""
     try:
         body = orjson.loads(await request.read())
     except orjson.JSONDecodeError as err:
         raise web.HTTPBadRequest(reason="body is not JSON") from err
     if not isinstance(body, dict):
         raise web.HTTPBadRequest(reason="body is not a JSON object")
-    payload = parse(RevealRequest, body)
+    return parse(model, body)
+
+
+async def post_reveal(request: web.Request) -> web.Response:
+    """POST /api/elders/{elder_id}/reveal with ``{"reason": ...}``."""
+    payload = await parse_body(request, RevealRequest)
     return _json(await reveal(request, _elder_id(request), payload.reason))
 
 

@@ -97,6 +97,8 @@ class Wallboard:
         self.agents: dict[str, LiveAgent] = {}
         self.callbacks_pending: int | None = None
         self.queue_paths: dict[str, str] = {}
+        #: Each agent's area path ("" for none: only centre-wide users see them).
+        self.agent_paths: dict[str, str] = {}
         self.synced = False
 
     # -- the live state ----------------------------------------------------------------
@@ -180,10 +182,10 @@ class Wallboard:
                   for q in sorted(names) if self.sees_queue(scope, q)]
         figures, states = await agent_figures(conn, start, end, now)
         people = await _agents_in(conn, scope)
-        agents = []
-        for username in sorted(set(people) | (set(figures) & set(people))):
-            agents.append(self.agent_row(username, people[username], figures.get(username),
-                                         states.get(username) if not live else None))
+        self.agent_paths.update({u: path for u, (_, path) in people.items()})
+        agents = [self.agent_row(username, name, figures.get(username),
+                                 states.get(username) if not live else None)
+                  for username, (name, _) in sorted(people.items())]
         return {
             "period": period if live or start is None else "window",
             "start": start.isoformat(), "end": end.isoformat(), "generated_at": now.isoformat(),
@@ -261,13 +263,13 @@ def _add(a: Counts, b: Counts) -> Counts:
                   a.answered_wait + b.answered_wait, a.handling + b.handling)
 
 
-async def _agents_in(conn: AsyncConnection, scope: Jurisdiction) -> dict[str, str]:
-    """The active agents of ``scope``: username → display name."""
+async def _agents_in(conn: AsyncConnection, scope: Jurisdiction) -> dict[str, tuple[str, str]]:
+    """The active agents of ``scope``: username → (display name, area path or "")."""
     statement = (select(User.username, User.display_name, Area.path)
                  .outerjoin(Area, Area.id == User.area_id)
                  .where(User.role == Role.AGENT.value, User.active.is_(True)))
     rows = (await conn.execute(statement)).all()
-    return {u: (d or u) for u, d, path in rows
+    return {u: (d or u, path or "") for u, d, path in rows
             if scope.area_path is None or (path is not None and scope.covers(path))}
 
 
