@@ -98,11 +98,11 @@ class PopRelay:
                 async with self._progress:
                     self._progress.notify_all()
 
-    async def caught_up(self, count: int, timeout: float = 10.0) -> None:
-        """Wait until ``count`` messages have been handled (TimeoutError after ``timeout``)."""
+    async def caught_up(self, count: int, within: float = 10.0) -> None:
+        """Wait until ``count`` messages have been handled (TimeoutError after ``within``)."""
         if self._progress is None:
             self._progress = asyncio.Condition()
-        async with asyncio.timeout(timeout), self._progress:
+        async with asyncio.timeout(within), self._progress:
             await self._progress.wait_for(lambda: self.handled >= count)
 
     async def _handle(self, message: BusMessage) -> None:

@@ -38,6 +38,8 @@ from workflow.models import WorkOrder
 LAST = 5
 #: An abandoned call this recent is a reason the caller may be calling.
 RECENT_ABANDON = timedelta(hours=24)
+#: Contacts as the agent reads them: kin first, then the doctor and the social worker.
+_ROLE_ORDER = {"kin": 0, "doctor": 1, "social_worker": 2}
 #: What the caller's number may be, as the hotline reports it.
 CALLER_KINDS = ("elder", "kin", "provider", "staff", "unknown")
 
@@ -155,7 +157,8 @@ def _assemble(ringing: dict[str, Any], card: Any, facts: Any, now: datetime) -> 
                  "lives_alone": bool(card["lives_alone"]), "disabled": bool(card["disabled"]),
                  "health_notes": card["health_notes"] or "", "status": card["status"],
                  "url": f"/elders/{card['id']}"}
-    contacts = sorted(by_kind.get("contact", []), key=lambda r: (str(r["a"]), r["n"] or 0))
+    contacts = sorted(by_kind.get("contact", []),
+                      key=lambda r: (_ROLE_ORDER.get(str(r["a"]), 9), r["n"] or 0))
     incidents = sorted(by_kind.get("incident", []), key=lambda r: str(_iso(r["at"])), reverse=True)
     why: list[dict[str, Any]] = []
     if ringing.get("reason"):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, literal_column, select
+from sqlalchemy import String, and_, bindparam, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from ari_apps.wallboard.figures import aware
@@ -36,7 +36,7 @@ _ON_CALL = Prebuilt(
            Call.started_at >= bindparam("since"))
     .group_by(Call.agent)
 )
-_BLANK = literal_column("''")
+_BLANK = literal_column("''", String)
 _LAST_BEFORE = (
     select(AgentEvent.agent, AgentEvent.queue, func.max(AgentEvent.at).label("at"))
     .where(AgentEvent.at < bindparam("start"), AgentEvent.at >= bindparam("lookback"))

@@ -17,12 +17,13 @@ COLOURS = {"answered": "#1b7f3b", "abandoned": "#b00020", "short": "#e08a00",
 
 
 def _scale_top(peak: int) -> int:
-    """A round top for the count axis (at least 4)."""
-    top = max(4, peak)
-    for step in (5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000):
-        if top <= step * 4:
-            return -(-top // step) * step
-    return top
+    """A round top for the count axis: four grid steps of 1, 2, 5, 10, 20, 50 … calls."""
+    scale = 1
+    while True:
+        for mantissa in (1, 2, 5):
+            if mantissa * scale * 4 >= peak:
+                return mantissa * scale * 4
+        scale *= 10
 
 
 def history_svg(rows: Sequence[dict[str, Any]], zone: str, label: Callable[[str], str]) -> str:
@@ -45,7 +46,7 @@ def history_svg(rows: Sequence[dict[str, Any]], zone: str, label: Callable[[str]
                    f'fill="{COLOURS["text"]}">{int(value)}</text>')
         out.append(f'<text x="{WIDTH - RIGHT + 6}" y="{yy + 4:.1f}" font-size="11" '
                    f'fill="{COLOURS["sl"]}">{25 * i}%</text>')
-    points = []
+    lines: list[list[str]] = [[]]  # the service level, broken where an interval has none
     for i, row in enumerate(rows):
         x = LEFT + i * slot
         stack = (("answered", int(row["answered"])), ("abandoned", int(row["abandoned"])),
@@ -64,13 +65,19 @@ def history_svg(rows: Sequence[dict[str, Any]], zone: str, label: Callable[[str]
             base += count
         if row.get("service_level") is not None:
             sl_y = TOP + plot_h - plot_h * float(row["service_level"])
-            points.append(f"{x + slot / 2:.1f},{sl_y:.1f}")
+            lines[-1].append(f"{x + slot / 2:.1f},{sl_y:.1f}")
+        elif lines[-1]:
+            lines.append([])
         if i % 8 == 0:  # every two hours
             out.append(f'<text x="{x:.1f}" y="{HEIGHT - 10}" font-size="11" '
                        f'fill="{COLOURS["text"]}">{escape(_when(row["start"], tz))}</text>')
-    if points:
-        out.append(f'<polyline class="sl" fill="none" stroke="{COLOURS["sl"]}" stroke-width="2" '
-                   f'points="{" ".join(points)}"/>')
+    for points in lines:
+        if len(points) == 1:  # a lone interval: a dot
+            cx, cy = points[0].split(",")
+            out.append(f'<circle class="sl" cx="{cx}" cy="{cy}" r="3" fill="{COLOURS["sl"]}"/>')
+        elif points:
+            out.append(f'<polyline class="sl" fill="none" stroke="{COLOURS["sl"]}" '
+                       f'stroke-width="2" points="{" ".join(points)}"/>')
     out.append(_legend(label))
     out.append("</svg>")
     return "".join(out)

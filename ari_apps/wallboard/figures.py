@@ -16,7 +16,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Integer, and_, bindparam, case, cast, func, literal, literal_column, or_, select
+from sqlalchemy import (
+    Integer,
+    and_,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -66,7 +77,7 @@ _SPAN = literal_column(str(INTERVAL_SECONDS), Integer)
 _ONE, _ZERO = literal_column("1", Integer), literal_column("0", Integer)
 
 
-def _bucket(column: Any, dialect: str) -> ColumnElement[int]:
+def _bucket(column: Any, dialect: str) -> ColumnElement[Any]:
     """The 15-minute interval a time falls in, as whole intervals since the epoch (constants
     written into the SQL: GROUP BY must see the very same expression)."""
     if dialect == "postgresql":

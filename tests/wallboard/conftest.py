@@ -16,23 +16,20 @@ from aiohttp.test_utils import TestServer
 from ari_apps.screenpop.http import RELAY
 from ari_apps.screenpop.http import install_web as install_screenpop
 from ari_apps.sos.models import Incident
-from ari_apps.wallboard.http import PUSH
 from ari_apps.wallboard.http import install_web as install_wallboard
 from callcenter.bus import BusMessage
 from callcenter.calls.models import Call
 from callcenter.runtime import Runtime
-from tests.webui.conftest import (  # noqa: F401 - fixtures of the seeded console
-    ClientAddress,
-    FakeClock,
-    World,
-    client_address,
-    clock,
-    runtime,
-    submit_login,
-    world,
-)
+from tests.webui import conftest as webui_fixtures
+from tests.webui.conftest import FakeClock, World, submit_login
 from webui import create_app
 from workflow.models import WorkOrder
+
+# The seeded console's fixtures (runtime, world, clock), shared with tests/webui.
+runtime = webui_fixtures.runtime
+world = webui_fixtures.world
+clock = webui_fixtures.clock
+client_address = webui_fixtures.client_address
 
 CALL_ID = "1741000000.17"
 ELDER_NUMBER = "13800138001"
@@ -45,14 +42,10 @@ def with_features(runtime: Runtime, clock: FakeClock) -> web.Application:
 
 @dataclass
 class Console:
-    server: TestServer
+    url: str
     app: web.Application
     runtime: Runtime
     clock: FakeClock
-
-    @property
-    def url(self) -> str:
-        return str(self.server.make_url("")).rstrip("/")
 
     async def hotline(self, topic: str, payload: dict[str, Any]) -> None:
         """Publish as the hotline does, then wait until the pop relay has handled it."""
@@ -68,7 +61,7 @@ class Console:
                 "rung_at": self.clock.now.isoformat(), **extra}
 
     async def login(self, username: str) -> aiohttp.ClientSession:
-        http = aiohttp.ClientSession(base_url=self.server.make_url(""),
+        http = aiohttp.ClientSession(base_url=self.url + "/",
                                      cookie_jar=aiohttp.CookieJar(unsafe=True))
         assert (await submit_login(http, username)).status == 303
         return http
@@ -78,7 +71,7 @@ class Console:
 async def console(runtime: Runtime, clock: FakeClock, world: World) -> AsyncIterator[Console]:
     app = with_features(runtime, clock)
     async with TestServer(app) as server:
-        yield Console(server, app, runtime, clock)
+        yield Console(str(server.make_url("")).rstrip("/"), app, runtime, clock)
 
 
 async def seed_history(runtime: Runtime, world: World, clock: FakeClock) -> None:
@@ -104,3 +97,22 @@ async def seed_history(runtime: Runtime, world: World, clock: FakeClock) -> None
         db.add(WorkOrder(number="WO-2025-0001", type="service", elder_id=world.elder_c1,
                          title="助浴上门服务", created_by="agent_c1",
                          created_at=now - timedelta(days=1)))
+
+
+@pytest.fixture
+async def served(runtime: Runtime, clock: FakeClock, world: World) -> AsyncIterator[Console]:
+    """The console on a free loopback port for a browser, on the real time (the browser's
+    own clock ticks the live times)."""
+    from callcenter.store.models import utcnow
+
+    clock.now = utcnow()
+    app = with_features(runtime, clock)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield Console(f"http://{host}:{port}", app, runtime, clock)
+    finally:
+        await runner.cleanup()

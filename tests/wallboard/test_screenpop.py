@@ -64,7 +64,8 @@ async def test_the_pop_reaches_the_ringing_agent_only_survives_reload_and_goes_o
     assert pop["elder"]["name"] == "张秀英" and pop["elder"]["lives_alone"] is True
     assert pop["elder"]["health_notes"] == "高血压" and pop["elder"]["url"] == f"/elders/{world.elder_c1}"
     assert pop["caller"] == {"number": "138****8001", "kind": "elder", "priority": 1}
-    assert [c["phone"] for c in pop["contacts"]][:2] == ["139****0003", "139****0001"]
+    assert [c["phone"] for c in pop["contacts"]] == [  # kin first, then doctor, social worker
+        "139****0001", "139****0002", "139****0003", "139****0004"]
     assert "13911110001" not in str(pop) and "13800138001" not in str(pop)
     why = {w["kind"]: w for w in pop["why"]}
     assert why["routing"]["text"] == "高危老人优先"

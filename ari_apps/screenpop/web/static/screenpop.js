@@ -236,5 +236,7 @@
     if (message.topic === "screenpop.show") { show(payload); }
     else if (message.topic === "screenpop.answered") { answered(payload.call_id); }
     else if (message.topic === "screenpop.gone") { remove(payload.call_id); }
+    else { return; }
+    event.preventDefault();  // the pop is the notice: no banner
   });
 })();

@@ -28,6 +28,20 @@
     if (text !== undefined && text !== null) { node.textContent = String(text); }
     return node;
   }
+  // Times in the centre's zone (<body data-tz>), never the browser's.
+  var zone = document.body.getAttribute("data-tz") || undefined;
+  var clock;
+  try {
+    clock = new Intl.DateTimeFormat("en-GB", { timeZone: zone, hour: "2-digit", minute: "2-digit",
+      second: "2-digit", hourCycle: "h23" });
+  } catch (e) {
+    clock = new Intl.DateTimeFormat("en-GB", { hour: "2-digit", minute: "2-digit", second: "2-digit",
+      hourCycle: "h23" });
+  }
+  function clockText(iso) {
+    var at = new Date(iso);
+    return isNaN(at.getTime()) ? "" : clock.format(at);
+  }
   function pct(value) { return value === null || value === undefined ? "—" : (value * 100).toFixed(1) + "%"; }
   function secs(value) {
     if (value === null || value === undefined) { return "—"; }
@@ -193,8 +207,9 @@
     else if (message.topic === "wallboard.figures") {
       refreshChart();
       document.getElementById("wb-updated").textContent = label("wallboard.updated",
-        { at: new Date(p.generated_at).toLocaleTimeString() });
+        { at: clockText(p.generated_at) });
     } else { return; }
+    event.preventDefault();  // the table is the notice: no banner
     board.frames += 1;
     draw();
   });
