@@ -1,4 +1,5 @@
-"""wallboard: the screen-pops showing now (one row per agent rung for a call)
+"""wallboard: the screen-pops showing now (one row per agent rung for a call), and agent
+events by time (the supervisor's view reads a window of every agent's)
 
 Revision ID: 0012
 Revises: 0010
@@ -29,9 +30,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('screen_pops', schema=None) as batch_op:
         batch_op.create_index('ix_screen_pops_agent', ['agent'], unique=False)
+    with op.batch_alter_table('agent_events', schema=None) as batch_op:
+        batch_op.create_index('ix_agent_events_at', ['at'], unique=False)
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('agent_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_agent_events_at')
     with op.batch_alter_table('screen_pops', schema=None) as batch_op:
         batch_op.drop_index('ix_screen_pops_agent')
 
