@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from ari_apps.alarms.feature import FEATURE as ALARMS
 from ari_apps.hotline.feature import FEATURE as HOTLINE
+from ari_apps.screenpop.feature import FEATURE as SCREENPOP
 from ari_apps.sos.feature import FEATURE as SOS
+from ari_apps.wallboard.feature import FEATURE as WALLBOARD
 from callcenter.feature import Feature
 from recordings.feature import FEATURE as RECORDINGS
 from workflow.feature import FEATURE as WORKFLOW
@@ -20,4 +22,6 @@ FEATURES: tuple[Feature, ...] = (
     ALARMS,
     RECORDINGS,
     HOTLINE,
+    SCREENPOP,
+    WALLBOARD,
 )

@@ -243,6 +243,17 @@ class Settings(BaseSettings):
     hotline_snapshot_path: Path | None = None
     hotline_snapshot_seconds: float = Field(default=60.0, ge=1, le=3600)
 
+    # The supervisor's figures (README "Supervisor's live view"): a caller who hangs up
+    # after waiting less than this is a short abandon, counted apart; the service level
+    # counts answers within T seconds (per queue, else the default); a queue named here
+    # belongs to that area (code) and shows only to users whose jurisdiction covers it.
+    wallboard_short_abandon_seconds: int = Field(default=5, ge=0, le=600)
+    wallboard_service_level_seconds: int = Field(default=20, ge=1, le=3600)
+    wallboard_queue_service_level: dict[str, int] = {}
+    wallboard_queue_areas: dict[str, str] = {}
+    # A screen-pop whose call never said it stopped ringing is dropped after this long.
+    screenpop_ring_seconds: int = Field(default=180, ge=10, le=3600)
+
     # Processes serving ``serve --role web`` on one port (SO_REUSEPORT); other roles stay single.
     web_workers: int = Field(default=1, ge=1, le=64)
 
@@ -297,6 +308,14 @@ class Settings(BaseSettings):
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
             raise ValueError("expected an http(s) URL without a query, e.g. http://10.0.0.5:8080")
+        return value
+
+    @field_validator("wallboard_queue_service_level")
+    @classmethod
+    def _check_queue_service_level(cls, value: dict[str, int]) -> dict[str, int]:
+        wrong = sorted(q for q, seconds in value.items() if not 1 <= seconds <= 3600)
+        if wrong:
+            raise ValueError(f"service-level seconds must be 1..3600 (queues {', '.join(wrong)})")
         return value
 
     @field_validator("time_zone")

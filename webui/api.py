@@ -133,20 +133,9 @@ async def get_elder(request: web.Request) -> web.Response:
     return _plain_json(await profile(request, _elder_id(request)))
 
 
-async def json_object(request: web.Request) -> dict[str, object]:
-    """The request's body as a JSON object, or 400."""
-    try:
-        body = orjson.loads(await request.read())
-    except orjson.JSONDecodeError as err:
-        raise web.HTTPBadRequest(reason="body is not JSON") from err
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(reason="body is not a JSON object")
-    return body
-
-
 async def post_reveal(request: web.Request) -> web.Response:
     """POST /api/elders/{elder_id}/reveal with ``{"reason": ...}``."""
-    payload = parse(RevealRequest, await json_object(request))
+    payload = await parse_body(request, RevealRequest)
     return _json(await reveal(request, _elder_id(request), payload.reason))
 
 

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from callcenter.feature import Host
 from callcenter.store.models import Elder, Role
-from webui.api import json_object, parse
+from webui.api import parse, parse_body
 from webui.auth import require_role
 from webui.keys import CLOCK, Principal
 from webui.openapi import API, ApiRoute, Handler
@@ -67,7 +67,7 @@ def _handlers(kind: CaseKind) -> dict[str, Handler]:
 
     async def create(request: web.Request) -> web.Response:
         principal = require_role(request, *ACT_ROLES)
-        data = parse(CaseCreate, await json_object(request))
+        data = await parse_body(request, CaseCreate)
         book = request.app[CASEBOOK]
         row = await book.create(kind, data, actor_of(principal))
         return _json(await book.view(kind, row.id, actor_of(principal)), status=201)
@@ -78,7 +78,7 @@ def _handlers(kind: CaseKind) -> dict[str, Handler]:
 
     async def post_transition(request: web.Request) -> web.Response:
         principal = require_role(request, *ACT_ROLES)
-        move = parse(TransitionRequest, await json_object(request))
+        move = await parse_body(request, TransitionRequest)
         book, actor = request.app[CASEBOOK], actor_of(principal)
         row = await book.move(kind, _case_id(request), move.action, move.version, move.fields, actor)
         return _json(await book.view(kind, row.id, actor))
@@ -108,7 +108,7 @@ async def get_candidates(request: web.Request) -> web.Response:
 async def post_urging(request: web.Request) -> web.Response:
     """POST /api/supervisions/{id}/urgings: an urging by phone or online (supervisors)."""
     principal = require_role(request, Role.SUPERVISOR)
-    body = parse(UrgeRequest, await json_object(request))
+    body = await parse_body(request, UrgeRequest)
     book = request.app[CASEBOOK]
     async with book.sessions.begin() as session:
         done = await urge(session, _case_id(request), actor=actor_of(principal),

@@ -112,6 +112,8 @@ class AgentEvent(Base):
     __table_args__ = (
         CheckConstraint(check_in("kind", AgentEventKind), name="kind"),
         Index("ix_agent_events_agent_at", "agent", "at"),
+        # The supervisor's view reads a window of every agent's events (migration 0012).
+        Index("ix_agent_events_at", "at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -19,8 +19,10 @@
         document.dispatchEvent(new CustomEvent("console:ready", { detail: message.payload }));
       }
       if (!message.topic || message.topic.indexOf("ws.") === 0) { return; }
-      live.textContent = live.getAttribute("data-label") + ": " + message.topic;
-      document.dispatchEvent(new CustomEvent("console:event", { detail: message }));
+      // A feature that shows the event itself (a pop, a live table) cancels the banner.
+      var shown = document.dispatchEvent(new CustomEvent("console:event",
+        { detail: message, cancelable: true }));
+      if (shown) { live.textContent = live.getAttribute("data-label") + ": " + message.topic; }
     };
     socket.onclose = function (event) {
       if (event.code === 4401) { location.href = "/login"; return; }

@@ -1,0 +1,76 @@
+"""The pops showing now, kept in ``screen_pops`` so a reload (in any console process) shows
+them again; every change is idempotent, so each console process may apply every message."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from ari_apps.screenpop.models import ScreenPop
+from callcenter.calls.models import Call
+from callcenter.store.engine import SessionFactory, dialect_insert
+
+
+class PopStore:
+    """Upserts and deletes of pop rows, and the pops an agent should see now."""
+
+    def __init__(self, sessions: SessionFactory, ring_seconds: int) -> None:
+        self._sessions = sessions
+        self._ring = timedelta(seconds=ring_seconds)
+
+    async def ringing(self, agent: str, call_id: str, message: dict[str, Any], at: datetime) -> None:
+        async with self._sessions.begin() as db:
+            insert = dialect_insert(db.get_bind().dialect.name)
+            statement = insert(ScreenPop).values(call_id=call_id, agent=agent, state="ringing",
+                                                 ringing=message, rung_at=at)
+            await db.execute(statement.on_conflict_do_update(
+                index_elements=["call_id", "agent"],
+                set_={"ringing": statement.excluded.ringing, "rung_at": statement.excluded.rung_at,
+                      "state": "ringing"}))
+
+    async def answered(self, call_id: str, agent: str | None) -> list[str]:
+        """The answering agent's pop stays (as answered); the others go. Returns them."""
+        async with self._sessions.begin() as db:
+            others = list((await db.execute(
+                select(ScreenPop.agent).where(ScreenPop.call_id == call_id,
+                                              ScreenPop.agent != (agent or "")))).scalars())
+            await db.execute(delete(ScreenPop).where(ScreenPop.call_id == call_id,
+                                                     ScreenPop.agent.in_(others)))
+            if agent:
+                await db.execute(update(ScreenPop).where(ScreenPop.call_id == call_id,
+                                                         ScreenPop.agent == agent)
+                                 .values(state="answered"))
+        return others
+
+    async def gone(self, call_id: str, agent: str | None = None) -> list[str]:
+        """Remove the call's pop at ``agent`` (every agent when None); returns whose went."""
+        where = [ScreenPop.call_id == call_id]
+        if agent:
+            where.append(ScreenPop.agent == agent)
+        async with self._sessions.begin() as db:
+            agents = list((await db.execute(select(ScreenPop.agent).where(*where))).scalars())
+            await db.execute(delete(ScreenPop).where(*where))
+        return agents
+
+    async def has(self, call_id: str, agent: str) -> bool:
+        async with self._sessions() as db:
+            found = await db.get(ScreenPop, (call_id, agent))
+            return found is not None
+
+    async def showing(self, conn: AsyncConnection, agent: str, now: datetime) -> list[tuple[str, dict[str, Any]]]:
+        """The agent's pops, oldest first, as ``(state, ringing message)``: not older than
+        the ring limit, and not of a call the stored record says has ended (a lost
+        ``ended`` message leaves no pop behind)."""
+        rows = await conn.execute(
+            select(ScreenPop.state, ScreenPop.ringing)
+            .outerjoin(Call, Call.id == ScreenPop.call_id)
+            .where(ScreenPop.agent == agent, ScreenPop.rung_at >= now - self._ring,
+                   or_(Call.id.is_(None), Call.ended_at.is_(None)),
+                   or_(Call.id.is_(None), Call.agent.is_(None), Call.agent == agent,
+                       and_(Call.answered_at.is_(None))))
+            .order_by(ScreenPop.rung_at)
+        )
+        return [(state, dict(message)) for state, message in rows]

@@ -1,0 +1,43 @@
+"""wallboard: the screen-pops showing now (one row per agent rung for a call), and agent
+events by time (the supervisor's view reads a window of every agent's)
+
+Revision ID: 0012
+Revises: 0010
+Create Date: 2026-11-30
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0012'
+down_revision: str | None = '0010'
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table('screen_pops',
+    sa.Column('call_id', sa.String(length=64), nullable=False),
+    sa.Column('agent', sa.String(length=64), nullable=False),
+    sa.Column('state', sa.String(length=16), nullable=False),
+    sa.Column('ringing', sa.JSON(), nullable=False),
+    sa.Column('rung_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('call_id', 'agent', name=op.f('pk_screen_pops'))
+    )
+    with op.batch_alter_table('screen_pops', schema=None) as batch_op:
+        batch_op.create_index('ix_screen_pops_agent', ['agent'], unique=False)
+    with op.batch_alter_table('agent_events', schema=None) as batch_op:
+        batch_op.create_index('ix_agent_events_at', ['at'], unique=False)
+
+
+def downgrade() -> None:
+    with op.batch_alter_table('agent_events', schema=None) as batch_op:
+        batch_op.drop_index('ix_agent_events_at')
+    with op.batch_alter_table('screen_pops', schema=None) as batch_op:
+        batch_op.drop_index('ix_screen_pops_agent')
+
+    op.drop_table('screen_pops')

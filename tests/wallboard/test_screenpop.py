@@ -1,0 +1,189 @@
+"""The screen-pop over the product's path: hotline topic on the bus → relay (two prebuilt
+queries) → the ringing agent's socket only; kept for a reload; gone on answer elsewhere,
+on the end of the ringing and of the call; one-click actions recorded on the call."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+import aiohttp
+import pytest
+from sqlalchemy import update
+
+from callcenter.bus import BusMessage
+from callcenter.calls.models import Call
+from tests.wallboard.conftest import CALL_ID, UNKNOWN_NUMBER, Console, seed_history
+from tests.webui.conftest import FakeClock, World, csrf_of
+
+END = "test.end"
+_markers = itertools.count()
+
+
+async def _socket(console: Console, http: aiohttp.ClientSession) -> aiohttp.ClientWebSocketResponse:
+    socket = await http.ws_connect("/ws", headers={"Origin": console.url})
+    assert (await socket.receive_json(timeout=5))["topic"] == "ws.ready"
+    return socket
+
+
+async def _frames(console: Console, socket: aiohttp.ClientWebSocketResponse) -> list[dict[str, Any]]:
+    """The screenpop frames this socket got, up to an end marker published now (each marker
+    its own: every socket receives every marker)."""
+    marker = next(_markers)
+    await console.runtime.bus.publish(BusMessage(END, {"n": marker}))
+    frames = []
+    async with asyncio.timeout(10):
+        while True:
+            message = await socket.receive_json()
+            if message["topic"] == END and message["payload"]["n"] == marker:
+                return frames
+            if message["topic"].startswith("screenpop."):
+                frames.append(message)
+
+
+async def _current(http: aiohttp.ClientSession) -> list[dict[str, Any]]:
+    async with http.get("/api/screenpop/current") as response:
+        assert response.status == 200
+        pops: list[dict[str, Any]] = (await response.json())["pops"]
+        return pops
+
+
+async def test_the_pop_reaches_the_ringing_agent_only_survives_reload_and_goes_on_answer_elsewhere(
+    console: Console, world: World, clock: FakeClock,
+) -> None:
+    await seed_history(console.runtime, world, clock)
+    c1, street = await console.login("agent_c1"), await console.login("agent_street")
+    c1_socket, street_socket = await _socket(console, c1), await _socket(console, street)
+
+    await console.hotline("hotline.call.ringing", console.ringing("agent_c1", elder_id=world.elder_c1))
+    (shown,) = await _frames(console, c1_socket)
+    assert await _frames(console, street_socket) == []
+    assert shown["topic"] == "screenpop.show"
+    pop = shown["payload"]
+    assert pop["elder"]["name"] == "张秀英" and pop["elder"]["lives_alone"] is True
+    assert pop["elder"]["health_notes"] == "高血压" and pop["elder"]["url"] == f"/elders/{world.elder_c1}"
+    assert pop["caller"] == {"number": "138****8001", "kind": "elder", "priority": 1}
+    assert [c["phone"] for c in pop["contacts"]] == [  # kin first, then doctor, social worker
+        "139****0001", "139****0002", "139****0003", "139****0004"]
+    assert "13911110001" not in str(pop) and "13800138001" not in str(pop)
+    why = {w["kind"]: w for w in pop["why"]}
+    assert why["routing"]["text"] == "高危老人优先"
+    assert why["open_sos"]["url"] == "/incidents/20250303075500abcd"
+    assert why["recent_abandon"]["call"] == "1740990000.3"
+    assert [c["id"] for c in pop["calls"]] == ["1740990000.3"]  # not the ringing call itself
+    assert [o["number"] for o in pop["work_orders"]] == ["WO-2025-0001"]
+    assert pop["complaints"] is None  # no complaint cases in the product yet
+    assert pop["actions"] == ["work_order", "complaint", "consult_answered"]
+
+    # A reload reads it back from the server; the other agent has none.
+    (again,) = await _current(c1)
+    assert again["call_id"] == CALL_ID and again["state"] == "ringing"
+    assert again["elder"]["name"] == "张秀英"
+    assert await _current(street) == []
+
+    # Ring-all: the street agent is rung too, and answers. The pop leaves agent_c1.
+    await console.hotline("hotline.call.ringing", console.ringing("agent_street", elder_id=world.elder_c1))
+    await console.hotline("hotline.call.answered", {"call_id": CALL_ID, "agent": "agent_street",
+                                                    "queue": "general",
+                                                    "answered_at": clock.now.isoformat()})
+    assert [f["payload"] for f in await _frames(console, c1_socket)] == [
+        {"call_id": CALL_ID, "why": "answered_elsewhere"}]
+    assert [f["topic"] for f in await _frames(console, street_socket)] == [
+        "screenpop.show", "screenpop.answered"]
+    assert await _current(c1) == []
+    assert [p["state"] for p in await _current(street)] == ["answered"]
+
+    await console.hotline("hotline.call.ended", {"call_id": CALL_ID, "queue": "general",
+                                                 "agent": "agent_street", "outcome": "answered",
+                                                 "ended_at": clock.now.isoformat()})
+    assert [f["payload"]["why"] for f in await _frames(console, street_socket)] == ["ended"]
+    assert await _current(street) == []
+    for http in (c1, street):
+        await http.close()
+
+
+async def test_stopped_ringing_and_a_stored_end_leave_no_pop_behind(
+    console: Console, world: World, clock: FakeClock,
+) -> None:
+    await seed_history(console.runtime, world, clock)
+    c1 = await console.login("agent_c1")
+    await console.hotline("hotline.call.ringing", console.ringing("agent_c1", elder_id=world.elder_c1))
+    await console.hotline("hotline.call.stopped_ringing", {"call_id": CALL_ID, "agent": "agent_c1"})
+    assert await _current(c1) == []
+
+    # Rung again, and the "ended" message is lost: the stored call says it ended.
+    await console.hotline("hotline.call.ringing", console.ringing("agent_c1", elder_id=world.elder_c1))
+    assert len(await _current(c1)) == 1
+    async with console.runtime.sessions.begin() as db:
+        await db.execute(update(Call).where(Call.id == CALL_ID).values(ended_at=clock.now))
+    assert await _current(c1) == []
+    await c1.close()
+
+
+async def test_an_unknown_caller_gets_register_this_caller_and_their_calls(
+    console: Console, world: World, clock: FakeClock,
+) -> None:
+    await seed_history(console.runtime, world, clock)
+    c1 = await console.login("agent_c1")
+    await console.hotline("hotline.call.ringing", console.ringing(
+        "agent_c1", call_id="1741000001.1", caller_number=UNKNOWN_NUMBER, caller_kind="unknown",
+        priority=0, reason=""))
+    (pop,) = await _current(c1)
+    assert pop["elder"] is None and pop["caller"]["number"] == "139****0000"
+    assert pop["actions"] == ["work_order", "complaint", "consult_answered", "register_caller"]
+    assert [c["id"] for c in pop["calls"]] == ["1740000000.9"]
+    assert pop["why"] == [] and pop["contacts"] == []
+    await c1.close()
+
+
+async def test_one_click_actions_are_recorded_on_the_call_and_bad_ones_change_nothing(
+    console: Console, world: World, clock: FakeClock,
+) -> None:
+    await seed_history(console.runtime, world, clock)
+    c1, street = await console.login("agent_c1"), await console.login("agent_street")
+    await console.hotline("hotline.call.ringing", console.ringing("agent_c1", elder_id=world.elder_c1))
+    headers = {"X-CSRF-Token": await csrf_of(c1)}
+    path = f"/api/screenpop/{CALL_ID}/intents"
+    async with c1.post(path, json={"action": "work_order", "note": "助浴"}, headers=headers) as r:
+        assert r.status == 200
+        body = await r.json()
+    assert body["next_url"] == f"/elders/{world.elder_c1}"
+    assert [(i["action"], i["by"], i["note"]) for i in body["intents"]] == [
+        ("work_order", "agent_c1", "助浴")]
+    async with c1.post(path, json={"action": "dance"}, headers=headers) as r:
+        assert r.status == 422
+    async with c1.post(path, data=b"[1]", headers=headers) as r:
+        assert r.status == 400
+    # Not rung for it, did not take it: not theirs.
+    async with street.post(path, json={"action": "complaint"},
+                           headers={"X-CSRF-Token": await csrf_of(street)}) as r:
+        assert r.status == 404 and (await r.json())["error_id"] == "call-not-found"
+    # Rung, but the hotline has not stored the call.
+    await console.hotline("hotline.call.ringing", console.ringing("agent_c1", call_id="9.9"))
+    async with c1.post("/api/screenpop/9.9/intents", json={"action": "complaint"},
+                       headers=headers) as r:
+        assert r.status == 404
+    async with console.runtime.sessions() as db:
+        call = await db.get(Call, CALL_ID)
+        assert call is not None and [i["action"] for i in call.details["intents"]] == ["work_order"]
+    for http in (c1, street):
+        await http.close()
+
+
+@pytest.mark.parametrize("payload", [
+    {"agent": "agent_c1"},
+    {"call_id": "x", "agent": ""},
+    {"call_id": "x", "agent": "agent_c1", "elder_id": "7"},
+    {"call_id": "x", "agent": "agent_c1", "caller_kind": "martian"},
+    {"call_id": "x" * 65, "agent": "agent_c1"},
+])
+async def test_a_malformed_ringing_message_pops_nothing(
+    console: Console, world: World, payload: dict[str, Any],
+) -> None:
+    c1 = await console.login("agent_c1")
+    socket = await _socket(console, c1)
+    await console.hotline("hotline.call.ringing", payload)
+    assert await _frames(console, socket) == []
+    assert await _current(c1) == []
+    await c1.close()
