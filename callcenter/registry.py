@@ -8,6 +8,7 @@ Order matters where a feature builds on another's objects (alarms on SOS).
 from __future__ import annotations
 
 from ari_apps.alarms.feature import FEATURE as ALARMS
+from ari_apps.care.feature import FEATURE as CARE
 from ari_apps.sos.feature import FEATURE as SOS
 from callcenter.feature import Feature
 from workflow.feature import FEATURE as WORKFLOW
@@ -16,4 +17,5 @@ FEATURES: tuple[Feature, ...] = (
     WORKFLOW,
     SOS,
     ALARMS,
+    CARE,
 )

@@ -73,11 +73,11 @@ def resample(samples: array.array[int], source_rate: int, target_rate: int) -> a
     return out
 
 
-def speak(text: str, *, espeak: str) -> bytes:
+def speak(text: str, *, espeak: str, words_per_minute: int = WORDS_PER_MINUTE) -> bytes:
     """The WAV bytes of ``text`` spoken in Mandarin, 8 kHz 16-bit mono."""
     try:
         spoken = subprocess.run(
-            [espeak, "-v", VOICE, "-s", str(WORDS_PER_MINUTE), "--stdout", text],
+            [espeak, "-v", VOICE, "-s", str(words_per_minute), "--stdout", text],
             check=True, capture_output=True, timeout=60,
         ).stdout
     except (OSError, subprocess.SubprocessError) as err:
