@@ -76,7 +76,9 @@ async def settle(sessions: SessionFactory, settings: Settings, end: AttemptEnd, 
         task = await session.get(CareTask, end.task_id, with_for_update=True)
         if task is None:
             return None
-        call = await session.get(Call, end.call_id)
+        call = await session.get(Call, end.call_id, with_for_update=True)
+        if call is not None and call.outcome is not None:
+            return None  # this attempt was settled already (its watch and its end raced)
         if call is not None:
             call.outcome = (CallOutcome.ANSWERED if end.answered_at
                             else _OUTCOMES.get(end.result, CallOutcome.FAILED)).value

@@ -73,10 +73,10 @@ class CareHarness:
         return await call_now(self.sessions, self.settings, code or self.elders.wang[0], kind,
                               actor="test", now=self.now(), **kw)
 
-    async def advance(self, seconds: float) -> None:
-        """Move simulated time on second by second, running the timers that fall due."""
-        whole, rest = divmod(seconds, 1.0)
-        for step in [1.0] * int(whole) + ([rest] if rest else []):
+    async def advance(self, seconds: float, step: float = 1.0) -> None:
+        """Move simulated time on ``step`` by ``step``, running the timers that fall due."""
+        whole, rest = divmod(seconds, step)
+        for step in [step] * int(whole) + ([rest] if rest else []):
             await self.sim.advance(step)
             await self.scheduler.run_due()
             await self.scheduler.drain()
@@ -114,6 +114,7 @@ class CareHarness:
             return list(rows.scalars())
 
     dialled: dict[str, str]
+    played: list[tuple[str, str]]
 
     def originated(self, number: str) -> list[str]:
         """The channels the simulator showed dialled to ``number`` (care calls, kin legs)."""
@@ -199,15 +200,19 @@ async def open_care(sim: PbxSimulator, settings: Settings, sessions: SessionFact
     await client.connect(wait_seconds=5)
     await app.start()
     dialled: dict[str, str] = {}
+    played: list[tuple[str, str]] = []
 
     def watch(event: Any) -> None:
+        if event.kind == "PlaybackStarted" and event.ari is not None:
+            playback = event.ari["playback"]
+            played.append((playback["target_uri"].partition(":")[2], playback["media_uri"]))
         channel = (event.ari or {}).get("channel")
         if channel and channel["id"].startswith(("care-", "kin-")):
             dialled.setdefault(channel["id"], channel["connected"]["number"])
 
     sim.model.sinks.append(watch)
     return CareHarness(sim, app, client, sessions, scheduler, bus, published, settings,
-                       elders, journal, dialled)
+                       elders, journal, dialled, played)
 
 
 async def close_care(harness: CareHarness) -> None:
