@@ -150,6 +150,13 @@ class Dialler:
         self._changed.set()
         return True
 
+    def adopt(self, job: Job) -> None:
+        """A call already on the line (taken back after a restart) holds its line too."""
+        if job.key not in self.active:
+            self.active[job.key] = job
+            self._per_trunk[job.trunk] += 1
+            self.idle.clear()
+
     def release(self, job: Job) -> None:
         """The attempt's call ended: its line is free."""
         if self.active.pop(job.key, None) is not None:

@@ -148,7 +148,7 @@ async def layout_day(sessions: SessionFactory, settings: Settings, day: date, *,
         timers: list[dict[str, Any]] = []
         now = utcnow()
         quiet = hours_for(settings)
-        for plan, own in (await session.execute(query)).tuples():
+        for plan, own in (await session.execute(query)).all():
             spec = spec_of(plan)
             if not spec.due_on(day):
                 continue

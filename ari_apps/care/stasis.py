@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from ari_apps.care.dialler import Dialler, Job
+from ari_apps.care.dialler import Dialler, Job, trunk_of
 from ari_apps.care.exceptions import BadNumber, ElderInactive, NoPhone, TaskNotFound
 from ari_apps.care.models import CareKind, CareResult, CareTask
 from ari_apps.care.outcomes import DIAL_RESULTS, unanswered_result
@@ -182,6 +182,9 @@ class CareCalls:
             call = await self.adopt(ident, event.node)
             if call is None:
                 return
+            if not isinstance(event, StasisStart | Dial) and channel is not None \
+                    and channel.state == "Up":
+                await self._answered(call)  # on the line: ask again, then take this event
         if isinstance(event, Dial):
             if event.dialstatus in DIAL_RESULTS:
                 call.dial_result = DIAL_RESULTS[event.dialstatus]
@@ -211,9 +214,10 @@ class CareCalls:
                 target = await target_of(session, task)
             except (NoPhone, BadNumber, ElderInactive, TaskNotFound):
                 return None
-        job = Job(task_id, attempt, CareKind(task.kind), "adopted")
+        job = Job(task_id, attempt, CareKind(task.kind),
+                  trunk_of(self.settings.dial_template.format(number=target.number)))
         call = CareCall(job, target, ident, node or next(iter(self.clients)))
-        self.dialler.active[job.key] = job
+        self.dialler.adopt(job)
         self.calls[ident] = call
         if self._router is not None:
             self._router.claim(ident, self._route)
