@@ -32,13 +32,18 @@ class Next:
 
 
 def decide(kind: CareKind, result: CareResult, *, attempt: int, no_responses: int,
-           retry_delays: list[float], report_to_kin: bool) -> Next:
+           retry_delays: list[float], report_to_kin: bool, retryable: bool = True) -> Next:
     """The next step after attempt number ``attempt`` (1-based) ended with ``result``.
 
     ``no_responses`` counts the attempts so far (this one included) answered without a key.
+    ``retryable`` is False when trying again cannot help (no phone, a malformed number).
     """
     if result in REACHED:
         return Next()
+    if not retryable:
+        if kind.is_reminder:
+            return Next(report_kin=kind is CareKind.MEDICATION and report_to_kin)
+        return Next(escalate=True)
     if result is CareResult.NO_RESPONSE:
         if kind.is_reminder:
             return Next(report_kin=kind is CareKind.MEDICATION and report_to_kin)

@@ -49,6 +49,8 @@ class AttemptEnd:
     reason: str
     answered_at: datetime | None = None
     cause: str | None = None
+    #: False for a problem another try cannot cure (no phone, a malformed number).
+    retryable: bool = True
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,8 @@ async def settle(sessions: SessionFactory, settings: Settings, end: AttemptEnd, 
         if end.result is CareResult.NO_RESPONSE:
             task.unanswered_keys += 1
         step = decide(kind, end.result, attempt=end.attempt, no_responses=task.unanswered_keys,
-                      retry_delays=list(settings.care_retry_delays), report_to_kin=report_to_kin)
+                      retry_delays=list(settings.care_retry_delays), report_to_kin=report_to_kin,
+                      retryable=end.retryable)
         task.result, task.reason = end.result.value, end.reason[:200]
         task.owner = None
         await event(session, f"call.{end.result.value}", elder_id=task.elder_id, task=task.id,

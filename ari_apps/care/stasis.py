@@ -137,7 +137,8 @@ class CareCalls:
         call = CareCall(job, target, ident, next(iter(self.clients)))
         self.calls[ident] = call
         if failure is not None:
-            await self._end(call, CareResult.FAILED, f"{failure}", cause=_error_id(failure))
+            await self._end(call, CareResult.FAILED, f"{failure}", cause=_error_id(failure),
+                            retryable=False)
             return
         if self._router is not None:
             self._router.claim(ident, self._route)
@@ -353,7 +354,7 @@ class CareCalls:
     # -- the end -----------------------------------------------------------------------
 
     async def _end(self, call: CareCall, result: CareResult, reason: str, *,
-                   cause: str | None = None) -> None:
+                   cause: str | None = None, retryable: bool = True) -> None:
         if call.state == "over":
             return
         call.state = "over"
@@ -363,7 +364,7 @@ class CareCalls:
         self.speech.drop(call.id)
         self.dialler.release(call.job)
         end = AttemptEnd(call.job.task_id, call.job.attempt, call.id, result, reason,
-                         call.answered_at, cause)
+                         call.answered_at, cause, retryable)
         settled = await settle(self.sessions, self.settings, end,
                                report_to_kin=call.target.report_to_kin,
                                elder_name=call.target.name, now=self.clock())
