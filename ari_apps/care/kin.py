@@ -27,6 +27,7 @@ from callcenter.asterisk import (
     AriError,
     AriEvent,
     ChannelDestroyed,
+    StasisEnd,
     StasisRouter,
     StasisStart,
 )
@@ -168,7 +169,7 @@ class KinCalls:
         if channel is None:
             return
         call = self._by_channel.get(channel.id)
-        if call is None:
+        if call is None or call.over:
             return
         if isinstance(event_, StasisStart) and channel.id == call.ringing:
             call.ringing, call.joined = None, channel.id
@@ -179,6 +180,10 @@ class KinCalls:
                 return
             await self._log(call, "kin.answered", {"leg": channel.id},
                             answered=channel.id)
+        elif isinstance(event_, StasisEnd) and channel.id == call.caller:
+            # The elder hung up (a channel that came in by the dialplan's Stasis() gets
+            # StasisEnd, and no ChannelDestroyed), or left for the hotline.
+            await self._finish(call, hang_caller=False)
         elif isinstance(event_, ChannelDestroyed):
             if channel.id == call.caller:
                 await self._finish(call)
@@ -221,6 +226,9 @@ class KinCalls:
                     await client.channels.hangup(leg)
         with contextlib.suppress(AriError):
             await client.bridges.destroy(call.bridge)
+        if call.joined is not None:
+            await self._log(call, "kin.left", {"leg": call.joined},
+                            ended=(call.joined, CallOutcome.ANSWERED, None))
         await self._log(call, "kin.ended", {"joined": call.joined},
                         ended=(call.caller[:64], CallOutcome.ANSWERED, None))
         for key in [k for k, v in self._by_channel.items() if v is call]:
