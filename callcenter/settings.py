@@ -158,6 +158,39 @@ class Settings(BaseSettings):
     # 40-80 ms; one at a time makes some 15 a second). More only on a machine with cores
     # to spare: the calls share them. Late speech is replaced by the generic prompts.
     sos_speech_at_once: int = Field(default=1, ge=1, le=16)
+    # Care calls (issue 12). Pacing: calls at once per trunk (the part of the dial string
+    # after "@"), new calls per second, across every campaign.
+    care_max_per_trunk: int = Field(default=4, ge=1, le=500)
+    care_calls_per_second: float = Field(default=2.0, gt=0, le=200)
+    # Campaigns pause while this many SOS incidents are active, or this many callers wait
+    # in the hotline queues (0: never for that reason); they resume by themselves.
+    care_pause_sos_active: int = Field(default=1, ge=0, le=1000)
+    care_pause_hotline_waiting: int = Field(default=3, ge=0, le=1000)
+    # Elders are slow to the phone: a long ring; a key is waited for this long after each
+    # saying (the question is said twice).
+    care_ring_seconds: int = Field(default=60, ge=10, le=180)
+    care_key_seconds: float = Field(default=8.0, ge=2, le=60)
+    # Seconds before each retry of an unreached elder (its length = the retries).
+    care_retry_delays: list[float] = Field(default_factory=lambda: [900.0, 1800.0])
+    # After the last try: an agent task and an alert to kin / the social worker; when nobody
+    # has reached the elder this many seconds later, a welfare-visit work order.
+    care_visit_after_seconds: float = Field(default=7200.0, ge=0, le=172800)
+    # No calls in these local hours ("HH:MM-HH:MM", may cross midnight; "" for none).
+    care_quiet_hours: str = Field(default="21:00-08:00", pattern=r"^(\d\d:\d\d-\d\d:\d\d)?$")
+    # The daily plans: when each day's calls are laid out (local time), and default plans.
+    care_layout_at: str = Field(default="00:05", pattern=r"^\d\d:\d\d$")
+    care_default_time: str = Field(default="09:30", pattern=r"^\d\d:\d\d$")
+    # A process holding a queued call says so this often; another takes it after 3 times.
+    care_watch_seconds: float = Field(default=300.0, ge=1, le=3600)
+    care_caller_id: str = Field(default="12349", pattern=r"^[0-9*#+]{2,32}$")
+    # Spoken per call by espeak-ng at a slow pace; this sound stands in when it cannot be.
+    care_speech: bool = True
+    care_fallback_sound: str = "sound:callcenter/care-greeting"
+    # The one-key call to kin: each kin rings this long before the next one is dialled.
+    care_kin_ring_seconds: int = Field(default=25, ge=5, le=120)
+    # Where "press 2" and an unreached kin call go: the hotline's entry in the dialplan.
+    care_hotline_context: str = Field(default="hotline-entry", pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    care_hotline_extension: str = Field(default="12349", pattern=r"^[0-9A-Za-z*#+_-]{1,32}$")
     # How Asterisk reaches the console for per-incident speech (res_http_media_cache);
     # default: the console's own WEB_BIND address.
     media_base_url: str | None = None

@@ -131,7 +131,7 @@ async def _pipeline(commands: list[list[str]], given: bytes | None = None) -> by
     return output
 
 
-async def speak(text: str) -> bytes:
+async def speak(text: str, *, words_per_minute: int = WORDS_PER_MINUTE) -> bytes:
     """The WAV bytes of ``text`` spoken in Mandarin, 8 kHz 16-bit mono.
 
     espeak-ng speaks (22 050 Hz) straight into sox, which resamples it for Asterisk: two
@@ -140,7 +140,7 @@ async def speak(text: str) -> bytes:
     """
     espeak, sox, nice = _programs()
     return _wav(await _pipeline([
-        [*nice, espeak, "-v", VOICE, "-s", str(WORDS_PER_MINUTE), "--stdout", text],
+        [*nice, espeak, "-v", VOICE, "-s", str(words_per_minute), "--stdout", text],
         [*nice, *_resampler(sox, ["-t", "wav", "-"])],
     ]))
 

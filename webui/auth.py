@@ -45,7 +45,7 @@ CSRF_FIELD = "csrf_token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Paths served without a session.
 PUBLIC_PREFIXES = ("/login", "/static/", "/healthz", "/api/openapi.json", "/lang/",
-                   "/media/briefings/")  # fetched by Asterisk, by unguessable name
+                   "/media/briefings/", "/media/care/")  # fetched by Asterisk, by unguessable name
 
 
 #: A session with its user and the user's area (bound: ``token_hash``).

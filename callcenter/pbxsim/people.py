@@ -70,7 +70,9 @@ DIALPLAN_PEOPLE: dict[str, dict[str, Person]] = {
 
 # Extensions that are not people but entry points of the traces' dialplan.
 ENTRY_EXTENSIONS = {("people", "phone"), ("sos-entry", "sos"), ("queue-entry", "hotline"),
-                    ("agi-test", "agi")}
+                    ("agi-test", "agi"),
+                    # The hotline's entry, where care calls go on when the elder presses 2.
+                    ("hotline-entry", "12349")}
 
 
 class Directory:

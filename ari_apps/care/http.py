@@ -1,0 +1,266 @@
+"""The care API and the care page: today's calls and results, elders not reached, an
+elder's care history, campaigns paused and resumed. Jurisdiction applies in the SQL:
+an elder outside the user's area is a 404 and never listed.
+"""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp import web
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ari_apps.care.app import CAMPAIGN_TOPIC, CareApp
+from ari_apps.care.exceptions import ElderNotFound
+from ari_apps.care.imports import PlanInput, check_plan, save_plans
+from ari_apps.care.models import CareCampaign, CareEvent, CareKind, CarePlan, CareTask, PlanSource
+from ari_apps.care.schemas import (
+    CampaignChange,
+    CampaignView,
+    CareCallList,
+    CareCallQuery,
+    CareCallView,
+    History,
+    HistoryEntry,
+    PlanList,
+    PlanQuery,
+    PlanSaved,
+    PlanView,
+)
+from ari_apps.care.services import set_campaign
+from ari_apps.care.speech import MEDIA_NAME, MEDIA_PATH
+from callcenter.bus import BusMessage
+from callcenter.calls.models import Call, CallDirection, CallKind
+from callcenter.commands import CommandPath
+from callcenter.errors import DomainError
+from callcenter.store.models import Area, Elder, Role
+from webui.api import parse
+from webui.auth import require_role
+from webui.keys import CLOCK, RUNTIME, Principal
+from webui.openapi import API, ApiRoute
+from webui.pages import NavItem, add_nav, add_web_dir, render
+
+CARE_APP: web.AppKey[CareApp | None] = web.AppKey("care_app")
+COMMANDS = web.AppKey("care.commands", CommandPath)
+WEB_DIR = Path(__file__).parent / "web"
+VIEW_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
+MANAGE_ROLES = (Role.SUPERVISOR, Role.ADMIN)
+NOT_REACHED = ("alerted", "visit")
+
+
+def _in_area(principal: Principal) -> ColumnElement[bool]:
+    if principal.area_path is None:
+        return Elder.id.is_not(None)
+    return Area.path.startswith(principal.area_path, autoescape=True)
+
+
+def _calls_query(principal: Principal) -> Any:
+    return (select(CareTask, Elder.code, Elder.name).join(Elder, Elder.id == CareTask.elder_id)
+            .join(Area, Area.id == Elder.area_id).where(_in_area(principal)))
+
+
+def _call_view(task: CareTask, code: str, name: str) -> CareCallView:
+    return CareCallView(id=task.id, elder_id=task.elder_id, elder_code=code, elder_name=name,
+                        kind=task.kind, due_at=task.due_at, state=task.state,
+                        attempts=task.attempts, result=task.result, reason=task.reason,
+                        escalation=task.escalation, created_by=task.created_by)
+
+
+async def list_calls(session: AsyncSession, principal: Principal,
+                     query: CareCallQuery) -> CareCallList:
+    statement = _calls_query(principal).order_by(CareTask.due_at.desc()).limit(query.limit)
+    if query.elder:
+        statement = statement.where(Elder.code == query.elder)
+    if query.kind:
+        statement = statement.where(CareTask.kind == query.kind.value)
+    if query.result:
+        statement = statement.where(CareTask.result == query.result.value)
+    if query.from_:
+        statement = statement.where(CareTask.due_at >= query.from_)
+    if query.to:
+        statement = statement.where(CareTask.due_at < query.to)
+    rows = (await session.execute(statement)).all()
+    return CareCallList(calls=[_call_view(*row) for row in rows])
+
+
+async def list_plans(session: AsyncSession, principal: Principal, query: PlanQuery) -> PlanList:
+    statement = (select(CarePlan, Elder.code, Elder.name)
+                 .join(Elder, Elder.id == CarePlan.elder_id)
+                 .join(Area, Area.id == Elder.area_id).where(_in_area(principal))
+                 .order_by(CarePlan.code).limit(query.limit))
+    if query.elder:
+        statement = statement.where(Elder.code == query.elder)
+    if query.kind:
+        statement = statement.where(CarePlan.kind == query.kind.value)
+    return PlanList(plans=[
+        PlanView(id=p.id, code=p.code, elder_id=p.elder_id, elder_code=code, elder_name=name,
+                 kind=p.kind, repeat=p.repeat, at_time=p.at_time, weekdays=p.weekdays,
+                 on_date=p.on_date, medicine=p.medicine, message=p.message,
+                 report_to_kin=p.report_to_kin, active=p.active, source=p.source)
+        for p, code, name in (await session.execute(statement)).all()])
+
+
+async def history(session: AsyncSession, principal: Principal, elder_id: int) -> History:
+    visible = (await session.execute(select(Elder.id).join(Area, Area.id == Elder.area_id)
+                                     .where(Elder.id == elder_id, _in_area(principal)))).first()
+    if visible is None:
+        raise ElderNotFound("no such elder", {"elder_id": elder_id})
+    calls = (await session.execute(_calls_query(principal).where(CareTask.elder_id == elder_id)
+                                   .order_by(CareTask.due_at.desc()).limit(200))).all()
+    events = (await session.execute(select(CareEvent).where(CareEvent.elder_id == elder_id)
+                                    .order_by(CareEvent.at.desc(), CareEvent.id.desc())
+                                    .limit(500))).scalars()
+    return History(elder_id=elder_id, calls=[_call_view(*row) for row in calls],
+                   timeline=[HistoryEntry(at=e.at, kind=e.kind, task_id=e.task_id,
+                                          call_id=e.call_id, detail=e.detail) for e in events])
+
+
+def _json(model: Any, status: int = 200) -> web.Response:
+    return web.json_response(text=model.model_dump_json(), status=status)
+
+
+async def get_calls(request: web.Request) -> web.Response:
+    """GET /api/care/calls?elder=&kind=&result=&from=&to=&limit=."""
+    principal = require_role(request, *VIEW_ROLES)
+    query = parse(CareCallQuery, request.query)
+    async with request.app[RUNTIME].sessions() as session:
+        return _json(await list_calls(session, principal, query))
+
+
+async def get_plans(request: web.Request) -> web.Response:
+    """GET /api/care/plans?elder=&kind=&limit=."""
+    principal = require_role(request, *VIEW_ROLES)
+    query = parse(PlanQuery, request.query)
+    async with request.app[RUNTIME].sessions() as session:
+        return _json(await list_plans(session, principal, query))
+
+
+async def post_plan(request: web.Request) -> web.Response:
+    """POST /api/care/plans: create or update one plan (by code); today's call if still due."""
+    principal = require_role(request, *MANAGE_ROLES)
+    item = parse(PlanInput, await request.json())
+    runtime = request.app[RUNTIME]
+    now = request.app[CLOCK]()
+    check_plan(item, runtime.settings, now)
+    async with runtime.sessions() as session:
+        found = (await session.execute(select(Elder.id).join(Area, Area.id == Elder.area_id)
+                                       .where(Elder.code == item.elder_code,
+                                              _in_area(principal)))).first()
+    if found is None:
+        raise ElderNotFound(f"no elder {item.elder_code!r}", {"elder": item.elder_code})
+    saved = await save_plans(runtime.sessions, runtime.settings, [item],
+                             actor=principal.username, source=PlanSource.CONSOLE, now=now)
+    return _json(PlanSaved(code=item.code, inserted=saved.inserted, updated=saved.updated,
+                           laid_out_today=saved.laid_out), 201 if saved.inserted else 200)
+
+
+async def post_campaign(request: web.Request) -> web.Response:
+    """POST /api/care/campaigns/{kind}: pause or resume one kind of care call everywhere."""
+    principal = require_role(request, *MANAGE_ROLES)
+    try:
+        kind = CareKind(request.match_info["kind"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    change = parse(CampaignChange, await request.json())
+    runtime = request.app[RUNTIME]
+    await set_campaign(runtime.sessions, kind, change.paused, principal.username)
+    await runtime.bus.publish(BusMessage(CAMPAIGN_TOPIC, {"kind": kind.value,
+                                                          "paused": change.paused},
+                                         {"roles": ["supervisor", "admin"]}))
+    return _json(CampaignView(kind=kind.value, paused=change.paused))
+
+
+async def get_history(request: web.Request) -> web.Response:
+    """GET /api/care/elders/{elder_id}/history."""
+    principal = require_role(request, *VIEW_ROLES)
+    async with request.app[RUNTIME].sessions() as session:
+        return _json(await history(session, principal, int(request.match_info["elder_id"])))
+
+
+async def get_speech(request: web.Request) -> web.Response:
+    """GET /media/care/<name>: a care call's spoken greeting, for Asterisk (by name only)."""
+    name = request.match_info["name"]
+    if MEDIA_NAME.match(name) is None:
+        raise web.HTTPNotFound()
+    try:
+        result = await request.app[COMMANDS].call("care.speech", {"name": name}, within=3.0)
+    except DomainError as err:
+        raise web.HTTPNotFound() from err
+    return web.Response(body=base64.b64decode(result["wav"]), content_type="audio/wav",
+                        headers={"Cache-Control": "no-store",
+                                 "X-Content-Type-Options": "nosniff"})
+
+
+async def care_page(request: web.Request) -> web.StreamResponse:
+    """GET /care: today's care calls and results, elders not reached, campaigns."""
+    principal = require_role(request, *VIEW_ROLES)
+    runtime = request.app[RUNTIME]
+    zone = ZoneInfo(runtime.settings.time_zone)
+    today = request.app[CLOCK]().astimezone(zone).date()
+    start = datetime.combine(today, time(0), zone)
+    async with runtime.sessions() as session:
+        rows = (await session.execute(_calls_query(principal).where(
+            CareTask.local_date == today).order_by(CareTask.due_at))).all()
+        unreached = (await session.execute(_calls_query(principal).where(
+            CareTask.escalation.in_(NOT_REACHED)).order_by(CareTask.due_at.desc())
+            .limit(100))).all()
+        paused = {k for k, p in (await session.execute(
+            select(CareCampaign.kind, CareCampaign.paused))).all() if p}
+        inbound = (await session.execute(select(func.count()).select_from(Call).where(
+            Call.direction == CallDirection.INBOUND.value, Call.kind != CallKind.CARE.value,
+            Call.started_at >= start))).scalar_one()
+    calls = [_call_view(*row) for row in rows]
+    counts: dict[str, int] = {}
+    for call in calls:
+        key = call.result or call.state
+        counts[key] = counts.get(key, 0) + 1
+    care = request.app[CARE_APP]
+    return render(request, "care.html", {
+        "calls": calls, "unreached": [_call_view(*row) for row in unreached],
+        "counts": counts, "inbound_today": inbound, "care_today": len(calls),
+        "campaigns": [{"kind": k.value, "paused": k.value in paused} for k in CareKind],
+        "can_manage": principal.has_role(*MANAGE_ROLES) and not principal.via_token,
+        "dialler": care.dialler.status() if care is not None else None,
+    })
+
+
+async def elder_page(request: web.Request) -> web.StreamResponse:
+    """GET /care/elders/{elder_id}: one elder's care history."""
+    principal = require_role(request, *VIEW_ROLES)
+    elder_id = int(request.match_info["elder_id"])
+    async with request.app[RUNTIME].sessions() as session:
+        found = await history(session, principal, elder_id)
+        elder = await session.get(Elder, elder_id)
+    return render(request, "care_elder.html", {"history": found, "elder": elder})
+
+
+def install_web(app: web.Application, care: CareApp | None, commands: CommandPath) -> None:
+    """The care page, the care API and the spoken greetings Asterisk fetches."""
+    app[CARE_APP] = care
+    app[COMMANDS] = commands
+    add_web_dir(app, "care", WEB_DIR)
+    add_nav(app, NavItem("care", "nav.care", frozenset(VIEW_ROLES)))
+    app.router.add_get("/care", care_page, name="care")
+    app.router.add_get(r"/care/elders/{elder_id:\d+}", elder_page, name="care-elder")
+    app.router.add_get(MEDIA_PATH + "{name}", get_speech, name="care-speech")
+    api = app[API]
+    api.add(ApiRoute("GET", "/api/care/calls", get_calls,
+                     "Care calls (plans' calls and calls placed by hand) with their results",
+                     CareCallList, query=CareCallQuery, errors=(401, 403, 422), tag="care"))
+    api.add(ApiRoute("GET", "/api/care/plans", get_plans, "Care plans in my jurisdiction",
+                     PlanList, query=PlanQuery, errors=(401, 403, 422), tag="care"))
+    api.add(ApiRoute("POST", "/api/care/plans", post_plan,
+                     "Create or update a care plan (by code); today's call if still due",
+                     PlanSaved, body=PlanInput, errors=(401, 403, 404, 422), tag="care",
+                     status=201))
+    api.add(ApiRoute("POST", r"/api/care/campaigns/{kind:[a-z]+}", post_campaign,
+                     "Pause or resume one kind of care call", CampaignView,
+                     body=CampaignChange, errors=(401, 403, 404, 422), tag="care"))
+    api.add(ApiRoute("GET", r"/api/care/elders/{elder_id:\d+}/history", get_history,
+                     "An elder's care calls and care timeline", History,
+                     errors=(401, 403, 404), tag="care"))

@@ -1,0 +1,143 @@
+"""The care call end to end on the simulator: press 1, press 2, nothing, a reminder."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from ari_apps.care.models import CareKind
+from callcenter.notify.models import Notification
+from tests.care.conftest import ELDER_PHONE, KIN, SOCIAL_WORKER, CareHarness
+from workflow.models import WorkOrder
+
+
+async def test_press_1_is_answered_well_and_kept_on_the_record(care: CareHarness) -> None:
+    care.person(ELDER_PHONE, ring=20, dtmf="1", dtmf_after=4)
+    task = await care.call_now()
+    await care.until(lambda: care.done(task))
+
+    found = await care.task(task)
+    assert (found.result, found.attempts) == ("answered_well", 1)
+    [call] = await care.calls_of(task)
+    assert call.kind == "care" and call.outcome == "answered"
+    assert call.disposition == "answered_well" and call.called_number == ELDER_PHONE
+    assert call.answered_at is not None and call.ended_at is not None
+    assert care.originated(ELDER_PHONE) == [f"care-{task}-1"]
+    timeline = await care.timeline(care.elders.wang[1])
+    assert timeline[-2:] == ["call.dialling", "call.answered_well"]
+
+
+async def test_press_2_leaves_for_the_hotline_at_high_priority_with_why(
+    care: CareHarness,
+) -> None:
+    care.person(ELDER_PHONE, ring=10, dtmf="2", dtmf_after=3)
+    task = await care.call_now()
+    channel_id = f"care-{task}-1"
+    await care.until(lambda: care.done(task))
+
+    found = await care.task(task)
+    assert found.result == "wants_to_talk"
+    channel = care.sim.model.channels.get(channel_id)
+    assert channel is not None, "the elder's call goes on in the hotline's dialplan"
+    assert (channel.context, channel.exten) == ("hotline-entry", "12349")
+    assert channel.stasis_app is None
+    assert channel.variables["CALLCENTER_PRIORITY"] == "high"
+    assert channel.variables["CALLCENTER_CARE_CALL"] == channel_id
+    assert "王秀英" in channel.variables["CALLCENTER_REASON"]
+    pop = next(m for m in care.published if m.topic == "care.wants_to_talk")
+    assert pop.payload["task"] == task
+    assert pop.audience["area_path"] == "/120104/120104001/120104001001/"
+    [call] = await care.calls_of(task)
+    assert (call.outcome, call.disposition) == ("answered", "wants_to_talk")
+
+
+async def test_no_answer_retries_then_alerts_kin_then_orders_a_welfare_visit(
+    care: CareHarness,
+) -> None:
+    care.person(ELDER_PHONE, behaviour="noanswer", ring=0)
+    task = await care.call_now()
+    # 60 s of ring, then two retries 600 s and 1200 s later.
+    await care.until(lambda: care.done(task), limit=2400, step=20)
+    calls = await care.calls_of(task)
+    assert [c.disposition for c in calls] == ["no_answer"] * 3
+    assert len(care.originated(ELDER_PHONE)) == 3
+    found = await care.task(task)
+    assert (found.result, found.escalation) == ("no_answer", "alerted")
+    pop = next(m for m in care.published if m.topic == "care.unreached")
+    assert pop.payload["action"] == "call_this_elder"
+    async with care.sessions() as session:
+        notes = list((await session.execute(
+            select(Notification).where(Notification.subject_id == task))).scalars())
+        recipients = {n.recipient for n in notes}
+        assert {f"+86{KIN[0]}", f"+86{KIN[1]}", f"+86{SOCIAL_WORKER}",
+                "kin1@example.org"} <= recipients
+        assert (await session.execute(select(WorkOrder))).first() is None
+
+    await care.advance(3600 + 20, step=20)  # still nobody reached the elder
+    async with care.sessions() as session:
+        order = (await session.execute(select(WorkOrder))).scalar_one()
+    assert order.type == "service" and order.elder_id == care.elders.wang[1]
+    assert order.number == f"WV-{task}"
+    assert (await care.task(task)).escalation == "visit"
+    timeline = await care.timeline(care.elders.wang[1])
+    assert timeline.count("call.retry") == 2
+    assert timeline[-2:] == ["unreached.alerted", "visit.ordered"]
+
+
+async def test_answered_without_a_key_gets_a_second_try_then_the_same_path(
+    care: CareHarness,
+) -> None:
+    care.person(ELDER_PHONE, ring=5, hangup_after=60)  # picks up, says nothing
+    task = await care.call_now()
+    await care.until(lambda: care.done(task), limit=2400, step=10)
+    calls = await care.calls_of(task)
+    assert [c.disposition for c in calls] == ["no_response", "no_response"]
+    assert all(c.outcome == "answered" for c in calls)
+    found = await care.task(task)
+    assert found.escalation == "alerted"
+    assert "said twice" in found.reason
+
+
+async def test_a_later_answer_spares_the_visit(care: CareHarness) -> None:
+    care.person(ELDER_PHONE, behaviour="busy", ring=1)
+    task = await care.call_now()
+    await care.until(lambda: care.done(task), limit=2400, step=20)
+    assert (await care.task(task)).escalation == "alerted"
+    care.person(ELDER_PHONE, ring=3, dtmf="1", dtmf_after=2)
+    second = await care.call_now()
+    await care.until(lambda: care.done(second))
+    await care.advance(3600 + 20, step=20)
+    assert (await care.task(task)).escalation == "resolved"
+    async with care.sessions() as session:
+        assert (await session.execute(select(WorkOrder))).first() is None
+
+
+async def test_medication_reminder_confirmed_with_1(care: CareHarness) -> None:
+    care.person(ELDER_PHONE, ring=5, dtmf="1", dtmf_after=6)
+    task = await care.call_now(kind=CareKind.MEDICATION)
+    await care.until(lambda: care.done(task))
+    found = await care.task(task)
+    assert (found.result, found.escalation) == ("confirmed", "none")
+
+
+async def test_medication_reminder_unconfirmed_is_said_twice_and_reported_to_kin(
+    care: CareHarness,
+) -> None:
+    from ari_apps.care.models import CarePlan
+
+    async with care.sessions.begin() as session:
+        session.add(CarePlan(code="MED-1", elder_id=care.elders.wang[1], kind="medication",
+                             repeat="daily", at_time="08:00", medicine="降压药",
+                             report_to_kin=True))
+    care.person(ELDER_PHONE, ring=5, hangup_after=120)
+    task = await care.call_now(kind=CareKind.MEDICATION)
+    await care.until(lambda: care.done(task))
+    found = await care.task(task)
+    assert (found.result, found.escalation, found.attempts) == (
+        "no_response", "kin_reported", 1)
+    played = [media for target, media in care.played if target == f"care-{task}-1"]
+    assert len(played) == 2, "the reminder is said, then said once more"
+    async with care.sessions() as session:
+        notes = list((await session.execute(
+            select(Notification).where(Notification.subject_id == task))).scalars())
+    assert {n.recipient for n in notes} == {f"+86{KIN[0]}", f"+86{KIN[1]}", "kin1@example.org"}
+    assert "服药" in notes[0].body

@@ -1,0 +1,169 @@
+"""A day's campaign: quiet hours, the elder's own hours, pacing, surges, a restart."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from ari_apps.care.exceptions import QuietHours
+from ari_apps.care.models import CareHours, CarePlan, CareTask
+from ari_apps.care.services import layout_day, local_day
+from callcenter.bus import BusMessage
+from callcenter.pbxsim.server import PbxSimulator
+from callcenter.settings import Settings
+from callcenter.store.engine import SessionFactory
+from tests.care.conftest import (
+    ELDER_PHONE,
+    CareHarness,
+    Elders,
+    care_settings,
+    close_care,
+    open_care,
+)
+
+
+def _hhmm(care: CareHarness, minutes: float) -> str:
+    zone = ZoneInfo(care.settings.time_zone)
+    return (care.now() + timedelta(minutes=minutes)).astimezone(zone).strftime("%H:%M")
+
+
+async def _plan_all(care: CareHarness, at_minutes: float) -> list[str]:
+    """A daily wellbeing plan for every seeded elder, due ``at_minutes`` from now; laid out."""
+    at = _hhmm(care, at_minutes)
+    async with care.sessions.begin() as session:
+        for n, elder_id in enumerate([care.elders.wang[1], *care.elders.ids.values()]):
+            session.add(CarePlan(code=f"W-{n}", elder_id=elder_id, kind="wellbeing",
+                                 repeat="daily", at_time=at))
+    await layout_day(care.sessions, care.settings, local_day(care.settings, care.now()))
+    async with care.sessions() as session:
+        return list((await session.execute(select(CareTask.id))).scalars())
+
+
+async def test_quiet_hours_hold_a_plan_until_they_end(
+    sim: PbxSimulator, settings: Settings, sessions: SessionFactory, elders: Elders,
+    tmp_path: Path,
+) -> None:
+    zone = ZoneInfo(settings.time_zone)
+    start = sim.clock.now()
+    from tests.sos.conftest import sim_now
+
+    now = sim_now(sim).astimezone(zone)
+    quiet = f"{(now - timedelta(minutes=30)):%H:%M}-{(now + timedelta(minutes=40)):%H:%M}"
+    care = await open_care(sim, care_settings(settings, sim, care_quiet_hours=quiet), sessions,
+                           elders, tmp_path)
+    try:
+        care.person(ELDER_PHONE, ring=5, dtmf="1", dtmf_after=3)
+        async with care.sessions.begin() as session:
+            plan = CarePlan(code="W-Q", elder_id=care.elders.wang[1], kind="wellbeing",
+                            repeat="daily", at_time=_hhmm(care, 10))
+            session.add(plan)
+        await layout_day(care.sessions, care.settings, local_day(care.settings, care.now()),
+                         plan_ids=[plan.id])
+        async with care.sessions() as session:
+            task = (await session.execute(select(CareTask))).scalar_one()
+        quiet_end = (now + timedelta(minutes=40)).replace(second=0, microsecond=0)
+        assert task.due_at == quiet_end.astimezone(ZoneInfo("UTC"))
+        try:
+            await care.call_now()
+        except QuietHours as err:
+            assert "quiet hours" in err.message
+        else:
+            raise AssertionError("a call placed by hand in the quiet hours is refused")
+        await care.advance(30 * 60, step=60)
+        assert care.originated(ELDER_PHONE) == [], "nobody is called in the quiet hours"
+        await care.until(lambda: care.done(task.id), limit=1200, step=20)
+        answered = (await care.calls_of(task.id))[0].started_at
+        assert answered >= quiet_end.astimezone(ZoneInfo("UTC"))
+        assert sim.clock.now() - start >= 40 * 60 - 60
+    finally:
+        await close_care(care)
+
+
+async def test_the_elders_own_hours_move_the_call(care: CareHarness) -> None:
+    zone = ZoneInfo(care.settings.time_zone)
+    own_start = (care.now() + timedelta(hours=2)).astimezone(zone).replace(second=0,
+                                                                          microsecond=0)
+    async with care.sessions.begin() as session:
+        session.add(CareHours(elder_id=care.elders.wang[1], start=f"{own_start:%H:%M}",
+                              end=f"{own_start + timedelta(hours=1):%H:%M}"))
+        plan = CarePlan(code="W-O", elder_id=care.elders.wang[1], kind="wellbeing",
+                        repeat="daily", at_time=_hhmm(care, 5))
+        session.add(plan)
+    await layout_day(care.sessions, care.settings, local_day(care.settings, care.now()),
+                     plan_ids=[plan.id])
+    async with care.sessions() as session:
+        task = (await session.execute(select(CareTask))).scalar_one()
+    assert task.due_at == own_start.astimezone(ZoneInfo("UTC"))
+
+
+async def test_pacing_holds_calls_to_the_trunk_limit_and_pauses_under_an_sos_surge(
+    sim: PbxSimulator, settings: Settings, sessions: SessionFactory, elders: Elders,
+    tmp_path: Path,
+) -> None:
+    care = await open_care(sim, care_settings(settings, sim, care_max_per_trunk=2,
+                                              care_calls_per_second=1.0), sessions, elders,
+                           tmp_path)
+    try:
+        numbers = [ELDER_PHONE, *(f"1390000200{n}" for n in range(6))]
+        for number in numbers:
+            care.person(number, ring=20, dtmf="1", dtmf_after=5)
+        tasks = await _plan_all(care, 1)
+        most = 0
+        surge_at: int | None = None
+        for second in range(400):
+            await care.advance(1)
+            most = max(most, len(care.app.dialler.active))
+            if second == 70 and surge_at is None:
+                surge_at = len(care.dialled)
+                await care.bus.publish(BusMessage("sos.started", {"id": "inc1"}))
+                await care.advance(1)
+                held = len(care.dialled)
+                await care.advance(120, step=5)
+                assert len(care.dialled) == held, "nothing new is dialled during an SOS"
+                assert care.app.dialler.surge == "sos:1"
+                await care.bus.publish(BusMessage("sos.ended", {"id": "inc1"}))
+            if all([await care.done(t) for t in tasks]):
+                break
+        assert most == 2, "at most two care calls at once on the trunk"
+        assert surge_at is not None and 0 < surge_at < len(numbers)
+        for task in tasks:
+            assert (await care.task(task)).result == "answered_well"
+        for number in numbers:
+            assert len(care.originated(number)) == 1
+    finally:
+        await close_care(care)
+
+
+async def test_a_restart_mid_campaign_calls_nobody_twice_and_forgets_nobody(
+    sim: PbxSimulator, settings: Settings, sessions: SessionFactory, elders: Elders,
+    tmp_path: Path,
+) -> None:
+    tuned = care_settings(settings, sim, care_max_per_trunk=2, care_calls_per_second=1.0)
+    first = await open_care(sim, tuned, sessions, elders, tmp_path)
+    numbers = [ELDER_PHONE, *(f"1390000200{n}" for n in range(6))]
+    for number in numbers:
+        first.person(number, ring=15, dtmf="1", dtmf_after=20)
+    tasks = await _plan_all(first, 1)
+    await first.until(lambda: _placed(first, 3), limit=300)
+    dialled_before = dict(first.dialled)
+    await close_care(first)  # the product stops: two calls on the line, the rest queued
+
+    second = await open_care(sim, tuned, sessions, elders, tmp_path)
+    second.dialled.update(dialled_before)
+    try:
+        for task in tasks:
+            await second.until(lambda t=task: second.done(t), limit=900, step=5)
+        for task in tasks:
+            found = await second.task(task)
+            assert found.result == "answered_well", (task, found.result, found.reason)
+        for number in numbers:
+            assert len(second.originated(number)) == 1, number
+    finally:
+        await close_care(second)
+
+
+async def _placed(care: CareHarness, count: int) -> bool:
+    return len(care.dialled) >= count

@@ -1,0 +1,101 @@
+"""Headless Chromium: the care page shows today's calls, the elders not reached, the
+figures apart from inbound calls, and a supervisor pauses a campaign with one click."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+
+from ari_apps.care.models import CareKind
+from callcenter.crypto import FieldCipher
+from callcenter.passwords import Passwords
+from callcenter.pbxsim.server import PbxSimulator
+from callcenter.settings import Settings
+from callcenter.store.models import ElderPhone
+from callcenter.store.engine import SessionFactory
+from tests.care.conftest import ELDER_PHONE, Elders, close_care
+from tests.care.test_console import CareConsole, open_console
+from tests.chromium import chromium
+from tests.factories import DEFAULT_PASSWORD
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+async def served(sim: PbxSimulator, settings: Settings, sessions: SessionFactory,
+                 elders: Elders, tmp_path: Path, cipher: FieldCipher,
+                 passwords: Passwords) -> AsyncIterator[tuple[CareConsole, str]]:
+    console = await open_console(sim, settings, sessions, elders, tmp_path, cipher, passwords)
+    runner = web.AppRunner(console.app)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        host, port = runner.addresses[0][:2]
+        yield console, f"http://{host}:{port}"
+    finally:
+        await runner.cleanup()
+        await close_care(console.care)
+
+
+async def test_the_care_page_shows_results_and_pauses_a_campaign(
+    served: tuple[CareConsole, str], tmp_path: Path,
+) -> None:
+    from playwright.async_api import expect
+
+    console, url = served
+    care = console.care
+    care.person(ELDER_PHONE, ring=3, dtmf="1", dtmf_after=2)
+    well = await care.call_now()
+    await care.until(lambda: care.done(well))
+    other = next(iter(care.elders.ids))
+    unreached = await care.call_now(other)  # then the elder's phone is struck off
+    async with care.sessions.begin() as session:
+        await session.execute(ElderPhone.__table__.delete().where(
+            ElderPhone.elder_id == care.elders.ids[other]))
+    await care.until(lambda: care.done(unreached))
+
+    async with chromium() as browser:
+        context = await browser.new_context(viewport={"width": 1280, "height": 1000},
+                                            locale="zh-CN")
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda err: errors.append(str(err)))
+        await page.goto(f"{url}/login")
+        await page.fill("#username", "sup_nk")
+        await page.fill("#password", DEFAULT_PASSWORD)
+        await page.click("button[type=submit].primary")
+        await page.click("a[href='/care']")
+        await expect(page.locator("h1")).to_have_text("关爱电话")
+        today = page.locator("table.care-calls.today")
+        await expect(today.locator(f"tr[data-task='{well}'] .care-result")).to_have_text(
+            "平安（按1）")
+        await expect(today.locator(f"tr[data-task='{unreached}'] .care-result")).to_have_text(
+            "呼叫失败")
+        await expect(page.locator(f"table.unreached tr[data-task='{unreached}']")).to_contain_text(
+            "已通知家属/社工，请坐席回拨")
+        await expect(page.locator("#care-today")).to_have_text("2")
+        await expect(page.locator("#inbound-today")).to_have_text("0")
+        row = page.locator("table.care-campaigns tr[data-kind='wellbeing']")
+        await expect(row.locator(".campaign-state")).to_have_text("进行中")
+        shot = tmp_path / "care.png"
+        await page.screenshot(path=str(shot), full_page=True)
+        if os.environ.get("SCREENSHOT_DIR"):  # to look at it
+            (Path(os.environ["SCREENSHOT_DIR"]) / "care.png").write_bytes(shot.read_bytes())
+        await row.locator("button.campaign-toggle").click()
+        await expect(row.locator(".campaign-state")).to_have_text("已暂停")
+        await expect(row.locator("button.campaign-toggle")).to_have_text("恢复")
+        await care.advance(1)
+        assert CareKind.WELLBEING in care.app.dialler.paused_kinds
+        await page.reload()
+        await expect(row.locator(".campaign-state")).to_have_text("已暂停")
+
+        await page.click(f"table.unreached tr[data-task='{unreached}'] a")
+        await expect(page.locator("h1")).to_have_text("李0的关爱记录")
+        await expect(page.locator("ol.care-timeline")).to_contain_text(
+            "多次未接通：已通知家属和社工，坐席回拨")
+        assert errors == []
