@@ -8,9 +8,9 @@ Order matters where a feature builds on another's objects (alarms on SOS).
 from __future__ import annotations
 
 from ari_apps.alarms.feature import FEATURE as ALARMS
+from ari_apps.care.feature import FEATURE as CARE
 from ari_apps.hotline.feature import FEATURE as HOTLINE
 from ari_apps.screenpop.feature import FEATURE as SCREENPOP
-from ari_apps.care.feature import FEATURE as CARE
 from ari_apps.sos.feature import FEATURE as SOS
 from ari_apps.wallboard.feature import FEATURE as WALLBOARD
 from callcenter.feature import Feature
