@@ -18,7 +18,7 @@ from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import ElderPhone
 from tests.care.conftest import ELDER_PHONE, Elders, close_care
-from tests.care.test_console import CareConsole, open_console
+from tests.care.test_care_console import CareConsole, open_console
 from tests.chromium import chromium
 from tests.factories import DEFAULT_PASSWORD
 
