@@ -26,7 +26,7 @@ from workflow import services
 from workflow.casebook import Casebook
 from workflow.deadlines import DeadlineTimers
 from workflow.exceptions import VersionConflict
-from workflow.kinds import COMPLAINTS, WORKORDERS
+from workflow.kinds import COMPLAINTS, CONSULTS, WORKORDERS
 from workflow.machines import Actor
 from workflow.models import CaseEvent, Supervision, WorkOrder
 from workflow.schemas import CaseCreate
@@ -195,3 +195,15 @@ async def test_the_database_going_away_mid_move_leaves_nothing_half_done(
     # Once it is back, the same move goes through.
     moved = await casebook.move(WORKORDERS, order.id, "review", 1, {"service_type": "meals"}, agent)
     assert moved.version == 2
+
+
+async def test_an_answered_consult_stops_its_clock(
+    casebook: Casebook, agent: Actor, clock: Clock, sessions: SessionFactory,
+    restarted: tuple[Scheduler, MemoryBus],
+) -> None:
+    consult = await casebook.create(CONSULTS, CaseCreate(title="补贴怎么申请"), agent)
+    await casebook.move(CONSULTS, consult.id, "answer", 1, {"answer": "到社区服务站申请"}, agent)
+    assert consult.due_at is not None
+    clock.now = consult.due_at + timedelta(hours=1)  # answered, never closed: not overdue
+    await _pass(restarted[0])
+    assert await _supervisions(sessions) == []
