@@ -104,11 +104,12 @@ async def test_a_closed_case_escalates_nothing(
     assert await _supervisions(sessions) == []
 
 
-async def _waiting_on_a_lock(sessions: SessionFactory) -> None:
+async def _waiting_on_a_lock(sessions: SessionFactory, pid: int) -> None:
+    """Until the backend ``pid`` waits for a lock another transaction holds."""
     async with asyncio.timeout(10), sessions() as db:
         while not (await db.execute(text(  # noqa: ASYNC110 - PostgreSQL's locks send no event
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND datname = current_database()"))).scalar_one():
+                "SELECT count(*) FROM pg_locks WHERE pid = :pid AND NOT granted"),
+                {"pid": pid})).scalar_one():
             await asyncio.sleep(0.01)
 
 
@@ -124,12 +125,13 @@ async def test_two_people_at_once_one_wins_the_other_gets_a_conflict(
     async with sessions() as first, sessions() as second:
         await first.begin()
         await second.begin()
+        rival_pid = (await second.execute(text("SELECT pg_backend_pid()"))).scalar_one()
         # Both read version 1; the first moves it and holds the row until it commits.
         await services.transition(first, WORKORDERS, order.id, "review", 1,
                                   {"service_type": "meals"}, agent, ctx)
         rival = asyncio.create_task(services.transition(
             second, WORKORDERS, order.id, "reject_review", 1, {"reason": "描述不清"}, agent, ctx))
-        await _waiting_on_a_lock(sessions)  # the rival waits on the row, behind the first
+        await _waiting_on_a_lock(sessions, rival_pid)  # the rival waits on the row
         assert not rival.done()
         await first.commit()
         with pytest.raises(VersionConflict):
