@@ -70,7 +70,7 @@ async def list_page(request: web.Request) -> web.StreamResponse:
     rows = []
     for item in listed.items:
         remaining, left = "", None
-        if item.due_at and item.status not in kind.machine.final:
+        if item.due_at and item.status not in kind.machine.met:
             remaining, left = ("已暂停", None) if item.paused else remaining_text(
                 calendar, now, item.due_at, book.zone)
         rows.append({"item": item, "remaining": remaining, "left": left})

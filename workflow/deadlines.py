@@ -93,7 +93,7 @@ class DeadlineTimers:
         now = self.clock()
         async with self.sessions.begin() as session:
             row = await get_row(session, kind, int(timer.payload["id"]))
-            if (row is None or row.status in kind.machine.final or row.paused_at is not None
+            if (row is None or row.status in kind.machine.met or row.paused_at is not None
                     or row.due_at is None or iso(row.due_at) != timer.payload.get("due_at")):
                 return  # ended, waiting, or moved since: the newer timer speaks for it
             if stage == "warn":

@@ -2,8 +2,9 @@
 
 - :data:`RECORDING_HOLDS` (offered): whether an open complaint holds a recording.
 - :data:`CALL_STATS` (taken): the hotline's answer rate, once the hotline provides it
-  (``host.provide(CALL_STATS, …)`` in a feature listed before the workflow store). Without
-  it the evaluation shows the answer rate as unavailable.
+  (``host.provide(CALL_STATS, …)`` in its ``load``; looked up at each evaluation, so the
+  order of the features does not matter). Without it the evaluation shows the answer rate
+  as unavailable.
 """
 
 from __future__ import annotations

@@ -55,6 +55,11 @@ class Machine:
     moves: tuple[Move, ...]
     final: frozenset[str]
     waiting: frozenset[str] = frozenset()
+    #: States in which the deadline is met (its timers stop); the final states at least.
+    met: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "met", self.met | self.final)
 
     def move(self, action: str) -> Move:
         for move in self.moves:
@@ -138,6 +143,7 @@ CONSULT = Machine(
     ),
     final=frozenset({"closed"}),
     waiting=frozenset({"awaiting_elder"}),
+    met=frozenset({"answered"}),
 )
 
 #: Complaints (B §6.5, E A.6): 受理 → 调查 → 方案 → 协商答复 → 办结.
@@ -158,6 +164,7 @@ COMPLAINT = Machine(
     ),
     final=frozenset({"closed"}),
     waiting=frozenset({"awaiting_complainant"}),
+    met=frozenset({"replied"}),
 )
 
 MACHINES: dict[str, Machine] = {m.kind: m for m in (WORK_ORDER, CONSULT, COMPLAINT)}

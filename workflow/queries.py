@@ -67,7 +67,7 @@ def list_statement(kind: CaseKind, actor: Actor, query: CaseListQuery, now: date
         statement = statement.where(t.c.status.not_in(final) if query.open
                                     else t.c.status.in_(final))
     if query.overdue:
-        statement = statement.where(t.c.status.not_in(final), t.c.paused_at.is_(None),
+        statement = statement.where(t.c.status.not_in(sorted(kind.machine.met)), t.c.paused_at.is_(None),
                                     t.c.due_at < now)
     if query.before_id:
         statement = statement.where(t.c.id < query.before_id)
@@ -117,7 +117,7 @@ async def _view(session: AsyncSession, kind: CaseKind, row: CaseRow, actor: Acto
         last = (row.due_at - timedelta(microseconds=1)).astimezone(zone)
         due_text = f"{last:%Y-%m-%d} 24:00" if row.due_at.astimezone(zone).time() == time(0) \
             else f"{row.due_at.astimezone(zone):%Y-%m-%d %H:%M}"
-    if row.due_at is not None and row.status not in kind.machine.final:
+    if row.due_at is not None and row.status not in kind.machine.met:
         remaining = ("已暂停（等待老人/投诉人）" if row.paused_at is not None
                      else remaining_text(calendar, now, row.due_at, zone)[0])
     extra = {name: getattr(row, name) for name in (

@@ -244,7 +244,7 @@ async def _after_move(session: AsyncSession, kind: CaseKind, row: CaseRow, move:
                       detail: Mapping[str, Any], ctx: Context, was_waiting: bool,
                       waits: bool) -> None:
     machine = kind.machine
-    if move.target in machine.final or waits:
+    if move.target in machine.met or waits:
         await deadlines.disarm(session, kind, row.id, ctx.now)
     elif was_waiting:
         await deadlines.arm(session, kind, row, ctx.settings, ctx.now)

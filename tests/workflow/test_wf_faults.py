@@ -26,7 +26,7 @@ from workflow import services
 from workflow.casebook import Casebook
 from workflow.deadlines import DeadlineTimers
 from workflow.exceptions import VersionConflict
-from workflow.kinds import COMPLAINTS, WORKORDERS
+from workflow.kinds import COMPLAINTS, CONSULTS, WORKORDERS
 from workflow.machines import Actor
 from workflow.models import CaseEvent, Supervision, WorkOrder
 from workflow.schemas import CaseCreate
@@ -104,11 +104,12 @@ async def test_a_closed_case_escalates_nothing(
     assert await _supervisions(sessions) == []
 
 
-async def _waiting_on_a_lock(sessions: SessionFactory) -> None:
+async def _waiting_on_a_lock(sessions: SessionFactory, pid: int) -> None:
+    """Until the backend ``pid`` waits for a lock another transaction holds."""
     async with asyncio.timeout(10), sessions() as db:
         while not (await db.execute(text(  # noqa: ASYNC110 - PostgreSQL's locks send no event
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-                "AND datname = current_database()"))).scalar_one():
+                "SELECT count(*) FROM pg_locks WHERE pid = :pid AND NOT granted"),
+                {"pid": pid})).scalar_one():
             await asyncio.sleep(0.01)
 
 
@@ -124,12 +125,13 @@ async def test_two_people_at_once_one_wins_the_other_gets_a_conflict(
     async with sessions() as first, sessions() as second:
         await first.begin()
         await second.begin()
+        rival_pid = (await second.execute(text("SELECT pg_backend_pid()"))).scalar_one()
         # Both read version 1; the first moves it and holds the row until it commits.
         await services.transition(first, WORKORDERS, order.id, "review", 1,
                                   {"service_type": "meals"}, agent, ctx)
         rival = asyncio.create_task(services.transition(
             second, WORKORDERS, order.id, "reject_review", 1, {"reason": "描述不清"}, agent, ctx))
-        await _waiting_on_a_lock(sessions)  # the rival waits on the row, behind the first
+        await _waiting_on_a_lock(sessions, rival_pid)  # the rival waits on the row
         assert not rival.done()
         await first.commit()
         with pytest.raises(VersionConflict):
@@ -195,3 +197,15 @@ async def test_the_database_going_away_mid_move_leaves_nothing_half_done(
     # Once it is back, the same move goes through.
     moved = await casebook.move(WORKORDERS, order.id, "review", 1, {"service_type": "meals"}, agent)
     assert moved.version == 2
+
+
+async def test_an_answered_consult_stops_its_clock(
+    casebook: Casebook, agent: Actor, clock: Clock, sessions: SessionFactory,
+    restarted: tuple[Scheduler, MemoryBus],
+) -> None:
+    consult = await casebook.create(CONSULTS, CaseCreate(title="补贴怎么申请"), agent)
+    await casebook.move(CONSULTS, consult.id, "answer", 1, {"answer": "到社区服务站申请"}, agent)
+    assert consult.due_at is not None
+    clock.now = consult.due_at + timedelta(hours=1)  # answered, never closed: not overdue
+    await _pass(restarted[0])
+    assert await _supervisions(sessions) == []

@@ -101,3 +101,9 @@ def test_the_actions_offered_are_those_the_user_may_take_now() -> None:
 def test_a_case_of_no_known_area_is_everybodys() -> None:
     assert STRANGER.covers(None)
     assert Actor("admin-ish", "supervisor", None).covers(AREA)
+
+
+def test_the_deadline_is_met_on_answering_a_consult_and_replying_to_a_complaint() -> None:
+    assert CONSULT.met == {"answered", "closed"}
+    assert COMPLAINT.met == {"replied", "closed"}
+    assert WORK_ORDER.met == WORK_ORDER.final

@@ -132,6 +132,7 @@ async def test_a_complaint_to_closure_in_the_browser(
         await agent.fill("#title", "服务人员迟到两小时")
         await agent.fill("#elder_id", str(world.elder_c1))
         await agent.fill("#calls", "call-501 hotline/call-501.wav")
+        await agent.select_option("#provider_id", label="乐康居家养老服务中心")
         await agent.click("button[type=submit].primary")
         await expect(agent.locator("#case-deadline")).to_contain_text("剩余 5 个工作日")
         await expect(agent.locator("main")).to_contain_text("录音保全中：hotline/call-501.wav")
@@ -148,5 +149,9 @@ async def test_a_complaint_to_closure_in_the_browser(
         await supervisor.screenshot(path=str(tmp_path / "15-complaint-closed.png"), full_page=True)
         await supervisor.goto(f"{console_url}/evaluation")
         await expect(supervisor.locator("#answer-rate")).to_contain_text("尚未接入")
+        row = supervisor.locator("table.wf-evaluation tbody tr")
+        await expect(row).to_contain_text("乐康居家养老服务中心")
+        await expect(row).to_contain_text("被投诉 1 件")
+        await expect(supervisor.locator("figure.wf-chart svg rect")).to_have_count(2)
         await supervisor.screenshot(path=str(tmp_path / "16-evaluation.png"), full_page=True)
     assert errors == []
