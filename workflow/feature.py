@@ -2,8 +2,8 @@
 cases on one pure state machine each; deadlines in working days as durable timers;
 supervision; evaluation; the console pages and the JSON API.
 
-- every process: the casebook, the deadline timers' handler (``workflow.deadline``) and
-  the recording holds other features may ask about (``workflow.keys.RECORDING_HOLDS``);
+- every process: the casebook and the deadline timers' handler (``workflow.deadline``); a
+  complaint holds its calls' recordings through the recordings feature (``holds.py``);
 - the console: the pages (``console.py``), the API (``http.py``) and a menu entry per list.
 """
 
@@ -29,12 +29,9 @@ async def load(host: Host) -> None:
     from callcenter.store.models import utcnow
     from workflow.casebook import Casebook
     from workflow.deadlines import DeadlineTimers
-    from workflow.holds import RecordingHolds
-    from workflow.keys import RECORDING_HOLDS
 
     runtime = host.runtime
     host.provide(CASEBOOK, Casebook(runtime.sessions, runtime.settings, runtime.bus, host.scheduler))
-    host.provide(RECORDING_HOLDS, RecordingHolds(runtime.sessions))
     DeadlineTimers(runtime.sessions, runtime.bus, utcnow).register(host.scheduler)
 
 

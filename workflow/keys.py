@@ -1,6 +1,5 @@
 """What the workflow store offers other features, and what it takes from them (ServiceKeys).
 
-- :data:`RECORDING_HOLDS` (offered): whether an open complaint holds a recording.
 - :data:`CALL_STATS` (taken): the hotline's answer rate, once the hotline provides it
   (``host.provide(CALL_STATS, …)`` in its ``load``; looked up at each evaluation, so the
   order of the features does not matter). Without it the evaluation shows the answer rate
@@ -13,7 +12,6 @@ from datetime import datetime
 from typing import Protocol
 
 from callcenter.feature import ServiceKey
-from workflow.holds import RecordingHolds
 
 
 class CallStats(Protocol):
@@ -24,5 +22,4 @@ class CallStats(Protocol):
         """Answered calls / offered calls in ``[start, end)``, or None without calls."""
 
 
-RECORDING_HOLDS: ServiceKey[RecordingHolds] = ServiceKey("workflow.recording_holds")
 CALL_STATS: ServiceKey[CallStats] = ServiceKey("hotline.call_stats")

@@ -25,7 +25,7 @@ from callcenter.store.models import Area, Elder
 from workflow import deadlines
 from workflow.calendar import WorkCalendar
 from workflow.exceptions import CaseNotFound, ElderNotFound, InvalidField, VersionConflict
-from workflow.holds import link_calls
+from workflow.holds import link_calls, release_holds
 from workflow.kinds import CaseKind, CaseRow, get_row, table_of
 from workflow.machines import Actor, Move
 from workflow.matching import check_provider
@@ -94,7 +94,7 @@ async def create_case(session: AsyncSession, kind: CaseKind, data: CaseCreate, a
                               "due_at": row.due_at, "provisional": row.due_provisional},
                        reason="received")
     if isinstance(row, Complaint) and data.calls:
-        await link_calls(session, row.id, data.calls, actor=actor.name, at=ctx.now)
+        await link_calls(session, row.id, row.number, data.calls, actor=actor.name, at=ctx.now)
     await session.flush()
     await deadlines.arm(session, kind, row, ctx.settings, ctx.now)
     if isinstance(row, WorkOrder):
@@ -231,7 +231,7 @@ async def transition(session: AsyncSession, kind: CaseKind, case_id: int, action
     session.add(CaseEvent(case_kind=kind.name, case_id=case_id, at=ctx.now, actor=actor.name,
                           action=action, from_status=from_status, to_status=move.target,
                           reason=reason, detail=detail))
-    await _after_move(session, kind, row, move, detail, ctx, was_waiting, waits)
+    await _after_move(session, kind, row, move, detail, ctx, was_waiting, waits, actor)
     # The audit chain's head is locked from here to the commit: last, and short.
     await audit.record(session, actor=actor.name, action=f"{kind.entity}.{action}",
                        entity=kind.entity, entity_id=row.number, before=before,
@@ -242,7 +242,7 @@ async def transition(session: AsyncSession, kind: CaseKind, case_id: int, action
 
 async def _after_move(session: AsyncSession, kind: CaseKind, row: CaseRow, move: Move,
                       detail: Mapping[str, Any], ctx: Context, was_waiting: bool,
-                      waits: bool) -> None:
+                      waits: bool, actor: Actor) -> None:
     machine = kind.machine
     if move.target in machine.met or waits:
         await deadlines.disarm(session, kind, row.id, ctx.now)
@@ -250,6 +250,8 @@ async def _after_move(session: AsyncSession, kind: CaseKind, row: CaseRow, move:
         await deadlines.arm(session, kind, row, ctx.settings, ctx.now)
     if move.target in machine.final:
         await close_for_case(session, kind.name, row.id)
+        if isinstance(row, Complaint):
+            await release_holds(session, row.number, actor=actor.name, at=ctx.now)
     satisfaction = detail.get("satisfaction")
     if (move.action != "return_slip" and isinstance(satisfaction, int)
             and satisfaction < ctx.settings.workflow_unsatisfied_below):

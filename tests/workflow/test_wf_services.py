@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from callcenter.scheduler import ScheduledTimer
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import AuditEntry
+from recordings.models import RecordingHold
 from tests.workflow.conftest import T0, Clock, Directory
 from workflow.casebook import Casebook
 from workflow.exceptions import (
@@ -20,7 +21,6 @@ from workflow.exceptions import (
     ProviderNotCovering,
     VersionConflict,
 )
-from workflow.holds import is_recording_held
 from workflow.kinds import COMPLAINTS, CONSULTS, WORKORDERS
 from workflow.machines import Actor
 from workflow.models import CaseEvent, Supervision
@@ -214,17 +214,23 @@ async def test_a_complaint_holds_its_calls_recordings_until_closed(
         title="投诉接线员态度", elder_id=directory.elder_id, source="media",
         calls=[LinkedCall(call_id="c-1", recording_name="hotline/c-1.wav"),
                LinkedCall(call_id="c-2", recording_name="hotline/c-2.wav")]), agent)
-    async with sessions() as db:
-        assert await is_recording_held(db, "hotline/c-1.wav")
-        assert not await is_recording_held(db, "hotline/other.wav")
+    assert await _complaint_holds(sessions, complaint.number) == {"c-1": None, "c-2": None}
     complaint = await casebook.move(COMPLAINTS, complaint.id, "answer_now", 1, {"reply": "已当场解释"}, agent)
     with pytest.raises(Exception) as refused:  # closing is a supervisor's
         await casebook.move(COMPLAINTS, complaint.id, "close", 2, {"valid": "yes"}, agent)
     assert type(refused.value).__name__ == "RoleNotAllowed"
     complaint = await casebook.move(COMPLAINTS, complaint.id, "close", 2, {"valid": "yes"}, supervisor)
     assert complaint.valid is True
+    assert await _complaint_holds(sessions, complaint.number) == {
+        "c-1": supervisor.name, "c-2": supervisor.name}  # released by whoever closed it
+
+
+async def _complaint_holds(sessions: SessionFactory, number: str) -> dict[str | None, str | None]:
+    """The recordings feature's complaint holds of a case: call id → who released it."""
     async with sessions() as db:
-        assert not await is_recording_held(db, "hotline/c-1.wav")
+        rows = (await db.execute(select(RecordingHold).where(
+            RecordingHold.kind == "complaint", RecordingHold.case_ref == number))).scalars()
+        return {hold.call_id: hold.released_by for hold in rows}
 
 
 async def test_a_forwarded_complaint_carries_its_own_deadline(
