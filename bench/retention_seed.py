@@ -27,8 +27,8 @@ def audio(n: int) -> bytes:
     return HEADER + struct.pack(">i", n) * (DATA // 4)
 
 
-SQL_AUDIO = ("decode('{header}', 'hex') || decode(repeat(encode(int4send(n), 'hex'), {reps}), 'hex')"
-             .format(header=HEADER.hex(), reps=DATA // 4))
+SQL_AUDIO = (f"decode('{HEADER.hex()}', 'hex') || decode(repeat(encode(int4send(n), 'hex'), {DATA // 4}), 'hex')"
+             )
 
 SEED = f"""
 INSERT INTO areas (id, code, name, level, path, parent_id)
