@@ -24,6 +24,7 @@ import io
 import os
 import re
 import stat
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -38,7 +39,7 @@ from callcenter.logs import get_logger
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import utcnow
 from recordings import audio, holds
-from recordings.exceptions import InvalidAudio, StoreFull
+from recordings.exceptions import InvalidAudio, RecordingNotComplete, StoreFull
 from recordings.linking import CallContext, context_for
 from recordings.models import HoldKind, Recording, RecordingSource, RecordingState
 from recordings.policy import RetentionPolicy
@@ -49,6 +50,8 @@ log = get_logger(__name__)
 #: A recording's or spool file's name: no folders, no hidden files, nothing odd.
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 DOWNLOAD_TIMEOUT = 120.0
+#: A spool file changed this recently that reads empty or cut short is still being written.
+SPOOL_QUIET_SECONDS = 60.0
 #: Published once a recording is taken (or found missing): supervisors and auditors.
 STORED_TOPIC = "recording.stored"
 
@@ -124,8 +127,10 @@ class Capture:
             if opened is None:
                 return await self._save(request, context, None, "never-arrived", existing)
             source, size = opened
+            fresh = (request.source is RecordingSource.SPOOL
+                     and time.time() - os.fstat(source.fileno()).st_mtime < SPOOL_QUIET_SECONDS)
             try:
-                stored, problem, info = await asyncio.to_thread(self._store, source, size)
+                stored, problem, info = await asyncio.to_thread(self._store, source, size, fresh)
             except StoreFull:
                 log.error("recordings store full: the recording stays where it is",
                           name=request.name, source=request.source.value)
@@ -185,7 +190,7 @@ class Capture:
             return None
         return os.fdopen(fd, "rb"), info.st_size
 
-    def _store(self, source: BinaryIO, size: int
+    def _store(self, source: BinaryIO, size: int, fresh: bool = False
                ) -> tuple[StoredObject | None, str | None, audio.AudioInfo | None]:
         problem: str | None = None
         info: audio.AudioInfo | None = None
@@ -193,6 +198,10 @@ class Capture:
             info = audio.inspect_stream(source, size)
         except InvalidAudio as err:
             problem = str(err.details.get("problem", "not-wav"))
+        if fresh and problem in ("empty", "truncated"):
+            # MixMonitor closes its file after the channel's Hangup: still being written.
+            raise RecordingNotComplete("the spool file is still being written",
+                                       {"problem": problem})
         if problem == "empty":
             return None, problem, None
         source.seek(0)

@@ -73,3 +73,10 @@ class InvalidHold(DomainError):
 
     error_id = "hold-invalid"
     status = 422
+
+
+class RecordingNotComplete(DomainError):
+    """A spool file that reads empty or cut short and changed a moment ago: not taken yet."""
+
+    error_id = "recording-not-complete"
+    status = 409

@@ -54,7 +54,7 @@ async def load(host: Host) -> None:
 
 async def _attach_calls(host: Host, recordings: Recordings) -> None:
     from recordings.capture import CaptureRequest
-    from recordings.exceptions import StoreFull
+    from recordings.exceptions import RecordingNotComplete, StoreFull
     from recordings.models import RecordingSource
     from recordings.services import RETRY_DELAYS, SWEEP_KEY, SWEEP_KIND
 
@@ -71,6 +71,11 @@ async def _attach_calls(host: Host, recordings: Recordings) -> None:
                 row = await recordings.capture.take(request)
             except StoreFull:
                 return  # logged; the file stays with Asterisk, the daily pass tries again
+            except RecordingNotComplete:
+                if delay is None:
+                    return  # the daily pass takes it once it has settled
+                await asyncio.sleep(delay)
+                continue
             except Exception:  # noqa: BLE001 - task boundary: the daily pass tries again
                 log.exception("recording capture failed", name=request.name)
                 return
@@ -97,7 +102,7 @@ async def _attach_calls(host: Host, recordings: Recordings) -> None:
                 return
             request = CaptureRequest(path.name, RecordingSource.SPOOL, event.node,
                                      call_id=linkedid)
-            spawn(recordings.take_logged(request))
+            spawn(take_with_retries(request))
 
         host.cluster.on_ami("MixMonitorStop", spool_event)
         host.cluster.on_ami("Hangup", spool_event)

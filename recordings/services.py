@@ -20,7 +20,7 @@ from callcenter.store.engine import SessionFactory
 from callcenter.store.models import utcnow
 from recordings.capture import Capture, CaptureRequest, valid_name
 from recordings.cdr import CdrReconciler
-from recordings.exceptions import StoreFull
+from recordings.exceptions import RecordingNotComplete, StoreFull
 from recordings.holds import HoldService
 from recordings.models import Recording, RecordingSource, RecordingState
 from recordings.policy import RetentionPolicy
@@ -142,8 +142,8 @@ class Recordings:
         """Capture, logging instead of raising (a full store: the file waits for a later pass)."""
         try:
             return await self.capture.take(request)
-        except StoreFull:
-            return None
+        except (StoreFull, RecordingNotComplete):
+            return None  # logged / still being written: a later pass takes it
         except Exception:  # noqa: BLE001 - one bad recording must not stop the pass
             log.exception("recording capture failed", name=request.name)
             return None

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import os
 import subprocess
+import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +21,7 @@ from callcenter.crypto import FieldCipher
 from callcenter.pbxsim.server import PbxSimulator
 from callcenter.store.engine import SessionFactory
 from recordings.capture import CaptureRequest
-from recordings.exceptions import StoreFull
+from recordings.exceptions import RecordingNotComplete, StoreFull
 from recordings.models import HoldKind, Recording, RecordingHold, RecordingSource
 from recordings.services import Recordings
 from recordings.store import RecordingStore
@@ -137,6 +139,15 @@ async def test_empty_and_truncated_files_are_flagged_not_silently_missing(
     (spool / "c-empty.wav").write_bytes(b"")
     whole = wav_bytes(2.0)
     (spool / "c-cut.wav").write_bytes(whole[: len(whole) // 2])  # Asterisk said 2 s
+
+    # Just written: MixMonitor may still be closing them, so neither is taken yet.
+    for name in ("c-empty", "c-cut"):
+        with pytest.raises(RecordingNotComplete):
+            await recordings.capture.take(CaptureRequest(f"{name}.wav", RecordingSource.SPOOL,
+                                                         call_id=name))
+        assert (spool / f"{name}.wav").exists()
+        settled = time.time() - 120  # two minutes later nothing has changed: that is all
+        os.utime(spool / f"{name}.wav", (settled, settled))
 
     empty = await recordings.capture.take(CaptureRequest("c-empty.wav", RecordingSource.SPOOL,
                                                          call_id="c-empty"))

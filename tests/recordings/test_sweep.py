@@ -4,8 +4,12 @@ orphan and missing files, dry runs."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,6 +26,8 @@ from tests.recordings.conftest import Clock
 from tests.recordings.support import make_call, write_wav
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+ROOT = Path(__file__).resolve().parents[2]
+SWEEP_CHILD = Path(__file__).with_name("sweep_child.py")
 
 
 def local(day: date, hour: int = 10) -> datetime:
@@ -289,3 +295,29 @@ async def test_audio_shared_by_a_live_recording_is_not_removed(
     report = await recordings.sweeper.run(on(rclock, date(2025, 4, 21)))
     assert report.audio_deleted == 1 and report.bytes_freed == 0
     assert recordings.store.exists(str(new.sha256))
+
+
+async def test_a_sweep_killed_mid_batch_is_finished_by_the_next_run(
+    recordings: Recordings, rclock: Clock,
+) -> None:
+    rows = await _five_expired(recordings, rclock)
+    root = ROOT
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, str(SWEEP_CHILD),
+        recordings.settings.database_url, str(recordings.store.root), "2025-05-01", "2",
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(root)}, cwd=root)
+    assert child.stdout is not None
+    try:
+        async with asyncio.timeout(30):
+            assert await child.stdout.readline() == b"removing\n"
+    finally:
+        child.kill()  # SIGKILL: no cleanup, no rollback of what was committed
+        await child.wait()
+    assert sorted((await states(recordings.sessions)).values()) == [
+        "deleting", "deleting", "stored", "stored", "stored"]
+
+    report = await recordings.sweeper.run(on(rclock, date(2025, 5, 1)))
+    assert report.interrupted_finished == 2 and report.audio_deleted == 3
+    assert set((await states(recordings.sessions)).values()) == {"deleted"}
+    assert not any(recordings.store.exists(str(r.sha256)) for r in rows)
