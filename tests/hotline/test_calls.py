@@ -48,14 +48,16 @@ async def test_answered_call_rings_the_agent_then_records_wait_talk_and_wrapup(
         "rung_at": None}
     row = await answered(hotline, call_id)
     assert row.agent == "agent1" and row.wait_seconds >= 1
-    assert hotline.topics("hotline.call.answered")[0]["agent"] == "agent1"
+    answered_topic = await hotline.until(lambda: hotline.topics("hotline.call.answered"))
+    assert answered_topic[0]["agent"] == "agent1"
     await hotline.wait_state("agent1", "in_call")
     await hotline.advance(3)
     hotline.hang_up(channel)
     row = await ended(hotline, call_id)
     assert (row.outcome, row.talk_seconds, row.wrapup_seconds) == ("answered", 3, 5)
     assert row.queued_at is not None and row.started_at <= row.queued_at <= row.answered_at
-    assert hotline.topics("hotline.call.ended")[-1] | {"ended_at": None} == {
+    ended_topic = await hotline.until(lambda: hotline.topics("hotline.call.ended"))
+    assert ended_topic[-1] | {"ended_at": None} == {
         "call_id": call_id, "queue": "hotline", "agent": "agent1", "outcome": "answered",
         "ended_at": None}
     await hotline.wait_state("agent1", "wrapup")
