@@ -60,7 +60,7 @@ async def test_answered_call_rings_the_agent_then_records_wait_talk_and_wrapup(
     assert ended_topic[-1] | {"ended_at": None} == {
         "call_id": call_id, "queue": "hotline", "agent": "agent1", "outcome": "answered",
         "ended_at": None}
-    await hotline.wait_state("agent1", "wrapup")
+    await hotline.was_in_state("agent1", "wrapup")
     assert len(await hotline.calls()) == 1  # one row for the whole call
 
 
