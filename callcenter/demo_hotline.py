@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from ari_apps.hotline.keys import HOTLINE
+from callcenter.commands import CommandTimeout
+from callcenter.errors import DomainError
 from callcenter.feature import Host
 from callcenter.logs import get_logger
 from callcenter.pbxsim.people import Person
@@ -42,11 +43,7 @@ def prepare_simulator(sim: PbxSimulator, product: Host) -> None:
     """Point the simulated dialplan at the product's FastAGI route, fallback and queues."""
     settings = product.runtime.settings
     hotline = sim.dialplan.hotline
-    service = product.get(HOTLINE)
-    if service is not None and service.agi is not None:  # the port it really listens on
-        hotline.agi_url = f"agi://{service.agi.host}:{service.agi.port}/hotline"
-    else:
-        hotline.agi_url = f"agi://{settings.agi_bind}/hotline"
+    hotline.agi_url = f"agi://{settings.agi_bind}/hotline"
     hotline.agi_bin = write_fallback_script(settings.data_dir / "agi-bin").parent
     hotline.snapshot = str(settings.hotline_snapshot_path)
     hotline.default_queue = settings.hotline_default_queue
@@ -57,11 +54,13 @@ def prepare_simulator(sim: PbxSimulator, product: Host) -> None:
         queue.wrapuptime = wrapup
 
 
+async def _agent(product: Host, agent: str, action: str, **args: object) -> None:
+    # Through the command path, as the console does (the kernel names no feature).
+    await product.commands.call("hotline.agent", {"user": agent, "action": action, **args})
+
+
 async def demo_agents(product: Host) -> list[str]:
     """Log the demo agents with a softphone in to every hotline queue."""
-    service = product.get(HOTLINE)
-    if service is None:
-        return []
     async with product.runtime.sessions() as session:
         agents = (await session.execute(select(User.username).where(
             User.role == Role.AGENT.value, User.endpoint.is_not(None), User.active.is_(True)
@@ -70,9 +69,9 @@ async def demo_agents(product: Host) -> list[str]:
     logged = []
     for agent in agents:
         try:
-            await service.agents.login(agent, queues)
+            await _agent(product, agent, "login", queues=queues)
             logged.append(agent)
-        except Exception as err:  # noqa: BLE001 - the demo goes on with the others
+        except (DomainError, CommandTimeout) as err:  # the demo goes on with the others
             log.warning("demo agent not logged in", agent=agent, error=str(err))
     return logged
 
@@ -107,14 +106,13 @@ async def _callers(sim: PbxSimulator, rng: random.Random, phones: list[str],
 
 async def _breaks(product: Host, rng: random.Random, agents: list[str],
                   traffic: HotlineTraffic) -> None:
-    service = product.get(HOTLINE)
-    assert service is not None
     while True:
         await asyncio.sleep(rng.expovariate(1 / traffic.break_every))
         agent = rng.choice(agents)
         try:
-            await service.agents.pause(agent, rng.choice(["break", "training", "meeting"]))
+            await _agent(product, agent, "pause",
+                         reason=rng.choice(["break", "training", "meeting"]))
             await asyncio.sleep(traffic.break_seconds)
-            await service.agents.unpause(agent)
-        except Exception as err:  # noqa: BLE001 - one refused pause does not stop the demo
+            await _agent(product, agent, "unpause")
+        except (DomainError, CommandTimeout) as err:  # one refused pause: the demo goes on
             log.warning("demo break not taken", agent=agent, error=str(err))

@@ -138,6 +138,11 @@ class HotlineHarness:
         channel = self.sim.model.channels.get(channel_id)
         return channel.linkedid if channel is not None else channel_id
 
+    async def was_in_state(self, agent: str, state: str) -> None:
+        """The agent went through ``state`` (published), however short it lasted."""
+        await self.until(lambda: any(v["agent"] == agent and v["state"] == state
+                                     for v in self.topics("hotline.agent.changed")))
+
     async def wait_state(self, agent: str, state: str) -> None:
         await self.until(lambda: any(v["agent"] == agent and v["state"] == state
                                      for v in self.service.agents.views()))

@@ -43,7 +43,7 @@ async def test_login_adds_the_profile_softphone_to_the_queues_and_is_recorded(
     assert members(hotline.sim, "vip") == [("PJSIP/agent-7001", "agent1", False, "")]
     events = [(e.agent, e.queue, e.kind) for e in await hotline.agent_events()]
     assert events == [("agent1", "hotline", "login"), ("agent1", "vip", "login")]
-    changed = hotline.topics("hotline.agent.changed")
+    changed = await hotline.until(lambda: hotline.topics("hotline.agent.changed"))
     assert changed[-1]["agent"] == "agent1" and changed[-1]["state"] == "idle"
 
 

@@ -140,6 +140,8 @@ async def test_a_restart_during_a_callback_attempt_never_strands_it(
         return (await entry(hotline)).status == "dialling"
 
     await hotline.until(dialling, timers=True)
+    first = await entry(hotline)
+    await hotline.until(lambda: hotline.call_row(f"cb-{first.id}-1"))  # it rings
     await close_harness(hotline)  # the product dies while the caller's phone rings
     await hotline.sim.advance(40)  # the attempt rang out while nobody listened
     again = await open_harness(hotline.sim, hotline_settings(settings, hotline.sim, tmp_path),
@@ -148,7 +150,7 @@ async def test_a_restart_during_a_callback_attempt_never_strands_it(
         retried = await entry(again)
         assert retried.status == "pending" and retried.attempts == 1
         assert retried.next_at is not None and retried.last_result == "interrupted"
-        attempt = await again.call_row("cb-1-1")
+        attempt = await again.call_row(f"cb-{retried.id}-1")
         assert attempt is not None and attempt.outcome == "no_answer"
     finally:
         await close_harness(again)

@@ -8,6 +8,7 @@ from pathlib import Path
 from ari_apps.hotline.models import Callback
 from callcenter.calls.models import Call
 from callcenter.pbxsim.people import Person
+from callcenter.pbxsim.queues import Queue
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 from tests.hotline.conftest import (
@@ -47,17 +48,19 @@ async def test_answered_call_rings_the_agent_then_records_wait_talk_and_wrapup(
         "rung_at": None}
     row = await answered(hotline, call_id)
     assert row.agent == "agent1" and row.wait_seconds >= 1
-    assert hotline.topics("hotline.call.answered")[0]["agent"] == "agent1"
+    answered_topic = await hotline.until(lambda: hotline.topics("hotline.call.answered"))
+    assert answered_topic[0]["agent"] == "agent1"
     await hotline.wait_state("agent1", "in_call")
     await hotline.advance(3)
     hotline.hang_up(channel)
     row = await ended(hotline, call_id)
     assert (row.outcome, row.talk_seconds, row.wrapup_seconds) == ("answered", 3, 5)
     assert row.queued_at is not None and row.started_at <= row.queued_at <= row.answered_at
-    assert hotline.topics("hotline.call.ended")[-1] | {"ended_at": None} == {
+    ended_topic = await hotline.until(lambda: hotline.topics("hotline.call.ended"))
+    assert ended_topic[-1] | {"ended_at": None} == {
         "call_id": call_id, "queue": "hotline", "agent": "agent1", "outcome": "answered",
         "ended_at": None}
-    await hotline.wait_state("agent1", "wrapup")
+    await hotline.was_in_state("agent1", "wrapup")
     assert len(await hotline.calls()) == 1  # one row for the whole call
 
 
@@ -157,3 +160,19 @@ async def test_asterisk_restart_mid_traffic_closes_the_calls_and_frees_the_agent
         waited.id]
     await hotline.wait_state("agent1", "idle")  # back in the queue, not stuck in a call
     assert [m.name for m in hotline.sim.queues.queues["hotline"].members] == ["agent1"]
+
+
+async def test_a_caller_in_a_queue_the_hotline_does_not_serve_is_still_recorded(
+        hotline: HotlineHarness) -> None:
+    hotline.sim.queues.queues["sos-backup"] = Queue("sos-backup")
+    # Another dialplan (the SOS fallback) queues a caller without asking the router.
+    channel = hotline.sim.dialplan.inbound(STRANGER, "123491", queue="sos-backup").id
+    row = await hotline.row_with(channel, "queued_at")
+    assert (row.queue, row.caller_kind, row.details["routed_by"]) == (
+        "sos-backup", "unknown", "dialplan")
+    await hotline.advance(8, timers=False)
+    hotline.hang_up(channel)
+    ended_row = await ended(hotline, channel)
+    assert ended_row.outcome == "abandoned"
+    assert [e.call_id for e in await hotline.until(lambda: callbacks_count(hotline, 1))] == [
+        channel]

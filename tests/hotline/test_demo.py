@@ -4,6 +4,7 @@ it (the hotline feature loaded by the registry): callers queue, agents answer, p
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -21,7 +22,10 @@ from tests.hotline.conftest import WAIT, Seeded, hotline_settings
 async def test_demo_callers_are_answered_and_demo_agents_take_breaks(
         sim: PbxSimulator, settings: Settings, sessions: SessionFactory, seeded: Seeded,
         tmp_path: Path) -> None:
-    config = hotline_settings(settings, sim, tmp_path)
+    with socket.socket() as probe:  # a free port for the product's FastAGI server
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = hotline_settings(settings, sim, tmp_path, agi_bind=f"127.0.0.1:{port}")
     async with open_product(config, frozenset({"calls"}), bus=MemoryBus()) as product:
         prepare_simulator(sim, product)
         traffic = HotlineTraffic(calls_every=0.3, break_every=0.5, break_seconds=0.2)
