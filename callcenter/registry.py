@@ -1,7 +1,8 @@
 """The product's features, one line each: the composition root iterates this list.
 
-Part of the composition root (with ``composition.py``, ``server.py``, ``cli.py`` and
-``demo.py``), not of the kernel: adding a feature is its own package plus one line here.
+Part of the composition root (with ``composition.py``, ``server.py``, ``cli.py``, ``demo.py``
+and ``demo_hotline.py``), not of the kernel: adding a feature is its own package plus one
+line here.
 Order matters where a feature builds on another's objects (alarms on SOS).
 """
 

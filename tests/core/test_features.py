@@ -17,7 +17,8 @@ from callcenter.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The composition root: the only modules of ``callcenter/`` that may name features or webui.
-COMPOSITION_ROOT = {"registry.py", "composition.py", "server.py", "cli.py", "demo.py"}
+COMPOSITION_ROOT = {"registry.py", "composition.py", "server.py", "cli.py", "demo.py",
+                    "demo_hotline.py"}
 FEATURE_PACKAGES = ("ari_apps", "workflow", "recordings", "webui")
 
 
