@@ -16,6 +16,14 @@ if TYPE_CHECKING:
     from aiohttp import web
 
 
+async def load(host: Host) -> None:
+    """Offer the hotline's answer rate to the workflow's evaluation (every process)."""
+    from ari_apps.wallboard.callstats import HotlineCallStats
+    from workflow.keys import CALL_STATS
+
+    host.provide(CALL_STATS, HotlineCallStats(host.runtime.sessions))
+
+
 def install_console(app: web.Application, host: Host) -> None:
     """The page, the chart, ``GET /api/queues`` and the live pushes."""
     from ari_apps.wallboard.http import install_web
@@ -23,4 +31,4 @@ def install_console(app: web.Application, host: Host) -> None:
     install_web(app)
 
 
-FEATURE = Feature(name="wallboard", web=install_console)
+FEATURE = Feature(name="wallboard", load=load, web=install_console)
