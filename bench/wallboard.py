@@ -91,15 +91,15 @@ ON CONFLICT DO NOTHING
 """
 
 
-async def ensure_database(admin_url: str) -> str:
+async def ensure_database(admin_url: str, database: str) -> str:
     plain = make_url(admin_url).set(drivername="postgresql")
     conn = await asyncpg.connect(plain.render_as_string(hide_password=False))
     try:
-        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DATABASE):
-            await conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", database):
+            await conn.execute(f'CREATE DATABASE "{database}"')
     finally:
         await conn.close()
-    return str(make_url(admin_url).set(database=DATABASE, drivername="postgresql+asyncpg")
+    return str(make_url(admin_url).set(database=database, drivername="postgresql+asyncpg")
                .render_as_string(hide_password=False))
 
 
@@ -200,7 +200,7 @@ async def _time(runs: int, call: Callable[[], Awaitable[object]]) -> list[float]
 
 
 async def run(args: argparse.Namespace) -> None:
-    url = await ensure_database(args.postgres)
+    url = await ensure_database(args.postgres, args.database)
     await asyncio.to_thread(migrate.upgrade, url)
     dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
     took = await seed(dsn, args.rows, args.fresh)
@@ -258,6 +258,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--postgres", default="postgresql+asyncpg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--database", default=DATABASE)
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--fresh", action="store_true")
