@@ -28,6 +28,7 @@ import asyncio
 import itertools
 import os
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -93,11 +94,20 @@ class Path_:
     received: dict[str, float] = field(default_factory=dict)
     done: asyncio.Event = field(default_factory=asyncio.Event)
 
+    sending: bool = True
+
     def got(self, call_id: str) -> None:
         if call_id in self.sent and call_id not in self.received:
             self.received[call_id] = time.perf_counter()
-            if len(self.received) == len(self.sent):
-                self.done.set()
+            self._check()
+
+    def _check(self) -> None:
+        if not self.sending and len(self.received) == len(self.sent):
+            self.done.set()
+
+    def sent_all(self) -> None:
+        self.sending = False
+        self._check()
 
     def latencies(self) -> list[float]:
         return sorted(self.received[c] - self.sent[c] for c in self.received)
@@ -124,7 +134,7 @@ async def seed(url: str) -> list[int]:
         await engine.dispose()
 
 
-def start_product(url: str, port: int, redis_url: str) -> subprocess.Popen[bytes]:
+def start_product(url: str, port: int, redis_url: str, profile: str | None = None) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
     env.update(CALLCENTER_DATABASE_URL=url, CALLCENTER_SECRET_KEY=BENCH_SECRET,
                CALLCENTER_WEB_BIND=f"127.0.0.1:{port}", CALLCENTER_REDIS_URL=redis_url,
@@ -132,7 +142,8 @@ def start_product(url: str, port: int, redis_url: str) -> subprocess.Popen[bytes
                CALLCENTER_LOG_LEVEL="WARNING", CALLCENTER_LOGIN_MAX_FAILURES="1000",
                CALLCENTER_LOGIN_MAX_FAILURES_PER_ADDRESS="100000",
                PYTHONPATH=str(REPO))
-    return subprocess.Popen([sys.executable, "-m", "callcenter", "serve", "--role", "web"],
+    profiler = ["-m", "cProfile", "-o", profile] if profile else []
+    return subprocess.Popen([sys.executable, *profiler, "-m", "callcenter", "serve", "--role", "web"],
                             cwd=REPO, env=env)
 
 
@@ -168,6 +179,7 @@ async def drive(path: Path_, send: object, agents: list[str], elders: list[int],
         call_id = f"{int(time.time())}.{next(ids)}"
         path.sent[call_id] = time.perf_counter()
         await send(call_id, random.choice(agents), random.choice(elders))
+    path.sent_all()
     try:
         async with asyncio.timeout(10):
             await path.done.wait()
@@ -181,7 +193,7 @@ async def run(args: argparse.Namespace) -> None:
     elders = await seed(url)
     bare_ami, adapter_ami = FakeAmi(), FakeAmi()
     bare_port, adapter_port = await bare_ami.start(), await adapter_ami.start()
-    procs = [start_product(url, args.port, args.redis),
+    procs = [start_product(url, args.port, args.redis, args.profile),
              start_floor("relay", bare_port, args.port + 10, args.redis),
              start_floor("adapter", adapter_port, 0, args.redis)]
     bus = RedisBus(args.redis)
@@ -191,7 +203,7 @@ async def run(args: argparse.Namespace) -> None:
              "product from the bus": Path_("product from the bus")}
     listeners: list[asyncio.Task[None]] = []
     try:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             await wait_ready(http, base, procs[0])
             async with asyncio.timeout(30):
                 await bare_ami.ready.wait()
@@ -264,7 +276,7 @@ async def run(args: argparse.Namespace) -> None:
             task.cancel()
         await bus.close()
         for proc in procs:
-            proc.terminate()
+            proc.send_signal(signal.SIGINT)
         for proc in procs:
             proc.wait(timeout=20)
 
@@ -292,6 +304,7 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--profile", help="write the product's cProfile statistics here")
     asyncio.run(run(parser.parse_args()))
 
 

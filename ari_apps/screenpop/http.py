@@ -126,6 +126,7 @@ async def relay_context(app: web.Application) -> AsyncIterator[None]:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+        await relay.close()
 
 
 def install_web(app: web.Application) -> None:

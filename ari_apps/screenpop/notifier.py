@@ -11,11 +11,14 @@ own user ids only: nobody else's console ever receives a pop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import datetime
 from typing import Any
 
-from ari_apps.screenpop.services import CALLER_KINDS, build_pop
+from sqlalchemy.exc import DBAPIError
+
+from ari_apps.screenpop.services import CALLER_KINDS, build_pop, degraded_pop
 from ari_apps.screenpop.store import PopStore
 from callcenter.bus import BusMessage
 from callcenter.logs import get_logger
@@ -29,6 +32,11 @@ STOPPED = "hotline.call.stopped_ringing"
 ENDED = "hotline.call.ended"
 TOPICS = (RINGING, ANSWERED, STOPPED, ENDED)
 _ID_MAX = 64
+#: Pops read at once; calls whose end is remembered (a late pop of theirs is not sent).
+CONCURRENT_READS = 16
+REMEMBERED = 10_000
+#: A change of the pop rows (and its frames), run in bus order by the relay's writer.
+Step = Callable[[], Awaitable[object]]
 
 
 def _text(payload: dict[str, Any], key: str, *, required: bool = True) -> str | None:
@@ -66,9 +74,16 @@ class PopRelay:
         self._lease = lease
         self._store = store
         self._clock = clock
-        #: Messages handled so far, for whoever waits on the relay having caught up.
+        #: Messages handled so far (rows written), for whoever waits on the relay.
         self.handled = 0
         self._progress: asyncio.Condition | None = None
+        self._writes: asyncio.Queue[Step | None] = asyncio.Queue()
+        self._writer: asyncio.Task[None] | None = None
+        # Pops are read concurrently (each waits on its own queries, not on the one before);
+        # a pop whose call was answered elsewhere, stopped or ended meanwhile is not sent.
+        self._reads = asyncio.Semaphore(CONCURRENT_READS)
+        self._closed: OrderedDict[str, str | None] = OrderedDict()  # call → who may still see it
+        self._stopped: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def _user_ids(self, agents: Iterable[str]) -> list[int]:
         wanted = set(agents)
@@ -90,13 +105,36 @@ class PopRelay:
             await lease.release()
 
     async def handle(self, message: BusMessage) -> None:
+        """Apply one message: a ringing pop goes out at once; every change of the pop rows
+        (and the frames that depend on them) is queued, in bus order, to one writer."""
+        step: Step | None = None
         try:
-            await self._handle(message)
-        finally:
+            step = await self._prepare(message)
+        except ValueError as err:
+            log.warning("screen-pop: bad hotline message ignored", topic=message.topic,
+                        field=str(err))
+        self._writes.put_nowait(step)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write(), name="screenpop-rows")
+
+    async def _write(self) -> None:
+        while True:
+            step = await self._writes.get()
+            try:
+                if step is not None:
+                    await step()
+            except Exception:  # noqa: BLE001 - task boundary: one failed write, not the rest
+                log.exception("screen-pop row change failed")
             self.handled += 1
             if self._progress is not None:
                 async with self._progress:
                     self._progress.notify_all()
+
+    async def close(self) -> None:
+        task, self._writer = self._writer, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
 
     async def caught_up(self, count: int, within: float = 10.0) -> None:
         """Wait until ``count`` messages have been handled (TimeoutError after ``within``)."""
@@ -105,37 +143,76 @@ class PopRelay:
         async with asyncio.timeout(within), self._progress:
             await self._progress.wait_for(lambda: self.handled >= count)
 
-    async def _handle(self, message: BusMessage) -> None:
+    async def _prepare(self, message: BusMessage) -> Step | None:
         payload = message.payload
-        try:
-            if message.topic == RINGING:
-                await self._ringing(valid_ringing(payload))
-            elif message.topic == ANSWERED:
-                call_id, agent = _text(payload, "call_id"), _text(payload, "agent", required=False)
-                assert call_id is not None
-                others = await self._store.answered(call_id, agent)
-                self._send("screenpop.gone", {"call_id": call_id, "why": "answered_elsewhere"},
-                           others)
-                if agent:
-                    self._send("screenpop.answered", {"call_id": call_id}, [agent])
-            elif message.topic in (STOPPED, ENDED):
-                call_id = _text(payload, "call_id")
-                assert call_id is not None
-                agent = _text(payload, "agent", required=False) if message.topic == STOPPED else None
-                if message.topic == STOPPED and agent is None:
-                    raise ValueError("agent")
-                agents = await self._store.gone(call_id, agent)
-                why = "stopped_ringing" if message.topic == STOPPED else "ended"
-                self._send("screenpop.gone", {"call_id": call_id, "why": why},
-                           {*agents, *([agent] if agent else [])})
-        except ValueError as err:
-            log.warning("screen-pop: bad hotline message ignored", topic=message.topic,
-                        field=str(err))
+        if message.topic == RINGING:
+            return await self._ringing(valid_ringing(payload))
+        if message.topic == ANSWERED:
+            answered, agent = str(_text(payload, "call_id")), _text(payload, "agent", required=False)
+            _remember(self._closed, answered, agent)
+            return lambda: self._answered(answered, agent)
+        if message.topic in (STOPPED, ENDED):
+            call_id = _text(payload, "call_id")
+            assert call_id is not None
+            agent = _text(payload, "agent", required=False) if message.topic == STOPPED else None
+            if message.topic == STOPPED and agent is None:
+                raise ValueError("agent")
+            why = "stopped_ringing" if message.topic == STOPPED else "ended"
+            if agent is not None:
+                _remember(self._stopped, (call_id, agent), None)
+            else:
+                _remember(self._closed, call_id, None)
+            return lambda: self._gone(call_id, agent, why)
+        return None
 
-    async def _ringing(self, ringing: dict[str, Any]) -> None:
-        agent = str(ringing["agent"])
+    async def _answered(self, call_id: str, agent: str | None) -> None:
+        others = await self._store.answered(call_id, agent)
+        self._send("screenpop.gone", {"call_id": call_id, "why": "answered_elsewhere"}, others)
+        if agent:
+            self._send("screenpop.answered", {"call_id": call_id}, [agent])
+
+    async def _gone(self, call_id: str, agent: str | None, why: str) -> None:
+        agents = await self._store.gone(call_id, agent)
+        self._send("screenpop.gone", {"call_id": call_id, "why": why},
+                   {*agents, *([agent] if agent else [])})
+
+    async def _ringing(self, ringing: dict[str, Any]) -> Step:
+        agent, call_id = str(ringing["agent"]), str(ringing["call_id"])
+        self._stopped.pop((call_id, agent), None)  # rung again after a round without answer
+        pop: asyncio.Task[None] | None = None
         if self._user_ids([agent]):
-            pop = await self.pop_for(ringing)
-            self._send("screenpop.show", pop, [agent])
-        # After the frame: the row is for a reload, not on the agent's critical path.
-        await self._store.ringing(agent, str(ringing["call_id"]), ringing, self._clock())
+            pop = asyncio.get_running_loop().create_task(self._pop(ringing, agent, call_id),
+                                                         name=f"screenpop-{call_id}")
+        at = self._clock()
+
+        async def step() -> None:
+            if pop is not None:
+                await pop
+            # After the frame: the row is for a reload, not for the agent's phone.
+            await self._store.ringing(agent, call_id, ringing, at)
+
+        return step
+
+    async def _pop(self, ringing: dict[str, Any], agent: str, call_id: str) -> None:
+        async with self._reads:
+            try:
+                pop = await self.pop_for(ringing)
+            except (DBAPIError, OSError, TimeoutError) as err:
+                # The store is away: the agent still sees who rings and why, without the rest.
+                log.warning("screen-pop without the store", call_id=call_id,
+                            error=type(err).__name__)
+                pop = degraded_pop(ringing)
+        closed = self._closed.get(call_id, _OPEN)
+        if closed is not _OPEN and closed != agent or (call_id, agent) in self._stopped:
+            return  # answered elsewhere, stopped or ended while the pop was read
+        self._send("screenpop.show", pop, [agent])
+
+
+_OPEN = object()
+
+
+def _remember(marks: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+    marks[key] = value
+    marks.move_to_end(key)
+    while len(marks) > REMEMBERED:
+        marks.popitem(last=False)

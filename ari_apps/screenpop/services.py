@@ -145,6 +145,11 @@ async def build_pop(conn: AsyncConnection, ringing: dict[str, Any], now: datetim
     return _assemble(ringing, card, facts, now)
 
 
+def degraded_pop(ringing: dict[str, Any]) -> dict[str, Any]:
+    """The pop from the ringing message alone, when the store cannot be read."""
+    return {**_assemble(ringing, None, [], datetime.now().astimezone()), "degraded": True}
+
+
 def _assemble(ringing: dict[str, Any], card: Any, facts: Any, now: datetime) -> dict[str, Any]:
     by_kind: dict[str, list[Any]] = {}
     for row in facts:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -34,6 +34,8 @@ from sqlalchemy.sql.elements import ColumnElement
 from callcenter.calls.models import Call, CallKind
 from callcenter.store.engine import Prebuilt
 
+#: How long after its call's window a transfer part may start and still count.
+PART_HORIZON = timedelta(days=1)
 #: A 15-minute interval, in seconds.
 INTERVAL_SECONDS = 900
 _ABANDONS = ("abandoned", "short_abandon")
@@ -143,8 +145,12 @@ class FigureQueries:
                 select(*group, func.coalesce(func.sum(
                     p.c.talk_seconds + p.c.hold_seconds + p.c.wrapup_seconds), _ZERO).label("handling"))
                 .select_from(p.join(c, c.c.id == p.c.parent_id))
+                # A part starts after its call, within the day after the window: both sides
+                # are read by time (a join along parent_id would walk the whole table).
                 .where(_originals(c), p.c.kind == CallKind.HOTLINE.value,
-                       p.c.started_at >= bindparam("start"))
+                       p.c.parent_id.is_not(None),  # on ix_calls_parts_started_at
+                       p.c.started_at >= bindparam("start"),
+                       p.c.started_at < bindparam("parts_end"))
                 .group_by(*group)
             )
             self._built[key] = (Prebuilt(counts), Prebuilt(parts))
@@ -156,7 +162,8 @@ class FigureQueries:
     ) -> dict[tuple[str, int | None], Counts]:
         """Counts per queue (and per 15-minute interval start, epoch seconds) in the window."""
         counts_q, parts_q = self._statements(conn.dialect.name, by_interval)
-        params = {"start": start, "end": end, "short": short_seconds}
+        params = {"start": start, "end": end, "short": short_seconds,
+                  "parts_end": end + PART_HORIZON}
         found: dict[tuple[str, int | None], Counts] = {}
         for row in await counts_q.fetch(conn, params):
             key = _key(row, by_interval)

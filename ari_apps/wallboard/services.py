@@ -170,6 +170,7 @@ class Wallboard:
     ) -> dict[str, Any]:
         """Every figure of the window for the queues and agents ``scope`` covers."""
         now = self.clock()
+        explicit = start is not None and end is not None
         if start is None or end is None:
             start, end = window(period, now, self.settings.time_zone)
             live = period == "today"
@@ -187,7 +188,7 @@ class Wallboard:
                                  states.get(username) if not live else None)
                   for username, (name, _) in sorted(people.items())]
         return {
-            "period": period if live or start is None else "window",
+            "period": "window" if explicit else period,
             "start": start.isoformat(), "end": end.isoformat(), "generated_at": now.isoformat(),
             "targets": list(TARGETS), "short_abandon_seconds": short,
             "queues": queues, "agents": agents,

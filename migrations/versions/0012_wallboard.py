@@ -1,5 +1,5 @@
-"""wallboard: the screen-pops showing now (one row per agent rung for a call), and agent
-events by time (the supervisor's view reads a window of every agent's)
+"""wallboard: the screen-pops showing now (one row per agent rung for a call), agent
+events by time, and calls that continue another by time (the supervisor's figures)
 
 Revision ID: 0012
 Revises: 0011
@@ -32,9 +32,15 @@ def upgrade() -> None:
         batch_op.create_index('ix_screen_pops_agent', ['agent'], unique=False)
     with op.batch_alter_table('agent_events', schema=None) as batch_op:
         batch_op.create_index('ix_agent_events_at', ['at'], unique=False)
+    with op.batch_alter_table('calls', schema=None) as batch_op:
+        batch_op.create_index('ix_calls_parts_started_at', ['started_at'], unique=False,
+                              postgresql_where=sa.text('parent_id IS NOT NULL'),
+                              sqlite_where=sa.text('parent_id IS NOT NULL'))
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('calls', schema=None) as batch_op:
+        batch_op.drop_index('ix_calls_parts_started_at')
     with op.batch_alter_table('agent_events', schema=None) as batch_op:
         batch_op.drop_index('ix_agent_events_at')
     with op.batch_alter_table('screen_pops', schema=None) as batch_op:

@@ -187,3 +187,63 @@ async def test_a_malformed_ringing_message_pops_nothing(
     assert await _frames(console, socket) == []
     assert await _current(c1) == []
     await c1.close()
+
+
+async def test_with_the_store_away_the_pop_still_says_who_rings_and_why(
+    console: Console, world: World,
+) -> None:
+    from ari_apps.screenpop.http import RELAY
+    from callcenter.store import create_engine
+    from callcenter.store.engine import ReadLease
+
+    dead = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/gone")
+    console.app[RELAY]._lease = lambda: ReadLease(dead)  # noqa: SLF001 - the read pool is away
+    c1 = await console.login("agent_c1")
+    socket = await _socket(console, c1)
+    await console.hotline("hotline.call.ringing", console.ringing("agent_c1", elder_id=world.elder_c1))
+    (shown,) = await _frames(console, socket)
+    pop = shown["payload"]
+    assert pop["degraded"] is True and pop["elder"] is None
+    assert pop["caller"]["number"] == "138****8001"
+    assert pop["why"] == [{"kind": "routing", "text": "高危老人优先"}]
+    await dead.dispose()
+    await c1.close()
+
+
+async def test_a_pop_read_after_the_call_was_answered_elsewhere_is_not_sent(
+    console: Console, world: World, clock: FakeClock,
+) -> None:
+    from ari_apps.screenpop.http import RELAY
+
+    relay = console.app[RELAY]
+    read, release = relay.pop_for, asyncio.Event()
+
+    async def slow(ringing: dict[str, Any]) -> dict[str, Any]:
+        await release.wait()  # the store is slow to answer
+        return await read(ringing)
+
+    prepare, answer_known = relay._prepare, asyncio.Event()  # noqa: SLF001
+
+    async def noting(message: BusMessage) -> Any:
+        step = await prepare(message)
+        if message.topic == "hotline.call.answered":
+            answer_known.set()
+        return step
+
+    relay.pop_for = slow  # type: ignore[method-assign]
+    relay._prepare = noting  # type: ignore[method-assign]  # noqa: SLF001
+    c1 = await console.login("agent_c1")
+    socket = await _socket(console, c1)
+    before = relay.handled
+    await console.runtime.bus.publish(BusMessage("hotline.call.ringing", console.ringing(
+        "agent_c1", elder_id=world.elder_c1)))
+    await console.runtime.bus.publish(BusMessage("hotline.call.answered", {
+        "call_id": CALL_ID, "agent": "agent_street", "queue": "general",
+        "answered_at": clock.now.isoformat()}))
+    async with asyncio.timeout(10):  # the answer is known before the pop is read
+        await answer_known.wait()
+    release.set()
+    await relay.caught_up(before + 2)
+    assert [f["topic"] for f in await _frames(console, socket)] == ["screenpop.gone"]
+    assert await _current(c1) == []
+    await c1.close()

@@ -94,6 +94,7 @@
     art.appendChild(who);
     art.appendChild(el("div", "pop-caller", label("pop.caller." + pop.caller.kind) + " · " +
       pop.caller.number));
+    if (pop.degraded) { art.appendChild(el("p", "pop-degraded", label("pop.degraded"))); }
     if (elder) {
       var flags = el("div", "pop-flags");
       if (elder.lives_alone) { flags.appendChild(el("span", "pop-tag", label("flag.lives_alone"))); }
