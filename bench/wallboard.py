@@ -212,7 +212,7 @@ async def run(args: argparse.Namespace) -> None:
     engine = create_engine(url)
     floor = Floor(conn, board.queries)
     scope = Jurisdiction(None)
-    short = settings.wallboard_short_abandon_seconds
+    short = settings.hotline_short_abandon_seconds
     now = datetime.now(UTC)
     cases: list[tuple[str, Callable[[], Awaitable[object]], Callable[[], Awaitable[object]]]] = []
     today, _ = window("today", now, settings.time_zone)

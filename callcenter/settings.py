@@ -276,11 +276,10 @@ class Settings(BaseSettings):
     hotline_snapshot_path: Path | None = None
     hotline_snapshot_seconds: float = Field(default=60.0, ge=1, le=3600)
 
-    # The supervisor's figures (README "Supervisor's live view"): a caller who hangs up
-    # after waiting less than this is a short abandon, counted apart; the service level
-    # counts answers within T seconds (per queue, else the default); a queue named here
-    # belongs to that area (code) and shows only to users whose jurisdiction covers it.
-    wallboard_short_abandon_seconds: int = Field(default=5, ge=0, le=600)
+    # The supervisor's figures (README "Supervisor's live view"; short abandons are the
+    # hotline's HOTLINE_SHORT_ABANDON_SECONDS): the service level counts answers within T
+    # seconds (per queue, else the default); a queue named here belongs to that area (code)
+    # and shows only to users whose jurisdiction covers it.
     wallboard_service_level_seconds: int = Field(default=20, ge=1, le=3600)
     wallboard_queue_service_level: dict[str, int] = {}
     wallboard_queue_areas: dict[str, str] = {}

@@ -35,10 +35,13 @@ CLOSE_SESSION_ENDED = 4401
 def audience_matches(principal: Principal, audience: Mapping[str, Any]) -> bool:
     """Whether a user may receive a message addressed to ``audience``.
 
-    ``area_path`` is a hard filter: only users whose jurisdiction covers it.
-    ``roles`` and ``users`` widen each other (supervisors *or* user 7); with
-    neither, every logged-in user within the area filter receives it.
+    ``browsers: false`` (``SERVERS_ONLY``) keeps it from every socket. ``area_path`` is a
+    hard filter: only users whose jurisdiction covers it. ``roles`` and ``users`` widen
+    each other (supervisors *or* user 7); with neither, every logged-in user within the
+    area filter receives it.
     """
+    if audience.get("browsers") is False:
+        return False
     area_path = audience.get("area_path")
     if area_path is not None and not principal.jurisdiction.covers(str(area_path)):
         return False

@@ -26,7 +26,7 @@ from ari_apps.hotline.keys import CALLBACKS_CHANGED
 from ari_apps.hotline.models import Callback, CallbackStatus
 from ari_apps.hotline.store import HotlineStore
 from callcenter.asterisk import AmiClient, AmiError
-from callcenter.bus import Bus, BusMessage
+from callcenter.bus import SERVERS_ONLY, Bus, BusMessage
 from callcenter.calls.models import CallDirection, CallKind, CallOutcome
 from callcenter.logs import get_logger
 from callcenter.notify.models import Channel as NotifyChannel
@@ -34,12 +34,13 @@ from callcenter.notify.outbox import NotificationRequest, Outbox
 from callcenter.scheduler import Scheduler, Timer
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
-from callcenter.store.models import Contact, ContactRole, Elder, Role
+from callcenter.store.models import Contact, ContactRole, Elder
 from workflow.models import WorkOrder, WorkOrderType
 
 log = get_logger(__name__)
 KIND = "hotline.callback"
-AUDIENCE = {"roles": [Role.AGENT.value, Role.SUPERVISOR.value, Role.ADMIN.value]}
+# Raw facts with callers' numbers: the screen-pop and the wallboard narrow them for browsers.
+AUDIENCE = SERVERS_ONLY
 ORIGINATE_OUTCOMES = {"busy": CallOutcome.BUSY, "no_answer": CallOutcome.NO_ANSWER,
                       "congestion": CallOutcome.FAILED, "failed": CallOutcome.FAILED}
 

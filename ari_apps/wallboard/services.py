@@ -176,7 +176,7 @@ class Wallboard:
             live = period == "today"
         else:
             live = start <= now < end
-        short = self.settings.wallboard_short_abandon_seconds
+        short = self.settings.hotline_short_abandon_seconds
         counts = await self.queries.counts(conn, start, end, short)
         names = set(q for q, _ in counts) | (set(self.queues) if live else set())
         queues = [self.queue_row(q, counts.get((q, None), Counts()), live, now)
@@ -241,7 +241,7 @@ class Wallboard:
     ) -> list[dict[str, Any]]:
         """The 15-minute history of ``[start, end)``: every interval, empty ones included,
         summed over the visible queues (or the one asked for)."""
-        short = self.settings.wallboard_short_abandon_seconds
+        short = self.settings.hotline_short_abandon_seconds
         counts = await self.queries.counts(conn, start, end, short, by_interval=True)
         totals: dict[int, Counts] = {}
         for (name, bucket), c in counts.items():

@@ -7,7 +7,7 @@ survive an outage goes through the store's outbox, never only through the bus.
 
 from __future__ import annotations
 
-from callcenter.bus.base import Bus, BusMessage, Subscription, topic_matches
+from callcenter.bus.base import SERVERS_ONLY, Bus, BusMessage, Subscription, topic_matches
 from callcenter.bus.memory import MemoryBus
 
 
@@ -20,4 +20,6 @@ def make_bus(redis_url: str | None) -> Bus:
     return MemoryBus()
 
 
-__all__ = ["Bus", "BusMessage", "MemoryBus", "Subscription", "make_bus", "topic_matches"]
+__all__ = [
+    "SERVERS_ONLY", "Bus", "BusMessage", "MemoryBus", "Subscription", "make_bus", "topic_matches",
+]

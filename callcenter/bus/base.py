@@ -7,6 +7,9 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+#: The audience of a message for the product's processes alone, never a console socket.
+SERVERS_ONLY: dict[str, Any] = {"browsers": False}
+
 
 @dataclass(frozen=True, slots=True)
 class BusMessage:
@@ -14,7 +17,8 @@ class BusMessage:
 
     ``audience`` says who on the console may receive it: ``roles``, ``users``
     (ids) and ``area_path`` (only users whose jurisdiction covers that area).
-    An empty audience means every logged-in user.
+    An empty audience means every logged-in user; :data:`SERVERS_ONLY` means no browser
+    (raw facts with personal data that a feature turns into its own, narrower messages).
     """
 
     topic: str

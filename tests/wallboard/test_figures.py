@@ -26,7 +26,7 @@ ALL = Jurisdiction(None)
 @pytest.fixture
 def board(settings: Settings) -> Wallboard:
     tuned = settings.model_copy(update={
-        "wallboard_short_abandon_seconds": 5, "wallboard_service_level_seconds": 20,
+        "hotline_short_abandon_seconds": 5, "wallboard_service_level_seconds": 20,
         "wallboard_queue_service_level": {"vip": 10}, "wallboard_queue_areas": {"vip": "D2"}})
     return Wallboard(tuned, lambda: NOW)
 

@@ -12,7 +12,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from callcenter.bus import Bus, BusMessage
+from callcenter.bus import SERVERS_ONLY, Bus, BusMessage
 from callcenter.bus.redis import RedisBus
 from callcenter.runtime import Runtime
 from tests.conftest import REDIS_URL
@@ -96,6 +96,7 @@ async def test_messages_reach_only_their_audience(hub: Hub, world: World) -> Non
             BusMessage("sos.started", {"n": 3}, {"area_path": world.path_c1}),
             BusMessage("alarm.raised", {"n": 4}, {"roles": ["agent"], "area_path": "/D2/S2/C3/"}),
             BusMessage("notice", {"n": 5}, {"roles": ["auditor"], "users": [ids["agent_c1"]]}),
+            BusMessage("hotline.call.ringing", {"caller_number": "13800138001"}, SERVERS_ONLY),
             BusMessage(END, {}),
         ]
         for message in messages:
