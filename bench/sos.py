@@ -229,7 +229,10 @@ async def _measure(product: ProductApp, sim: Simulator, count: int, numbers: lis
     peak = tracemalloc.get_traced_memory()[1] if traced else 0
     tracemalloc.stop()
     await _speech_settled(started)
-    speech_cpu = _children_cpu() - children0  # the simulator, a child too, is still running
+    # The speech workers' CPU (theirs and their espeak-ng and sox) counts once they are
+    # gone; the simulator, a child too, is still running.
+    await app.deps.speech.close()
+    speech_cpu = _children_cpu() - children0
     await notifier.drain()
     await recorder.flush()
     return Result(
@@ -365,8 +368,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     print("p50/p99/max: StasisStart received → last first-round originate returned; "
           "begin p99: SosConference.first_round_seconds;\nCPU: product process only "
           f"({'simulator included' if args.inprocess else 'simulator in its own process'}); "
-          "speech ms: CPU per incident of the speech's own processes (espeak-ng and the "
-          "resampler), until every incident's speech is made or dropped; spoken: incidents whose "
+          "speech ms: CPU per incident of the speech's own processes (the workers, espeak-ng, "
+          "sox), until every incident's speech is made or dropped; spoken: incidents whose "
           "briefing was made;\npeak: tracemalloc during the run (--tracemalloc); RSS: ru_maxrss "
           "of the product process. Goal: p99 <= 10 ms.")
 
