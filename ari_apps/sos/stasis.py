@@ -278,6 +278,7 @@ class SosApp(Recovery):
         # The look-up is in flight from the StasisStart on: it is on the first round's path.
         lookup = asyncio.ensure_future(
             self._known(card) if card is not None else self._identify(number, device_id))
+        conference.launch(channel.id)  # the answer, the bridge and 120 leave at once
         conference.start(lambda: conference.begin(channel.id, lookup))
         return conference
 
