@@ -21,6 +21,7 @@ import os
 from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from dialplan.sounds import speak
@@ -51,11 +52,20 @@ class SpeakerPool:
         self._pool: ProcessPoolExecutor | None = None
 
     async def __call__(self, text: str) -> bytes:
-        if self._pool is None:
-            self._pool = ProcessPoolExecutor(
+        pool = self._pool
+        if pool is None:
+            pool = self._pool = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"),
                 initializer=_lower_priority)
-        return await asyncio.get_running_loop().run_in_executor(self._pool, speak, text)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, speak, text)
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): this speech fails (the generic prompt
+            # stands in) and the next one gets a fresh pool.
+            if self._pool is pool:
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
     async def close(self) -> None:
         """Stop the workers (a speech being made is finished first, a waiting one dropped)."""

@@ -6,7 +6,9 @@ import asyncio
 import io
 import os
 import shutil
+import signal
 import wave
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
@@ -134,3 +136,20 @@ async def test_an_ended_incidents_waiting_speech_leaves_the_queue_and_frees_noth
     speaker.release.set()
     await asyncio.wait_for(after, 5)
     assert queue.running == 0 and queue.most == 1
+
+
+@pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),
+                    reason="espeak-ng or sox not installed")
+async def test_a_dead_speech_worker_fails_one_speech_and_the_next_gets_a_fresh_one() -> None:
+    speaker = SpeakerPool(1)
+    try:
+        await speaker(briefing_text(None, "13900001111"))  # the worker is up
+        assert speaker._pool is not None
+        for pid in list(speaker._pool._processes):  # killed from outside, as the OOM killer would
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(BrokenProcessPool):
+            await speaker(briefing_text(None, "13900002222"))
+        wav = await speaker(briefing_text(None, "13900003333"))
+        assert wav.startswith(b"RIFF")
+    finally:
+        await speaker.close()
