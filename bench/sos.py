@@ -22,14 +22,13 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import re
 import resource
 import sys
 import tempfile
 import time
 import tracemalloc
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +41,7 @@ from ari_apps.sos.conference import SosConference
 from ari_apps.sos.notifier import SosNotifier
 from ari_apps.sos.stasis import SosApp
 from ari_apps.sos.store import IncidentRecorder, register_journal_kinds
-from callcenter.asterisk import AriClient, StasisRouter, StasisStart
+from callcenter.asterisk import AriClient, StasisRouter
 from callcenter.bus import MemoryBus
 from callcenter.commands import CommandPath
 from callcenter.journal import Journal, Resilient
@@ -54,46 +53,10 @@ from callcenter.store.models import ElderPhone
 
 sys.path.insert(0, str(Path(__file__).parent))
 from sos_floor import BareSosApp, Fanout, FanoutClock, basic_auth, compare  # noqa: E402 - beside this file
+from sos_probe import Probe, children_cpu, speech_settled  # noqa: E402
 from sos_setup import SECRET, Simulator, prepare_store  # noqa: E402
 
-#: The legs begin() dials: 120, the first doctor, the first two kin, the social worker.
-_FIRST_ROUND = re.compile(r"-(e0|d0|k0|k1|s0)$")
-
-
 # -- the product side --------------------------------------------------------------------------
-
-
-@dataclass
-class Probe:
-    """When each caller's StasisStart arrived and when each leg's originate returned."""
-
-    arrived: dict[str, float] = field(default_factory=dict)
-    originated: dict[str, float] = field(default_factory=dict)
-
-    def attach(self, client: AriClient) -> None:
-        handle_frame = client.handle_frame
-        originate = client.channels.originate
-
-        def timed_frame(frame: str | bytes) -> Any:
-            received = time.perf_counter()
-            event = handle_frame(frame)
-            if isinstance(event, StasisStart) and event.args[:1] == ["sos"]:
-                self.arrived[event.channel.id] = received
-            return event
-
-        async def timed_originate(*args: Any, **kwargs: Any) -> Any:
-            result = await originate(*args, **kwargs)
-            self.originated[kwargs["channel_id"]] = time.perf_counter()
-            return result
-
-        client.handle_frame = timed_frame  # type: ignore[method-assign]
-        client.channels.originate = timed_originate  # type: ignore[method-assign]
-
-    def latency(self, conference: SosConference) -> float:
-        """StasisStart arrival → the last first-round originate returned, in seconds."""
-        caller = next(iter(conference.legs))  # the elder's channel comes first
-        first_round = [leg for leg in conference.legs if _FIRST_ROUND.search(leg)]
-        return max(self.originated[leg] for leg in first_round) - self.arrived[caller]
 
 
 @dataclass
@@ -212,7 +175,7 @@ async def _measure(product: ProductApp, sim: Simulator, count: int, numbers: lis
     if traced:
         tracemalloc.start()
     cpu0, wall0 = time.process_time(), time.perf_counter()
-    children0 = _children_cpu()
+    children0 = children_cpu()
     for n, number in enumerate(numbers[:count]):
         await sim.press(number)
         if rate > 0:
@@ -228,8 +191,11 @@ async def _measure(product: ProductApp, sim: Simulator, count: int, numbers: lis
     wall = time.perf_counter() - wall0
     peak = tracemalloc.get_traced_memory()[1] if traced else 0
     tracemalloc.stop()
-    await _speech_settled(started)
-    speech_cpu = _children_cpu() - children0  # the simulator, a child too, is still running
+    await speech_settled(started)
+    # The speech workers' CPU (theirs and their espeak-ng and sox) counts once they are
+    # gone; the simulator, a child too, is still running.
+    await app.deps.speech.close()
+    speech_cpu = children_cpu() - children0
     await notifier.drain()
     await recorder.flush()
     return Result(
@@ -244,20 +210,6 @@ async def _measure(product: ProductApp, sim: Simulator, count: int, numbers: lis
         maxrss_kb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         wall=wall,
     )
-
-
-def _children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-async def _speech_settled(started: list[SosConference], within: float = 120.0) -> None:
-    """Until every incident's speech was asked for and is made, failed or dropped."""
-    async with asyncio.timeout(within):
-        for c in started:
-            await c.wait_for(lambda c: c._speech_asked or c.done.is_set(), within)
-            tasks = [task for _, task in c.speech._tasks.values()]  # noqa: SLF001 - a bench
-            await asyncio.gather(*tasks, return_exceptions=True)
 
 
 # -- fan-out against the floor ---------------------------------------------------------------
@@ -365,8 +317,8 @@ def report(results: list[Result], args: argparse.Namespace) -> None:
     print("p50/p99/max: StasisStart received → last first-round originate returned; "
           "begin p99: SosConference.first_round_seconds;\nCPU: product process only "
           f"({'simulator included' if args.inprocess else 'simulator in its own process'}); "
-          "speech ms: CPU per incident of the speech's own processes (espeak-ng and the "
-          "resampler), until every incident's speech is made or dropped; spoken: incidents whose "
+          "speech ms: CPU per incident of the speech's own processes (the workers, espeak-ng, "
+          "sox), until every incident's speech is made or dropped; spoken: incidents whose "
           "briefing was made;\npeak: tracemalloc during the run (--tracemalloc); RSS: ru_maxrss "
           "of the product process. Goal: p99 <= 10 ms.")
 

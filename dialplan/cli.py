@@ -81,7 +81,7 @@ def render(out_dir: Path, directory_file: Path | None) -> None:
 def sounds(out_dir: Path) -> None:
     """Speak the product's zh-CN prompts (SOS, announcement, one per alarm type) as 8 kHz WAV.
 
-    Needs espeak-ng. The files answer the default CALLCENTER_SOS_PROMPT_SOUND,
+    Needs espeak-ng and sox. The files answer the default CALLCENTER_SOS_PROMPT_SOUND,
     CALLCENTER_SOS_ANNOUNCE_SOUND and CALLCENTER_ALARM_SOUND_PREFIX settings.
     """
     try:

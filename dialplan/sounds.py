@@ -12,10 +12,9 @@ made by the same ``speak``.
 
 from __future__ import annotations
 
-import asyncio
 import io
-import os
 import shutil
+import subprocess
 import wave
 from pathlib import Path
 
@@ -25,9 +24,8 @@ from dialplan.exceptions import DialplanError
 ASTERISK_RATE = 8000
 VOICE = "cmn"
 WORDS_PER_MINUTE = 190
-#: Speech is made at a lower CPU priority than the product's calls (``nice -n``): on a busy
-#: machine a prompt is late (the generic one stands in), a call never is.
-NICENESS = 10
+#: The longest one prompt's speaking may take.
+SPEAK_TIMEOUT = 30.0
 
 _HOTLINE = "这里是一二三四九养老服务热线。"
 PROMPTS: dict[str, str] = {
@@ -55,25 +53,24 @@ class SoundsError(DialplanError):
         super().__init__(problems, title="cannot make the spoken prompts")
 
 
-def _programs() -> tuple[str, str, list[str]]:
-    """espeak-ng, sox, and the ``nice`` prefix that runs them below the calls' priority."""
+def _programs() -> tuple[str, str]:
+    """espeak-ng and sox, or a clear error naming what to install."""
     espeak, sox = shutil.which("espeak-ng"), shutil.which("sox")
     missing = [f"{name} is not installed (Debian: apt-get install {name})"
                for name, path in (("espeak-ng", espeak), ("sox", sox)) if path is None]
     if espeak is None or sox is None:
         raise SoundsError(missing)
-    nice = shutil.which("nice")
-    return espeak, sox, [nice, "-n", str(NICENESS)] if nice else []
+    return espeak, sox
 
 
-def _resampler(sox: str, source: list[str]) -> list[str]:
-    """sox from a WAV (``source``: its type and file) to raw 8 kHz 16-bit mono, little-endian.
+def _resampler(sox: str) -> list[str]:
+    """sox from a WAV on its input to raw 8 kHz 16-bit mono, little-endian, on its output.
 
     sox's ``rate`` effect low-passes before it decimates (a linear-phase filter, pass band
     to about 95 % of 4 kHz): speech keeps its telephone band and nothing above folds back
     into it. ``-G`` leaves the headroom the filter's ripple needs (no clipped peaks).
     """
-    return [sox, "-q", "-G", *source, "-t", "raw", "-e", "signed-integer", "-b", "16",
+    return [sox, "-q", "-G", "-t", "wav", "-", "-t", "raw", "-e", "signed-integer", "-b", "16",
             "-c", "1", "-L", "-", "rate", str(ASTERISK_RATE)]
 
 
@@ -88,77 +85,60 @@ def _wav(raw: bytes) -> bytes:
     return buffer.getvalue()
 
 
-async def _pipeline(commands: list[list[str]], given: bytes | None = None) -> bytes:
-    """Run ``commands`` as a shell pipeline would (each one's output the next one's input,
-    through the kernel's pipes, never through this process) and return the last one's output.
-
-    The processes are killed if the wait is cut short (a timeout, the incident ended).
-    """
-    processes: list[asyncio.subprocess.Process] = []
-    source: int | None = asyncio.subprocess.PIPE if given is not None else asyncio.subprocess.DEVNULL
-    try:
-        for n, command in enumerate(commands):
-            last = n == len(commands) - 1
-            read_end, write_end = (None, None) if last else os.pipe()
-            try:
-                processes.append(await asyncio.create_subprocess_exec(
-                    *command, stdin=source,
-                    stdout=asyncio.subprocess.PIPE if last else write_end,
-                    stderr=asyncio.subprocess.PIPE if last else asyncio.subprocess.DEVNULL))
-            finally:
-                if isinstance(source, int) and source >= 0:
-                    os.close(source)  # the child holds its own copy
-                if write_end is not None:
-                    os.close(write_end)
-            source = read_end
-        if given is not None and processes[0].stdin is not None:
-            processes[0].stdin.write(given)
-            processes[0].stdin.close()
-        output, errors = await processes[-1].communicate()
-        codes = [await process.wait() for process in processes]
-    except BaseException:
-        for process in processes:
-            if process.returncode is None:
-                process.kill()
-        await asyncio.shield(asyncio.gather(*(p.wait() for p in processes),
-                                            return_exceptions=True))
-        raise
-    failed = [(Path(c[0]).name, code) for c, code in zip(commands, codes, strict=True) if code]
-    if failed:
-        detail = errors.decode(errors="replace").strip()[:200]
-        raise SoundsError([f"{name} failed (exit {code}){': ' + detail if detail else ''}"
-                           for name, code in failed])
+def _pipeline(first: list[str], then: list[str]) -> bytes:
+    """``first | then`` as a shell runs it (the audio goes through the kernel's pipe, not
+    through Python); ``then``'s output. Both are killed if it takes longer than
+    ``SPEAK_TIMEOUT``."""
+    with subprocess.Popen(first, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE) as source, \
+            subprocess.Popen(then, stdin=source.stdout, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE) as sink:
+        assert source.stdout is not None
+        source.stdout.close()  # sink holds its own copy: first sees a closed pipe if sink dies
+        try:
+            output, errors = sink.communicate(timeout=SPEAK_TIMEOUT)
+            source.wait(timeout=SPEAK_TIMEOUT)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            source.kill()
+            sink.kill()
+            raise SoundsError([f"speaking failed: {err}"]) from err
+        assert source.stderr is not None
+        problems = [f"{Path(command[0]).name} failed (exit {code}): {text.strip()[:200]}"
+                    for command, code, text in (
+                        (first, source.returncode, source.stderr.read().decode(errors="replace")),
+                        (then, sink.returncode, errors.decode(errors="replace"))) if code]
+    if problems:
+        raise SoundsError(problems)
     return output
 
 
-async def speak(text: str, *, words_per_minute: int = WORDS_PER_MINUTE) -> bytes:
-    """The WAV bytes of ``text`` spoken in Mandarin, 8 kHz 16-bit mono.
+def speak(text: str, *, words_per_minute: int = WORDS_PER_MINUTE) -> bytes:
+    """The WAV bytes of ``text`` spoken in Mandarin, 8 kHz 16-bit mono: the product's one
+    way of speaking (the prompt files here, an SOS's per-incident speech in worker
+    processes, ``ari_apps/sos/speech.py``).
 
-    espeak-ng speaks (22 050 Hz) straight into sox, which resamples it for Asterisk: two
-    processes of their own, at a lower priority than the calls, so the making costs the
-    event loop only the start of two processes and the reading of the result.
+    espeak-ng speaks (22 050 Hz) straight into sox, which resamples it for Asterisk.
     """
-    espeak, sox, nice = _programs()
-    return _wav(await _pipeline([
-        [*nice, espeak, "-v", VOICE, "-s", str(words_per_minute), "--stdout", text],
-        [*nice, *_resampler(sox, ["-t", "wav", "-"])],
-    ]))
+    espeak, sox = _programs()
+    return _wav(_pipeline(
+        [espeak, "-v", VOICE, "-s", str(words_per_minute), "--stdout", text], _resampler(sox)))
 
 
-async def resample(wav: bytes) -> bytes:
+def resample(wav: bytes) -> bytes:
     """A WAV file (any rate) as Asterisk's 8 kHz 16-bit mono WAV, by ``speak``'s resampler."""
-    _, sox, nice = _programs()
-    return _wav(await _pipeline([[*nice, *_resampler(sox, ["-t", "wav", "-"])]], wav))
+    _, sox = _programs()
+    try:
+        done = subprocess.run(_resampler(sox), input=wav, capture_output=True, check=True,
+                              timeout=SPEAK_TIMEOUT)
+    except (OSError, subprocess.SubprocessError) as err:
+        raise SoundsError([f"sox failed: {err}"]) from err
+    return _wav(done.stdout)
 
 
 def render_sounds(out_dir: Path) -> list[Path]:
     """Write every prompt as ``<out_dir>/callcenter/<name>.wav``; all or nothing."""
     _programs()  # both programs there, or nothing is tried
-
-    async def speak_all() -> list[bytes]:
-        return list(await asyncio.gather(*(speak(text) for text in PROMPTS.values())))
-
-    spoken = dict(zip(PROMPTS, asyncio.run(speak_all()), strict=True))
+    spoken = {name: speak(text) for name, text in PROMPTS.items()}
     folder = out_dir / "callcenter"
     folder.mkdir(parents=True, exist_ok=True)
     written = []

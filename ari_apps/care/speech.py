@@ -31,10 +31,11 @@ CENTRE = "一二三四九养老服务热线"
 
 
 async def espeak_slow(text: str) -> bytes:
-    """``text`` in Mandarin at a slow pace, 8 kHz WAV (in processes of its own)."""
+    """``text`` in Mandarin at a slow pace, 8 kHz WAV (espeak-ng into sox, waited on in a
+    thread: the work is theirs, not the interpreter's)."""
     from dialplan.sounds import speak
 
-    return await speak(text, words_per_minute=WORDS_PER_MINUTE)
+    return await asyncio.to_thread(speak, text, words_per_minute=WORDS_PER_MINUTE)
 
 
 def greeting_text(kind: CareKind, name: str, *, medicine: str = "", message: str = "") -> str:

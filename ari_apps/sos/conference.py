@@ -48,6 +48,9 @@ FIRST_ROUND_GRACE = 0.05
 class SosConference(LegEvents, Escalation, Restoration, Control):
     """The conference of one incident: the actor that runs its calls."""
 
+    _launched: tuple[asyncio.Future[None], asyncio.Future[None],
+                     list[tuple[Leg, asyncio.Future[Channel]]]] | None = None
+
     # -- starting ----------------------------------------------------------------------
 
     async def begin(self, channel_id: str, identify: Awaitable[ElderCard | None]) -> None:
@@ -60,10 +63,10 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
         """
         loop = asyncio.get_running_loop()
         t0, pressed = loop.time(), utcnow()
-        # The first requests leave on the loop's next turn, each started here rather than
-        # from a task of its own (a turn of the loop saved on each of the elder's paths).
-        answering = asyncio.ensure_future(self.client.channels.answer(channel_id))
-        bridging = asyncio.ensure_future(self._ensure_bridge())
+        if self._launched is None:
+            self.launch(channel_id)
+        assert self._launched is not None
+        answering, bridging, first = self._launched
         self._hold_updates()
         caller = self.legs.setdefault(
             channel_id, Leg(channel_id, LegRole.ELDER, None, LegState.ANSWERED)
@@ -73,7 +76,7 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
         self.deps.recorder.opened(self.row())
         self._save()
         self._save_leg(caller)
-        emergency = loop.create_task(self._settle(self._send(self.plan.start())))
+        emergency = loop.create_task(self._settle(first))
         lookup = asyncio.ensure_future(identify)
         lost: CallerLost | None = None
         try:
@@ -96,6 +99,15 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
         self.first_round_seconds = loop.time() - t0
         self.first_round_done.set()
         self._arm_escalation()
+
+    def launch(self, channel_id: str) -> None:
+        """The first requests of a start: the caller's answer, the bridge and 120's
+        originate leave on the loop's next turn, each started here (before ``begin`` runs on
+        the conference's task) rather than from a task of its own: a turn of the loop saved
+        on each of the elder's paths. Nothing is recorded here; ``begin`` does it."""
+        self._launched = (asyncio.ensure_future(self.client.channels.answer(channel_id)),
+                          asyncio.ensure_future(self._ensure_bridge()),
+                          self._send(self.plan.start()))
 
     async def _answer_and_bridge(self, channel_id: str, answering: Awaitable[None],
                                  bridging: Awaitable[None]) -> None:

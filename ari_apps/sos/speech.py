@@ -1,8 +1,11 @@
-"""How many per-incident speeches are made at once, and which wait or are dropped.
+"""Where per-incident speech is made, how many at once, and which wait or are dropped.
 
-Each speech is two processes (espeak-ng into sox, ``dialplan/sounds.py``) costing some
-40–80 ms of CPU. A burst of SOS presses must not turn into a burst of them: at most
-``SOS_SPEECH_AT_ONCE`` run at once, the others wait in a short queue, in order. Nothing on
+Each speech is espeak-ng piped into sox (``dialplan.sounds.speak``), some 40–80 ms of CPU,
+run by a worker process of a pool (``SpeakerPool``) at a lower CPU priority than the
+calls: the event loop only hands over the text and takes the WAV back (about 0.3 ms),
+it starts no process and holds its interpreter for none of the work. A burst of SOS
+presses must not turn into a burst of speeches: at most ``SOS_SPEECH_AT_ONCE`` run at
+once (the pool has that many workers), the others wait in a short queue, in order. Nothing on
 a call waits for this queue: a leg that needs its prompt before it is made hears the
 generic one (``responders.py``) and marks the speech *late*. Under overload (others are
 waiting behind it) a late speech that has not started is dropped, as is any speech of an
@@ -13,17 +16,62 @@ one is refused (its incident keeps the generic prompts).
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import os
 from collections import deque
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+from dialplan.sounds import speak
+
 Speaker = Callable[[str], Awaitable[bytes]]
+
+#: The workers' CPU priority below the product's (``nice``): on a busy machine a prompt is
+#: late (the generic one stands in), a call never is.
+NICENESS = 10
 
 #: Waiting speeches per speech allowed at once. At one at a time a speech takes some 60 ms,
 #: so 16 is about a second of waiting: a speech further back would be ready only after the
 #: people it is for have answered (it is asked for half a second after the first ring), and
 #: refusing it at once costs nothing but the generic prompt.
 WAITING_PER_SLOT = 16
+
+
+def _lower_priority() -> None:
+    os.nice(NICENESS)
+
+
+class SpeakerPool:
+    """``dialplan.sounds.speak`` in ``workers`` processes of their own, started on first use
+    (spawned: nothing of this process's state is copied into them)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+
+    async def __call__(self, text: str) -> bytes:
+        pool = self._pool
+        if pool is None:
+            pool = self._pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_lower_priority)
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, speak, text)
+        except BrokenProcessPool:
+            # A worker died (killed, out of memory): this speech fails (the generic prompt
+            # stands in) and the next one gets a fresh pool.
+            if self._pool is pool:
+                self._pool = None
+                pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+    async def close(self) -> None:
+        """Stop the workers (a speech being made is finished first, a waiting one dropped)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await asyncio.to_thread(pool.shutdown, wait=True, cancel_futures=True)
 
 
 class SpeechRefused(Exception):
@@ -41,7 +89,7 @@ class SpeechQueue:
 
     def __init__(self, speak: Speaker, at_once: int,
                  limit: int | None = None) -> None:
-        #: How a text is spoken (tests put a stand-in here).
+        #: How a text is spoken (a ``SpeakerPool``; tests put a stand-in here).
         self.speak = speak
         self.at_once = at_once
         self.limit = limit if limit is not None else WAITING_PER_SLOT * at_once
@@ -51,6 +99,11 @@ class SpeechQueue:
         self.dropped = 0
         self.refused = 0
         self._waiting: deque[_Waiting] = deque()
+
+    async def close(self) -> None:
+        """The product stops: the speaker's workers too."""
+        if isinstance(self.speak, SpeakerPool):
+            await self.speak.close()
 
     @property
     def waiting(self) -> int:

@@ -27,7 +27,7 @@ from ari_apps.sos.notifier import SosNotifier
 from ari_apps.sos.plan import Candidate
 from ari_apps.sos.recovery import Recovery
 from ari_apps.sos.roster import OnDutyRoster
-from ari_apps.sos.speech import SpeechQueue
+from ari_apps.sos.speech import SpeakerPool, SpeechQueue
 from ari_apps.sos.store import IncidentRecorder
 from ari_apps.sos.timers import EscalationTimers
 from callcenter.asterisk import (
@@ -53,7 +53,6 @@ from callcenter.scheduler import Scheduler
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import utcnow
-from dialplan.sounds import speak
 
 log = get_logger(__name__)
 
@@ -99,7 +98,8 @@ class SosApp(Recovery):
             claim_elder=self._claim_elder,
             arm=self.escalation.arm,
             disarm=self.escalation.disarm,
-            speech=SpeechQueue(speak, settings.sos_speech_at_once),
+            speech=SpeechQueue(SpeakerPool(settings.sos_speech_at_once),
+                               settings.sos_speech_at_once),
             sleep=sleep,
             call_back=self._call_back,
         )
@@ -140,6 +140,7 @@ class SosApp(Recovery):
             task.cancel()
         await asyncio.gather(*self._restores, *self._callbacks, return_exceptions=True)
         await asyncio.gather(*(c.stop() for c in list(self.conferences.values())))
+        await self.deps.speech.close()
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -277,6 +278,7 @@ class SosApp(Recovery):
         # The look-up is in flight from the StasisStart on: it is on the first round's path.
         lookup = asyncio.ensure_future(
             self._known(card) if card is not None else self._identify(number, device_id))
+        conference.launch(channel.id)  # the answer, the bridge and 120 leave at once
         conference.start(lambda: conference.begin(channel.id, lookup))
         return conference
 

@@ -56,8 +56,8 @@ needs_sox = pytest.mark.skipif(shutil.which("sox") is None, reason="sox not inst
 
 
 @needs_sox
-async def test_resampling_keeps_the_pitch() -> None:
-    out = _samples(await resample(_tone(440)))
+def test_resampling_keeps_the_pitch() -> None:
+    out = _samples(resample(_tone(440)))
     assert abs(len(out) - 8000) <= 8
     crossings = sum(1 for a, b in zip(out, out[1:], strict=False) if (a < 0) != (b < 0))
     assert 870 <= crossings <= 890  # 440 Hz: two zero crossings a period
@@ -65,14 +65,14 @@ async def test_resampling_keeps_the_pitch() -> None:
 
 
 @needs_sox
-async def test_resampling_filters_what_the_telephone_band_cannot_carry() -> None:
+def test_resampling_filters_what_the_telephone_band_cannot_carry() -> None:
     # 6 kHz is above 8 kHz audio's 4 kHz limit: decimated without a low-pass it would fold
     # back to 2 kHz (8000 - 6000), a whistle over the speech; it must be gone instead.
-    out = _samples(await resample(_tone(6000)))
+    out = _samples(resample(_tone(6000)))
     assert _level(out, 2000) < 8000 / 100  # folded back: at least 40 dB down
     assert math.sqrt(sum(s * s for s in out) / len(out)) < 8000 / 100  # and nothing else left
     # Speech's own band passes: 3 kHz keeps its level.
-    assert _level(_samples(await resample(_tone(3000))), 3000) > 7000
+    assert _level(_samples(resample(_tone(3000))), 3000) > 7000
 
 
 @pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),

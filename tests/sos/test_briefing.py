@@ -120,7 +120,7 @@ def test_the_confirm_time_is_bounded(value: str, monkeypatch: pytest.MonkeyPatch
 
 @pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),
                     reason="espeak-ng or sox not installed")
-async def test_the_briefing_is_spoken_as_asterisk_wav() -> None:
-    with wave.open(io.BytesIO(await speak(briefing_text(CARD, "")))) as wav:
+def test_the_briefing_is_spoken_as_asterisk_wav() -> None:
+    with wave.open(io.BytesIO(speak(briefing_text(CARD, "")))) as wav:
         assert (wav.getframerate(), wav.getnchannels(), wav.getsampwidth()) == (8000, 1, 2)
         assert wav.getnframes() > 8000 * 5  # seconds of speech, not a click

@@ -6,37 +6,47 @@ import asyncio
 import io
 import os
 import shutil
+import signal
 import wave
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import pytest
 
 from ari_apps.sos.briefing import briefing_text
-from ari_apps.sos.speech import SpeechQueue, SpeechRefused
-from dialplan.sounds import NICENESS, speak
+from ari_apps.sos.speech import NICENESS, SpeakerPool, SpeechQueue, SpeechRefused
 from tests.sos.conftest import SlowSpeaker
 
 
 @pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),
                     reason="espeak-ng or sox not installed")
-async def test_speech_is_made_by_processes_of_their_own_below_the_calls_priority(
+async def test_speech_is_made_by_worker_processes_below_the_calls_priority(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     real = shutil.which("espeak-ng")
     programs = tmp_path / "bin"
     programs.mkdir()
     spy = programs / "espeak-ng"  # notes who runs it, then is espeak-ng
-    spy.write_text(f'#!/bin/sh\necho "$$ $PPID $(nice)" > "$SPEAKER_RECORD"\nexec {real} "$@"\n')
+    spy.write_text('#!/bin/sh\n'
+                   'echo "$$ $PPID $(cut -d" " -f4 /proc/$PPID/stat) $(nice)" > "$SPEAKER_RECORD"\n'
+                   f'exec {real} "$@"\n')
     spy.chmod(0o755)
     record = tmp_path / "speaker"
     monkeypatch.setenv("PATH", f"{programs}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("SPEAKER_RECORD", str(record))
 
-    wav = await speak(briefing_text(None, "13900001111"))
+    speaker = SpeakerPool(1)
+    try:
+        wav = await speaker(briefing_text(None, "13900001111"))
+        again = await speaker(briefing_text(None, "13900002222"))
+    finally:
+        await speaker.close()
 
-    pid, parent, niceness = (int(field) for field in record.read_text().split())
-    assert pid != os.getpid() and parent == os.getpid()  # a child process, not a thread of ours
+    pid, parent, grandparent, niceness = (int(field) for field in record.read_text().split())
+    # espeak-ng ran in a worker process of ours, not in this process nor one of its threads.
+    assert pid != os.getpid() and parent != os.getpid() and grandparent == os.getpid()
     assert niceness == min(19, os.nice(0) + NICENESS)  # the calls come first
+    assert again != wav
     with wave.open(io.BytesIO(wav)) as audio:
         assert (audio.getframerate(), audio.getnchannels(), audio.getsampwidth()) == (8000, 1, 2)
         assert audio.getnframes() > 8000 * 3
@@ -126,3 +136,20 @@ async def test_an_ended_incidents_waiting_speech_leaves_the_queue_and_frees_noth
     speaker.release.set()
     await asyncio.wait_for(after, 5)
     assert queue.running == 0 and queue.most == 1
+
+
+@pytest.mark.skipif(not (shutil.which("espeak-ng") and shutil.which("sox")),
+                    reason="espeak-ng or sox not installed")
+async def test_a_dead_speech_worker_fails_one_speech_and_the_next_gets_a_fresh_one() -> None:
+    speaker = SpeakerPool(1)
+    try:
+        await speaker(briefing_text(None, "13900001111"))  # the worker is up
+        assert speaker._pool is not None
+        for pid in list(speaker._pool._processes):  # killed from outside, as the OOM killer would
+            os.kill(pid, signal.SIGKILL)
+        with pytest.raises(BrokenProcessPool):
+            await speaker(briefing_text(None, "13900002222"))
+        wav = await speaker(briefing_text(None, "13900003333"))
+        assert wav.startswith(b"RIFF")
+    finally:
+        await speaker.close()
