@@ -15,5 +15,6 @@
     link.textContent = text;
     live.textContent = "";
     live.appendChild(link);
+    event.preventDefault();  // shown here: the console's generic banner stays out
   });
 })();
