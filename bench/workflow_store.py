@@ -9,8 +9,8 @@ the product builds (compiled once); for a move, the same statements in one trans
 chained audit row, the head). Seeding is one INSERT … SELECT over generate_series in its own
 database (``cc_bench_workflow``), kept between runs (``--fresh`` seeds again).
 
-    python bench/workflow.py                     # 1 000 000 orders, 200 queries per shape, 2000 moves
-    python bench/workflow.py --orders 100000 --queries 50 --moves 500 --fresh
+    python bench/workflow_store.py                     # 1 000 000 orders, 200 queries per shape, 2000 moves
+    python bench/workflow_store.py --orders 100000 --queries 50 --moves 500 --fresh
 """
 
 from __future__ import annotations
