@@ -15,8 +15,8 @@ from callcenter.crypto import FieldCipher
 from callcenter.passwords import Passwords
 from callcenter.pbxsim.server import PbxSimulator
 from callcenter.settings import Settings
-from callcenter.store.models import ElderPhone
 from callcenter.store.engine import SessionFactory
+from callcenter.store.models import ElderPhone
 from tests.care.conftest import ELDER_PHONE, Elders, close_care
 from tests.care.test_console import CareConsole, open_console
 from tests.chromium import chromium
