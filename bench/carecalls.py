@@ -12,6 +12,7 @@ Prints, on PostgreSQL and the PBX simulator (a subprocess, real time):
 The greeting is the recorded fallback (``--speech`` speaks each with espeak-ng instead).
 
     .venv/bin/python bench/carecalls.py            # --elders 10000 --per-trunk 200 --rate 100
+                                                   # --calls N: the campaign's first N calls
 """
 
 from __future__ import annotations
@@ -110,7 +111,7 @@ async def campaign(url: str, settings: Settings, sim: Simulator, calls: int,
     journal = Journal(workdir / "journal", sessions)
     outbox = Outbox(Resilient(journal, sessions), journal)
     client = AriClient(sim.ari_url, "callcenter", "callcenter", "callcenter")
-    scheduler = Scheduler(sessions, journal, bus, poll_seconds=0.5, batch_size=200)
+    scheduler = Scheduler(sessions, journal, bus, poll_seconds=0.5)
     app = CareApp({"default": client}, settings, sessions, scheduler, bus, outbox.submit_many,
                   speaker=espeak_slow if speech else None)
     router = StasisRouter({"default": client})
@@ -179,12 +180,13 @@ async def main(args: argparse.Namespace) -> None:
               f"{layout['cpu_seconds']:.2f} s CPU, RSS +{layout['rss_growth_mib']:.0f} MiB)",
               flush=True)
         await script_people(sim, numbers)
-        product = await campaign(url, settings, sim, layout["laid_out"], workdir, args.speech)
+        calls = min(layout["laid_out"], args.calls or layout["laid_out"])
+        product = await campaign(url, settings, sim, calls, workdir, args.speech)
         print(f"product: {product['calls']} calls in {product['seconds']:.1f} s = "
               f"{product['calls_per_second']:.1f} calls/s sustained, "
               f"{product['cpu_ms_per_call']:.1f} ms CPU per call, peak RSS "
               f"{product['peak_rss_mib']:.0f} MiB, results {product['results']}", flush=True)
-        bare = await floor(sim, first[:layout["laid_out"]], args.per_trunk, args.rate, workdir)
+        bare = await floor(sim, first[:calls], args.per_trunk, args.rate, workdir)
         print(f"floor:   {bare['calls']} calls in {bare['seconds']:.1f} s = "
               f"{bare['calls_per_second']:.1f} calls/s, peak RSS {bare['peak_rss_mib']:.0f} MiB")
         print(f"ratio (product / floor calls/s): "
@@ -198,6 +200,8 @@ if __name__ == "__main__":
     parser.add_argument("--elders", type=int, default=10_000)
     parser.add_argument("--per-trunk", type=int, default=200)
     parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--calls", type=int, default=0,
+                        help="measure the campaign over its first N calls (0: all of them)")
     parser.add_argument("--speech", action="store_true")
     parser.add_argument("--verbose", action="store_true", help="keep the product's log")
     asyncio.run(main(parser.parse_args()))

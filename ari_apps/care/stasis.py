@@ -30,6 +30,7 @@ from callcenter.asterisk import (
     AriClient,
     AriError,
     AriEvent,
+    Channel,
     ChannelDestroyed,
     ChannelDtmfReceived,
     Dial,
@@ -49,6 +50,10 @@ WELL_KEY, TALK_KEY = "1", "2"
 #: Keys that are neither 1 nor 2 before the call gives up on them (a stuck key, a child).
 STORM_KEYS = 12
 GOODBYE = "sound:vm-goodbye"
+#: Seconds between tries of storing an attempt's end (the store busy or restarting).
+SETTLE_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0)
+#: Care's transactions at once in a process: a campaign never takes every pooled connection.
+STORE_AT_ONCE = 4
 Publish = Callable[[str, dict[str, object], str | None], Awaitable[None]]
 Submit = Callable[[list[object]], Awaitable[object]]
 
@@ -95,6 +100,7 @@ class CareCalls:
         self._router: StasisRouter | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.settled: list[tuple[AttemptEnd, Settled | None]] = []
+        self.store_slots = asyncio.Semaphore(STORE_AT_ONCE)
         self._settled_event = asyncio.Event()
 
     def attach(self, router: StasisRouter) -> None:
@@ -118,7 +124,7 @@ class CareCalls:
     async def place(self, job: Job) -> None:
         """The dialler's ``place``: write the attempt, then originate it."""
         ident = call_id(job.task_id, job.attempt)
-        async with self.sessions() as session:
+        async with self.store_slots, self.sessions() as session:
             task = await session.get(CareTask, job.task_id)
             if task is None or task.attempts >= job.attempt:
                 self.dialler.release(job)  # placed before (a restart): never twice
@@ -130,8 +136,10 @@ class CareCalls:
                 failure: Exception | None = err
             else:
                 failure = None
-        if not await begin_attempt(self.sessions, job.task_id, job.attempt, ident,
-                                   target.number, self.owner, self.clock()):
+        async with self.store_slots:
+            placed = await begin_attempt(self.sessions, job.task_id, job.attempt, ident,
+                                         target.number, self.owner, self.clock())
+        if not placed:
             self.dialler.release(job)
             return
         call = CareCall(job, target, ident, next(iter(self.clients)))
@@ -183,9 +191,8 @@ class CareCalls:
             call = await self.adopt(ident, event.node)
             if call is None:
                 return
-            if not isinstance(event, StasisStart | Dial) and channel is not None \
-                    and channel.state == "Up":
-                await self._answered(call)  # on the line: ask again, then take this event
+            if not isinstance(event, StasisStart | Dial):
+                await self._resume_adopted(call, channel)
         if isinstance(event, Dial):
             if event.dialstatus in DIAL_RESULTS:
                 call.dial_result = DIAL_RESULTS[event.dialstatus]
@@ -224,6 +231,16 @@ class CareCalls:
             self._router.claim(ident, self._route)
         log.info("care call taken back after a restart", task=task_id, attempt=attempt)
         return call
+
+    async def _resume_adopted(self, call: CareCall, channel: Channel | None) -> None:
+        """On the line (a playback's event carries no channel: ask Asterisk): ask again."""
+        state = channel.state if channel is not None else None
+        if state is None:
+            try:
+                state = (await self._client(call.node).channels.get(call.id)).state
+            except AriError:
+                return  # gone: its ChannelDestroyed, or the watch, settles it
+        await self.resume(call, state)
 
     async def resume(self, call: CareCall, channel_state: str) -> None:
         """An adopted call that is up: ask the question again from the start."""
@@ -365,9 +382,7 @@ class CareCalls:
         self.dialler.release(call.job)
         end = AttemptEnd(call.job.task_id, call.job.attempt, call.id, result, reason,
                          call.answered_at, cause, retryable)
-        settled = await settle(self.sessions, self.settings, end,
-                               report_to_kin=call.target.report_to_kin,
-                               elder_name=call.target.name, now=self.clock())
+        settled = await self._settle(end, call.target)
         if settled is not None and settled.notes:
             await self.submit_notes(list(settled.notes))
         if settled is not None and settled.escalated:
@@ -379,6 +394,24 @@ class CareCalls:
         self._settled_event.set()
         log.info("care call ended", task=call.job.task_id, attempt=call.job.attempt,
                  result=result.value, reason=reason)
+
+    async def _settle(self, end: AttemptEnd, target: Target) -> Settled | None:
+        """Store the attempt's end, trying again while the store is busy or away."""
+        for delay in (*SETTLE_RETRIES, None):
+            try:
+                async with self.store_slots:
+                    return await settle(self.sessions, self.settings, end,
+                                        report_to_kin=target.report_to_kin,
+                                        elder_name=target.name, now=self.clock())
+            except Exception as err:  # noqa: BLE001 - retried; the watch takes the rest
+                if delay is None:
+                    log.error("care call result not stored; its watch will settle it",
+                              task=end.task_id, attempt=end.attempt, error=repr(err))
+                    return None
+                log.warning("care call result not stored yet; trying again",
+                            task=end.task_id, error=repr(err))
+                await asyncio.sleep(delay)
+        return None
 
     async def wait_settled(self, count: int, within: float = 10.0) -> None:
         """Until ``count`` attempts have ended in this process (tests, the bench)."""

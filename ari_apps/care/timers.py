@@ -97,7 +97,7 @@ class CallTimers:
     async def queue(self, task_id: str, attempt: int, *, urgent: bool = False) -> bool:
         """Hand an attempt to the dialler (once) and arm its watch."""
         now = self.clock()
-        async with self.sessions.begin() as session:
+        async with self.calls.store_slots, self.sessions.begin() as session:
             task = await session.get(CareTask, task_id, with_for_update=True)
             if task is None or task.state in (TaskState.DONE.value, TaskState.CANCELLED.value) \
                     or task.attempts >= attempt:
@@ -105,7 +105,8 @@ class CallTimers:
             task.state, task.owner, task.heartbeat_at = (TaskState.QUEUED.value,
                                                          self.calls.owner, now)
             kind = CareKind(task.kind)
-        await self.scheduler.schedule(WATCH_KIND, f"{task_id}:{attempt}", now + self.watch)
+        # Not waiting on the timer's write: a campaign arms thousands at once.
+        self.scheduler.schedule_nowait(WATCH_KIND, f"{task_id}:{attempt}", now + self.watch)
         return self.dialler.submit(Job(task_id, attempt, kind, self.trunk, urgent=urgent))
 
     async def on_call(self, timer: Timer) -> None:
@@ -117,7 +118,7 @@ class CallTimers:
         now = self.clock()
         again = now + self.watch
         if self.dialler.holds(task_id, attempt):
-            await self.scheduler.schedule(WATCH_KIND, timer.key, again)
+            self.scheduler.schedule_nowait(WATCH_KIND, timer.key, again)
             return
         async with self.sessions() as session:
             task = await session.get(CareTask, task_id)
