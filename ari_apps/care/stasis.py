@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import update
+
 from ari_apps.care.dialler import Dialler, Job, trunk_of
 from ari_apps.care.exceptions import BadNumber, ElderInactive, NoPhone, TaskNotFound
 from ari_apps.care.models import CareKind, CareResult, CareTask
@@ -39,6 +41,7 @@ from callcenter.asterisk import (
     StasisRouter,
     StasisStart,
 )
+from callcenter.calls.models import Call
 from callcenter.logs import get_logger
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
@@ -222,9 +225,13 @@ class CareCalls:
                 target = await target_of(session, task)
             except (NoPhone, BadNumber, ElderInactive, TaskNotFound):
                 return None
+            row = await session.get(Call, ident)
         job = Job(task_id, attempt, CareKind(task.kind),
                   trunk_of(self.settings.dial_template.format(number=target.number)))
         call = CareCall(job, target, ident, node or next(iter(self.clients)))
+        if row is not None and row.disposition:  # answered before the restart: kept
+            call.result, call.reason = CareResult(row.disposition), row.note
+            call.answered_at, call.state = row.answered_at, "thanking"
         self.dialler.adopt(job)
         self.calls[ident] = call
         if self._router is not None:
@@ -243,8 +250,11 @@ class CareCalls:
         await self.resume(call, state)
 
     async def resume(self, call: CareCall, channel_state: str) -> None:
-        """An adopted call that is up: ask the question again from the start."""
-        if channel_state == "Up" and call.state == "dialling":
+        """An adopted call that is up: ask the question again from the start (or, when its
+        answer was kept, end it)."""
+        if call.result is not None and call.state == "thanking":
+            await self._hangup(call)
+        elif channel_state == "Up" and call.state == "dialling":
             await self._answered(call)
 
     async def _answered(self, call: CareCall) -> None:
@@ -303,9 +313,11 @@ class CareCalls:
         if digit == WELL_KEY:
             call.result = CareResult.ANSWERED_WELL if wellbeing else CareResult.CONFIRMED
             call.reason = f"pressed {digit}"
+            await self._keep_answer(call)
             await self._thank(call)
         elif digit == TALK_KEY and wellbeing:
             call.result, call.reason = CareResult.WANTS_TO_TALK, "pressed 2: wants to talk"
+            await self._keep_answer(call)
             await self._to_hotline(call)
         else:
             call.junk_keys += 1
@@ -313,6 +325,17 @@ class CareCalls:
                 call.result = CareResult.NO_RESPONSE
                 call.reason = f"DTMF storm: {call.junk_keys} keys, none of them an answer"
                 await self._hangup(call)
+
+    async def _keep_answer(self, call: CareCall) -> None:
+        """The elder's answer, stored at once: a restart before the call ends keeps it."""
+        assert call.result is not None
+        try:
+            async with self.store_slots, self.sessions.begin() as session:
+                await session.execute(update(Call).where(Call.id == call.id).values(
+                    disposition=call.result.value, note=call.reason,
+                    answered_at=call.answered_at))
+        except Exception as err:  # noqa: BLE001 - the end of the call stores it again
+            log.warning("care answer not stored at the key", call=call.id, error=repr(err))
 
     async def _thank(self, call: CareCall) -> None:
         if call.waiter is not None:

@@ -147,8 +147,14 @@ class CallTimers:
             async with self.sessions() as session:
                 task = await session.get(CareTask, task_id)
                 target = await target_of(session, task) if task is not None else None
-            end = AttemptEnd(task_id, attempt, ident, CareResult.FAILED,
-                             "the call was lost with the process that placed it")
+            async with self.sessions() as session:
+                row = await session.get(Call, ident)
+            if row is not None and row.disposition:  # answered, then its process stopped
+                end = AttemptEnd(task_id, attempt, ident, CareResult(row.disposition),
+                                 row.note, row.answered_at)
+            else:
+                end = AttemptEnd(task_id, attempt, ident, CareResult.FAILED,
+                                 "the call was lost with the process that placed it")
             settled = await settle(self.sessions, self.settings, end,
                                    report_to_kin=target.report_to_kin if target else False,
                                    elder_name=target.name if target else "", now=self.clock())

@@ -159,6 +159,9 @@ async def test_a_restart_mid_campaign_calls_nobody_twice_and_forgets_nobody(
         for task in tasks:
             found = await second.task(task)
             assert found.result == "answered_well", (task, found.result, found.reason)
+        for task in tasks:
+            calls = await second.calls_of(task)
+            assert len(calls) == 1, [(c.id, c.disposition, c.details) for c in calls]
         for number in numbers:
             assert len(second.originated(number)) == 1, number
     finally:
