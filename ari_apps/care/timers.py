@@ -85,6 +85,9 @@ class CallTimers:
         self.clock = clock
         self.trunk = trunk_of(self.settings.dial_template.format(number="0"))
         self._heartbeat: asyncio.Task[None] | None = None
+        # Queuing a campaign's thousands of attempts never holds up the calls on the line
+        # (they store their answers and ends through ``calls.store_slots``).
+        self._queue_slots = asyncio.Semaphore(2)
 
     def register(self) -> None:
         self.scheduler.register(CALL_KIND, self.on_call)
@@ -97,7 +100,7 @@ class CallTimers:
     async def queue(self, task_id: str, attempt: int, *, urgent: bool = False) -> bool:
         """Hand an attempt to the dialler (once) and arm its watch."""
         now = self.clock()
-        async with self.calls.store_slots, self.sessions.begin() as session:
+        async with self._queue_slots, self.sessions.begin() as session:
             task = await session.get(CareTask, task_id, with_for_update=True)
             if task is None or task.state in (TaskState.DONE.value, TaskState.CANCELLED.value) \
                     or task.attempts >= attempt:
