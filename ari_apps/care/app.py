@@ -11,17 +11,20 @@ from sqlalchemy import select
 
 from ari_apps.care.dialler import HOTLINE_QUEUE, Dialler
 from ari_apps.care.kin import KinCalls
-from ari_apps.care.services import campaigns_paused
+from ari_apps.care.services import campaigns_paused, layout_day, local_day
 from ari_apps.care.speech import CareSpeech, Speaker
 from ari_apps.care.stasis import CareCalls
 from ari_apps.care.timers import CallTimers
 from callcenter.asterisk import AriClient, StasisRouter
 from callcenter.bus import Bus, BusMessage
 from callcenter.commands import CommandPath
+from callcenter.logs import get_logger
 from callcenter.scheduler import Scheduler
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import utcnow
+
+log = get_logger(__name__)
 
 CONSOLE_ROLES = ["agent", "supervisor"]
 CAMPAIGN_TOPIC = "care.campaign"
@@ -90,6 +93,19 @@ class CareApp:
         self.dialler.set_sos_active(set(active))
         self.dialler.start()
         self.timers.start()
+
+    async def catch_up_today(self) -> None:
+        """Lay out today's calls still ahead (a first start after ``CARE_LAYOUT_AT``, or
+        plans added while no process ran); what exists is left as it is."""
+        settings = self.calls.settings
+        now = self.calls.clock()
+        try:
+            count = await layout_day(self.sessions, settings, local_day(settings, now),
+                                     not_before=now)
+        except Exception as err:  # noqa: BLE001 - tomorrow's layout runs regardless
+            log.warning("today's care calls not laid out at start", error=repr(err))
+            return
+        log.info("today's care calls laid out at start", calls=count)
 
     async def close(self) -> None:
         await self.timers.close()

@@ -36,6 +36,7 @@ async def load(host: Host) -> None:
     for topic in SUBSCRIPTIONS:
         await host.subscribe(topic, care.on_bus)
     await care.start()
+    await care.catch_up_today()
     host.stack.push_async_callback(care.close)
     host.provide(CARE, care)
 

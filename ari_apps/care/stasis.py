@@ -18,6 +18,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from sqlalchemy import update
+
 from ari_apps.care.dialler import Dialler, Job, trunk_of
 from ari_apps.care.exceptions import BadNumber, ElderInactive, NoPhone, TaskNotFound
 from ari_apps.care.models import CareKind, CareResult, CareTask
@@ -30,6 +32,7 @@ from callcenter.asterisk import (
     AriClient,
     AriError,
     AriEvent,
+    Channel,
     ChannelDestroyed,
     ChannelDtmfReceived,
     Dial,
@@ -38,6 +41,7 @@ from callcenter.asterisk import (
     StasisRouter,
     StasisStart,
 )
+from callcenter.calls.models import Call
 from callcenter.logs import get_logger
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
@@ -49,6 +53,10 @@ WELL_KEY, TALK_KEY = "1", "2"
 #: Keys that are neither 1 nor 2 before the call gives up on them (a stuck key, a child).
 STORM_KEYS = 12
 GOODBYE = "sound:vm-goodbye"
+#: Seconds between tries of storing an attempt's end (the store busy or restarting).
+SETTLE_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0)
+#: Care's transactions at once in a process: a campaign never takes every pooled connection.
+STORE_AT_ONCE = 4
 Publish = Callable[[str, dict[str, object], str | None], Awaitable[None]]
 Submit = Callable[[list[object]], Awaitable[object]]
 
@@ -95,6 +103,7 @@ class CareCalls:
         self._router: StasisRouter | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self.settled: list[tuple[AttemptEnd, Settled | None]] = []
+        self.store_slots = asyncio.Semaphore(STORE_AT_ONCE)
         self._settled_event = asyncio.Event()
 
     def attach(self, router: StasisRouter) -> None:
@@ -118,7 +127,7 @@ class CareCalls:
     async def place(self, job: Job) -> None:
         """The dialler's ``place``: write the attempt, then originate it."""
         ident = call_id(job.task_id, job.attempt)
-        async with self.sessions() as session:
+        async with self.store_slots, self.sessions() as session:
             task = await session.get(CareTask, job.task_id)
             if task is None or task.attempts >= job.attempt:
                 self.dialler.release(job)  # placed before (a restart): never twice
@@ -130,8 +139,10 @@ class CareCalls:
                 failure: Exception | None = err
             else:
                 failure = None
-        if not await begin_attempt(self.sessions, job.task_id, job.attempt, ident,
-                                   target.number, self.owner, self.clock()):
+        async with self.store_slots:
+            placed = await begin_attempt(self.sessions, job.task_id, job.attempt, ident,
+                                         target.number, self.owner, self.clock())
+        if not placed:
             self.dialler.release(job)
             return
         call = CareCall(job, target, ident, next(iter(self.clients)))
@@ -183,9 +194,8 @@ class CareCalls:
             call = await self.adopt(ident, event.node)
             if call is None:
                 return
-            if not isinstance(event, StasisStart | Dial) and channel is not None \
-                    and channel.state == "Up":
-                await self._answered(call)  # on the line: ask again, then take this event
+            if not isinstance(event, StasisStart | Dial):
+                await self._resume_adopted(call, channel)
         if isinstance(event, Dial):
             if event.dialstatus in DIAL_RESULTS:
                 call.dial_result = DIAL_RESULTS[event.dialstatus]
@@ -215,9 +225,13 @@ class CareCalls:
                 target = await target_of(session, task)
             except (NoPhone, BadNumber, ElderInactive, TaskNotFound):
                 return None
+            row = await session.get(Call, ident)
         job = Job(task_id, attempt, CareKind(task.kind),
                   trunk_of(self.settings.dial_template.format(number=target.number)))
         call = CareCall(job, target, ident, node or next(iter(self.clients)))
+        if row is not None and row.disposition:  # answered before the restart: kept
+            call.result, call.reason = CareResult(row.disposition), row.note
+            call.answered_at, call.state = row.answered_at, "thanking"
         self.dialler.adopt(job)
         self.calls[ident] = call
         if self._router is not None:
@@ -225,9 +239,22 @@ class CareCalls:
         log.info("care call taken back after a restart", task=task_id, attempt=attempt)
         return call
 
+    async def _resume_adopted(self, call: CareCall, channel: Channel | None) -> None:
+        """On the line (a playback's event carries no channel: ask Asterisk): ask again."""
+        state = channel.state if channel is not None else None
+        if state is None:
+            try:
+                state = (await self._client(call.node).channels.get(call.id)).state
+            except AriError:
+                return  # gone: its ChannelDestroyed, or the watch, settles it
+        await self.resume(call, state)
+
     async def resume(self, call: CareCall, channel_state: str) -> None:
-        """An adopted call that is up: ask the question again from the start."""
-        if channel_state == "Up" and call.state == "dialling":
+        """An adopted call that is up: ask the question again from the start (or, when its
+        answer was kept, end it)."""
+        if call.result is not None and call.state == "thanking":
+            await self._hangup(call)
+        elif channel_state == "Up" and call.state == "dialling":
             await self._answered(call)
 
     async def _answered(self, call: CareCall) -> None:
@@ -286,9 +313,11 @@ class CareCalls:
         if digit == WELL_KEY:
             call.result = CareResult.ANSWERED_WELL if wellbeing else CareResult.CONFIRMED
             call.reason = f"pressed {digit}"
+            await self._keep_answer(call)
             await self._thank(call)
         elif digit == TALK_KEY and wellbeing:
             call.result, call.reason = CareResult.WANTS_TO_TALK, "pressed 2: wants to talk"
+            await self._keep_answer(call)
             await self._to_hotline(call)
         else:
             call.junk_keys += 1
@@ -296,6 +325,17 @@ class CareCalls:
                 call.result = CareResult.NO_RESPONSE
                 call.reason = f"DTMF storm: {call.junk_keys} keys, none of them an answer"
                 await self._hangup(call)
+
+    async def _keep_answer(self, call: CareCall) -> None:
+        """The elder's answer, stored at once: a restart before the call ends keeps it."""
+        assert call.result is not None
+        try:
+            async with self.store_slots, self.sessions.begin() as session:
+                await session.execute(update(Call).where(Call.id == call.id).values(
+                    disposition=call.result.value, note=call.reason,
+                    answered_at=call.answered_at))
+        except Exception as err:  # noqa: BLE001 - the end of the call stores it again
+            log.warning("care answer not stored at the key", call=call.id, error=repr(err))
 
     async def _thank(self, call: CareCall) -> None:
         if call.waiter is not None:
@@ -365,9 +405,7 @@ class CareCalls:
         self.dialler.release(call.job)
         end = AttemptEnd(call.job.task_id, call.job.attempt, call.id, result, reason,
                          call.answered_at, cause, retryable)
-        settled = await settle(self.sessions, self.settings, end,
-                               report_to_kin=call.target.report_to_kin,
-                               elder_name=call.target.name, now=self.clock())
+        settled = await self._settle(end, call.target)
         if settled is not None and settled.notes:
             await self.submit_notes(list(settled.notes))
         if settled is not None and settled.escalated:
@@ -379,6 +417,24 @@ class CareCalls:
         self._settled_event.set()
         log.info("care call ended", task=call.job.task_id, attempt=call.job.attempt,
                  result=result.value, reason=reason)
+
+    async def _settle(self, end: AttemptEnd, target: Target) -> Settled | None:
+        """Store the attempt's end, trying again while the store is busy or away."""
+        for delay in (*SETTLE_RETRIES, None):
+            try:
+                async with self.store_slots:
+                    return await settle(self.sessions, self.settings, end,
+                                        report_to_kin=target.report_to_kin,
+                                        elder_name=target.name, now=self.clock())
+            except Exception as err:  # noqa: BLE001 - retried; the watch takes the rest
+                if delay is None:
+                    log.error("care call result not stored; its watch will settle it",
+                              task=end.task_id, attempt=end.attempt, error=repr(err))
+                    return None
+                log.warning("care call result not stored yet; trying again",
+                            task=end.task_id, error=repr(err))
+                await asyncio.sleep(delay)
+        return None
 
     async def wait_settled(self, count: int, within: float = 10.0) -> None:
         """Until ``count`` attempts have ended in this process (tests, the bench)."""

@@ -85,6 +85,9 @@ class CallTimers:
         self.clock = clock
         self.trunk = trunk_of(self.settings.dial_template.format(number="0"))
         self._heartbeat: asyncio.Task[None] | None = None
+        # Queuing a campaign's thousands of attempts never holds up the calls on the line
+        # (they store their answers and ends through ``calls.store_slots``).
+        self._queue_slots = asyncio.Semaphore(2)
 
     def register(self) -> None:
         self.scheduler.register(CALL_KIND, self.on_call)
@@ -97,7 +100,7 @@ class CallTimers:
     async def queue(self, task_id: str, attempt: int, *, urgent: bool = False) -> bool:
         """Hand an attempt to the dialler (once) and arm its watch."""
         now = self.clock()
-        async with self.sessions.begin() as session:
+        async with self._queue_slots, self.sessions.begin() as session:
             task = await session.get(CareTask, task_id, with_for_update=True)
             if task is None or task.state in (TaskState.DONE.value, TaskState.CANCELLED.value) \
                     or task.attempts >= attempt:
@@ -105,7 +108,8 @@ class CallTimers:
             task.state, task.owner, task.heartbeat_at = (TaskState.QUEUED.value,
                                                          self.calls.owner, now)
             kind = CareKind(task.kind)
-        await self.scheduler.schedule(WATCH_KIND, f"{task_id}:{attempt}", now + self.watch)
+        # Not waiting on the timer's write: a campaign arms thousands at once.
+        self.scheduler.schedule_nowait(WATCH_KIND, f"{task_id}:{attempt}", now + self.watch)
         return self.dialler.submit(Job(task_id, attempt, kind, self.trunk, urgent=urgent))
 
     async def on_call(self, timer: Timer) -> None:
@@ -117,7 +121,7 @@ class CallTimers:
         now = self.clock()
         again = now + self.watch
         if self.dialler.holds(task_id, attempt):
-            await self.scheduler.schedule(WATCH_KIND, timer.key, again)
+            self.scheduler.schedule_nowait(WATCH_KIND, timer.key, again)
             return
         async with self.sessions() as session:
             task = await session.get(CareTask, task_id)
@@ -146,8 +150,14 @@ class CallTimers:
             async with self.sessions() as session:
                 task = await session.get(CareTask, task_id)
                 target = await target_of(session, task) if task is not None else None
-            end = AttemptEnd(task_id, attempt, ident, CareResult.FAILED,
-                             "the call was lost with the process that placed it")
+            async with self.sessions() as session:
+                row = await session.get(Call, ident)
+            if row is not None and row.disposition:  # answered, then its process stopped
+                end = AttemptEnd(task_id, attempt, ident, CareResult(row.disposition),
+                                 row.note, row.answered_at)
+            else:
+                end = AttemptEnd(task_id, attempt, ident, CareResult.FAILED,
+                                 "the call was lost with the process that placed it")
             settled = await settle(self.sessions, self.settings, end,
                                    report_to_kin=target.report_to_kin if target else False,
                                    elder_name=target.name if target else "", now=self.clock())

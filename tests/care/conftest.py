@@ -76,8 +76,8 @@ class CareHarness:
     async def advance(self, seconds: float, step: float = 1.0) -> None:
         """Move simulated time on ``step`` by ``step``, running the timers that fall due."""
         whole, rest = divmod(seconds, step)
-        for step in [step] * int(whole) + ([rest] if rest else []):
-            await self.sim.advance(step)
+        for moved in [step] * int(whole) + ([rest] if rest else []):
+            await self.sim.advance(moved)
             await self.scheduler.run_due()
             await self.scheduler.drain()
             for _ in range(3):

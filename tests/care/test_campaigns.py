@@ -159,6 +159,9 @@ async def test_a_restart_mid_campaign_calls_nobody_twice_and_forgets_nobody(
         for task in tasks:
             found = await second.task(task)
             assert found.result == "answered_well", (task, found.result, found.reason)
+        for task in tasks:
+            calls = await second.calls_of(task)
+            assert len(calls) == 1, [(c.id, c.disposition, c.details) for c in calls]
         for number in numbers:
             assert len(second.originated(number)) == 1, number
     finally:
@@ -167,3 +170,20 @@ async def test_a_restart_mid_campaign_calls_nobody_twice_and_forgets_nobody(
 
 async def _placed(care: CareHarness, count: int) -> bool:
     return len(care.dialled) >= count
+
+
+async def test_elders_living_alone_or_disabled_get_a_default_daily_wellbeing_call(
+    care: CareHarness,
+) -> None:
+    day = local_day(care.settings, care.now())
+    await layout_day(care.sessions, care.settings, day)
+    async with care.sessions() as session:
+        plans = list((await session.execute(select(CarePlan))).scalars())
+        tasks = list((await session.execute(select(CareTask))).scalars())
+    assert len(plans) == 7  # 王秀英 lives alone, the six others are disabled
+    assert {(p.kind, p.repeat, p.at_time, p.source) for p in plans} == {
+        ("wellbeing", "daily", care.settings.care_default_time, "default")}
+    assert {t.id for t in tasks} == {f"p{p.id}-{day:%Y%m%d}" for p in plans}
+    await layout_day(care.sessions, care.settings, day)  # a second run changes nothing
+    async with care.sessions() as session:
+        assert len(list((await session.execute(select(CareTask))).scalars())) == 7
