@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ari_apps.hotline.calls import CallTracker
-from ari_apps.hotline.routing import decide, default_decision
+from ari_apps.hotline.routing import decide, default_decision, raised_for_care
 from callcenter.asterisk import AgiSession
 from callcenter.logs import get_logger
 from callcenter.settings import Settings
@@ -47,6 +47,8 @@ class HotlineRoute:
         except Exception as err:  # noqa: BLE001 - any store trouble: route by default
             log.warning("hotline routing without the store", error=f"{type(err).__name__}")
             decision = default_decision(self.settings, now)
+        if (await session.get_variable("CALLCENTER_PRIORITY")) == "high":
+            decision = raised_for_care(decision)
         linkedid = (await session.get_variable("CHANNEL(linkedid)")) or request.uniqueid
         for name, value in decision.variables().items():
             await session.set_variable(name, value)

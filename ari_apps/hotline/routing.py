@@ -11,7 +11,7 @@ AGI fallback reads (``snapshot.py``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,9 @@ from callcenter.settings import Settings
 from callcenter.store.models import Contact, Elder, ElderPhone, Provider, ProviderStaff
 
 #: QUEUE_PRIO per reason (app_queue serves higher first; equal priorities in join order).
-PRIORITIES = {"sos": 10, "high_risk": 8, "repeat": 5, "": 0}
+#: "care": an elder who pressed 2 on a care call to talk to someone (the care feature sets
+#: ``CALLCENTER_PRIORITY=high`` on the channel before it continues in ``[hotline-entry]``).
+PRIORITIES = {"sos": 10, "high_risk": 8, "care": 8, "repeat": 5, "": 0}
 @dataclass(frozen=True, slots=True)
 class RoutingDecision:
     """Where a call goes and why."""
@@ -141,6 +143,13 @@ async def decide(db: AsyncSession, settings: Settings, raw_number: str,
         queue = settings.hotline_after_hours_queue
     return RoutingDecision(queue=queue, priority=PRIORITIES[reason], caller_kind=caller.kind,
                            elder_id=caller.elder_id, reason=reason, open=opened)
+
+
+def raised_for_care(decision: RoutingDecision) -> RoutingDecision:
+    """A care call's elder asked to talk: at least the high-risk priority, with its reason."""
+    if decision.priority >= PRIORITIES["care"]:
+        return decision
+    return replace(decision, priority=PRIORITIES["care"], reason="care")
 
 
 def default_decision(settings: Settings, now: datetime) -> RoutingDecision:

@@ -180,3 +180,15 @@ async def test_no_snapshot_at_all_still_queues_the_call(hotline: HotlineHarness)
     row = await queued(hotline, channel)
     assert row.queue == "hotline" and row.caller_kind == "unknown"
     assert variables(hotline, channel)["CALLCENTER_ROUTED_BY"] == "fallback"
+
+
+async def test_an_elder_who_pressed_2_on_a_care_call_goes_before_callers_already_waiting(
+        hotline: HotlineHarness, seeded: Seeded) -> None:
+    first = hotline.call_in(STRANGER)
+    await queued(hotline, first)
+    # What the care call leaves on the channel before it continues in [hotline-entry].
+    care = hotline.sim.dialplan.inbound(ELDER_PHONE, "12349", context="hotline-entry")
+    care.variables.update(CALLCENTER_PRIORITY="high", CALLCENTER_REASON="关怀电话中按2要求通话")
+    row = await queued(hotline, care.id)
+    assert row.priority == 8 and row.details["reason"] == "care"
+    assert positions(hotline) == [care.id, first]
