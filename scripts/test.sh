@@ -7,5 +7,5 @@ ensure_venv dev
 ensure_services
 ensure_system_packages
 .venv/bin/ruff check .
-.venv/bin/mypy callcenter webui ari_apps workflow dialplan
+.venv/bin/mypy callcenter webui ari_apps workflow dialplan recordings
 exec .venv/bin/python -m pytest -q "$@"
