@@ -119,7 +119,10 @@ async def test_the_pop_never_covers_the_incident_page_and_times_are_the_centres(
         await page.keyboard.press("Escape")
         await expect(pop).to_be_hidden()
         await page.screenshot(path=_shot(tmp_path, "incident-page.png"), full_page=True)
-        # The notifications card lists the kin's texts and e-mail within its own width.
+        # The notifications card (drawn with the page, not live) lists the kin's texts and
+        # e-mail within its own width: the page opened at the pop, maybe before they were
+        # queued, so it is drawn again now.
+        await page.reload()
         await expect(page.locator(".notifications-card")).to_contain_text(f"+86{KIN[0]}")
         assert await page.evaluate("""() => {
             const card = document.querySelector('.notifications-card');
