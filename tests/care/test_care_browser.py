@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
 from ari_apps.care.models import CareKind
 from callcenter.crypto import FieldCipher
@@ -20,6 +19,7 @@ from callcenter.store.models import ElderPhone
 from tests.care.conftest import ELDER_PHONE, Elders, close_care
 from tests.care.test_care_console import CareConsole, open_console
 from tests.chromium import chromium
+from tests.chromium import served as serve_app
 from tests.factories import DEFAULT_PASSWORD
 
 pytestmark = pytest.mark.browser
@@ -30,15 +30,10 @@ async def served(sim: PbxSimulator, settings: Settings, sessions: SessionFactory
                  elders: Elders, tmp_path: Path, cipher: FieldCipher,
                  passwords: Passwords) -> AsyncIterator[tuple[CareConsole, str]]:
     console = await open_console(sim, settings, sessions, elders, tmp_path, cipher, passwords)
-    runner = web.AppRunner(console.app)
-    await runner.setup()
     try:
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = runner.addresses[0][:2]
-        yield console, f"http://{host}:{port}"
+        async with serve_app(console.app) as url:
+            yield console, url
     finally:
-        await runner.cleanup()
         await close_care(console.care)
 
 
