@@ -198,15 +198,21 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
                 return
         self.card = card
         self.identified = card is not None
-        if card is None:
-            self._timeline("unidentified", {"caller": self.caller_number, "device": self.device_id})
-        else:
-            self._timeline("identified", {"elder_id": card.elder_id})
-        self._save()
-        self._publish("sos.started")
-        # Only into a bridge that exists, with the caller in it (see ``begin``).
-        await self._bridged.wait()
-        await self._dial_all(self.plan.add_contacts(card.contacts if card else []))
+        try:
+            # Only into a bridge that exists, with the caller in it (see ``begin``).
+            await self._bridged.wait()
+            sent = self._send(self.plan.add_contacts(card.contacts if card else []))
+        finally:
+            # Written once the requests that ring people are started (the fan-out is the
+            # elder's time), or at once when the caller is lost meanwhile.
+            if card is None:
+                self._timeline("unidentified",
+                               {"caller": self.caller_number, "device": self.device_id})
+            else:
+                self._timeline("identified", {"elder_id": card.elder_id})
+            self._save()
+            self._publish("sos.started")
+        await self._settle(sent)
         self._open_work_order()
         self._notify_contacts()
 
