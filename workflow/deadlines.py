@@ -25,12 +25,15 @@ from callcenter.store.models import Role
 from workflow.calendar import Deadline, WorkCalendar
 from workflow.kinds import CaseKind, CaseRow, get_row, kind_named
 from workflow.models import CaseEvent
+from workflow.notifier import queue_deadline_notices
 from workflow.supervision import raise_supervision
 
 log = get_logger(__name__)
 KIND = "workflow.deadline"
 STAGES = ("warn", "due")
 AUDIENCE_ROLES = [Role.AGENT.value, Role.SUPERVISOR.value]
+#: The product's default time zone (``Settings.time_zone``): the texts' local times.
+CENTRE_ZONE = ZoneInfo("Asia/Shanghai")
 
 
 _last_stamp: list[datetime] = []
@@ -77,12 +80,21 @@ async def disarm(session: AsyncSession, kind: CaseKind, case_id: int, now: datet
 
 
 class DeadlineTimers:
-    """Runs the warning and the escalation when they fall due, in whichever process claims them."""
+    """Runs the warning and the escalation when they fall due, in whichever process claims
+    them: the timeline, the console (bus) and texts to the people concerned (``notifier``).
 
-    def __init__(self, sessions: SessionFactory, bus: Bus, clock: Callable[[], datetime]) -> None:
+    ``wake`` tells this process's outbox dispatcher that texts were queued (after the commit);
+    without one the dispatcher finds them at its next poll.
+    """
+
+    def __init__(self, sessions: SessionFactory, bus: Bus, clock: Callable[[], datetime], *,
+                 zone: ZoneInfo = CENTRE_ZONE,
+                 wake: Callable[[], None] | None = None) -> None:
         self.sessions = sessions
         self.bus = bus
         self.clock = clock
+        self.zone = zone
+        self.wake = wake
 
     def register(self, scheduler: Scheduler) -> None:
         scheduler.register(KIND, self.run)
@@ -109,7 +121,10 @@ class DeadlineTimers:
                     reason="overdue", area_path=row.area_path,
                     provider_id=getattr(row, "provider_id", None), at=now,
                     detail={"due_at": iso(row.due_at), "status": row.status})
+            queued = await queue_deadline_notices(session, kind, row, stage, self.zone, now)
             number, area_path, due_at = row.number, row.area_path, row.due_at
+        if queued and self.wake is not None:
+            self.wake()
         audience: dict[str, object] = {"roles": AUDIENCE_ROLES}
         if area_path:
             audience["area_path"] = area_path
@@ -117,4 +132,4 @@ class DeadlineTimers:
         await self.bus.publish(BusMessage(topic, {"kind": kind.name, "id": int(timer.payload["id"]),
                                                   "number": number, "due_at": iso(due_at)},
                                           audience))
-        log.info("workflow deadline", kind=kind.name, number=number, stage=stage)
+        log.info("workflow deadline", kind=kind.name, case_id=number, stage=stage, texts=queued)

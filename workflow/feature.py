@@ -26,13 +26,16 @@ WEB_DIR = Path(__file__).parent / "web"
 
 
 async def load(host: Host) -> None:
+    from zoneinfo import ZoneInfo
+
     from callcenter.store.models import utcnow
     from workflow.casebook import Casebook
     from workflow.deadlines import DeadlineTimers
 
     runtime = host.runtime
     host.provide(CASEBOOK, Casebook(runtime.sessions, runtime.settings, runtime.bus, host.scheduler))
-    DeadlineTimers(runtime.sessions, runtime.bus, utcnow).register(host.scheduler)
+    DeadlineTimers(runtime.sessions, runtime.bus, utcnow, zone=ZoneInfo(runtime.settings.time_zone),
+                   wake=host.outbox.wake).register(host.scheduler)
 
 
 def install_console(app: web.Application, host: Host | None) -> None:
