@@ -102,6 +102,18 @@ class WorkCalendar:
         end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
         return Deadline(end.astimezone(ZoneInfo("UTC")), day, provisional)
 
+    def end_of_first_working_day(self, when: datetime, zone: ZoneInfo) -> Deadline:
+        """The end of the day ``when`` falls on when it is a working day, else of the next one."""
+        day = when.astimezone(zone).date()
+        info = self.info(day)
+        provisional = info.provisional
+        while not info.working:
+            day += timedelta(days=1)
+            info = self.info(day)
+            provisional = provisional or info.provisional
+        end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+        return Deadline(end.astimezone(ZoneInfo("UTC")), day, provisional)
+
     def working_days_between(self, start: datetime, end: datetime, zone: ZoneInfo) -> int:
         """Working days from the day after ``start`` through the day of ``end`` (local)."""
         first, last = start.astimezone(zone).date(), end.astimezone(zone).date()

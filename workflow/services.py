@@ -77,6 +77,7 @@ async def create_case(session: AsyncSession, kind: CaseKind, data: CaseCreate, a
             raise InvalidField("reply_due_at must be a future time with its offset",
                                {"reply_due_at": str(data.reply_due_at)})
         row.due_at, row.due_provisional = data.reply_due_at, False
+        row.details = {deadlines.FORWARDED: data.reply_due_at.isoformat()}
     else:
         deadline = deadlines.initial_deadline(kind, ctx.settings, ctx.calendar, ctx.now, ctx.zone)
         if deadline is not None:
@@ -214,9 +215,9 @@ async def transition(session: AsyncSession, kind: CaseKind, case_id: int, action
     if waits and not was_waiting:
         values["paused_at"] = ctx.now
     if was_waiting and not waits and row.paused_at is not None and row.due_at is not None:
-        values["due_at"] = row.due_at + (ctx.now - row.paused_at)
-        values["paused_at"] = None
-        detail["due_at"] = values["due_at"].isoformat()
+        resumed = deadlines.resumed_deadline(kind, row, ctx.calendar, ctx.zone, ctx.now)
+        values.update(due_at=resumed.due_at, due_provisional=resumed.provisional, paused_at=None)
+        detail.update(due_at=resumed.due_at.isoformat(), provisional=resumed.provisional)
     if move.target in machine.final:
         values["closed_at"] = ctx.now
     table = table_of(kind)
