@@ -16,12 +16,21 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import Integer, Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.store.models import AuditEntry, AuditHead, utcnow
 
 GENESIS = "0" * 64
+_LOG: Table = AuditEntry.__table__  # type: ignore[assignment]
+_HEAD: Table = AuditHead.__table__  # type: ignore[assignment]
+# Built once with bound values: SQLAlchemy's cache key then covers a fixed statement
+# instead of walking fresh literal values on every append.
+_APPEND = insert(_LOG).values({c.name: bindparam(c.name, type_=c.type) for c in _LOG.columns})
+_MOVE = update(_HEAD).where(_HEAD.c.id == 1).values(
+    seq=bindparam("seq", type_=Integer()), hash=bindparam("head_hash", type_=_HEAD.c.hash.type))
+_APPEND_AND_MOVE = _MOVE.add_cte(_APPEND.cte("entry"))
+_LOCK_HEAD = select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.id == 1).with_for_update()
 _VERIFY_BATCH = 2000
 
 
@@ -75,11 +84,16 @@ async def record(
     after: Mapping[str, Any] | None = None,
     reason: str = "",
 ) -> AuditEntry:
-    """Append one entry inside the caller's transaction (it commits with the change)."""
+    """Append one entry inside the caller's transaction (it commits with the change).
+
+    The chain's head is locked from its read to the commit, so everything else happens
+    outside that window: the caller's pending rows are flushed first, and on PostgreSQL the
+    entry and the new head are written by one statement (one round trip, no ORM flush),
+    leaving only that statement and the commit while other writers wait.
+    """
+    await session.flush()
     # FOR UPDATE serialises appenders on PostgreSQL; SQLite's BEGIN IMMEDIATE already has.
-    head = (
-        await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
-    ).scalar_one()
+    head = (await session.execute(_LOCK_HEAD)).one()
     at = utcnow()
     values = {
         "seq": head.seq + 1,
@@ -93,14 +107,13 @@ async def record(
         "reason": reason,
         "prev_hash": head.hash,
     }
-    digest = entry_hash(**values)  # type: ignore[arg-type]
-    entry = AuditEntry(**values, hash=digest)
-    session.add(entry)
-    await session.flush()
-    await session.execute(
-        update(AuditHead).where(AuditHead.id == 1).values(seq=entry.seq, hash=digest)
-    )
-    return entry
+    digest = entry_hash(**values)
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(_APPEND_AND_MOVE, {**values, "hash": digest, "head_hash": digest})
+    else:  # SQLite has no data-modifying WITH
+        await session.execute(_APPEND, {**values, "hash": digest})
+        await session.execute(_MOVE, {"seq": values["seq"], "head_hash": digest})
+    return AuditEntry(**values, hash=digest)
 
 
 @dataclass

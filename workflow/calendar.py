@@ -32,6 +32,11 @@ from workflow.models import CalendarDay, CalendarYear, DayKind
 _CHINESE = {h.value: h.chinese for h in Holiday}
 #: Where each answer came from (``calendar show``).
 OVERRIDE, IMPORT, OFFICIAL, STATUTORY, WEEKEND = "override", "import", "official", "statutory", "weekend"
+#: The sources in plain Mandarin (the CLI and the console's calendar page).
+SOURCE_NAMES = {OFFICIAL: "国务院安排", STATUTORY: "法定节日（推算）", OVERRIDE: "管理员调整",
+                IMPORT: "导入的安排", WEEKEND: "周末"}
+#: A day's name (``calendar_days.name``).
+NAME_LIMIT = 64
 
 
 @dataclass(frozen=True)
@@ -102,10 +107,32 @@ class WorkCalendar:
         end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
         return Deadline(end.astimezone(ZoneInfo("UTC")), day, provisional)
 
+    def end_of_first_working_day(self, when: datetime, zone: ZoneInfo) -> Deadline:
+        """The end of the day ``when`` falls on when it is a working day, else of the next one."""
+        day = when.astimezone(zone).date()
+        info = self.info(day)
+        provisional = info.provisional
+        while not info.working:
+            day += timedelta(days=1)
+            info = self.info(day)
+            provisional = provisional or info.provisional
+        end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+        return Deadline(end.astimezone(ZoneInfo("UTC")), day, provisional)
+
     def working_days_between(self, start: datetime, end: datetime, zone: ZoneInfo) -> int:
         """Working days from the day after ``start`` through the day of ``end`` (local)."""
         first, last = start.astimezone(zone).date(), end.astimezone(zone).date()
         return sum(self.info(d).working for d in _days(first + timedelta(days=1), last))
+
+    def year_source(self, year: int) -> str:
+        """Where the year's arrangement comes from: IMPORT, OFFICIAL, or STATUTORY (guessed)."""
+        if year in self.imported_years:
+            return IMPORT
+        try:
+            chinese_calendar.is_holiday(date(year, 1, 1))
+        except NotImplementedError:
+            return STATUTORY
+        return OFFICIAL
 
     def year(self, year: int) -> list[DayInfo]:
         """The year's days off that fall on weekdays, its make-up working days (weekends that
@@ -147,13 +174,29 @@ async def load_calendar(session: AsyncSession) -> WorkCalendar:
     )
 
 
-def parse_arrangement(lines: Iterable[str], year: int) -> tuple[list[tuple[date, str, str]], list[str]]:
+@dataclass(frozen=True)
+class Problem:
+    """One problem of an arrangement file, by line (0: the file as a whole), in English for
+    the command line and in plain Mandarin for the console."""
+
+    line: int
+    english: str
+    mandarin: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.english}" if self.line else self.english
+
+    def zh(self) -> str:
+        return f"第 {self.line} 行：{self.mandarin}" if self.line else self.mandarin
+
+
+def parse_arrangement(lines: Iterable[str], year: int) -> tuple[list[tuple[date, str, str]], list[Problem]]:
     """A year's arrangement as ``YYYY-MM-DD,holiday|workday,name`` lines (``#`` comments).
 
     Returns the days and every problem (by line); any problem means nothing is imported.
     """
     days: list[tuple[date, str, str]] = []
-    problems: list[str] = []
+    problems: list[Problem] = []
     seen: set[date] = set()
     for number, raw in enumerate(lines, 1):
         line = raw.strip().lstrip("\ufeff")
@@ -161,21 +204,29 @@ def parse_arrangement(lines: Iterable[str], year: int) -> tuple[list[tuple[date,
             continue
         parts = [p.strip() for p in line.split(",")]
         if len(parts) < 2:
-            problems.append(f"line {number}: expected day,kind[,name]")
+            problems.append(Problem(number, "expected day,kind[,name]",
+                                    "应为“日期,holiday或workday,名称”，用英文逗号分隔"))
             continue
         try:
             day = date.fromisoformat(parts[0])
         except ValueError:
-            problems.append(f"line {number}: {parts[0]!r} is not a date (YYYY-MM-DD)")
+            problems.append(Problem(number, f"{parts[0]!r} is not a date (YYYY-MM-DD)",
+                                    f"“{parts[0]}”不是日期，应写成 {year}-10-01 这样的格式"))
             continue
         if day.year != year:
-            problems.append(f"line {number}: {day} is not in {year}")
+            problems.append(Problem(number, f"{day} is not in {year}",
+                                    f"{day} 不在 {year} 年内"))
         if parts[1] not in (DayKind.HOLIDAY.value, DayKind.WORKDAY.value):
-            problems.append(f"line {number}: kind must be holiday or workday, not {parts[1]!r}")
+            problems.append(Problem(
+                number, f"kind must be holiday or workday, not {parts[1]!r}",
+                f"第二列应为 holiday（放假）或 workday（调休上班），不能是“{parts[1]}”"))
+        if len(parts) > 2 and len(parts[2]) > NAME_LIMIT:
+            problems.append(Problem(number, f"the name is longer than {NAME_LIMIT} characters",
+                                    f"名称不能超过 {NAME_LIMIT} 个字"))
         if day in seen:
-            problems.append(f"line {number}: {day} is listed twice")
+            problems.append(Problem(number, f"{day} is listed twice", f"{day} 重复出现"))
         seen.add(day)
         days.append((day, parts[1], parts[2] if len(parts) > 2 else ""))
     if not days and not problems:
-        problems.append("no days listed")
+        problems.append(Problem(0, "no days listed", "文件中没有任何日期"))
     return days, problems

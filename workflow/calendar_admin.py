@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter import audit
-from workflow.calendar import parse_arrangement
+from workflow.calendar import NAME_LIMIT, parse_arrangement
 from workflow.exceptions import CalendarImportError, InvalidField
 from workflow.models import CalendarDay, CalendarYear, DayKind
 
@@ -20,6 +20,8 @@ async def set_override(session: AsyncSession, day: date, kind: str, name: str, *
     """Make ``day`` a holiday or a working day, whatever the package or the law says."""
     if kind not in (DayKind.HOLIDAY.value, DayKind.WORKDAY.value):
         raise InvalidField("kind must be holiday or workday", {"kind": kind})
+    if len(name) > NAME_LIMIT:
+        raise InvalidField(f"the name is longer than {NAME_LIMIT} characters", {"field": "name"})
     row = await session.get(CalendarDay, day)
     before = None if row is None else {"kind": row.kind, "name": row.name, "source": row.source}
     if row is None:
@@ -32,9 +34,10 @@ async def set_override(session: AsyncSession, day: date, kind: str, name: str, *
 
 
 async def remove_override(session: AsyncSession, day: date, *, actor: str) -> bool:
-    """Forget ``day``'s override (True when there was one)."""
+    """Forget ``day``'s override (True when there was one; an imported year's day is changed
+    by importing the year again, or overridden)."""
     row = await session.get(CalendarDay, day)
-    if row is None:
+    if row is None or row.source != "override":
         return False
     await session.delete(row)
     await audit.record(session, actor=actor, action="calendar.unset", entity="calendar_day",
@@ -48,7 +51,9 @@ async def import_year(session: AsyncSession, year: int, lines: Iterable[str], *,
     the year is no longer provisional. Returns the number of days listed."""
     days, problems = parse_arrangement(lines, year)
     if problems:
-        raise CalendarImportError("the arrangement has problems", {"problems": problems})
+        raise CalendarImportError("the arrangement has problems",
+                                  {"problems": [str(p) for p in problems],
+                                   "problems_zh": [p.zh() for p in problems]})
     await session.execute(delete(CalendarDay).where(
         CalendarDay.source == "import", CalendarDay.day >= date(year, 1, 1),
         CalendarDay.day <= date(year, 12, 31)))

@@ -19,12 +19,10 @@ from callcenter.clitools import settings_or_exit
 from callcenter.directory.cli import actor_option, default_actor
 from callcenter.errors import DomainError
 from callcenter.store.cli import open_store, store_failure
-from workflow.calendar import Deadline, load_calendar
+from workflow.calendar import SOURCE_NAMES, Deadline, load_calendar
 from workflow.calendar_admin import import_year, remove_override, set_override
 
 T = TypeVar("T")
-_SOURCES = {"official": "国务院安排", "statutory": "法定节日（推算）", "override": "管理员调整",
-            "import": "导入的安排", "weekend": "周末"}
 
 
 def _on_store(work: Callable[[AsyncSession], Awaitable[T]], *, write: bool = False) -> T:
@@ -92,7 +90,7 @@ def calendar_show(year: int) -> None:
             kind = "working (make-up)" if info.working else "day off"
             note = " provisional" if info.provisional else ""
             lines.append(f"{info.day.isoformat()} {info.day.strftime('%a')} {kind:<17} "
-                         f"{info.name or '-':<6} {info.source} ({_SOURCES[info.source]}){note}")
+                         f"{info.name or '-':<6} {info.source} ({SOURCE_NAMES[info.source]}){note}")
         return lines
 
     for line in _on_store(read):

@@ -3,8 +3,8 @@
 They are written in the same transaction as the case's move (the scheduler's own upsert,
 newest request wins), so a case never exists without its timers nor a closed case with
 live ones; they survive a restart and fire late if they fell due while no process ran.
-A waiting state pauses the deadline: its timers are cancelled, and on resuming the due time
-moves by the time spent waiting and the timers are armed again.
+A waiting state pauses the deadline: its timers are cancelled, and on resuming the case gets
+back the working time it had left (:func:`resumed_deadline`) and the timers are armed again.
 """
 
 from __future__ import annotations
@@ -25,12 +25,17 @@ from callcenter.store.models import Role
 from workflow.calendar import Deadline, WorkCalendar
 from workflow.kinds import CaseKind, CaseRow, get_row, kind_named
 from workflow.models import CaseEvent
+from workflow.notifier import queue_deadline_notices
 from workflow.supervision import raise_supervision
 
 log = get_logger(__name__)
 KIND = "workflow.deadline"
 STAGES = ("warn", "due")
+#: ``details`` key of a complaint whose reply deadline the forwarding body set.
+FORWARDED = "forwarded_due_at"
 AUDIENCE_ROLES = [Role.AGENT.value, Role.SUPERVISOR.value]
+#: The product's default time zone (``Settings.time_zone``): the texts' local times.
+CENTRE_ZONE = ZoneInfo("Asia/Shanghai")
 
 
 _last_stamp: list[datetime] = []
@@ -55,6 +60,38 @@ def initial_deadline(kind: CaseKind, settings: Settings, calendar: WorkCalendar,
     return calendar.add_working_days(received, days, zone)
 
 
+def counts_working_days(kind: CaseKind, row: CaseRow) -> bool:
+    """Whether the case's deadline was counted in working days (not a consult's hours, nor
+    the reply time a forwarding body set on a complaint)."""
+    return kind.name != "consult" and FORWARDED not in (row.details or {})
+
+
+def resumed_deadline(kind: CaseKind, row: CaseRow, calendar: WorkCalendar, zone: ZoneInfo,
+                     now: datetime) -> Deadline:
+    """The deadline of a case that waited from ``row.paused_at`` and resumes ``now``.
+
+    In working days: the working days it had left when it paused are counted again from the
+    day it resumes, as if it were received then ("N left" → the end of the Nth working day
+    after the resume day). What it had left are the working days after the pause day through
+    its last day: the pause day itself was spent. Paused on its last day (none left): the end
+    of the resume day, or of the next working day. Paused when already overdue: it stays so.
+    The new deadline is provisional when a day counted after the resume is guessed. Clock
+    deadlines (a consult's 48 h, a forwarder's reply time) move by the time spent waiting.
+    """
+    assert row.paused_at is not None and row.due_at is not None
+    due, paused = row.due_at, row.paused_at
+    if not counts_working_days(kind, row):
+        moved = due + (now - paused)
+        return Deadline(moved, moved.astimezone(zone).date(), row.due_provisional)
+    if due <= paused:
+        return Deadline(due, (due - timedelta(microseconds=1)).astimezone(zone).date(),
+                        row.due_provisional)
+    left = calendar.working_days_between(paused, due - timedelta(microseconds=1), zone)
+    if left == 0:
+        return calendar.end_of_first_working_day(now, zone)
+    return calendar.add_working_days(now, left, zone)
+
+
 async def arm(session: AsyncSession, kind: CaseKind, row: CaseRow, settings: Settings,
               now: datetime) -> None:
     """Arm (or move) the case's warning and escalation, in the caller's transaction."""
@@ -77,12 +114,21 @@ async def disarm(session: AsyncSession, kind: CaseKind, case_id: int, now: datet
 
 
 class DeadlineTimers:
-    """Runs the warning and the escalation when they fall due, in whichever process claims them."""
+    """Runs the warning and the escalation when they fall due, in whichever process claims
+    them: the timeline, the console (bus) and texts to the people concerned (``notifier``).
 
-    def __init__(self, sessions: SessionFactory, bus: Bus, clock: Callable[[], datetime]) -> None:
+    ``wake`` tells this process's outbox dispatcher that texts were queued (after the commit);
+    without one the dispatcher finds them at its next poll.
+    """
+
+    def __init__(self, sessions: SessionFactory, bus: Bus, clock: Callable[[], datetime], *,
+                 zone: ZoneInfo = CENTRE_ZONE,
+                 wake: Callable[[], None] | None = None) -> None:
         self.sessions = sessions
         self.bus = bus
         self.clock = clock
+        self.zone = zone
+        self.wake = wake
 
     def register(self, scheduler: Scheduler) -> None:
         scheduler.register(KIND, self.run)
@@ -109,7 +155,10 @@ class DeadlineTimers:
                     reason="overdue", area_path=row.area_path,
                     provider_id=getattr(row, "provider_id", None), at=now,
                     detail={"due_at": iso(row.due_at), "status": row.status})
+            queued = await queue_deadline_notices(session, kind, row, stage, self.zone, now)
             number, area_path, due_at = row.number, row.area_path, row.due_at
+        if queued and self.wake is not None:
+            self.wake()
         audience: dict[str, object] = {"roles": AUDIENCE_ROLES}
         if area_path:
             audience["area_path"] = area_path
@@ -117,4 +166,4 @@ class DeadlineTimers:
         await self.bus.publish(BusMessage(topic, {"kind": kind.name, "id": int(timer.payload["id"]),
                                                   "number": number, "due_at": iso(due_at)},
                                           audience))
-        log.info("workflow deadline", kind=kind.name, number=number, stage=stage)
+        log.info("workflow deadline", kind=kind.name, case_id=number, stage=stage, texts=queued)

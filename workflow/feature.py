@@ -26,13 +26,16 @@ WEB_DIR = Path(__file__).parent / "web"
 
 
 async def load(host: Host) -> None:
+    from zoneinfo import ZoneInfo
+
     from callcenter.store.models import utcnow
     from workflow.casebook import Casebook
     from workflow.deadlines import DeadlineTimers
 
     runtime = host.runtime
     host.provide(CASEBOOK, Casebook(runtime.sessions, runtime.settings, runtime.bus, host.scheduler))
-    DeadlineTimers(runtime.sessions, runtime.bus, utcnow).register(host.scheduler)
+    DeadlineTimers(runtime.sessions, runtime.bus, utcnow, zone=ZoneInfo(runtime.settings.time_zone),
+                   wake=host.outbox.wake).register(host.scheduler)
 
 
 def install_console(app: web.Application, host: Host | None) -> None:
@@ -41,6 +44,7 @@ def install_console(app: web.Application, host: Host | None) -> None:
     from callcenter.store.models import Role
     from webui.keys import CLOCK, RUNTIME
     from webui.pages import ConsolePart, NavItem, add_nav, add_part, add_web_dir
+    from workflow.calendar_console import install_calendar_page
     from workflow.casebook import Casebook
     from workflow.console import install_pages
     from workflow.http import CASEBOOK as APP_CASEBOOK
@@ -60,7 +64,9 @@ def install_console(app: web.Application, host: Host | None) -> None:
         add_nav(app, NavItem(plural, f"nav.{plural}", staff))
     add_nav(app, NavItem("evaluation", "nav.evaluation",
                          frozenset({Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN})))
+    add_nav(app, NavItem("wf_calendar", "nav.calendar", frozenset({Role.ADMIN})))
     install_pages(app)
+    install_calendar_page(app)
     install_api(app)
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -39,6 +39,7 @@ _FOR_KIND = {
     "complaint": {"source", "reply_due_at", "provider_id", "work_order_id", "calls"},
 }
 _COMMON = {"title", "description", "elder_id", "call_id"}
+EVENTS: Table = CaseEvent.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ async def create_case(session: AsyncSession, kind: CaseKind, data: CaseCreate, a
             raise InvalidField("reply_due_at must be a future time with its offset",
                                {"reply_due_at": str(data.reply_due_at)})
         row.due_at, row.due_provisional = data.reply_due_at, False
+        row.details = {deadlines.FORWARDED: data.reply_due_at.isoformat()}
     else:
         deadline = deadlines.initial_deadline(kind, ctx.settings, ctx.calendar, ctx.now, ctx.zone)
         if deadline is not None:
@@ -214,23 +216,29 @@ async def transition(session: AsyncSession, kind: CaseKind, case_id: int, action
     if waits and not was_waiting:
         values["paused_at"] = ctx.now
     if was_waiting and not waits and row.paused_at is not None and row.due_at is not None:
-        values["due_at"] = row.due_at + (ctx.now - row.paused_at)
-        values["paused_at"] = None
-        detail["due_at"] = values["due_at"].isoformat()
+        resumed = deadlines.resumed_deadline(kind, row, ctx.calendar, ctx.zone, ctx.now)
+        values.update(due_at=resumed.due_at, due_provisional=resumed.provisional, paused_at=None)
+        detail.update(due_at=resumed.due_at.isoformat(), provisional=resumed.provisional)
     if move.target in machine.final:
         values["closed_at"] = ctx.now
     table = table_of(kind)
+    # Bound values (the SET columns from the keys): a fixed statement for SQLAlchemy's cache.
     result = await session.execute(
-        update(table).where(table.c.id == case_id, table.c.version == version).values(**values))
+        update(table).where(table.c.id == bindparam("case_id"),
+                            table.c.version == bindparam("seen_version")),
+        {**values, "case_id": case_id, "seen_version": version})
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise VersionConflict("the case was changed meanwhile: reload it", {"given": version})
     reason = _text(fields, "reason")
     from_status = row.status
     for name, value in values.items():  # what the UPDATE wrote, without a read back
         set_committed_value(row, name, value)
-    session.add(CaseEvent(case_kind=kind.name, case_id=case_id, at=ctx.now, actor=actor.name,
-                          action=action, from_status=from_status, to_status=move.target,
-                          reason=reason, detail=detail))
+    # A Core INSERT, not an ORM object: nothing reads it back, and the unit of work's CPU
+    # would be spent while other moves wait on the audit chain.
+    await session.execute(insert(EVENTS), {
+        "case_kind": kind.name, "case_id": case_id, "at": ctx.now, "actor": actor.name,
+        "action": action, "from_status": from_status, "to_status": move.target,
+        "reason": reason, "detail": detail})
     await _after_move(session, kind, row, move, detail, ctx, was_waiting, waits, actor)
     # The audit chain's head is locked from here to the commit: last, and short.
     await audit.record(session, actor=actor.name, action=f"{kind.entity}.{action}",

@@ -16,7 +16,7 @@ from callcenter.crypto import FieldCipher
 from callcenter.directory.csvfile import CsvFileError
 from callcenter.directory.importer import import_file
 from callcenter.directory.results import ImportFailed, ImportKind, ImportReport
-from callcenter.directory.users import UserError, add_user
+from callcenter.directory.users import UserError, add_user, set_contact
 from callcenter.passwords import Passwords
 from callcenter.settings import Settings
 from callcenter.store.cli import open_store, store_failure
@@ -115,6 +115,10 @@ for _kind in ImportKind:
     import_group.add_command(_import_command(_kind))
 
 
+_PHONE_HELP = "Mobile for deadline warnings by SMS: 13800138000 or +<country><number>."
+_EMAIL_HELP = "Address for deadline warnings by email."
+
+
 @click.group("user")
 def user_group() -> None:
     """Console user accounts."""
@@ -140,6 +144,8 @@ async def _add_user(settings: Settings, **fields: Any) -> int:
 @click.option("--area", "area_code", default=None, help="Code of the area the user is scoped to.")
 @click.option("--display-name", default="", help="Name shown in the console.")
 @click.option("--endpoint", default=None, help="The agent's softphone endpoint, e.g. PJSIP/1001.")
+@click.option("--phone", default=None, help=_PHONE_HELP)
+@click.option("--email", default=None, help=_EMAIL_HELP)
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @actor_option
 def user_add(
@@ -148,6 +154,8 @@ def user_add(
     area_code: str | None,
     display_name: str,
     endpoint: str | None,
+    phone: str | None,
+    email: str | None,
     password_stdin: bool,
     actor: str | None,
 ) -> None:
@@ -165,6 +173,8 @@ def user_add(
                 area_code=area_code,
                 display_name=display_name,
                 endpoint=endpoint,
+                phone=phone,
+                email=email,
             )
         )
     except UserError as err:
@@ -175,3 +185,30 @@ def user_add(
         sys.exit(1)
     scope = f" in area {area_code}" if area_code else ""
     click.echo(f"user {name} ({role}{scope}) created with id {user_id}")
+
+
+async def _set_contact(settings: Settings, name: str, **fields: Any) -> tuple[str | None, str | None]:
+    async with open_store(settings) as sessions, sessions.begin() as session:
+        user = await set_contact(session, name, **fields)
+        return user.phone, user.email
+
+
+@user_group.command("contact")
+@click.argument("name")
+@click.option("--phone", default=None, help=_PHONE_HELP + ' "" removes it.')
+@click.option("--email", default=None, help=_EMAIL_HELP + ' "" removes it.')
+@actor_option
+def user_contact(name: str, phone: str | None, email: str | None, actor: str | None) -> None:
+    """Set or remove user NAME's phone and email (audited; both checked before either changes)."""
+    if phone is None and email is None:
+        raise click.UsageError("give --phone and/or --email")
+    try:
+        now = asyncio.run(_set_contact(_settings(), name, actor=actor or default_actor(),
+                                       phone=phone, email=email))
+    except UserError as err:
+        click.echo(f"callcenter: {err}", err=True)
+        sys.exit(1)
+    except (DBAPIError, OSError) as err:
+        click.echo(f"callcenter: {store_failure(err)}", err=True)
+        sys.exit(1)
+    click.echo(f"user {name}: phone {now[0] or '-'}, email {now[1] or '-'}")

@@ -303,6 +303,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))
     area_id: Mapped[int | None] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"))
     endpoint: Mapped[str | None] = mapped_column(String(64))
+    # Where the workflow's deadline warnings go (0016): E.164 (+8613800138000), an address.
+    phone: Mapped[str | None] = mapped_column(String(16))
+    email: Mapped[str | None] = mapped_column(String(254))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column()

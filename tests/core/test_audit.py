@@ -73,3 +73,33 @@ async def test_tampering_is_detected(
         report = await audit.verify_chain(session)
     assert not report.ok
     assert any(problem in p for p in report.problems), report.problems
+
+
+async def test_an_append_holds_the_head_for_one_statement_on_postgresql(sessions: SessionFactory) -> None:
+    """Between the head's FOR UPDATE and the commit other writers wait: the caller's pending
+    rows go in before it, and on PostgreSQL the entry and the head are one statement."""
+    from sqlalchemy import event
+
+    from callcenter.store.models import Area
+
+    statements: list[str] = []
+    engine = sessions.kw["bind"].sync_engine
+
+    def seen(_conn: object, _cursor: object, sql: str, *_: object) -> None:
+        statements.append(sql)
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        async with sessions.begin() as session:
+            session.add(Area(code="A1", name="区", level="district", path="/A1/"))  # pending
+            await audit.record(session, actor="admin", action="area.add", entity="area",
+                               entity_id="A1", after={"code": "A1"})
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    locked = next(i for i, s in enumerate(statements) if "FOR UPDATE" in s or "audit_head" in s)
+    assert any("INSERT INTO areas" in s for s in statements[:locked])
+    after_lock = statements[locked + 1:]
+    if engine.dialect.name == "postgresql":
+        assert len(after_lock) == 1 and after_lock[0].startswith("WITH entry AS")
+    async with sessions() as session:
+        assert (await audit.verify_chain(session)).ok

@@ -118,6 +118,48 @@ def test_user_add_refuses_an_existing_name(cli) -> None:  # type: ignore[no-unty
     assert result.exit_code == 1 and "already exists" in result.stderr
 
 
+def test_user_add_stores_the_phone_as_e164_and_the_email(cli, database_url: str) -> None:  # type: ignore[no-untyped-def]
+    result = cli("user", "add", "wang", "--role", "supervisor", "--phone", "138 0013 8000",
+                 "--email", "wang@example.cn", "--password-stdin", stdin=STRONG)
+    assert result.exit_code == 0, result.output
+    assert _query(database_url, select(User.phone, User.email)) == [("+8613800138000", "wang@example.cn")]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--phone", "12345"], "phone '12345': a Chinese mobile number"),
+        (["--phone", "0085291234567"], "phone '0085291234567'"),
+        (["--email", "wang@"], "email 'wang@': not a mail address"),
+        (["--phone", "+85291234567", "--email", "wang at example.cn"], "email 'wang at example.cn'"),
+    ],
+)
+def test_user_add_refuses_a_bad_phone_or_email_and_creates_nothing(  # type: ignore[no-untyped-def]
+    cli, database_url: str, args: list[str], message: str
+) -> None:
+    result = cli("user", "add", "wang", "--role", "agent", *args, "--password-stdin", stdin=STRONG)
+    assert result.exit_code == 1 and message in result.stderr
+    assert _query(database_url, select(User.id)) == []
+
+
+def test_user_contact_sets_and_clears_audited_and_a_bad_value_changes_nothing(  # type: ignore[no-untyped-def]
+    cli, database_url: str
+) -> None:
+    assert cli("user", "add", "wang", "--role", "agent", "--password-stdin", stdin=STRONG).exit_code == 0
+    result = cli("user", "contact", "wang", "--phone", "+85291234567", "--email", "w@example.cn")
+    assert result.exit_code == 0, result.output
+    assert "phone +85291234567, email w@example.cn" in result.stdout
+    # A good phone with a bad email: neither changes.
+    bad = cli("user", "contact", "wang", "--phone", "13900139000", "--email", "nope")
+    assert bad.exit_code == 1 and "email 'nope'" in bad.stderr
+    assert _query(database_url, select(User.phone, User.email)) == [("+85291234567", "w@example.cn")]
+    assert cli("user", "contact", "wang", "--email", "").exit_code == 0
+    assert _query(database_url, select(User.phone, User.email)) == [("+85291234567", None)]
+    assert cli("user", "contact", "ghost", "--phone", "13900139000").exit_code == 1
+    actions = _query(database_url, select(AuditEntry.action).where(AuditEntry.entity == "user"))
+    assert actions == [("user.add",), ("user.contact",), ("user.contact",)]
+
+
 def _tamper(database_url: str) -> None:
     async def go() -> None:
         engine = create_engine(database_url)

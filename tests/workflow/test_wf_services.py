@@ -125,7 +125,9 @@ async def test_a_failed_review_goes_back_with_its_reason_and_pauses_the_deadline
     order = await casebook.move(WORKORDERS, order.id, "amend", 2,
                                 {"description": "卫生间水龙头漏水，需要上门维修"}, agent)
     assert order.status == "accepted" and order.paused_at is None
-    assert order.due_at == due + timedelta(hours=30)  # the wait does not count
+    # Paused Tuesday 10:00 with Wednesday, Thursday and Friday left; resumed Wednesday 16:00:
+    # three working days after it (Thursday, Friday, Monday), not 30 clock hours later.
+    assert order.due_at == due + timedelta(days=3) != due + timedelta(hours=30)
     assert set((await _timers(sessions, f"workorder:{order.id}:")).values()) == {"pending"}
     view = await casebook.view(WORKORDERS, order.id, agent)
     assert view.timeline[1].reason == "描述不清：没有写明要修什么"
