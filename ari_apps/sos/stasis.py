@@ -112,6 +112,7 @@ class SosApp(Recovery):
         self._restores: set[asyncio.Task[None]] = set()
         self._ended_here: OrderedDict[str, None] = OrderedDict()
         self._callbacks: set[asyncio.Task[None]] = set()
+        self._lookups: set[asyncio.Task[None]] = set()
 
     def attach(self, router: StasisRouter) -> None:
         """Declare the SOS routes on the Stasis router, the resync hook on every node, the
@@ -136,9 +137,10 @@ class SosApp(Recovery):
     async def close(self) -> None:
         """Stop every conference's handling (the calls go on in Asterisk) and restores."""
         await self.roster.close()
-        for task in (*self._restores, *self._callbacks):
+        for task in (*self._restores, *self._callbacks, *self._lookups):
             task.cancel()
-        await asyncio.gather(*self._restores, *self._callbacks, return_exceptions=True)
+        await asyncio.gather(*self._restores, *self._callbacks, *self._lookups,
+                             return_exceptions=True)
         await asyncio.gather(*(c.stop() for c in list(self.conferences.values())))
         await self.deps.speech.close()
 
@@ -276,15 +278,16 @@ class SosApp(Recovery):
         self._track(conference)
         self._by_channel[channel.id] = conference
         # The look-up is in flight from the StasisStart on: it is on the first round's path.
-        lookup = asyncio.ensure_future(
-            self._known(card) if card is not None else self._identify(number, device_id))
+        lookup = self._known(card) if card is not None else self._lookup(number, device_id)
         conference.launch(channel.id)  # the answer, the bridge and 120 leave at once
         conference.start(lambda: conference.begin(channel.id, lookup))
         return conference
 
     @staticmethod
-    async def _known(card: ElderCard) -> ElderCard:
-        return card
+    def _known(card: ElderCard) -> asyncio.Future[ElderCard | None]:
+        known: asyncio.Future[ElderCard | None] = asyncio.get_running_loop().create_future()
+        known.set_result(card)
+        return known
 
     # -- flows other features start (device alarms: ari_apps.alarms.flows) --------------
 
@@ -318,15 +321,35 @@ class SosApp(Recovery):
         self._callbacks.add(task)
         task.add_done_callback(self._callbacks.discard)
 
-    async def _identify(self, number: str, device_id: str | None) -> ElderCard | None:
-        """Who is calling; an unknown caller, or a store that is down, is never refused."""
+    def _lookup(self, number: str, device_id: str | None) -> asyncio.Future[ElderCard | None]:
+        """Who is calling, as soon as the queries have answered: the connection goes back to
+        the pool afterwards, off the first round's path."""
+        loop = asyncio.get_running_loop()
+        found: asyncio.Future[ElderCard | None] = loop.create_future()
+        task = loop.create_task(self._identify(number, device_id, found))
+        self._lookups.add(task)
+        task.add_done_callback(self._lookups.discard)
+        return found
+
+    async def _identify(self, number: str, device_id: str | None,
+                        found: asyncio.Future[ElderCard | None]) -> None:
+        """An unknown caller, or a store that is down, is never refused: None."""
         try:
             # A bare connection, not an ORM session: this is on the SOS's critical path.
             async with asyncio.timeout(IDENTIFY_TIMEOUT), self._read_engine.connect() as conn:
-                return await identify(conn, caller_number=number, device_id=device_id)
+                card = await identify(conn, caller_number=number, device_id=device_id)
+                if not found.done():
+                    found.set_result(card)
         except Exception as err:  # noqa: BLE001 - the SOS goes on unidentified, with 120
-            log.warning("sos identification failed; going on unidentified", error=repr(err), exc_info=err)
-            return None
+            if found.done():
+                log.warning("sos identification connection not returned cleanly", error=repr(err))
+            else:
+                log.warning("sos identification failed; going on unidentified", error=repr(err),
+                            exc_info=err)
+                found.set_result(None)
+        finally:
+            if not found.done():  # cancelled (the app is closing)
+                found.set_result(None)
 
     async def join(self, incident_id: str, candidate: Candidate, actor: str) -> tuple[str, bool]:
         """Ring a console user's softphone into an incident's conference, once: their live
