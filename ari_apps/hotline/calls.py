@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from ari_apps.hotline.agents import Agents
 from ari_apps.hotline.keys import (
+    AUDIENCE,
     CALL_ANSWERED,
     CALL_ENDED,
     CALL_RINGING,
@@ -32,15 +33,13 @@ from ari_apps.hotline.routing import RoutingDecision
 from ari_apps.hotline.store import HotlineStore
 from ari_apps.sos.directory import normalise_number
 from callcenter.asterisk import AmiClient, AmiEvent
-from callcenter.bus import SERVERS_ONLY, Bus, BusMessage
+from callcenter.bus import Bus, BusMessage
 from callcenter.calls.models import CallDirection, CallKind, CallOutcome
 from callcenter.logs import get_logger
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 
 log = get_logger(__name__)
-# Raw facts with callers' numbers: the screen-pop and the wallboard narrow them for browsers.
-AUDIENCE = SERVERS_ONLY
 MAX_PENDING = 10_000
 DIAL_OUTCOMES = {"BUSY": CallOutcome.BUSY, "NOANSWER": CallOutcome.NO_ANSWER,
                  "CANCEL": CallOutcome.NO_ANSWER, "CONGESTION": CallOutcome.FAILED,
