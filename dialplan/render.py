@@ -24,6 +24,7 @@ CONFIG_FILES: tuple[str, ...] = (
     "pjsip.conf",
     "extensions.conf",
     "queues.conf",
+    "features.conf",
     "cdr.conf",
     "cdr_manager.conf",
 )

@@ -75,6 +75,8 @@ class LiveCall:
     state: str = "routed"  # routed, waiting, left, talking, done
     callback_id: int | None = None
     transferred: bool = False
+    linkedid: str = ""  # Asterisk's linkedid: every channel of the call carries it
+    no_callback: bool = False  # a consultation's part: its caller is with the agent
 
 
 class CallbackHooks(Protocol):
@@ -86,6 +88,16 @@ class CallbackHooks(Protocol):
                             result: str) -> None: ...
 
     async def caller_called(self, number: str, call_id: str) -> None: ...
+
+
+class ConsultHooks(Protocol):
+    """What attended transfers (consult.py) need to hear from the tracker."""
+
+    by_call: dict[str, Any]
+
+    async def on_event(self, event: AmiEvent) -> bool: ...
+
+    async def call_ended(self, call: LiveCall, reason: str) -> str | None: ...
 
 
 class CallTracker:
@@ -102,6 +114,7 @@ class CallTracker:
         self.sessions = sessions
         self.clock = clock
         self.callbacks: CallbackHooks | None = None
+        self.consults: ConsultHooks | None = None
         self.live: dict[str, LiveCall] = {}  # by the queue caller's uniqueid
         #: Calls announced by the router (or a callback/transfer) before they join a queue.
         self.expected: OrderedDict[str, LiveCall] = OrderedDict()
@@ -141,6 +154,9 @@ class CallTracker:
 
     async def on_event(self, event: AmiEvent) -> None:
         """The one AMI handler for queue and hangup events (in order per call)."""
+        if self.consults is not None and self.consults.by_call \
+                and await self.consults.on_event(event):
+            return
         handler = getattr(self, f"_on_{event.name}", None)
         if handler is not None:
             await handler(event)
@@ -153,6 +169,7 @@ class CallTracker:
             call = await self._unannounced(event, now)
         call.queue, call.queued_at, call.state = event.get("Queue"), now, "waiting"
         call.channel = event.get("Channel")
+        call.linkedid = event.get("Linkedid") or call.linkedid
         call.position = int(event.get("Position") or 0)
         self.live[uniqueid] = call
         await self._save(call, queue=call.queue, queued_at=now, details={"uniqueid": uniqueid})
@@ -259,6 +276,11 @@ class CallTracker:
 
     async def _on_AgentComplete(self, event: AmiEvent) -> None:  # noqa: N802
         call = self.live.get(event.get("Uniqueid"))
+        if call is None:
+            # Once Asterisk optimised a transfer's Local channel away, app_queue names the
+            # caller that took its place: the agent's channel still says which call it is.
+            call = next((c for c in self.live.values() if c.state == "talking"
+                         and c.agent_uniqueid == event.get("DestUniqueid")), None)
         if call is None or call.state != "talking":
             return  # a transferred call was ended by the transfer; its new part waits
         self.live.pop(call.uniqueid, None)
@@ -267,9 +289,19 @@ class CallTracker:
         wrapup = self.settings.hotline_queues.get(call.queue or "", 0)
         if state is not None:
             await self.agents.call_state(state, in_call=False, wrapup_queue=call.queue)
+        reason = event.get("Reason")
+        details: dict[str, Any] = {}
+        if self.consults is not None:
+            where = await self.consults.call_ended(call, reason)
+            if where is not None:
+                call.transferred = True
+                details["transferred_to"] = where
+        if reason == "transfer":  # an attended transfer (the console's, or the phone's)
+            call.transferred = True
         outcome = CallOutcome.TRANSFERRED if call.transferred else CallOutcome.ANSWERED
         await self.ended(call, outcome, talk_seconds=int(event.get("TalkTime") or 0),
-                        wrapup_seconds=wrapup, hangup_cause=event.get("Reason") or None)
+                        wrapup_seconds=wrapup, hangup_cause=reason or None,
+                        **({"details": details} if details else {}))
 
     async def _on_QueueCallerAbandon(self, event: AmiEvent) -> None:  # noqa: N802
         call = self.live.pop(event.get("Uniqueid"), None)
@@ -340,7 +372,7 @@ class CallTracker:
             "outcome": outcome.value, "ended_at": now.isoformat()}, AUDIENCE))
         log.info("hotline call ended", call_id=call.id, outcome=outcome.value,
                  caller=call.number)
-        if self.callbacks is None:
+        if self.callbacks is None or call.no_callback:
             return
         unanswered = outcome in (CallOutcome.ABANDONED, CallOutcome.SHORT_ABANDON,
                                  CallOutcome.OVERFLOW)
@@ -372,6 +404,11 @@ class CallTracker:
             "callers": [{"call_id": c.id, "position": n, "priority": c.priority,
                          "since": c.queued_at.isoformat() if c.queued_at else None}
                         for n, c in enumerate(waiting, 1)]}, AUDIENCE))
+
+    @staticmethod
+    def dial_outcome(status: str) -> str:
+        """The row outcome of a Dial that did not answer."""
+        return DIAL_OUTCOMES.get(status, CallOutcome.FAILED).value
 
     def by_id(self, call_id: str) -> LiveCall | None:
         """A live call by its row id."""

@@ -18,7 +18,7 @@ CALL_ENDED = "hotline.call.ended"
 QUEUE_CHANGED = "hotline.queue.changed"
 AGENT_CHANGED = "hotline.agent.changed"
 CALLBACKS_CHANGED = "hotline.callbacks.changed"
-CONSULT_CHANGED = "hotline.consult.changed"
+CONSULT_CHANGED = "hotline.call.consult"
 
 #: Who hears the hotline's topics: raw facts with callers' numbers, so servers only (the
 #: screen-pop and the wallboard narrow them for browsers).

@@ -4,8 +4,9 @@
 read (two prebuilt queries) and handed straight to X's sockets, with no second trip over
 the bus; then the ringing message is kept in ``screen_pops`` for a reload. Answer
 elsewhere, the end of the ringing and the end of the call take the pop away again.
-Frames (``screenpop.show``, ``screenpop.answered``, ``screenpop.gone``) go to the agents'
-own user ids only: nobody else's console ever receives a pop.
+Frames (``screenpop.show``, ``screenpop.answered``, ``screenpop.gone``, and
+``screenpop.consult`` for the call panel's attended transfer) go to the agents' own user
+ids only: nobody else's console ever receives a pop.
 """
 
 from __future__ import annotations
@@ -30,7 +31,9 @@ RINGING = "hotline.call.ringing"
 ANSWERED = "hotline.call.answered"
 STOPPED = "hotline.call.stopped_ringing"
 ENDED = "hotline.call.ended"
-TOPICS = (RINGING, ANSWERED, STOPPED, ENDED)
+CONSULT = "hotline.call.consult"  # an attended transfer's consultation moved
+TOPICS = (RINGING, ANSWERED, STOPPED, ENDED, CONSULT)
+CONSULT_FIELDS = ("call_id", "consult_call_id", "to", "target", "state", "error")
 _ID_MAX = 64
 #: Pops read at once; calls whose end is remembered (a late pop of theirs is not sent).
 CONCURRENT_READS = 16
@@ -163,7 +166,15 @@ class PopRelay:
             else:
                 _remember(self._closed, call_id, None)
             return lambda: self._gone(call_id, agent, why)
+        if message.topic == CONSULT:
+            _text(payload, "call_id")
+            consulting = _text(payload, "agent")
+            frame = {key: payload.get(key) for key in CONSULT_FIELDS}
+            return lambda: self._consult(frame, str(consulting))
         return None
+
+    async def _consult(self, frame: dict[str, Any], agent: str) -> None:
+        self._send("screenpop.consult", frame, [agent])
 
     async def _answered(self, call_id: str, agent: str | None) -> None:
         others = await self._store.answered(call_id, agent)
