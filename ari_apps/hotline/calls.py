@@ -30,6 +30,7 @@ from ari_apps.hotline.keys import (
     QUEUE_CHANGED,
 )
 from ari_apps.hotline.routing import RoutingDecision
+from ari_apps.hotline.rules import CARE_CALL_VARIABLE
 from ari_apps.hotline.store import HotlineStore
 from ari_apps.sos.directory import normalise_number
 from callcenter.asterisk import AmiClient, AmiEvent
@@ -45,7 +46,7 @@ DIAL_OUTCOMES = {"BUSY": CallOutcome.BUSY, "NOANSWER": CallOutcome.NO_ANSWER,
                  "CANCEL": CallOutcome.NO_ANSWER, "CONGESTION": CallOutcome.FAILED,
                  "CHANUNAVAIL": CallOutcome.FAILED}
 ROUTING_VARIABLES = ("CALLCENTER_CALLER_KIND", "CALLCENTER_ELDER_ID", "CALLCENTER_REASON",
-                     "QUEUE_PRIO", "CALLCENTER_ROUTED_BY")
+                     "QUEUE_PRIO", "CALLCENTER_ROUTED_BY", CARE_CALL_VARIABLE)
 DIAL_OUTCOMES_VALUES = {o.value for o in DIAL_OUTCOMES.values()}
 
 
@@ -76,6 +77,8 @@ class LiveCall:
     callback_id: int | None = None
     transferred: bool = False
     linkedid: str = ""  # Asterisk's linkedid: every channel of the call carries it
+    care_call: str = ""  # the care call whose elder pressed 2 (CALLCENTER_CARE_CALL)
+    care_reason: str = ""  # what the care call said of it (CALLCENTER_REASON before routing)
     no_callback: bool = False  # a consultation's part: its caller is with the agent
 
 
@@ -124,22 +127,26 @@ class CallTracker:
     # -- announcements ------------------------------------------------------------------
 
     async def routed(self, uniqueid: str, linkedid: str, number: str,
-                     decision: RoutingDecision) -> LiveCall:
+                     decision: RoutingDecision, care_call: str = "",
+                     care_reason: str = "") -> LiveCall:
         """The FastAGI route decided: the row exists from this moment."""
         call = LiveCall(id=linkedid or uniqueid, uniqueid=uniqueid,
                         number=normalise_number(number), caller_kind=decision.caller_kind,
                         elder_id=decision.elder_id, reason=decision.reason,
                         priority=decision.priority, queue=decision.queue,
-                        started_at=self.clock())
-        if any(c.id == call.id for c in self.live.values()):
-            call.id = uniqueid  # the same linkedid queued again (a transfer back into a queue)
+                        started_at=self.clock(), care_call=care_call,
+                        care_reason=care_reason if care_call else "")
+        self._own_id(call)
         self.expect(call)
         await self._save(call, kind=call.kind, direction=CallDirection.INBOUND.value,
                          caller_number=call.number, called_number=self.settings.sos_caller_id,
                          caller_kind=call.caller_kind, elder_id=call.elder_id,
                          queue=call.queue, priority=call.priority, started_at=call.started_at,
+                         care_call_id=call.care_call or None,
                          details={"uniqueid": uniqueid, "reason": call.reason,
-                                  "routed_by": decision.routed_by})
+                                  "routed_by": decision.routed_by,
+                                  **({"care_reason": call.care_reason} if call.care_call
+                                     else {})})
         if self.callbacks is not None and call.number:
             await self.callbacks.caller_called(call.number, call.id)
         return call
@@ -187,16 +194,26 @@ class CallTracker:
                         elder_id=int(elder) if elder.isdigit() else None,
                         reason=values.get("CALLCENTER_REASON", ""),
                         priority=_int(values.get("QUEUE_PRIO")))
-        if any(c.id == call.id for c in self.live.values()):
-            call.id = uniqueid
+        call.care_call = values.get(CARE_CALL_VARIABLE, "")
+        self._own_id(call)
         await self._save(call, kind=call.kind, direction=CallDirection.INBOUND.value,
                          caller_number=call.number, started_at=now, caller_kind=call.caller_kind,
                          elder_id=call.elder_id, priority=call.priority,
+                         care_call_id=call.care_call or None,
                          details={"uniqueid": uniqueid, "reason": call.reason,
                                   "routed_by": values.get("CALLCENTER_ROUTED_BY") or "dialplan"})
         if self.callbacks is not None and call.number:
             await self.callbacks.caller_called(call.number, call.id)
         return call
+
+    def _own_id(self, call: LiveCall) -> None:
+        """A row id of its own: the linkedid, unless a live call has it (a transfer back
+        into a queue) or it is the care call's (the elder's care call continues as this
+        call on the same channel: the care call's row keeps that id)."""
+        if call.care_call and call.id == call.care_call:
+            call.id = f"{call.care_call}-hotline"
+        elif any(c.id == call.id for c in self.live.values()):
+            call.id = call.uniqueid
 
     async def _channel_variables(self, channel: str) -> dict[str, str]:
         """AMI Getvar of the routing variables ([hotline-entry] sets them either way)."""
@@ -228,6 +245,7 @@ class CallTracker:
             "call_id": call.id, "agent": agent, "queue": call.queue,
             "caller_number": call.number, "elder_id": call.elder_id,
             "caller_kind": call.caller_kind, "priority": call.priority, "reason": call.reason,
+            "care_call": call.care_call or None, "care_reason": call.care_reason,
             "rung_at": self.clock().isoformat()}, AUDIENCE))
 
     async def _on_AgentRingNoAnswer(self, event: AmiEvent) -> None:  # noqa: N802

@@ -69,6 +69,8 @@ class CallView(BaseModel):
     priority: int
     agent: str | None
     parent_id: str | None
+    care_call_id: str | None = Field(default=None, description="the care call whose elder "
+                                     "pressed 2 to reach the hotline")
     started_at: datetime
     queued_at: datetime | None
     answered_at: datetime | None

@@ -63,8 +63,12 @@ def valid_ringing(payload: dict[str, Any]) -> dict[str, Any]:
     number = payload.get("caller_number", "")
     if not isinstance(number, str) or len(number) > 32:
         raise ValueError("caller_number")
+    _text(payload, "care_call", required=False)
+    care_reason = payload.get("care_reason", "")
+    if care_reason is not None and (not isinstance(care_reason, str) or len(care_reason) > 200):
+        raise ValueError("care_reason")
     keep = ("call_id", "agent", "queue", "caller_number", "elder_id", "caller_kind", "priority",
-            "reason", "rung_at")
+            "reason", "care_call", "care_reason", "rung_at")
     return {k: payload.get(k) for k in keep}
 
 

@@ -168,7 +168,10 @@ def _assemble(ringing: dict[str, Any], card: Any, facts: Any, now: datetime) -> 
                       key=lambda r: (_ROLE_ORDER.get(str(r["a"]), 9), r["n"] or 0))
     incidents = sorted(by_kind.get("incident", []), key=lambda r: str(_iso(r["at"])), reverse=True)
     why: list[dict[str, Any]] = []
-    if ringing.get("reason"):
+    if ringing.get("care_call"):  # the elder pressed 2 on a care call: the first thing to say
+        why.append({"kind": "care", "care_call": str(ringing["care_call"]),
+                    "text": str(ringing.get("care_reason") or "")})
+    if ringing.get("reason") and not ringing.get("care_call"):
         why.append({"kind": "routing", "text": str(ringing["reason"])})
     open_sos = [r for r in incidents if r["c"] == "active"]
     for row in open_sos:

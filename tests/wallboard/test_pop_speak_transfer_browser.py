@@ -1,5 +1,6 @@
 """Headless Chromium: the pop shows how to speak with the elder (hearing, dialect) above
-all else, and the answered call's transfer panel follows its consultation."""
+all else and why a care call's elder calls, and the answered call's transfer panel follows
+its consultation."""
 
 from __future__ import annotations
 
@@ -46,9 +47,11 @@ async def test_the_pop_shows_hearing_and_dialect_and_the_panel_follows_a_consult
     async with chromium() as browser:
         errors: list[str] = []
         page = await _agent_page(browser, console, errors)
-        await console.hotline("hotline.call.ringing",
-                              console.ringing("agent_c1", elder_id=world.elder_c1))
+        await console.hotline("hotline.call.ringing", console.ringing(
+            "agent_c1", elder_id=world.elder_c1, reason="care", care_call="care-1",
+            care_reason="关爱电话：张秀英按2想找人说说话"))
         card = page.locator(f'.pop-card[data-call="{CALL_ID}"]')
+        await expect(card.locator(".pop-why li").first).to_have_text("关爱电话：张秀英按2想找人说说话")
         await expect(card.locator(".pop-hearing")).to_have_text("重听：请放慢语速、大声说话")
         await expect(card.locator(".pop-language")).to_have_text("粤语")
         # Before the name and the rest of the card: read before the first word is said.

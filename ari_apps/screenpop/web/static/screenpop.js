@@ -123,6 +123,9 @@
     art.appendChild(section(label("pop.why"), "pop-why", pop.why, function (w) {
       var li = el("li", "why-" + w.kind);
       if (w.kind === "routing") { li.textContent = label("pop.why.routing", { text: w.text }); }
+      else if (w.kind === "care") {
+        li.textContent = w.text ? label("pop.why.care", { text: w.text }) : label("pop.why.care_call");
+      }
       else if (w.kind === "open_sos") {
         li.appendChild(linked(label("pop.why.open_sos", { at: when(w.at) }), w.url));
       } else if (w.kind === "recent_abandon") {
