@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -40,6 +41,17 @@ CONCURRENT_READS = 16
 REMEMBERED = 10_000
 #: A change of the pop rows (and its frames), run in bus order by the relay's writer.
 Step = Callable[[], Awaitable[object]]
+
+
+@dataclass(slots=True)
+class RingingRow:
+    """A ringing pop's row, written once its frame went out; runs of them go in one batch."""
+
+    pop: asyncio.Task[None] | None
+    agent: str
+    call_id: str
+    message: dict[str, Any]
+    at: datetime
 
 
 def _text(payload: dict[str, Any], key: str, *, required: bool = True) -> str | None:
@@ -84,7 +96,7 @@ class PopRelay:
         #: Messages handled so far (rows written), for whoever waits on the relay.
         self.handled = 0
         self._progress: asyncio.Condition | None = None
-        self._writes: asyncio.Queue[Step | None] = asyncio.Queue()
+        self._writes: asyncio.Queue[Step | RingingRow | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         # Pops are read concurrently (each waits on its own queries, not on the one before);
         # a pop whose call was answered elsewhere, stopped or ended meanwhile is not sent.
@@ -93,9 +105,7 @@ class PopRelay:
         self._stopped: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def _user_ids(self, agents: Iterable[str]) -> list[int]:
-        wanted = set(agents)
-        return sorted({c.principal.user_id for c in self._hub.clients
-                       if c.principal.username in wanted})
+        return self._hub.user_ids(agents)
 
     def _send(self, topic: str, payload: dict[str, Any], agents: Iterable[str]) -> int:
         users = self._user_ids(agents)
@@ -114,7 +124,7 @@ class PopRelay:
     async def handle(self, message: BusMessage) -> None:
         """Apply one message: a ringing pop goes out at once; every change of the pop rows
         (and the frames that depend on them) is queued, in bus order, to one writer."""
-        step: Step | None = None
+        step: Step | RingingRow | None = None
         try:
             step = await self._prepare(message)
         except ValueError as err:
@@ -126,16 +136,37 @@ class PopRelay:
 
     async def _write(self) -> None:
         while True:
-            step = await self._writes.get()
-            try:
-                if step is not None:
-                    await step()
-            except Exception:  # noqa: BLE001 - task boundary: one failed write, not the rest
-                log.exception("screen-pop row change failed")
-            self.handled += 1
+            batch = [await self._writes.get()]
+            while not self._writes.empty():  # what came meanwhile: its ringing rows at once
+                batch.append(self._writes.get_nowait())
+            start = 0
+            while start < len(batch):
+                end = start + 1
+                if isinstance(batch[start], RingingRow):
+                    while end < len(batch) and isinstance(batch[end], RingingRow):
+                        end += 1
+                try:
+                    await self._apply(batch[start:end])
+                except Exception:  # noqa: BLE001 - task boundary: one failed write, not the rest
+                    log.exception("screen-pop row change failed")
+                self.handled += end - start
+                start = end
             if self._progress is not None:
                 async with self._progress:
                     self._progress.notify_all()
+
+    async def _apply(self, steps: list[Step | RingingRow | None]) -> None:
+        """One step, or a run of ringing rows written in one statement (after their frames:
+        the rows are for a reload, not for the agent's phone)."""
+        first = steps[0]
+        if isinstance(first, RingingRow):
+            rows = [step for step in steps if isinstance(step, RingingRow)]
+            for row in rows:
+                if row.pop is not None:
+                    await row.pop
+            await self._store.ringing_many([(r.agent, r.call_id, r.message, r.at) for r in rows])
+        elif first is not None:
+            await first()
 
     async def close(self) -> None:
         task, self._writer = self._writer, None
@@ -150,7 +181,7 @@ class PopRelay:
         async with asyncio.timeout(within), self._progress:
             await self._progress.wait_for(lambda: self.handled >= count)
 
-    async def _prepare(self, message: BusMessage) -> Step | None:
+    async def _prepare(self, message: BusMessage) -> Step | RingingRow | None:
         payload = message.payload
         if message.topic == RINGING:
             return await self._ringing(valid_ringing(payload))
@@ -191,22 +222,14 @@ class PopRelay:
         self._send("screenpop.gone", {"call_id": call_id, "why": why},
                    {*agents, *([agent] if agent else [])})
 
-    async def _ringing(self, ringing: dict[str, Any]) -> Step:
+    async def _ringing(self, ringing: dict[str, Any]) -> RingingRow:
         agent, call_id = str(ringing["agent"]), str(ringing["call_id"])
         self._stopped.pop((call_id, agent), None)  # rung again after a round without answer
         pop: asyncio.Task[None] | None = None
         if self._user_ids([agent]):
             pop = asyncio.get_running_loop().create_task(self._pop(ringing, agent, call_id),
                                                          name=f"screenpop-{call_id}")
-        at = self._clock()
-
-        async def step() -> None:
-            if pop is not None:
-                await pop
-            # After the frame: the row is for a reload, not for the agent's phone.
-            await self._store.ringing(agent, call_id, ringing, at)
-
-        return step
+        return RingingRow(pop, agent, call_id, ringing, self._clock())
 
     async def _pop(self, ringing: dict[str, Any], agent: str, call_id: str) -> None:
         async with self._reads:
