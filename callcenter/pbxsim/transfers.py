@@ -6,11 +6,12 @@ transfer features (``Dial``/``Queue`` option ``t``) starts a transfer, else the 
 pass through unheard. ``TRANSFER_EXTEN`` on the transferer (Asterisk ≥ 19) names the
 target without digit collection. Then the state machine of bridge_basic.c:
 
-- *calling target*: the transferee is held (MusicOnHoldStart) in its bridge; the
-  transferer moves to a new bridge; ``Local/<exten>@<context>`` (no ``/n``) is requested
-  with the transferer as requestor (same linkedid, ``TRANSFERERNAME`` set) and its
+- *calling target*: ``Hold`` on the transferer; ``Local/<exten>@<context>`` (no ``/n``)
+  is requested with the transferer as requestor (same linkedid, ``TRANSFERERNAME`` and
+  ``ATTENDEDTRANSFER`` set), the transferee hears hold music (MusicOnHoldStart), the
+  ``;1`` half waits in a new bridge (state Down) and the transferer moves there; the
   ``;2`` half runs the dialplan;
-- the target answers → *consulting* (``;1`` enters the transferer's bridge);
+- the target answers (``Newstate`` Up of ``;2`` then ``;1``) → *consulting*;
 - the target hangs up, does not answer within ``atxfernoanswertimeout``, or the abort
   code comes (``CancelAtxfer``) → *rebridge*: ``;1`` is hung up, the transferer goes back
   to the transferee, who is unheld. No AttendedTransfer event is published then;
@@ -19,8 +20,9 @@ target without digit collection. Then the state machine of bridge_basic.c:
   and app_queue ends the agent's queue call with ``AgentComplete`` ``Reason: transfer``;
 - the transferee hangs up → *fail*: ``AttendedTransfer`` ``Result: Fail``.
 
-The order of these events follows the source (bridge_basic.c, app_queue.c 22.x); it was
-not captured from a real Asterisk (tests/data/asterisk/traces/README.md says so).
+The order follows Asterisk 22.10.1 as observed on loopback (tests/data/asterisk/traces/
+README.md, "Attended transfer") and its source where nothing was observed (app_queue's
+AgentComplete, no-answer and abort).
 """
 
 from __future__ import annotations
@@ -84,24 +86,30 @@ class AttendedTransfers:
             return
         transferee = others[0]
         home.held = True
-        self.model.ami_event("MusicOnHoldStart", {**transferee.ami(), "Class": "default"})
-        consult = Bridge(str(uuid.uuid4()), "basic", "", self.model.clock.now(), creator="",
-                         bridge_class="basic")
-        consult.held = True
-        self.model.ami_event("BridgeCreate", consult.ami())
-        self.model.enter_bridge(consult, transferer)
+        self.model.ami_event("Hold", transferer.ami())
         leg = self.calls.new_leg(Target("Local", f"{exten}@{context}", context=context,
                                         exten=exten), linkedid=transferer.linkedid,
                                  app_name="AppDial2")
-        self.model.set_var(leg.ch, "TRANSFERERNAME", transferer.name)
         far = leg.far
         assert far is not None
+        for half in (leg.ch, far):
+            self.model.set_var(half, "TRANSFERERNAME", transferer.name)
+            self.model.set_var(half, "ATTENDEDTRANSFER", transferer.name)
         # copy_caller_data: ;1's connected line is the transferer's caller; ;2 shows it as
         # its caller id (the transferee's number, which the agent's leg carries).
         leg.ch.connected = transferer.caller
         far.caller = transferer.caller
         far.variables.update({k: v for k, v in transferer.variables.items()
                               if k.startswith("_")})
+        self.model.ami_event("MusicOnHoldStart", {**transferee.ami(), "Class": "default"})
+        consult = Bridge(str(uuid.uuid4()), "basic", "", self.model.clock.now(), creator="",
+                         bridge_class="basic")
+        consult.held = True
+        self.model.ami_event("BridgeCreate", consult.ami())
+        # The target's ;1 waits in the new bridge while it rings (state Down, as 22.10.1
+        # shows it); the transferer moves there (calling_target_enter).
+        self.model.enter_bridge(consult, leg.ch)
+        self.model.enter_bridge(consult, transferer)
         self.queues.transferring.add(transferer.id)
         run = self.active[transferer.id] = Consult(transferer, transferee, home, consult, leg)
         if dialplan_person(context, exten) is not None:  # the traces' scripted parties
@@ -139,7 +147,6 @@ class AttendedTransfers:
         run.state = "consulting"
         self.model.set_state(far, "Up")
         self.model.set_state(one, "Up")
-        self.model.enter_bridge(run.consult, one)
 
     def _rebridge(self, run: Consult) -> None:
         """The target is gone, did not answer, or the transfer was aborted."""
@@ -153,6 +160,7 @@ class AttendedTransfers:
         self.model.enter_bridge(run.home, run.transferer)
         self.model.ami_event("BridgeDestroy", run.consult.ami())
         run.home.held = False
+        self.model.ami_event("Unhold", run.transferer.ami())
         self.model.ami_event("MusicOnHoldStop", run.transferee.ami())
 
     def _on_detach(self, ch: Channel) -> None:
@@ -164,19 +172,18 @@ class AttendedTransfers:
                 self._fail(run)
 
     def _complete(self, run: Consult) -> None:
-        """Transferer hung up: merge the target's bridge into the transferee's."""
+        """Transferer hung up: the target's bridge merges into the transferee's (22.10.1
+        shows the target's BridgeLeave/BridgeEnter after AttendedTransfer, no BridgeMerge)."""
         run.state = "done"
         self.active.pop(run.transferer.id, None)
         one = run.leg.ch
-        self.model.ami_event("MusicOnHoldStop", run.transferee.ami())
         self.model.leave_bridge(run.transferer, quiet_vars=True)
-        self.model.ami_event("BridgeMerge", {
-            **_prefixed(run.home.ami(), "To"), **_prefixed(run.consult.ami(), "From")})
+        self.model.ami_event("AttendedTransfer", self._transfer_fields(run, "Success"))
         run.home.held = False
         if not one.gone:
             self.model.enter_bridge(run.home, one)
+        self.model.ami_event("MusicOnHoldStop", run.transferee.ami())
         self.model.ami_event("BridgeDestroy", run.consult.ami())
-        self.model.ami_event("AttendedTransfer", self._transfer_fields(run, "Success"))
         self.queues.transferred(run.transferer)
 
     def _fail(self, run: Consult) -> None:

@@ -1,10 +1,12 @@
 """The AMI attended transfer the hotline's consultations rely on (consult.py): ``Setvar``
 ``TRANSFER_EXTEN``, ``Atxfer``, ``CancelAtxfer`` and the events that follow, on the traces'
-dialplan (features.conf maps ``atxfer``: tests/data/asterisk/traces/README.md).
+dialplan.
 
-The call: an originated ``Local/agent1@agents-sim/n`` (the "caller", answered after 2 s)
-runs ``Dial(Local/answer2@people/n,,t)``; the callee may transfer (option ``t``) and is
-the transferer, as a hotline agent is in ``Queue(…,t)``."""
+The call: an originated ``Local/agent1@agents-sim/n`` (answered after 2 s) runs
+``Dial(Local/answer2@people/n,20,T)``: it may transfer (option ``T``), as a hotline agent
+may in ``Queue(…,t)``, and it is the transferer. Its ``FEATUREMAP(atxfer)`` is set by the
+originate, so the test needs no features.conf of its own (the product's rendered
+features.conf maps the code for every channel)."""
 
 from __future__ import annotations
 
@@ -19,39 +21,43 @@ TARGET = "Local/answer@people-"  # the consultation's Local channel (no /n: Aste
 
 
 async def bridged_call(pbx: Pbx, ami: Ami, start: int) -> tuple[AmiEvent, AmiEvent]:
-    """(the callee's BridgeEnter, the caller's BridgeEnter) once both are in one bridge."""
-    await pbx.run(ami.client.originate(CALLER, application="Dial", data=f"{CALLEE},20,t",
-                                       caller_id="Caller <5551234>"))
-    callee = await ami.seen.wait_for(
-        lambda e: e.name == "BridgeEnter" and e.get("Channel").startswith("Local/answer2@people-")
-        and e.get("Channel").endswith(";1"), start)
-    caller = await ami.seen.wait_for(
-        lambda e: e.name == "BridgeEnter" and e.get("Channel").startswith("Local/agent1@agents-sim-")
-        and e.get("Channel").endswith(";1")
-        and e.get("BridgeUniqueid") == callee.get("BridgeUniqueid"), start)
-    return callee, caller
+    """(the transferer's BridgeEnter, the transferee's) once both are in one bridge."""
+    placed = await pbx.run(ami.client.originate(CALLER, application="Dial",
+                                                data=f"{CALLEE},20,T",
+                                                caller_id="Caller <5551234>",
+                                                variables={"FEATUREMAP(atxfer)": "*2"}))
+    linkedid = placed.uniqueid  # other clients' calls may use the same scripted parties
+    transferer = await ami.seen.wait_for(
+        lambda e: e.name == "BridgeEnter" and e.get("Linkedid") == linkedid
+        and e.get("Channel").startswith("Local/agent1@agents-sim-"), start)
+    transferee = await ami.seen.wait_for(
+        lambda e: e.name == "BridgeEnter" and e.get("Linkedid") == linkedid
+        and e.get("Channel").startswith("Local/answer2@people-")
+        and e.get("BridgeUniqueid") == transferer.get("BridgeUniqueid"), start)
+    return transferer, transferee
 
 
 async def test_atxfer_consults_then_completes_when_the_transferer_hangs_up(
         pbx: Pbx, ami: Ami) -> None:
     client = ami.client
     start = ami.seen.mark()
-    callee, caller = await bridged_call(pbx, ami, start)
-    transferer = callee.get("Channel")
+    agent, caller = await bridged_call(pbx, ami, start)
+    transferer = agent.get("Channel")
     await client.set_var(transferer, "TRANSFER_EXTEN", "answer")
     resp = await client.attended_transfer(transferer, "people", "0")
     assert resp.message == "Atxfer successfully queued"
     mark = ami.seen.mark()
+    # The consultation is requested by the transferer: it carries the call's linkedid.
     local = await ami.seen.wait_for(
         lambda e: e.name == "Newchannel" and e.get("Channel").startswith(TARGET)
-        and e.get("Channel").endswith(";1"), mark)
-    # The consultation is requested by the transferer: it carries the call's linkedid.
-    assert local.get("Linkedid") == callee.get("Linkedid")
+        and e.get("Channel").endswith(";1") and e.get("Linkedid") == agent.get("Linkedid"),
+        mark)
     await ami.seen.wait_for(ami_event("Newstate", Uniqueid=local.get("Uniqueid"),
                                       ChannelState="6"), mark)
     await ami.seen.wait_for(ami_event("BridgeEnter", Uniqueid=local.get("Uniqueid")), mark)
     await client.hangup(transferer, cause=16)
-    done = await ami.seen.wait_for(ami_event("AttendedTransfer"), mark)
+    done = await ami.seen.wait_for(ami_event("AttendedTransfer",
+                                             OrigTransfererChannel=transferer), mark)
     assert done.get("Result") == "Success"
     assert done.get("OrigTransfererChannel") == transferer
     assert done.get("TransfereeChannel") == caller.get("Channel")
@@ -66,14 +72,15 @@ async def test_cancel_atxfer_hangs_the_target_up_and_rebridges_without_an_event(
         pbx: Pbx, ami: Ami) -> None:
     client = ami.client
     start = ami.seen.mark()
-    callee, caller = await bridged_call(pbx, ami, start)
-    transferer = callee.get("Channel")
+    agent, caller = await bridged_call(pbx, ami, start)
+    transferer = agent.get("Channel")
     await client.set_var(transferer, "TRANSFER_EXTEN", "answer")
     mark = ami.seen.mark()
     await client.attended_transfer(transferer, "people", "0")
     local = await ami.seen.wait_for(
         lambda e: e.name == "Newchannel" and e.get("Channel").startswith(TARGET)
-        and e.get("Channel").endswith(";1"), mark)
+        and e.get("Channel").endswith(";1") and e.get("Linkedid") == agent.get("Linkedid"),
+        mark)
     await ami.seen.wait_for(ami_event("Newstate", Uniqueid=local.get("Uniqueid"),
                                       ChannelState="6"), mark)
     resp = await client.cancel_attended_transfer(transferer)
@@ -81,8 +88,9 @@ async def test_cancel_atxfer_hangs_the_target_up_and_rebridges_without_an_event(
     await ami.seen.wait_for(ami_event("Hangup", Uniqueid=local.get("Uniqueid")), mark)
     back = await ami.seen.wait_for(ami_event("BridgeEnter", Channel=transferer,
                                              BridgeUniqueid=caller.get("BridgeUniqueid")), mark)
-    assert back.get("Linkedid") == callee.get("Linkedid")
-    assert not [e for e in ami.seen.events[mark:] if e.name == "AttendedTransfer"]
+    assert back.get("Linkedid") == agent.get("Linkedid")
+    assert not [e for e in ami.seen.events[mark:] if e.name == "AttendedTransfer"
+                and e.get("OrigTransfererChannel") == transferer]
     await client.hangup(caller.get("Channel"), cause=16)
 
 
