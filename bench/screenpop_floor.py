@@ -26,8 +26,9 @@ from callcenter.bus import BusMessage
 from callcenter.bus.redis import RedisBus
 
 #: Who may read the hotline's raw ringing message on a console: nobody's browser (its
-#: payload has the caller's full number); the pop is what the agent sees.
-RAW_AUDIENCE = {"roles": ["hotline-internal"]}
+#: payload has the caller's full number); the pop is what the agent sees. The hotline's
+#: own audience (ari_apps/hotline/keys.py AUDIENCE = SERVERS_ONLY).
+RAW_AUDIENCE = {"browsers": False}
 
 
 async def ami_events(host: str, port: int) -> AsyncIterator[dict[str, str]]:

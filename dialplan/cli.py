@@ -10,7 +10,7 @@ import click
 from callcenter.settings import SettingsError, load_settings
 from dialplan.directory import example_directory, load_directory
 from dialplan.exceptions import DialplanError
-from dialplan.render import render_config, write_config, write_fallback_script
+from dialplan.render import FALLBACK_RULES, render_config, write_config, write_fallback_script
 from dialplan.sounds import render_sounds
 
 
@@ -63,8 +63,10 @@ def render(out_dir: Path, directory_file: Path | None) -> None:
     for path in write_config(files, out_dir):
         click.echo(str(path))
     script = write_fallback_script(out_dir)
+    click.echo(str(out_dir / FALLBACK_RULES))
     click.echo(str(script))
-    click.echo(f"callcenter dialplan: copy {script.name} into Asterisk's agi-bin directory "
+    click.echo(f"callcenter dialplan: copy {script.name} and {FALLBACK_RULES} into Asterisk's "
+               "agi-bin directory "
                "(astagidir, e.g. /var/lib/asterisk/agi-bin), executable, with pyst2 installed "
                "for Asterisk's python3: [hotline-entry] runs it when FastAGI does not answer",
                err=True)

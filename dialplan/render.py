@@ -24,6 +24,7 @@ CONFIG_FILES: tuple[str, ...] = (
     "pjsip.conf",
     "extensions.conf",
     "queues.conf",
+    "features.conf",
     "cdr.conf",
     "cdr_manager.conf",
 )
@@ -115,6 +116,9 @@ def asterisk_access(settings: Settings, directory: Directory) -> AsteriskAccess:
 #: The classic AGI script Asterisk runs when the FastAGI route does not answer; it goes
 #: into Asterisk's ``astagidir`` (e.g. /var/lib/asterisk/agi-bin), executable.
 FALLBACK_SCRIPT = "callcenter-hotline-fallback.py"
+_HOTLINE = Path(__file__).parent.parent / "ari_apps" / "hotline"
+#: The routing rules the script shares with the product (ari_apps/hotline/rules.py).
+FALLBACK_RULES = "callcenter_hotline_rules.py"
 
 
 def snapshot_path(settings: Settings) -> str:
@@ -126,24 +130,30 @@ def snapshot_path(settings: Settings) -> str:
 
 def fallback_script() -> str:
     """The text of the classic AGI fallback script (``ari_apps/hotline/fallback_agi.py``)."""
-    return (Path(__file__).parent.parent / "ari_apps" / "hotline" / "fallback_agi.py").read_text(
-        encoding="utf-8")
+    return (_HOTLINE / "fallback_agi.py").read_text(encoding="utf-8")
 
 
 def write_fallback_script(out_dir: Path) -> Path:
-    """Write the fallback script beside the configuration, executable (0755)."""
+    """Write the fallback script (0755) and the rules it imports (0644) beside the
+    configuration; the script's path."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    _write_atomically(out_dir / FALLBACK_RULES, (_HOTLINE / "rules.py").read_text(
+        encoding="utf-8"), 0o644)
     target = out_dir / FALLBACK_SCRIPT
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{FALLBACK_SCRIPT}.", dir=out_dir)
+    _write_atomically(target, fallback_script(), 0o755)
+    return target
+
+
+def _write_atomically(target: Path, text: str, mode: int) -> None:
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(fallback_script())
-        os.chmod(tmp_name, 0o755)
+            handle.write(text)
+        os.chmod(tmp_name, mode)
         os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise
-    return target
 
 
 def template_environment() -> jinja2.Environment:

@@ -3,14 +3,16 @@
 Each socket has a bounded send queue drained by its own sender task, so a slow
 browser only loses its own messages (dropped and logged) and never delays the
 others or the bus. Audience rules (see :func:`audience_matches`) keep personal data
-inside each user's role and jurisdiction.
+inside each user's role and jurisdiction. The sockets are indexed by user, so a message
+for named users (a screen-pop) looks at their sockets only, and one for servers only
+(``browsers: false``, the hotline's raw call topics) at none.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -109,6 +111,8 @@ class WsHub:
 
     def __init__(self, *, clock: Clock, queue_size: int = QUEUE_SIZE) -> None:
         self._clients: set[WsClient] = set()
+        self._by_user: dict[int, set[WsClient]] = {}
+        self._user_ids: dict[str, int] = {}  # username → user id, while they have a socket
         self._clock = clock
         self.queue_size = queue_size
 
@@ -118,9 +122,33 @@ class WsHub:
 
     def add(self, client: WsClient) -> None:
         self._clients.add(client)
+        principal = client.principal
+        self._by_user.setdefault(principal.user_id, set()).add(client)
+        self._user_ids[principal.username] = principal.user_id
 
     def discard(self, client: WsClient) -> None:
         self._clients.discard(client)
+        principal = client.principal
+        mine = self._by_user.get(principal.user_id)
+        if mine is not None:
+            mine.discard(client)
+            if not mine:
+                del self._by_user[principal.user_id]
+                self._user_ids.pop(principal.username, None)
+
+    def user_ids(self, usernames: Iterable[str]) -> list[int]:
+        """The ids of those of ``usernames`` with a socket open here (sorted)."""
+        found = self._user_ids
+        return sorted({found[name] for name in usernames if name in found})
+
+    def _candidates(self, audience: Mapping[str, Any]) -> tuple[WsClient, ...]:
+        if audience.get("browsers") is False:
+            return ()
+        users = audience.get("users")
+        if users and not audience.get("roles"):
+            by_user = self._by_user
+            return tuple(c for u in users for c in by_user.get(_as_int(u) or 0, ()))
+        return tuple(self._clients)
 
     def deliver(self, message: BusMessage) -> int:
         """Queue a message on every matching socket; return how many got it."""
@@ -129,7 +157,7 @@ class WsHub:
         now = self._clock()
         frame: str | None = None
         delivered = 0
-        for client in tuple(self._clients):
+        for client in self._candidates(message.audience):
             if client.principal.expires_at <= now:
                 client.kick()
                 continue
@@ -166,6 +194,8 @@ class WsHub:
         for client in tuple(self._clients):
             await client.socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
         self._clients.clear()
+        self._by_user.clear()
+        self._user_ids.clear()
 
 
 HUB = web.AppKey("hub", WsHub)

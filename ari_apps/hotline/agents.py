@@ -29,10 +29,10 @@ from ari_apps.hotline.exceptions import (
     UnknownPauseReason,
     UnknownQueue,
 )
-from ari_apps.hotline.keys import AGENT_CHANGED
+from ari_apps.hotline.keys import AGENT_CHANGED, AUDIENCE
 from ari_apps.hotline.store import HotlineStore
 from callcenter.asterisk import AmiActionError, AmiClient, AmiEvent
-from callcenter.bus import SERVERS_ONLY, Bus, BusMessage
+from callcenter.bus import Bus, BusMessage
 from callcenter.calls.models import AgentEvent, AgentEventKind
 from callcenter.logs import get_logger
 from callcenter.settings import Settings
@@ -43,9 +43,7 @@ log = get_logger(__name__)
 #: Device states (Asterisk ``enum ast_device_state``) of a softphone nobody can ring.
 UNREACHABLE = {"4", "5"}
 SETTLE_SECONDS = 2.0  # AST_DEVICE_INVALID, AST_DEVICE_UNAVAILABLE
-#: Who sees agents' state changes on the console.
-# Raw facts with callers' numbers: the screen-pop and the wallboard narrow them for browsers.
-AUDIENCE = SERVERS_ONLY
+
 
 @dataclass
 class AgentState:

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from ari_apps.hotline.calls import CallTracker
 from ari_apps.hotline.routing import decide, default_decision, raised_for_care
+from ari_apps.hotline.rules import CARE_CALL_VARIABLE, CARE_PRIORITY_VARIABLE, REASON_VARIABLE
 from callcenter.asterisk import AgiSession
 from callcenter.logs import get_logger
 from callcenter.settings import Settings
@@ -47,13 +48,17 @@ class HotlineRoute:
         except Exception as err:  # noqa: BLE001 - any store trouble: route by default
             log.warning("hotline routing without the store", error=f"{type(err).__name__}")
             decision = default_decision(self.settings, now)
-        if (await session.get_variable("CALLCENTER_PRIORITY")) == "high":
-            decision = raised_for_care(decision)
+        decision = raised_for_care(decision,
+                                   await session.get_variable(CARE_PRIORITY_VARIABLE))
+        care_call = await session.get_variable(CARE_CALL_VARIABLE) or ""
+        # Read before the decision's variables replace it: the care call's own words.
+        care_reason = (await session.get_variable(REASON_VARIABLE) or "") if care_call else ""
         linkedid = (await session.get_variable("CHANNEL(linkedid)")) or request.uniqueid
         for name, value in decision.variables().items():
             await session.set_variable(name, value)
         if request.uniqueid:
-            await self.tracker.routed(request.uniqueid, linkedid, number, decision)
+            await self.tracker.routed(request.uniqueid, linkedid, number, decision,
+                                      care_call, care_reason)
         log.info("hotline call routed", uniqueid=request.uniqueid, queue=decision.queue,
                  priority=decision.priority, caller_kind=decision.caller_kind,
                  reason=decision.reason)

@@ -22,11 +22,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ari_apps.hotline.calls import CallTracker, LiveCall
-from ari_apps.hotline.keys import CALLBACKS_CHANGED
+from ari_apps.hotline.keys import AUDIENCE, CALLBACKS_CHANGED
 from ari_apps.hotline.models import Callback, CallbackStatus
 from ari_apps.hotline.store import HotlineStore
 from callcenter.asterisk import AmiClient, AmiError
-from callcenter.bus import SERVERS_ONLY, Bus, BusMessage
+from callcenter.bus import Bus, BusMessage
 from callcenter.calls.models import CallDirection, CallKind, CallOutcome
 from callcenter.logs import get_logger
 from callcenter.notify.models import Channel as NotifyChannel
@@ -39,8 +39,6 @@ from workflow.models import WorkOrder, WorkOrderType
 
 log = get_logger(__name__)
 KIND = "hotline.callback"
-# Raw facts with callers' numbers: the screen-pop and the wallboard narrow them for browsers.
-AUDIENCE = SERVERS_ONLY
 ORIGINATE_OUTCOMES = {"busy": CallOutcome.BUSY, "no_answer": CallOutcome.NO_ANSWER,
                       "congestion": CallOutcome.FAILED, "failed": CallOutcome.FAILED}
 

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 
 from ari_apps.hotline.agents import Agents
 from ari_apps.hotline.keys import (
+    AUDIENCE,
     CALL_ANSWERED,
     CALL_ENDED,
     CALL_RINGING,
@@ -29,24 +30,23 @@ from ari_apps.hotline.keys import (
     QUEUE_CHANGED,
 )
 from ari_apps.hotline.routing import RoutingDecision
+from ari_apps.hotline.rules import CARE_CALL_VARIABLE
 from ari_apps.hotline.store import HotlineStore
 from ari_apps.sos.directory import normalise_number
 from callcenter.asterisk import AmiClient, AmiEvent
-from callcenter.bus import SERVERS_ONLY, Bus, BusMessage
+from callcenter.bus import Bus, BusMessage
 from callcenter.calls.models import CallDirection, CallKind, CallOutcome
 from callcenter.logs import get_logger
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 
 log = get_logger(__name__)
-# Raw facts with callers' numbers: the screen-pop and the wallboard narrow them for browsers.
-AUDIENCE = SERVERS_ONLY
 MAX_PENDING = 10_000
 DIAL_OUTCOMES = {"BUSY": CallOutcome.BUSY, "NOANSWER": CallOutcome.NO_ANSWER,
                  "CANCEL": CallOutcome.NO_ANSWER, "CONGESTION": CallOutcome.FAILED,
                  "CHANUNAVAIL": CallOutcome.FAILED}
 ROUTING_VARIABLES = ("CALLCENTER_CALLER_KIND", "CALLCENTER_ELDER_ID", "CALLCENTER_REASON",
-                     "QUEUE_PRIO", "CALLCENTER_ROUTED_BY")
+                     "QUEUE_PRIO", "CALLCENTER_ROUTED_BY", CARE_CALL_VARIABLE)
 DIAL_OUTCOMES_VALUES = {o.value for o in DIAL_OUTCOMES.values()}
 
 
@@ -76,6 +76,10 @@ class LiveCall:
     state: str = "routed"  # routed, waiting, left, talking, done
     callback_id: int | None = None
     transferred: bool = False
+    linkedid: str = ""  # Asterisk's linkedid: every channel of the call carries it
+    care_call: str = ""  # the care call whose elder pressed 2 (CALLCENTER_CARE_CALL)
+    care_reason: str = ""  # what the care call said of it (CALLCENTER_REASON before routing)
+    no_callback: bool = False  # a consultation's part: its caller is with the agent
 
 
 class CallbackHooks(Protocol):
@@ -87,6 +91,16 @@ class CallbackHooks(Protocol):
                             result: str) -> None: ...
 
     async def caller_called(self, number: str, call_id: str) -> None: ...
+
+
+class ConsultHooks(Protocol):
+    """What attended transfers (consult.py) need to hear from the tracker."""
+
+    by_call: dict[str, Any]
+
+    async def on_event(self, event: AmiEvent) -> bool: ...
+
+    async def call_ended(self, call: LiveCall, reason: str) -> str | None: ...
 
 
 class CallTracker:
@@ -103,6 +117,7 @@ class CallTracker:
         self.sessions = sessions
         self.clock = clock
         self.callbacks: CallbackHooks | None = None
+        self.consults: ConsultHooks | None = None
         self.live: dict[str, LiveCall] = {}  # by the queue caller's uniqueid
         #: Calls announced by the router (or a callback/transfer) before they join a queue.
         self.expected: OrderedDict[str, LiveCall] = OrderedDict()
@@ -112,22 +127,26 @@ class CallTracker:
     # -- announcements ------------------------------------------------------------------
 
     async def routed(self, uniqueid: str, linkedid: str, number: str,
-                     decision: RoutingDecision) -> LiveCall:
+                     decision: RoutingDecision, care_call: str = "",
+                     care_reason: str = "") -> LiveCall:
         """The FastAGI route decided: the row exists from this moment."""
         call = LiveCall(id=linkedid or uniqueid, uniqueid=uniqueid,
                         number=normalise_number(number), caller_kind=decision.caller_kind,
                         elder_id=decision.elder_id, reason=decision.reason,
                         priority=decision.priority, queue=decision.queue,
-                        started_at=self.clock())
-        if any(c.id == call.id for c in self.live.values()):
-            call.id = uniqueid  # the same linkedid queued again (a transfer back into a queue)
+                        started_at=self.clock(), care_call=care_call,
+                        care_reason=care_reason if care_call else "")
+        self._own_id(call)
         self.expect(call)
         await self._save(call, kind=call.kind, direction=CallDirection.INBOUND.value,
                          caller_number=call.number, called_number=self.settings.sos_caller_id,
                          caller_kind=call.caller_kind, elder_id=call.elder_id,
                          queue=call.queue, priority=call.priority, started_at=call.started_at,
+                         care_call_id=call.care_call or None,
                          details={"uniqueid": uniqueid, "reason": call.reason,
-                                  "routed_by": decision.routed_by})
+                                  "routed_by": decision.routed_by,
+                                  **({"care_reason": call.care_reason} if call.care_call
+                                     else {})})
         if self.callbacks is not None and call.number:
             await self.callbacks.caller_called(call.number, call.id)
         return call
@@ -142,6 +161,9 @@ class CallTracker:
 
     async def on_event(self, event: AmiEvent) -> None:
         """The one AMI handler for queue and hangup events (in order per call)."""
+        if self.consults is not None and self.consults.by_call \
+                and await self.consults.on_event(event):
+            return
         handler = getattr(self, f"_on_{event.name}", None)
         if handler is not None:
             await handler(event)
@@ -154,6 +176,7 @@ class CallTracker:
             call = await self._unannounced(event, now)
         call.queue, call.queued_at, call.state = event.get("Queue"), now, "waiting"
         call.channel = event.get("Channel")
+        call.linkedid = event.get("Linkedid") or call.linkedid
         call.position = int(event.get("Position") or 0)
         self.live[uniqueid] = call
         await self._save(call, queue=call.queue, queued_at=now, details={"uniqueid": uniqueid})
@@ -171,16 +194,26 @@ class CallTracker:
                         elder_id=int(elder) if elder.isdigit() else None,
                         reason=values.get("CALLCENTER_REASON", ""),
                         priority=_int(values.get("QUEUE_PRIO")))
-        if any(c.id == call.id for c in self.live.values()):
-            call.id = uniqueid
+        call.care_call = values.get(CARE_CALL_VARIABLE, "")
+        self._own_id(call)
         await self._save(call, kind=call.kind, direction=CallDirection.INBOUND.value,
                          caller_number=call.number, started_at=now, caller_kind=call.caller_kind,
                          elder_id=call.elder_id, priority=call.priority,
+                         care_call_id=call.care_call or None,
                          details={"uniqueid": uniqueid, "reason": call.reason,
                                   "routed_by": values.get("CALLCENTER_ROUTED_BY") or "dialplan"})
         if self.callbacks is not None and call.number:
             await self.callbacks.caller_called(call.number, call.id)
         return call
+
+    def _own_id(self, call: LiveCall) -> None:
+        """A row id of its own: the linkedid, unless a live call has it (a transfer back
+        into a queue) or it is the care call's (the elder's care call continues as this
+        call on the same channel: the care call's row keeps that id)."""
+        if call.care_call and call.id == call.care_call:
+            call.id = f"{call.care_call}-hotline"
+        elif any(c.id == call.id for c in self.live.values()):
+            call.id = call.uniqueid
 
     async def _channel_variables(self, channel: str) -> dict[str, str]:
         """AMI Getvar of the routing variables ([hotline-entry] sets them either way)."""
@@ -212,6 +245,7 @@ class CallTracker:
             "call_id": call.id, "agent": agent, "queue": call.queue,
             "caller_number": call.number, "elder_id": call.elder_id,
             "caller_kind": call.caller_kind, "priority": call.priority, "reason": call.reason,
+            "care_call": call.care_call or None, "care_reason": call.care_reason,
             "rung_at": self.clock().isoformat()}, AUDIENCE))
 
     async def _on_AgentRingNoAnswer(self, event: AmiEvent) -> None:  # noqa: N802
@@ -260,6 +294,11 @@ class CallTracker:
 
     async def _on_AgentComplete(self, event: AmiEvent) -> None:  # noqa: N802
         call = self.live.get(event.get("Uniqueid"))
+        if call is None:
+            # Once Asterisk optimised a transfer's Local channel away, app_queue names the
+            # caller that took its place: the agent's channel still says which call it is.
+            call = next((c for c in self.live.values() if c.state == "talking"
+                         and c.agent_uniqueid == event.get("DestUniqueid")), None)
         if call is None or call.state != "talking":
             return  # a transferred call was ended by the transfer; its new part waits
         self.live.pop(call.uniqueid, None)
@@ -268,9 +307,19 @@ class CallTracker:
         wrapup = self.settings.hotline_queues.get(call.queue or "", 0)
         if state is not None:
             await self.agents.call_state(state, in_call=False, wrapup_queue=call.queue)
+        reason = event.get("Reason")
+        details: dict[str, Any] = {}
+        if self.consults is not None:
+            where = await self.consults.call_ended(call, reason)
+            if where is not None:
+                call.transferred = True
+                details["transferred_to"] = where
+        if reason == "transfer":  # an attended transfer (the console's, or the phone's)
+            call.transferred = True
         outcome = CallOutcome.TRANSFERRED if call.transferred else CallOutcome.ANSWERED
         await self.ended(call, outcome, talk_seconds=int(event.get("TalkTime") or 0),
-                        wrapup_seconds=wrapup, hangup_cause=event.get("Reason") or None)
+                        wrapup_seconds=wrapup, hangup_cause=reason or None,
+                        **({"details": details} if details else {}))
 
     async def _on_QueueCallerAbandon(self, event: AmiEvent) -> None:  # noqa: N802
         call = self.live.pop(event.get("Uniqueid"), None)
@@ -341,7 +390,7 @@ class CallTracker:
             "outcome": outcome.value, "ended_at": now.isoformat()}, AUDIENCE))
         log.info("hotline call ended", call_id=call.id, outcome=outcome.value,
                  caller=call.number)
-        if self.callbacks is None:
+        if self.callbacks is None or call.no_callback:
             return
         unanswered = outcome in (CallOutcome.ABANDONED, CallOutcome.SHORT_ABANDON,
                                  CallOutcome.OVERFLOW)
@@ -373,6 +422,11 @@ class CallTracker:
             "callers": [{"call_id": c.id, "position": n, "priority": c.priority,
                          "since": c.queued_at.isoformat() if c.queued_at else None}
                         for n, c in enumerate(waiting, 1)]}, AUDIENCE))
+
+    @staticmethod
+    def dial_outcome(status: str) -> str:
+        """The row outcome of a Dial that did not answer."""
+        return DIAL_OUTCOMES.get(status, CallOutcome.FAILED).value
 
     def by_id(self, call_id: str) -> LiveCall | None:
         """A live call by its row id."""

@@ -61,6 +61,13 @@ class CallNotLive(HotlineError):
     status = 409
 
 
+class ConsultNotAnswered(HotlineError):
+    """An attended transfer completed before its target answered."""
+
+    error_id = "consult-not-answered"
+    status = 409
+
+
 class TransferFailed(HotlineError):
     """Asterisk refused the transfer, or the target could not be reached."""
 

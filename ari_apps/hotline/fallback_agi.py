@@ -5,17 +5,23 @@ Asterisk runs it as ``AGI(callcenter-hotline-fallback.py,<snapshot.json>)`` from
 ``agi-bin`` directory (``callcenter dialplan render`` writes it beside the configuration).
 It speaks AGI on stdin/stdout through pyst2's ``asterisk.agi`` (its classic module is the
 part of pyst2 that works on Python 3), reads the routing snapshot the product keeps fresh,
-and sets the same channel variables as the FastAGI route. Whatever goes wrong (no
-snapshot, a bad file, an unknown caller), the call still gets the default queue: the
-hotline never goes silent. Standalone on purpose: only the standard library and pyst2.
+and sets the same channel variables as the FastAGI route, deciding with the same rules
+module (rules.py, written beside this script as ``callcenter_hotline_rules.py``): a care
+call's elder who pressed 2 (``CALLCENTER_PRIORITY=high``) goes first here too. Whatever
+goes wrong (no snapshot, a bad file, an unknown caller), the call still gets the default
+queue: the hotline never goes silent. Only the standard library, pyst2 and the rules.
 """
 
 import json
 import sys
 from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 
 from asterisk.agi import AGI, AGIException
+
+try:  # beside this script in agi-bin, as `callcenter dialplan render` writes it
+    import callcenter_hotline_rules as rules
+except ImportError:  # run from the source tree
+    from ari_apps.hotline import rules
 
 DEFAULT_QUEUE = "hotline"
 
@@ -29,36 +35,19 @@ def normalise(raw):
     return number.lstrip("+")
 
 
-def is_open(hours, zone, now):
-    """The same opening-hours rule as the product (routing.is_open)."""
-    start, _, end = hours.partition("-")
-    if zone:
-        now = now.astimezone(ZoneInfo(zone))
-    local = now.strftime("%H:%M")
-    if end == "24:00":
-        return local >= start
-    if start <= end:
-        return start <= local < end
-    return local >= start or local < end
-
-
-def decide(snapshot, number, now):
-    """Channel variables for a caller, from the snapshot (or the defaults without one)."""
+def decide(snapshot, number, now, asked_priority=""):
+    """Channel variables for a caller, from the snapshot (or the defaults without one);
+    ``asked_priority`` is the channel's CALLCENTER_PRIORITY (a care call's "high")."""
     queue = snapshot.get("default_queue") or DEFAULT_QUEUE
-    opened = is_open(snapshot.get("hours", "00:00-24:00"), snapshot.get("time_zone", ""), now)
+    opened = rules.is_open(now, snapshot.get("hours", "00:00-24:00"),
+                           snapshot.get("time_zone", ""))
     if not opened and snapshot.get("after_hours_queue"):
         queue = snapshot["after_hours_queue"]
     entry = snapshot.get("numbers", {}).get(number) or {}
-    elder_id = entry.get("elder_id")
-    return {
-        "CALLCENTER_QUEUE": queue,
-        "QUEUE_PRIO": str(int(entry.get("priority", 0))),
-        "CALLCENTER_CALLER_KIND": entry.get("kind", "unknown"),
-        "CALLCENTER_ELDER_ID": "" if elder_id is None else str(elder_id),
-        "CALLCENTER_REASON": entry.get("reason", ""),
-        "CALLCENTER_OPEN": "1" if opened else "0",
-        "CALLCENTER_ROUTED_BY": "fallback",
-    }
+    priority, reason = rules.raised_for_care(int(entry.get("priority", 0)),
+                                             entry.get("reason", ""), asked_priority)
+    return rules.channel_variables(queue, priority, entry.get("kind", "unknown"),
+                                   entry.get("elder_id"), reason, opened, "fallback")
 
 
 def load(path):
@@ -78,7 +67,8 @@ def main(argv):
     number = normalise(agi.env.get("agi_callerid", ""))
     if number == "unknown":
         number = ""
-    variables = decide(snapshot, number, datetime.now(timezone.utc))  # noqa: UP017 - Asterisk's Python may be < 3.11
+    asked = agi.get_variable(rules.CARE_PRIORITY_VARIABLE)
+    variables = decide(snapshot, number, datetime.now(timezone.utc), asked)  # noqa: UP017 - Asterisk's Python may be < 3.11
     if not snapshot:
         agi.verbose(f"callcenter hotline fallback: no usable snapshot at {path}", 1)
     for name, value in variables.items():

@@ -181,8 +181,27 @@ async def post_transfer(request: web.Request) -> web.Response:
     body = await parse_body(request, TransferRequest)
     call_id = await _live_call(request, principal)
     result = await _command(request, "hotline.transfer", {
-        "call": call_id, "to": body.to, "target": body.target, "user": principal.username})
+        "call": call_id, "mode": body.mode, "to": body.to, "target": body.target,
+        "user": principal.username})
     return _json(TransferResult.model_validate(result))
+
+
+async def _consult_step(request: web.Request, step: str) -> web.Response:
+    principal = require_role(request, *AGENT_ROLES)
+    call_id = await _live_call(request, principal)
+    result = await _command(request, "hotline.transfer", {
+        "call": call_id, "mode": step, "user": principal.username})
+    return _json(TransferResult.model_validate(result))
+
+
+async def post_transfer_complete(request: web.Request) -> web.Response:
+    """POST /api/calls/{id}/transfer/complete: the caller joins the consulted target."""
+    return await _consult_step(request, "complete")
+
+
+async def post_transfer_cancel(request: web.Request) -> web.Response:
+    """POST /api/calls/{id}/transfer/cancel: drop the consulted target, back to the caller."""
+    return await _consult_step(request, "cancel")
 
 
 async def post_supervise(request: web.Request) -> web.Response:
@@ -296,9 +315,16 @@ def install_web(app: web.Application, commands: CommandPath) -> None:
     api.add(ApiRoute("GET", CALL_PATH, get_call, "A call and the calls that continue it",
                      CallDetail, errors=(401, 403, 404), tag="hotline"))
     api.add(ApiRoute("POST", CALL_PATH + "/transfer", post_transfer,
-                     "Blind transfer of an answered call to a queue, an agent or a number",
+                     "Transfer an answered call to a queue, an agent or a number: blind, or "
+                     "attended (consult first, the caller held)",
                      TransferResult, body=TransferRequest,
                      errors=(401, 403, 404, 409, 422, 502, 503), tag="hotline"))
+    for step, handler, summary in (
+            ("complete", post_transfer_complete, "Complete an attended transfer: the caller "
+             "joins the target, I drop (409 until the target answered)"),
+            ("cancel", post_transfer_cancel, "Cancel an attended transfer: back to the caller")):
+        api.add(ApiRoute("POST", f"{CALL_PATH}/transfer/{step}", handler, summary,
+                         TransferResult, errors=(401, 403, 404, 409, 502, 503), tag="hotline"))
     api.add(ApiRoute("POST", CALL_PATH + "/supervise", post_supervise,
                      "Listen, whisper or barge from my phone (switching keeps my call; audited)",
                      SuperviseResult, body=SuperviseRequest,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from callcenter.bus import SERVERS_ONLY
 from callcenter.feature import ServiceKey
 
 if TYPE_CHECKING:
@@ -17,6 +18,11 @@ CALL_ENDED = "hotline.call.ended"
 QUEUE_CHANGED = "hotline.queue.changed"
 AGENT_CHANGED = "hotline.agent.changed"
 CALLBACKS_CHANGED = "hotline.callbacks.changed"
+CONSULT_CHANGED = "hotline.call.consult"
+
+#: Who hears the hotline's topics: raw facts with callers' numbers, so servers only (the
+#: screen-pop and the wallboard narrow them for browsers).
+AUDIENCE = SERVERS_ONLY
 
 #: The hotline's call control (only in a process that runs the ``calls`` role).
 HOTLINE: ServiceKey[HotlineService] = ServiceKey("hotline")

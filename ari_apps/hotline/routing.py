@@ -6,29 +6,28 @@ directory's phone numbers: an elder's own phone, a contact (kin, doctor, social 
 an elder, a service provider or its staff, else unknown. Outside the opening hours calls
 go to the after-hours queue. The decision travels as channel variables (``variables``);
 the same rules, minus the repeat window, are written to the routing snapshot the classic
-AGI fallback reads (``snapshot.py``).
+AGI fallback reads (``snapshot.py``). What needs no database (priorities, the care call's
+raise, opening hours, the variables) is rules.py, which the fallback runs too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ari_apps.hotline.models import HighRiskFlag
+from ari_apps.hotline.rules import PRIORITIES, channel_variables, is_open
+from ari_apps.hotline.rules import raised_for_care as rules_raised_for_care
 from ari_apps.sos.directory import normalise_number
 from ari_apps.sos.models import Incident, IncidentStatus
 from callcenter.calls.models import Call, CallKind
 from callcenter.settings import Settings
 from callcenter.store.models import Contact, Elder, ElderPhone, Provider, ProviderStaff
 
-#: QUEUE_PRIO per reason (app_queue serves higher first; equal priorities in join order).
-#: "care": an elder who pressed 2 on a care call to talk to someone (the care feature sets
-#: ``CALLCENTER_PRIORITY=high`` on the channel before it continues in ``[hotline-entry]``).
-PRIORITIES = {"sos": 10, "high_risk": 8, "care": 8, "repeat": 5, "": 0}
+
 @dataclass(frozen=True, slots=True)
 class RoutingDecision:
     """Where a call goes and why."""
@@ -43,34 +42,8 @@ class RoutingDecision:
 
     def variables(self) -> dict[str, str]:
         """The channel variables the ``[hotline-entry]`` dialplan reads."""
-        return {
-            "CALLCENTER_QUEUE": self.queue,
-            "QUEUE_PRIO": str(self.priority),
-            "CALLCENTER_CALLER_KIND": self.caller_kind,
-            "CALLCENTER_ELDER_ID": "" if self.elder_id is None else str(self.elder_id),
-            "CALLCENTER_REASON": self.reason,
-            "CALLCENTER_OPEN": "1" if self.open else "0",
-            "CALLCENTER_ROUTED_BY": self.routed_by,
-        }
-
-
-def parse_hours(hours: str) -> tuple[time, time | None]:
-    """``"08:00-20:00"`` → (08:00, 20:00); an end of 24:00 is None (until midnight)."""
-    start, _, end = hours.partition("-")
-    begin = time(int(start[:2]) % 24, int(start[3:]))
-    finish = None if end == "24:00" else time(int(end[:2]), int(end[3:]))
-    return begin, finish
-
-
-def is_open(now: datetime, hours: str, zone: str) -> bool:
-    """Whether ``now`` (aware) falls within the opening hours, read in the centre's zone."""
-    begin, finish = parse_hours(hours)
-    local = now.astimezone(ZoneInfo(zone)).time()
-    if finish is None:
-        return local >= begin
-    if begin <= finish:
-        return begin <= local < finish
-    return local >= begin or local < finish  # hours across midnight, e.g. 20:00-08:00
+        return channel_variables(self.queue, self.priority, self.caller_kind, self.elder_id,
+                                 self.reason, self.open, self.routed_by)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,11 +118,10 @@ async def decide(db: AsyncSession, settings: Settings, raw_number: str,
                            elder_id=caller.elder_id, reason=reason, open=opened)
 
 
-def raised_for_care(decision: RoutingDecision) -> RoutingDecision:
-    """A care call's elder asked to talk: at least the high-risk priority, with its reason."""
-    if decision.priority >= PRIORITIES["care"]:
-        return decision
-    return replace(decision, priority=PRIORITIES["care"], reason="care")
+def raised_for_care(decision: RoutingDecision, asked: str | None) -> RoutingDecision:
+    """The decision once the channel's ``CALLCENTER_PRIORITY`` is read (rules.py)."""
+    priority, reason = rules_raised_for_care(decision.priority, decision.reason, asked)
+    return replace(decision, priority=priority, reason=reason)
 
 
 def default_decision(settings: Settings, now: datetime) -> RoutingDecision:

@@ -69,6 +69,8 @@ class CallView(BaseModel):
     priority: int
     agent: str | None
     parent_id: str | None
+    care_call_id: str | None = Field(default=None, description="the care call whose elder "
+                                     "pressed 2 to reach the hotline")
     started_at: datetime
     queued_at: datetime | None
     answered_at: datetime | None
@@ -120,21 +122,24 @@ class CallbackList(BaseModel):
 
 
 class TransferRequest(Strict):
-    """Where an answered call goes (blind transfer)."""
+    """Where an answered call goes: at once (blind), or after consulting the target
+    (attended: the caller is held; then ``/transfer/complete`` or ``/transfer/cancel``)."""
 
     to: Literal["queue", "agent", "number"]
     target: str = Field(min_length=1, max_length=64)
-    mode: Literal["blind"] = "blind"
+    mode: Literal["blind", "attended"] = "blind"
 
 
 class TransferResult(BaseModel):
-    """The ended call and the call that continues it."""
+    """The transferred call and the call that continues it (an attended transfer's
+    consultation is that call from the start; ``state``: calling, talking, completing)."""
 
     call_id: str
     new_call_id: str
     to: str
     target: str
     mode: str
+    state: str | None = None
 
 
 class SuperviseRequest(Strict):

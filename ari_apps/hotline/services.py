@@ -16,6 +16,7 @@ from ari_apps.hotline.agents import Agents
 from ari_apps.hotline.agi import ROUTE, HotlineRoute
 from ari_apps.hotline.callbacks import Callbacks
 from ari_apps.hotline.calls import CallTracker
+from ari_apps.hotline.consult import Consults
 from ari_apps.hotline.exceptions import HotlineError, PbxUnavailable
 from ari_apps.hotline.recovery import reconcile
 from ari_apps.hotline.snapshot import SnapshotWriter
@@ -33,7 +34,9 @@ from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 
 log = get_logger(__name__)
-CALL_EVENTS = ("QueueCaller*", "Agent*", "Hangup", "DialEnd")
+# Newchannel, Newstate and DialBegin follow attended transfers' Local channels (consult.py).
+CALL_EVENTS = ("QueueCaller*", "Agent*", "Hangup", "DialEnd", "Newchannel", "Newstate",
+               "DialBegin")
 MEMBER_EVENTS = "QueueMember*"
 
 
@@ -53,8 +56,9 @@ class HotlineService:
                                    self.ami)
         self.callbacks = Callbacks(sessions, self.store, self.tracker, scheduler, outbox, bus,
                                    settings, self.ami, clock)
+        consults = Consults(self.tracker, self.store, bus, self.ami, clock)
         self.transfers = Transfers(self.tracker, self.agents, self.store, settings, self.ami,
-                                   clock)
+                                   clock, consults)
         self.supervision = Supervision(cluster, self.tracker, self.agents, sessions, settings)
         if router is not None:
             self.supervision.attach(router)
@@ -124,8 +128,9 @@ class HotlineService:
         return {"agents": self.agents.views()}
 
     async def _transfer_command(self, args: dict[str, Any]) -> dict[str, Any]:
-        return await self.transfers.blind(str(args["call"]), str(args["to"]),
-                                          str(args["target"]), str(args["user"]))
+        return await self.transfers.transfer(str(args["call"]), str(args.get("mode", "blind")),
+                                             str(args.get("to", "")), str(args.get("target", "")),
+                                             str(args["user"]))
 
     async def _dial_command(self, args: dict[str, Any]) -> dict[str, Any]:
         elder = args.get("elder_id")

@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import select
 
 from ari_apps.hotline.models import HighRiskFlag
-from ari_apps.hotline.routing import PRIORITIES
+from ari_apps.hotline.rules import PRIORITIES
 from ari_apps.sos.models import Incident, IncidentStatus
 from callcenter.logs import get_logger
 from callcenter.settings import Settings

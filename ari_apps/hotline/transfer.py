@@ -7,6 +7,9 @@ talk time up to the transfer); the continuation is a row of its own with ``paren
 (kind ``hotline`` when it queues again, ``transfer`` otherwise), so a transferred call is
 answered once and offered once in the figures, never twice.
 
+An attended transfer (consult, then complete or cancel) is Asterisk's own, started with
+AMI ``Atxfer`` on the agent's channel: see consult.py.
+
 Click-to-dial rings the agent's own softphone first (AMI ``Originate`` of the agent's
 interface into ``[dial-out]``), then the number; the row is kind ``click_to_dial``.
 """
@@ -21,6 +24,7 @@ from typing import Any
 
 from ari_apps.hotline.agents import Agents
 from ari_apps.hotline.calls import CallTracker, LiveCall
+from ari_apps.hotline.consult import Consults
 from ari_apps.hotline.exceptions import (
     CallNotFound,
     CallNotLive,
@@ -42,11 +46,12 @@ _NUMBER = re.compile(r"^\+?\d{2,20}$")
 
 
 class Transfers:
-    """Blind transfers of live queue calls, and click-to-dial."""
+    """Blind and attended transfers of live queue calls, and click-to-dial."""
 
     def __init__(self, tracker: CallTracker, agents: Agents, store: HotlineStore,
                  settings: Settings, ami: Callable[[], AmiClient],
-                 clock: Callable[[], datetime]) -> None:
+                 clock: Callable[[], datetime], consults: Consults) -> None:
+        self.consults = consults
         self.tracker = tracker
         self.agents = agents
         self.store = store
@@ -70,13 +75,34 @@ class Transfers:
             raise TransferFailed("not a phone number", {"target": target})
         return number, CallKind.TRANSFER.value
 
-    async def blind(self, call_id: str, to: str, target: str, actor: str) -> dict[str, Any]:
-        """Send an answered queue call elsewhere; its row ends as ``transferred``."""
+    def _answered(self, call_id: str, *, agent_side: bool = False) -> LiveCall:
         call = self.tracker.by_id(call_id)
         if call is None:
             raise CallNotFound("no live call with this id", {"call": call_id})
-        if call.state != "talking" or not call.channel:
+        if call.state != "talking" or not call.channel or (agent_side and not call.agent_channel):
             raise CallNotLive("only an answered call can be transferred", {"call": call_id})
+        return call
+
+    async def transfer(self, call_id: str, mode: str, to: str, target: str,
+                       actor: str) -> dict[str, Any]:
+        """The console's transfer actions: blind, attended (consult), complete, cancel."""
+        if mode == "complete":
+            return await self.consults.complete(call_id)
+        if mode == "cancel":
+            return await self.consults.cancel(call_id)
+        if mode == "attended":
+            call = self._answered(call_id, agent_side=True)
+            if call_id in self.consults.by_call:
+                raise CallNotLive("this call is already in a consultation", {"call": call_id})
+            exten, kind = await self._target(to, target)
+            return await self.consults.start(call, to, target, exten, kind, actor)
+        return await self.blind(call_id, to, target, actor)
+
+    async def blind(self, call_id: str, to: str, target: str, actor: str) -> dict[str, Any]:
+        """Send an answered queue call elsewhere; its row ends as ``transferred``."""
+        call = self._answered(call_id)
+        if call_id in self.consults.by_call:
+            raise CallNotLive("complete or cancel the consultation first", {"call": call_id})
         exten, kind = await self._target(to, target)
         now = self.clock()
         new = LiveCall(id=f"{call.id}-t{uuid.uuid4().hex[:6]}", uniqueid=call.uniqueid,

@@ -4,8 +4,9 @@
 read (two prebuilt queries) and handed straight to X's sockets, with no second trip over
 the bus; then the ringing message is kept in ``screen_pops`` for a reload. Answer
 elsewhere, the end of the ringing and the end of the call take the pop away again.
-Frames (``screenpop.show``, ``screenpop.answered``, ``screenpop.gone``) go to the agents'
-own user ids only: nobody else's console ever receives a pop.
+Frames (``screenpop.show``, ``screenpop.answered``, ``screenpop.gone``, and
+``screenpop.consult`` for the call panel's attended transfer) go to the agents' own user
+ids only: nobody else's console ever receives a pop.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -30,13 +32,26 @@ RINGING = "hotline.call.ringing"
 ANSWERED = "hotline.call.answered"
 STOPPED = "hotline.call.stopped_ringing"
 ENDED = "hotline.call.ended"
-TOPICS = (RINGING, ANSWERED, STOPPED, ENDED)
+CONSULT = "hotline.call.consult"  # an attended transfer's consultation moved
+TOPICS = (RINGING, ANSWERED, STOPPED, ENDED, CONSULT)
+CONSULT_FIELDS = ("call_id", "consult_call_id", "to", "target", "state", "error")
 _ID_MAX = 64
 #: Pops read at once; calls whose end is remembered (a late pop of theirs is not sent).
 CONCURRENT_READS = 16
 REMEMBERED = 10_000
 #: A change of the pop rows (and its frames), run in bus order by the relay's writer.
 Step = Callable[[], Awaitable[object]]
+
+
+@dataclass(slots=True)
+class RingingRow:
+    """A ringing pop's row, written once its frame went out; runs of them go in one batch."""
+
+    pop: asyncio.Task[None] | None
+    agent: str
+    call_id: str
+    message: dict[str, Any]
+    at: datetime
 
 
 def _text(payload: dict[str, Any], key: str, *, required: bool = True) -> str | None:
@@ -60,8 +75,12 @@ def valid_ringing(payload: dict[str, Any]) -> dict[str, Any]:
     number = payload.get("caller_number", "")
     if not isinstance(number, str) or len(number) > 32:
         raise ValueError("caller_number")
+    _text(payload, "care_call", required=False)
+    care_reason = payload.get("care_reason", "")
+    if care_reason is not None and (not isinstance(care_reason, str) or len(care_reason) > 200):
+        raise ValueError("care_reason")
     keep = ("call_id", "agent", "queue", "caller_number", "elder_id", "caller_kind", "priority",
-            "reason", "rung_at")
+            "reason", "care_call", "care_reason", "rung_at")
     return {k: payload.get(k) for k in keep}
 
 
@@ -77,7 +96,7 @@ class PopRelay:
         #: Messages handled so far (rows written), for whoever waits on the relay.
         self.handled = 0
         self._progress: asyncio.Condition | None = None
-        self._writes: asyncio.Queue[Step | None] = asyncio.Queue()
+        self._writes: asyncio.Queue[Step | RingingRow | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         # Pops are read concurrently (each waits on its own queries, not on the one before);
         # a pop whose call was answered elsewhere, stopped or ended meanwhile is not sent.
@@ -86,9 +105,7 @@ class PopRelay:
         self._stopped: OrderedDict[tuple[str, str], None] = OrderedDict()
 
     def _user_ids(self, agents: Iterable[str]) -> list[int]:
-        wanted = set(agents)
-        return sorted({c.principal.user_id for c in self._hub.clients
-                       if c.principal.username in wanted})
+        return self._hub.user_ids(agents)
 
     def _send(self, topic: str, payload: dict[str, Any], agents: Iterable[str]) -> int:
         users = self._user_ids(agents)
@@ -107,7 +124,7 @@ class PopRelay:
     async def handle(self, message: BusMessage) -> None:
         """Apply one message: a ringing pop goes out at once; every change of the pop rows
         (and the frames that depend on them) is queued, in bus order, to one writer."""
-        step: Step | None = None
+        step: Step | RingingRow | None = None
         try:
             step = await self._prepare(message)
         except ValueError as err:
@@ -119,16 +136,37 @@ class PopRelay:
 
     async def _write(self) -> None:
         while True:
-            step = await self._writes.get()
-            try:
-                if step is not None:
-                    await step()
-            except Exception:  # noqa: BLE001 - task boundary: one failed write, not the rest
-                log.exception("screen-pop row change failed")
-            self.handled += 1
+            batch = [await self._writes.get()]
+            while not self._writes.empty():  # what came meanwhile: its ringing rows at once
+                batch.append(self._writes.get_nowait())
+            start = 0
+            while start < len(batch):
+                end = start + 1
+                if isinstance(batch[start], RingingRow):
+                    while end < len(batch) and isinstance(batch[end], RingingRow):
+                        end += 1
+                try:
+                    await self._apply(batch[start:end])
+                except Exception:  # noqa: BLE001 - task boundary: one failed write, not the rest
+                    log.exception("screen-pop row change failed")
+                self.handled += end - start
+                start = end
             if self._progress is not None:
                 async with self._progress:
                     self._progress.notify_all()
+
+    async def _apply(self, steps: list[Step | RingingRow | None]) -> None:
+        """One step, or a run of ringing rows written in one statement (after their frames:
+        the rows are for a reload, not for the agent's phone)."""
+        first = steps[0]
+        if isinstance(first, RingingRow):
+            rows = [step for step in steps if isinstance(step, RingingRow)]
+            for row in rows:
+                if row.pop is not None:
+                    await row.pop
+            await self._store.ringing_many([(r.agent, r.call_id, r.message, r.at) for r in rows])
+        elif first is not None:
+            await first()
 
     async def close(self) -> None:
         task, self._writer = self._writer, None
@@ -143,7 +181,7 @@ class PopRelay:
         async with asyncio.timeout(within), self._progress:
             await self._progress.wait_for(lambda: self.handled >= count)
 
-    async def _prepare(self, message: BusMessage) -> Step | None:
+    async def _prepare(self, message: BusMessage) -> Step | RingingRow | None:
         payload = message.payload
         if message.topic == RINGING:
             return await self._ringing(valid_ringing(payload))
@@ -163,7 +201,15 @@ class PopRelay:
             else:
                 _remember(self._closed, call_id, None)
             return lambda: self._gone(call_id, agent, why)
+        if message.topic == CONSULT:
+            _text(payload, "call_id")
+            consulting = _text(payload, "agent")
+            frame = {key: payload.get(key) for key in CONSULT_FIELDS}
+            return lambda: self._consult(frame, str(consulting))
         return None
+
+    async def _consult(self, frame: dict[str, Any], agent: str) -> None:
+        self._send("screenpop.consult", frame, [agent])
 
     async def _answered(self, call_id: str, agent: str | None) -> None:
         others = await self._store.answered(call_id, agent)
@@ -176,22 +222,14 @@ class PopRelay:
         self._send("screenpop.gone", {"call_id": call_id, "why": why},
                    {*agents, *([agent] if agent else [])})
 
-    async def _ringing(self, ringing: dict[str, Any]) -> Step:
+    async def _ringing(self, ringing: dict[str, Any]) -> RingingRow:
         agent, call_id = str(ringing["agent"]), str(ringing["call_id"])
         self._stopped.pop((call_id, agent), None)  # rung again after a round without answer
         pop: asyncio.Task[None] | None = None
         if self._user_ids([agent]):
             pop = asyncio.get_running_loop().create_task(self._pop(ringing, agent, call_id),
                                                          name=f"screenpop-{call_id}")
-        at = self._clock()
-
-        async def step() -> None:
-            if pop is not None:
-                await pop
-            # After the frame: the row is for a reload, not for the agent's phone.
-            await self._store.ringing(agent, call_id, ringing, at)
-
-        return step
+        return RingingRow(pop, agent, call_id, ringing, self._clock())
 
     async def _pop(self, ringing: dict[str, Any], agent: str, call_id: str) -> None:
         async with self._reads:

@@ -44,7 +44,8 @@ _ROLE_ORDER = {"kin": 0, "doctor": 1, "social_worker": 2}
 CALLER_KINDS = ("elder", "kin", "provider", "staff", "unknown")
 
 _CARD = (Elder.id, Elder.name, Elder.gender, Elder.birth_date, Elder.address, Elder.lives_alone,
-         Elder.disabled, Elder.health_notes, Elder.status, Area.name.label("area"), Area.path)
+         Elder.disabled, Elder.health_notes, Elder.language, Elder.hearing, Elder.status,
+         Area.name.label("area"), Area.path)
 _BY_ID = Prebuilt(select(*_CARD).join(Area, Area.id == Elder.area_id)
                   .where(Elder.id == bindparam("elder_id")))
 # A kin's or the elder's own number when routing did not name the elder.
@@ -161,12 +162,16 @@ def _assemble(ringing: dict[str, Any], card: Any, facts: Any, now: datetime) -> 
                  "area": card["area"], "area_path": card["path"],
                  "lives_alone": bool(card["lives_alone"]), "disabled": bool(card["disabled"]),
                  "health_notes": card["health_notes"] or "", "status": card["status"],
+                 "language": card["language"] or "", "hearing": card["hearing"] or "normal",
                  "url": f"/elders/{card['id']}"}
     contacts = sorted(by_kind.get("contact", []),
                       key=lambda r: (_ROLE_ORDER.get(str(r["a"]), 9), r["n"] or 0))
     incidents = sorted(by_kind.get("incident", []), key=lambda r: str(_iso(r["at"])), reverse=True)
     why: list[dict[str, Any]] = []
-    if ringing.get("reason"):
+    if ringing.get("care_call"):  # the elder pressed 2 on a care call: the first thing to say
+        why.append({"kind": "care", "care_call": str(ringing["care_call"]),
+                    "text": str(ringing.get("care_reason") or "")})
+    if ringing.get("reason") and not ringing.get("care_call"):
         why.append({"kind": "routing", "text": str(ringing["reason"])})
     open_sos = [r for r in incidents if r["c"] == "active"]
     for row in open_sos:

@@ -22,10 +22,18 @@ class PopStore:
         self._ring = timedelta(seconds=ring_seconds)
 
     async def ringing(self, agent: str, call_id: str, message: dict[str, Any], at: datetime) -> None:
+        await self.ringing_many([(agent, call_id, message, at)])
+
+    async def ringing_many(self, rows: list[tuple[str, str, dict[str, Any], datetime]]) -> None:
+        """Upsert ringing pops in one statement (the last one wins for a repeated pop)."""
+        latest = {(call_id, agent): (message, at) for agent, call_id, message, at in rows}
+        if not latest:
+            return
         async with self._sessions.begin() as db:
             insert = dialect_insert(db.get_bind().dialect.name)
-            statement = insert(ScreenPop).values(call_id=call_id, agent=agent, state="ringing",
-                                                 ringing=message, rung_at=at)
+            statement = insert(ScreenPop).values([
+                {"call_id": call_id, "agent": agent, "state": "ringing", "ringing": message,
+                 "rung_at": at} for (call_id, agent), (message, at) in latest.items()])
             await db.execute(statement.on_conflict_do_update(
                 index_elements=["call_id", "agent"],
                 set_={"ringing": statement.excluded.ringing, "rung_at": statement.excluded.rung_at,

@@ -85,6 +85,9 @@ class Call(Base):
     agent: Mapped[str | None] = mapped_column(String(64))
     #: The call this one continues (a transfer's new part, a callback's abandon).
     parent_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: The care call this hotline call came from: its elder pressed 2 to talk to someone
+    #: (a link, not a parent: the hotline call is offered and answered like any other).
+    care_call_id: Mapped[str | None] = mapped_column(String(64), index=True)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     queued_at: Mapped[datetime | None] = mapped_column()
     answered_at: Mapped[datetime | None] = mapped_column()

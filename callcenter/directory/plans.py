@@ -38,6 +38,8 @@ _ELDER_COLUMNS = {
     "lives_alone": ["lives_alone"],
     "disabled": ["disabled"],
     "health_notes": ["health_notes"],
+    "language": ["language"],
+    "hearing": ["hearing"],
     "provider_code": ["provider_id"],
     "status": ["status"],
 }
@@ -246,6 +248,8 @@ class StoreChecks:
                 "lives_alone": row.lives_alone,
                 "disabled": row.disabled,
                 "health_notes": row.health_notes,
+                "language": row.language,
+                "hearing": row.hearing,
                 "provider_id": providers.get(row.provider_code) if row.provider_code else None,
                 "status": row.status.value,
                 "created_at": now,

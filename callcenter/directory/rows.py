@@ -84,10 +84,14 @@ class ElderRow(CsvRow):
     lives_alone: bool = False
     disabled: bool = False
     health_notes: str = Field(default="", max_length=4000)
+    language: str = ""  # ElderLanguage value, or "" (not recorded)
+    hearing: str = "normal"  # Hearing value
     provider_code: Code | None = None
     status: ElderStatus = ElderStatus.ACTIVE
 
     _gender = field_validator("gender", mode="before")(v.parse_gender)
+    _language = field_validator("language", mode="before")(v.parse_language)
+    _hearing = field_validator("hearing", mode="before")(v.parse_hearing)
     _flags = field_validator("lives_alone", "disabled", mode="before")(v.parse_flag)
     _provider = field_validator("provider_code", mode="before")(_blank_to_none)
 

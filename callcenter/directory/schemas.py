@@ -102,6 +102,8 @@ class ElderProfile(_Model):
     lives_alone: bool
     disabled: bool
     health_notes: str
+    language: str = Field(description="mandarin, cantonese… or empty (not recorded)")
+    hearing: str = Field(description="normal, hard_of_hearing, or deaf (uses text)")
     status: str
 
 

@@ -204,7 +204,7 @@ def _elder_statement(scoped: bool) -> Prebuilt:
         select(
             Elder.id, Elder.code, Elder.name, Elder.gender, Elder.birth_date,
             Elder.id_number_sealed, Elder.address, Elder.lives_alone, Elder.disabled,
-            Elder.health_notes, Elder.status, Area.path,
+            Elder.health_notes, Elder.language, Elder.hearing, Elder.status, Area.path,
             Provider.code.label("provider_code"), Provider.name.label("provider_name"),
             Provider.phone.label("provider_phone"),
         )
@@ -313,6 +313,7 @@ async def elder_profile(
         if elder["provider_code"] is not None else None,
         "lives_alone": elder["lives_alone"], "disabled": elder["disabled"],
         "health_notes": elder["health_notes"], "status": elder["status"],
+        "language": elder["language"], "hearing": elder["hearing"],
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
-from callcenter.store.models import ContactRole, Gender
+from callcenter.store.models import ContactRole, ElderLanguage, Gender, Hearing
 
 # GB 11643-1999 §6: weights of the first 17 digits and the check character table.
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
@@ -91,6 +91,48 @@ def parse_gender(value: str) -> Gender:
         return _GENDERS[value.strip().lower()]
     except KeyError:
         raise ValueError(f"{value!r} is not M, F, 男 or 女") from None
+
+
+_LANGUAGES = {
+    **{lang.value: lang for lang in ElderLanguage},
+    "普通话": ElderLanguage.MANDARIN, "国语": ElderLanguage.MANDARIN,
+    "粤语": ElderLanguage.CANTONESE, "广东话": ElderLanguage.CANTONESE,
+    "沪语": ElderLanguage.SHANGHAINESE, "上海话": ElderLanguage.SHANGHAINESE,
+    "闽南语": ElderLanguage.MINNAN, "闽南话": ElderLanguage.MINNAN,
+    "客家话": ElderLanguage.HAKKA, "四川话": ElderLanguage.SICHUANESE,
+    "天津话": ElderLanguage.TIANJIN, "东北话": ElderLanguage.NORTHEASTERN,
+    "其他方言": ElderLanguage.OTHER, "其他": ElderLanguage.OTHER,
+}
+_HEARING = {
+    **{h.value: h for h in Hearing}, "": Hearing.NORMAL,
+    "正常": Hearing.NORMAL, "听力正常": Hearing.NORMAL,
+    "重听": Hearing.HARD_OF_HEARING, "听力差": Hearing.HARD_OF_HEARING,
+    "听力障碍": Hearing.HARD_OF_HEARING,
+    "聋": Hearing.DEAF, "失聪": Hearing.DEAF, "聋人": Hearing.DEAF, "用文字": Hearing.DEAF,
+}
+
+
+def parse_language(value: str) -> str:
+    """A language code (mandarin, cantonese…) or its Chinese name (普通话, 粤语…); blank:
+    not recorded."""
+    text = value.strip().lower()
+    if not text:
+        return ""
+    try:
+        return _LANGUAGES[text].value
+    except KeyError:
+        names = "、".join(k for k in _LANGUAGES if not k.isascii())
+        raise ValueError(f"{value!r} is not a known language: {', '.join(ElderLanguage)} "
+                         f"or {names}") from None
+
+
+def parse_hearing(value: str) -> str:
+    """normal / hard_of_hearing / deaf, or 正常 / 重听 / 聋 (uses text); blank: normal."""
+    try:
+        return _HEARING[value.strip().lower()].value
+    except KeyError:
+        raise ValueError(f"{value!r} is not normal, hard_of_hearing or deaf "
+                         "(正常、重听、聋)") from None
 
 
 def parse_role(value: str) -> ContactRole:

@@ -27,7 +27,8 @@ PRIVILEGE = {"Cdr": "cdr,all", "QueueCallerJoin": "agent,all", "QueueCallerLeave
              "QueueMemberAdded": "agent,all", "QueueMemberRemoved": "agent,all",
              "QueueMemberPause": "agent,all", "Newexten": "dialplan,all",
              "VarSet": "dialplan,all", "UserEvent": "user,all", "AGIExecStart": "agi,all",
-             "AGIExecEnd": "agi,all", "FullyBooted": "system,all"}
+             "AGIExecEnd": "agi,all", "FullyBooted": "system,all",
+             "AttendedTransfer": "call,all"}
 
 
 def encode(fields: dict[str, str]) -> bytes:
@@ -298,6 +299,51 @@ class AmiSession:
         ch.context, ch.exten = a.get("Context", ch.context), a.get("Exten", ch.exten)
         ch.priority = int(a.get("Priority", "1") or 1)
         ch.task = self.sim.model.spawn(self.sim.dialplan.run_extension(ch))
+
+    async def action_setvar(self, a: dict[str, str]) -> None:
+        name = a.get("Variable", "")
+        if not name:
+            self.respond(a, "Error", "No variable specified")
+            return
+        ch = self.sim.model.find_by_name(a.get("Channel", "")) if a.get("Channel") else None
+        if a.get("Channel") and ch is None:
+            self.respond(a, "Error", "Channel not found")
+            return
+        if ch is not None:
+            self.sim.model.set_var(ch, name, a.get("Value", ""))
+        self.respond(a, "Success", "Variable Set")
+
+    async def action_atxfer(self, a: dict[str, str]) -> None:
+        # manager.c action_atxfer: queue the atxfer feature code, then the extension.
+        name, exten = a.get("Channel", ""), a.get("Exten", "")
+        if not name:
+            self.respond(a, "Error", "No channel specified")
+            return
+        if not exten:
+            self.respond(a, "Error", "No extension specified")
+            return
+        ch = self.sim.model.find_by_name(name)
+        if ch is None:
+            self.respond(a, "Error", "Channel specified does not exist")
+            return
+        xfers = self.sim.transfers
+        if not xfers.feature_code:
+            self.respond(a, "Error", "No attended transfer feature code found")
+            return
+        self.respond(a, "Success", "Atxfer successfully queued")
+        xfers.start(ch, a.get("Context", ""), exten)
+
+    async def action_cancelatxfer(self, a: dict[str, str]) -> None:
+        name = a.get("Channel", "")
+        if not name:
+            self.respond(a, "Error", "No channel specified")
+            return
+        ch = self.sim.model.find_by_name(name)
+        if ch is None:
+            self.respond(a, "Error", "Channel specified does not exist")
+            return
+        self.respond(a, "Success", "CancelAtxfer successfully queued")
+        self.sim.transfers.cancel(ch)
 
     async def action_command(self, a: dict[str, str]) -> None:
         command = a.get("Command", "").strip()

@@ -122,6 +122,9 @@ class Dialplan:
     async def _application(self, ch: Channel, app: str, data: str) -> None:
         if app.lower() == "wait":
             await self.clock.sleep(float(data or 0))
+        elif app.lower() == "dial":  # Dial(endpoint[,timeout[,options]])
+            endpoint, timeout, options = [*data.split(","), "", ""][:3]
+            await self.hotline.dial(ch, endpoint, float(timeout or 30), options)
         self.calls.hangup(ch, 0)
 
     async def run_extension(self, ch: Channel) -> None:
@@ -198,11 +201,11 @@ class Dialplan:
         await self.run_queue(far, "hotline", 60, priority=3)
 
     async def run_queue(self, ch: Channel, queue: str, max_wait: float, priority: int = 1,
-                        prio: int = 0, position: int = 0) -> None:
-        """``Queue(name,,,,timeout,,,,position)`` then the rest of the entry dialplan."""
+                        prio: int = 0, position: int = 0, options: str = "") -> None:
+        """``Queue(name,options,,,timeout,,,,position)`` then the rest of the entry dialplan."""
         assert self.queues is not None
-        self.model.dialplan(ch, "Queue", f"{queue},,,,{max_wait:g}", priority=priority)
-        status = await self.queues.enter(ch, queue, max_wait, prio, position)
+        self.model.dialplan(ch, "Queue", f"{queue},{options},,,{max_wait:g}", priority=priority)
+        status = await self.queues.enter(ch, queue, max_wait, prio, position, options)
         ch.variables["QUEUESTATUS"] = status
         if ch.gone:
             return

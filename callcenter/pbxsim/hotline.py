@@ -59,7 +59,7 @@ class HotlineDialplan:
         elif ch.context == "hotline-transfer":
             await self.transfer(ch)
         elif ch.context == "dial-out":
-            await self.dial(ch, self.dial_template.format(number=ch.exten))
+            await self.dial(ch, self.dial_template.format(number=ch.exten), 60, "T")
         if not ch.gone:
             self.calls.hangup(ch, 16)
 
@@ -92,7 +92,8 @@ class HotlineDialplan:
         prio = _int(ch.variables.get("QUEUE_PRIO"))
         position = _int(ch.variables.get("CALLCENTER_QUEUE_POSITION"))
         max_wait = queues.queues[name].max_wait if name in queues.queues else 300
-        await self.dialplan.run_queue(ch, name, max_wait, prio=prio, position=position)
+        await self.dialplan.run_queue(ch, name, max_wait, prio=prio, position=position,
+                                      options="t")
 
     async def transfer(self, ch: Channel) -> None:
         """``[hotline-transfer]``: a redirected caller to a queue, an agent or a number."""
@@ -102,13 +103,16 @@ class HotlineDialplan:
             ch.variables["CALLCENTER_QUEUE_POSITION"] = ""
             await self.queue(ch)
         elif exten.startswith("a-"):
-            await self.dial(ch, self.endpoint_template.format(endpoint=exten[2:]))
+            await self.dial(ch, self.endpoint_template.format(endpoint=exten[2:]), 30, "tT")
         else:
-            await self.dial(ch, self.dial_template.format(number=exten))
+            await self.dial(ch, self.dial_template.format(number=exten), 60, "T")
 
-    async def dial(self, ch: Channel, endpoint: str, ring_seconds: float = 30) -> str:
-        """``Dial(endpoint,timeout)``: ring it, bridge on answer, end with the other party."""
-        self.model.dialplan(ch, "Dial", f"{endpoint},{ring_seconds:g}")
+    async def dial(self, ch: Channel, endpoint: str, ring_seconds: float = 30,
+                   options: str = "") -> str:
+        """``Dial(endpoint,timeout,options)``: ring it, bridge on answer, end with the other
+        party. Options ``t``/``T``: the callee/caller may transfer (bridge features)."""
+        self.model.dialplan(ch, "Dial", f"{endpoint},{ring_seconds:g},{options}")
+        ch.may_transfer = ch.may_transfer or "T" in options
         try:
             target = parse_endpoint(endpoint, self.calls.directory)
         except EndpointError:
@@ -117,11 +121,16 @@ class HotlineDialplan:
             return "CHANUNAVAIL"
         leg = self.calls.new_leg(target, linkedid=ch.linkedid)
         leg.caller = ch
+        leg.ch.may_transfer = "t" in options
         leg.ch.caller = ch.caller
         ch.dial_dest = leg.ch
         done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         leg.on_answer = lambda lg: self._bridge(ch, lg.ch, done)
-        outcome = await self.calls.run_leg(leg, ring_seconds)
+        try:
+            outcome = await self.calls.run_leg(leg, ring_seconds)
+        except asyncio.CancelledError:
+            self.calls.cancel(leg)  # the dialling channel hung up: Dial cancels its callee
+            raise
         ch.variables["DIALSTATUS"] = outcome
         if outcome == "ANSWER" and not ch.gone:
             await done
@@ -133,6 +142,8 @@ class HotlineDialplan:
         self.model.ami_event("BridgeCreate", bridge.ami())
 
         def dissolve(b: Bridge, _c: Channel) -> None:
+            if b.held:
+                return
             if b.channels:
                 last = b.channels[0]
                 self.model.leave_bridge(last, quiet_vars=True)

@@ -68,6 +68,7 @@ class Channel:
     disposition: str = ""  # CDR disposition once known (BUSY, NO ANSWER...)
     gone: bool = False
     snoop: tuple[str, str] | None = None  # a Snoop channel's (spy, whisper) directions
+    may_transfer: bool = False  # Dial/Queue option t: the bridge's transfer features apply
     task: asyncio.Task[Any] | None = None  # the dialplan running on this channel
     # Hangup callbacks; whatever they return is discarded.
     on_hangup: list[Callable[[Channel], object]] = field(default_factory=list)
@@ -126,6 +127,8 @@ class Bridge:
     softmix_since: float | None = None  # when it last became softmix: audio flows from then
     recorder_names: list[str] = field(default_factory=list)  # hidden Recorder/ARI-… channels
     on_leave: list[Callable[[Bridge, Channel], None]] = field(default_factory=list)
+    #: An attended transfer holds this bridge: a party leaving it does not end the call.
+    held: bool = False
 
     @property
     def technology(self) -> str:

@@ -57,6 +57,7 @@ class Entry:
     connected_at: float = 0.0
     ring_started: float = 0.0
     result: asyncio.Future[str] | None = None
+    options: str = ""  # Queue()'s options: ``t`` lets the agent transfer
 
 
 @dataclass
@@ -96,6 +97,8 @@ class Queues:
         self.clock = model.clock
         self.queues: dict[str, Queue] = {"hotline": Queue("hotline")}
         self._talking: dict[str, tuple[Queue, Entry]] = {}
+        #: Agents' channels in an attended transfer: their hangup completes it (transfers.py).
+        self.transferring: set[str] = set()
         calls.detach_hooks.append(self._on_detach)
 
     def _now(self) -> int:
@@ -246,7 +249,7 @@ class Queues:
         return [pick]
 
     async def enter(self, ch: Channel, name: str, max_wait: float, prio: int = 0,
-                    position: int = 0) -> str:
+                    position: int = 0, options: str = "") -> str:
         """Queue(): returns QUEUESTATUS (TIMEOUT, FULL, CONTINUE...) when the caller leaves."""
         q = self.queues.get(name)
         if q is None:
@@ -258,7 +261,7 @@ class Queues:
         index = next((i for i, e in enumerate(q.callers)
                       if prio > e.prio or (position and prio >= e.prio and position <= i + 1)),
                      len(q.callers))
-        entry = Entry(ch, self.clock.now(), prio, index + 1)
+        entry = Entry(ch, self.clock.now(), prio, index + 1, options=options)
         entry.result = asyncio.get_running_loop().create_future()
         q.callers.insert(index, entry)
         self._emit("QueueCallerJoin", {**ch.ami(), "Queue": q.name, "Position": str(index + 1),
@@ -345,6 +348,7 @@ class Queues:
         entry.state, entry.agent, entry.connected_at = "talking", (member, leg), self.clock.now()
         member.in_call = True
         ch.dial_dest = leg.ch
+        leg.ch.may_transfer = "t" in entry.options
         self._emit("MusicOnHoldStop", ch.ami())
         hold = int(self.clock.now() - entry.joined)
         self._leave(q, entry)
@@ -368,7 +372,7 @@ class Queues:
 
     def _dissolve(self, bridge: Bridge) -> None:
         """A basic bridge with one party left ends the call of the other one too."""
-        if bridge.channels:
+        if bridge.channels and not bridge.held:
             last = bridge.channels[0]
             self.model.leave_bridge(last, quiet_vars=True)
             self._emit("BridgeDestroy", bridge.ami())
@@ -381,10 +385,22 @@ class Queues:
                 if entry.ch is ch and entry.state == "waiting":
                     self._abandon(q, entry)
                     return
+        if ch.id in self.transferring:
+            return  # the attended transfer ends this agent's part (AgentComplete transfer)
         ref = self._talking.pop(ch.id, None)
         if ref is None:
             return
         q, entry = ref
+        self._complete(q, entry, "caller" if ch is entry.ch else "agent")
+
+    def transferred(self, agent: Channel) -> None:
+        """app_queue's handle_attended_transfer: AgentComplete with Reason ``transfer``."""
+        self.transferring.discard(agent.id)
+        ref = self._talking.pop(agent.id, None)
+        if ref is not None:
+            self._complete(*ref, "transfer")
+
+    def _complete(self, q: Queue, entry: Entry, reason: str) -> None:
         if entry.state != "talking" or entry.agent is None:
             return
         entry.state = "done"
@@ -395,8 +411,7 @@ class Queues:
         self._emit("AgentComplete", {**entry.ch.ami(), **leg.ch.ami("Dest"), "Queue": q.name,
                                      "Interface": member.interface, "MemberName": member.name,
                                      "HoldTime": str(int(entry.connected_at - entry.joined)),
-                                     "TalkTime": str(talk),
-                                     "Reason": "caller" if ch is entry.ch else "agent"})
+                                     "TalkTime": str(talk), "Reason": reason})
         q.completed += 1
         q.talktime = talk
         member.calls += 1
@@ -404,8 +419,10 @@ class Queues:
         member.call_ended = self.clock.now()
         member.in_call = False
         self.model.spawn(self._member_free(q, member))
-        if entry.result is not None and not entry.result.done():
-            entry.result.set_result("CONNECTED" if ch is not entry.ch else "CONTINUE")
+        # After a transfer the caller stays bridged with its new party inside Queue(), as
+        # app_queue's bridge call returns only when the caller leaves the bridge.
+        if entry.result is not None and not entry.result.done() and reason != "transfer":
+            entry.result.set_result("CONTINUE" if reason == "caller" else "CONNECTED")
 
     async def _member_free(self, q: Queue, member: Member) -> None:
         await self.clock.sleep(0)

@@ -22,6 +22,7 @@ from callcenter.pbxsim.media import Media
 from callcenter.pbxsim.model import Model
 from callcenter.pbxsim.people import Directory, Person
 from callcenter.pbxsim.queues import Queues
+from callcenter.pbxsim.transfers import AttendedTransfers
 
 
 class PbxSimulator:
@@ -48,6 +49,8 @@ class PbxSimulator:
         self.dialplan = Dialplan(self.model, self.calls, agi_url)
         self.queues = Queues(self.model, self.calls)
         self.dialplan.queues = self.queues
+        self.transfers = AttendedTransfers(self.model, self.calls, self.queues,
+                                           self.dialplan.run_extension)
         self.dialplan.agi = AgiClient(self.model)
         self.hub = ari_ws.EventHub(self)
         self.model.sinks.append(self.hub.on_event)

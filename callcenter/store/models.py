@@ -109,6 +109,31 @@ class ElderStatus(enum.StrEnum):
     DECEASED = "deceased"
 
 
+class ElderLanguage(enum.StrEnum):
+    """The language or dialect an elder speaks best (the pop tells the agent at once).
+
+    Empty in the row: not recorded. Labels in the console's locale (``language.*``).
+    """
+
+    MANDARIN = "mandarin"  # 普通话
+    CANTONESE = "cantonese"  # 粤语
+    SHANGHAINESE = "shanghainese"  # 沪语
+    MINNAN = "minnan"  # 闽南语
+    HAKKA = "hakka"  # 客家话
+    SICHUANESE = "sichuanese"  # 四川话
+    TIANJIN = "tianjin"  # 天津话
+    NORTHEASTERN = "northeastern"  # 东北话
+    OTHER = "other"  # another dialect: see the health notes
+
+
+class Hearing(enum.StrEnum):
+    """How the elder hears on the phone."""
+
+    NORMAL = "normal"
+    HARD_OF_HEARING = "hard_of_hearing"  # speak slowly and loudly
+    DEAF = "deaf"  # uses text (SMS): a call alone does not reach them
+
+
 class Elder(Base):
     """An elder served by the platform."""
 
@@ -116,6 +141,9 @@ class Elder(Base):
     __table_args__ = (
         CheckConstraint(check_in("gender", Gender), name="gender"),
         CheckConstraint(check_in("status", ElderStatus), name="status"),
+        CheckConstraint(f"language = '' OR {check_in('language', ElderLanguage)}",
+                        name="language"),
+        CheckConstraint(check_in("hearing", Hearing), name="hearing"),
         # Pattern ops: PostgreSQL serves LIKE 'prefix%' from it under any collation.
         Index("ix_elders_name", "name", postgresql_ops={"name": "varchar_pattern_ops"}),
     )
@@ -134,6 +162,10 @@ class Elder(Base):
     lives_alone: Mapped[bool] = mapped_column(Boolean, default=False)
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     health_notes: Mapped[str] = mapped_column(Text, default="")
+    #: ElderLanguage, or "" when not recorded (migration 0018).
+    language: Mapped[str] = mapped_column(String(16), default="", server_default="")
+    hearing: Mapped[str] = mapped_column(String(16), default=Hearing.NORMAL.value,
+                                         server_default=Hearing.NORMAL.value)
     provider_id: Mapped[int | None] = mapped_column(
         ForeignKey("providers.id", ondelete="SET NULL")
     )

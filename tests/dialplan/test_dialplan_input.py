@@ -22,7 +22,7 @@ from dialplan.directory import (
     example_directory,
 )
 from dialplan.exceptions import DirectoryError, SettingsMismatchError
-from dialplan.render import CONFIG_FILES, FALLBACK_SCRIPT, render_config
+from dialplan.render import CONFIG_FILES, FALLBACK_RULES, FALLBACK_SCRIPT, render_config
 from tests.dialplan.conftest import DIRECTORY_FILE, SECRETS
 
 
@@ -58,11 +58,12 @@ def test_cli_writes_every_file_owner_group_only_and_prints_no_secret(tmp_path: P
     out = tmp_path / "asterisk"
     result = render_cli(out, DIRECTORY_FILE)
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in out.iterdir()) == sorted([*CONFIG_FILES, FALLBACK_SCRIPT])
+    written = [*CONFIG_FILES, FALLBACK_RULES, FALLBACK_SCRIPT]
+    assert sorted(p.name for p in out.iterdir()) == sorted(written)
+    modes = {FALLBACK_SCRIPT: 0o755, FALLBACK_RULES: 0o644}
     for path in out.iterdir():
-        mode = 0o755 if path.name == FALLBACK_SCRIPT else 0o640
-        assert stat.S_IMODE(path.stat().st_mode) == mode
-    assert result.stdout.split() == [str(out / name) for name in [*CONFIG_FILES, FALLBACK_SCRIPT]]
+        assert stat.S_IMODE(path.stat().st_mode) == modes.get(path.name, 0o640)
+    assert result.stdout.split() == [str(out / name) for name in written]
     assert "agi-bin" in result.stderr
     assert_no_secret(result.output)
     # The secrets are in the files, where Asterisk needs them.

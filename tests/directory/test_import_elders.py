@@ -169,3 +169,37 @@ async def test_columns_absent_from_the_file_are_left_unchanged(
         elder = (await session.execute(select(Elder))).scalar_one()
         assert (elder.status, elder.health_notes, elder.lives_alone) == ("deceased", "高血压", True)
     assert await _count(sessions, ElderPhone) == 1
+
+
+async def test_language_and_hearing_columns_are_read_and_bad_values_named_by_row_and_column(
+    run_import: Importer, sessions: SessionFactory
+) -> None:
+    header = ELDER_HEADER + ",language,hearing"
+    text = "\n".join([
+        header,
+        elder_line("E1") + ",粤语,重听",
+        elder_line("E2", seq=4) + ",shanghainese,deaf",
+        elder_line("E3", seq=6) + ",,",
+    ]) + "\n"
+    await run_import(ImportKind.ELDERS, text)
+    async with sessions() as session:
+        rows = (await session.execute(
+            select(Elder.code, Elder.language, Elder.hearing).order_by(Elder.code))).all()
+    assert [tuple(r) for r in rows] == [("E1", "cantonese", "hard_of_hearing"),
+                                        ("E2", "shanghainese", "deaf"), ("E3", "", "normal")]
+    bad = "\n".join([header, elder_line("E1") + ",火星语,重听",
+                     elder_line("E2", seq=4) + ",普通话,half"]) + "\n"
+    with pytest.raises(ImportFailed) as caught:
+        await run_import(ImportKind.ELDERS, bad)
+    messages = {(e.line, e.column): e.message for e in caught.value.errors}
+    assert sorted(messages) == [(2, "language"), (3, "hearing")]
+    assert "'火星语' is not a known language" in messages[(2, "language")]
+    assert "'half' is not normal, hard_of_hearing or deaf" in messages[(3, "hearing")]
+    async with sessions() as session:  # nothing changed
+        assert (await session.execute(select(Elder.language).where(Elder.code == "E1"))
+                ).scalar_one() == "cantonese"
+    # A file without the columns leaves what was recorded.
+    await run_import(ImportKind.ELDERS, ELDER_HEADER + "\n" + elder_line("E1") + "\n")
+    async with sessions() as session:
+        assert tuple((await session.execute(select(Elder.language, Elder.hearing).where(
+            Elder.code == "E1"))).one()) == ("cantonese", "hard_of_hearing")

@@ -105,11 +105,37 @@ async def test_calls_are_listed_with_filters_and_read_with_their_children(
         assert status == 404 and body["error_id"] == "call-not-found"
         status, body = await call(http, "GET", "/api/callbacks")
         assert status == 200 and [c["call_id"] for c in body["callbacks"]] == [stranger]
-        status, body = await call(http, "POST", f"/api/calls/{elder_call}/transfer",
-                                  {"to": "queue", "target": "vip", "mode": "attended"})
-        assert status == 422  # only blind transfers
     finally:
         await http.close()
+
+
+async def test_an_attended_transfer_over_http_consults_then_completes(
+        server: TestServer, hotline: HotlineHarness) -> None:
+    await hotline.service.agents.login("agent1", ["hotline"])
+    await hotline.service.agents.login("agent2", ["vip"])
+    elder_call = hotline.linkedid(hotline.call_in(ELDER_PHONE))
+    await hotline.until(lambda: hotline.topics("hotline.call.answered"))
+    agent = await console(server, "agent1")
+    path = f"/api/calls/{elder_call}/transfer"
+    try:
+        status, body = await call(agent, "POST", path + "/complete")
+        assert status == 404 and body["error_id"] == "call-not-found"  # no consultation yet
+        status, body = await call(agent, "POST", path, {"to": "queue", "target": "vip",
+                                                        "mode": "consult"})
+        assert status == 422
+        status, body = await call(agent, "POST", path, {"to": "queue", "target": "vip",
+                                                        "mode": "attended"})
+        assert status == 200 and (body["mode"], body["state"]) == ("attended", "calling")
+        await hotline.until(lambda: any(p["state"] == "talking" for p in
+                                        hotline.topics("hotline.call.consult")))
+        status, done = await call(agent, "POST", path + "/complete")
+        assert status == 200 and done["new_call_id"] == body["new_call_id"]
+        parent = await hotline.row_with(elder_call, "ended_at")
+        assert parent.outcome == "transferred"
+        status, detail = await call(agent, "GET", f"/api/calls/{elder_call}")
+        assert [c["id"] for c in detail["children"]] == [body["new_call_id"]]
+    finally:
+        await agent.close()
 
 
 async def test_supervision_is_for_supervisors_and_transfers_need_a_live_call(
@@ -140,7 +166,9 @@ async def test_an_api_token_reads_calls_and_the_document_lists_the_routes(
             paths = (await response.json())["paths"]
     for path in ("/api/agents/me/login", "/api/agents/me/pause", "/api/agents/me/unpause",
                  "/api/agents/me/logout", "/api/agents", "/api/calls", "/api/calls/{call}",
-                 "/api/calls/{call}/transfer", "/api/calls/{call}/supervise", "/api/calls/dial",
+                 "/api/calls/{call}/transfer", "/api/calls/{call}/transfer/complete",
+                 "/api/calls/{call}/transfer/cancel", "/api/calls/{call}/supervise",
+                 "/api/calls/dial",
                  "/api/callbacks"):
         assert path in paths, path
 

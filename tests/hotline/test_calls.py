@@ -45,7 +45,7 @@ async def test_answered_call_rings_the_agent_then_records_wait_talk_and_wrapup(
     assert ringing[0] | {"rung_at": None} == {
         "call_id": call_id, "agent": "agent1", "queue": "hotline", "caller_number": ELDER_PHONE,
         "elder_id": seeded.elder_id, "caller_kind": "elder", "priority": 0, "reason": "",
-        "rung_at": None}
+        "care_call": None, "care_reason": "", "rung_at": None}
     row = await answered(hotline, call_id)
     assert row.agent == "agent1" and row.wait_seconds >= 1
     answered_topic = await hotline.until(lambda: hotline.topics("hotline.call.answered"))

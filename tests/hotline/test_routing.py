@@ -192,3 +192,42 @@ async def test_an_elder_who_pressed_2_on_a_care_call_goes_before_callers_already
     row = await queued(hotline, care.id)
     assert row.priority == 8 and row.details["reason"] == "care"
     assert positions(hotline) == [care.id, first]
+
+
+async def test_fastagi_down_the_pyst2_script_also_puts_a_care_calls_elder_first(
+        hotline: HotlineHarness, seeded: Seeded) -> None:
+    await hotline.service.snapshot.refresh()
+    assert hotline.service.agi is not None
+    await hotline.service.agi.close()  # the classic script, as Asterisk runs it, routes
+    first = hotline.call_in(STRANGER)
+    await queued(hotline, first)
+    care = hotline.sim.dialplan.inbound(ELDER_PHONE, "12349", context="hotline-entry")
+    care.variables.update(CALLCENTER_PRIORITY="high", CALLCENTER_REASON="关爱电话：按2",
+                          CALLCENTER_CARE_CALL=care.linkedid)
+    # The row links the care call without taking its id (the care call's row has it).
+    row = await hotline.row_with(f"{care.linkedid}-hotline", "queued_at")
+    chan = variables(hotline, care.id)
+    assert (chan["CALLCENTER_ROUTED_BY"], chan["QUEUE_PRIO"], chan["CALLCENTER_REASON"]) == (
+        "fallback", "8", "care")
+    assert (row.priority, row.details["reason"], row.elder_id) == (8, "care", seeded.elder_id)
+    assert positions(hotline) == [care.id, first]
+    assert row.care_call_id == care.linkedid
+
+
+async def test_a_care_calls_hotline_call_links_it_and_tells_the_pop_why(
+        hotline: HotlineHarness, seeded: Seeded) -> None:
+    from ari_apps.hotline.schemas import CallView
+
+    await hotline.service.agents.login("agent1", ["hotline"])
+    care = hotline.sim.dialplan.inbound(ELDER_PHONE, "12349", context="hotline-entry")
+    why = "关爱电话：王秀英按2想找人说说话"
+    care.variables.update(CALLCENTER_PRIORITY="high", CALLCENTER_REASON=why,
+                          CALLCENTER_CARE_CALL=care.linkedid)
+    row = await hotline.row_with(f"{care.linkedid}-hotline", "answered_at")
+    assert (row.care_call_id, row.details["care_reason"], row.details["reason"]) == (
+        care.linkedid, why, "care")
+    assert CallView.model_validate(row, from_attributes=True).care_call_id == care.linkedid
+    (rung,) = hotline.topics("hotline.call.ringing")
+    assert (rung["care_call"], rung["care_reason"], rung["priority"]) == (care.linkedid, why, 8)
+    async with hotline.sessions() as db:  # the care call's own id is free for its own row
+        assert await db.get(Call, care.linkedid) is None

@@ -247,3 +247,34 @@ async def test_a_pop_read_after_the_call_was_answered_elsewhere_is_not_sent(
     assert [f["topic"] for f in await _frames(console, socket)] == ["screenpop.gone"]
     assert await _current(c1) == []
     await c1.close()
+
+
+async def test_the_pop_says_how_to_speak_and_why_and_a_consultation_reaches_its_agent_only(
+    console: Console, world: World, clock: FakeClock,
+) -> None:
+    from callcenter.store.models import Elder
+
+    await seed_history(console.runtime, world, clock)
+    async with console.runtime.sessions.begin() as db:
+        await db.execute(update(Elder).where(Elder.id == world.elder_c1).values(
+            language="cantonese", hearing="hard_of_hearing"))
+    c1, street = await console.login("agent_c1"), await console.login("agent_street")
+    c1_socket, street_socket = await _socket(console, c1), await _socket(console, street)
+    why = "关爱电话：张秀英按2想找人说说话"
+    await console.hotline("hotline.call.ringing", console.ringing(
+        "agent_c1", elder_id=world.elder_c1, reason="care", care_call="care-1", care_reason=why))
+    (shown,) = await _frames(console, c1_socket)
+    elder = shown["payload"]["elder"]
+    assert (elder["language"], elder["hearing"]) == ("cantonese", "hard_of_hearing")
+    # A care call's elder who pressed 2: the pop says so first (not the routing code).
+    assert shown["payload"]["why"][0] == {"kind": "care", "care_call": "care-1", "text": why}
+    assert not [w for w in shown["payload"]["why"] if w["kind"] == "routing"]
+    consult = {"call_id": CALL_ID, "consult_call_id": f"{CALL_ID}-a1", "agent": "agent_c1",
+               "to": "agent", "target": "agent_street", "state": "talking", "error": ""}
+    await console.hotline("hotline.call.consult", consult)
+    (frame,) = await _frames(console, c1_socket)
+    assert frame["topic"] == "screenpop.consult"
+    assert frame["payload"] == {k: v for k, v in consult.items() if k != "agent"}
+    assert await _frames(console, street_socket) == []
+    await console.hotline("hotline.call.consult", {"call_id": CALL_ID})  # no agent: dropped
+    assert await _frames(console, c1_socket) == []

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import pytest
@@ -19,7 +20,7 @@ from tests.conftest import REDIS_URL
 from tests.webui.conftest import FakeClock, World, csrf_of, submit_login
 from webui import create_app
 from webui.keys import Principal
-from webui.ws import CLOSE_SESSION_ENDED, WsClient, WsHub
+from webui.ws import CLOSE_SESSION_ENDED, WsClient, WsHub, audience_matches
 
 END = "test.end"
 
@@ -180,3 +181,32 @@ def test_commands_between_processes_never_reach_a_browser() -> None:
     assert hub.deliver(BusMessage("internal.command.sos.join", {"args": {}})) == 0
     assert hub.deliver(BusMessage("internal.reply.abc", {"result": {}})) == 0
     assert hub.deliver(BusMessage("sos.updated", {})) == 1
+
+
+def test_a_message_for_named_users_looks_at_their_sockets_only(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    hub = WsHub(clock=lambda: datetime(2025, 1, 1, tzinfo=UTC))
+    mine = [WsClient(_principal(7), web.WebSocketResponse(), queue_size=10) for _ in range(2)]
+    others = [WsClient(_principal(n), web.WebSocketResponse(), queue_size=10)
+              for n in range(100, 120)]
+    for client in [*mine, *others]:
+        hub.add(client)
+    looked: list[int] = []
+
+    def counting(principal: Principal, audience: Any) -> bool:
+        looked.append(principal.user_id)
+        return audience_matches(principal, audience)
+
+    monkeypatch.setattr("webui.ws.audience_matches", counting)
+    assert hub.deliver(BusMessage("screenpop.show", {}, {"users": [7]})) == 2
+    assert looked == [7, 7]  # not the 20 other sockets
+    looked.clear()
+    assert hub.deliver(BusMessage("hotline.call.ringing", {}, SERVERS_ONLY)) == 0
+    assert looked == []  # servers only: no socket looked at
+    assert hub.deliver(BusMessage("tick", {}, {"roles": ["agent"]})) == 22
+    assert hub.user_ids(["u7", "u103", "nobody"]) == [7, 103]
+    hub.discard(mine[0])
+    assert hub.user_ids(["u7"]) == [7]  # one socket of theirs is still open
+    hub.discard(mine[1])
+    assert hub.user_ids(["u7"]) == []
+    assert hub.deliver(BusMessage("screenpop.show", {}, {"users": [7]})) == 0

@@ -145,6 +145,28 @@ class AmiActions(ABC):
         return await self.send_action({"Action": "BlindTransfer", "Channel": channel,
                                        "Context": context, "Exten": exten})
 
+    async def attended_transfer(self, channel: str, context: str, exten: str) -> AmiResponse:
+        """Atxfer: ``channel`` (the transferer) consults ``exten@context``, its peer held.
+
+        Asterisk 22 queues the ``atxfer`` feature code of features.conf, then ``exten``, as
+        DTMF on the channel ('Atxfer successfully queued'); only a channel whose bridge lets
+        it transfer (Dial/Queue option ``t``) starts the transfer. ``TRANSFER_EXTEN`` on the
+        channel, when it names an extension of the context, wins over the digits.
+        """
+        # panoramisk reads '... successfully queued' as an async Originate's list: not one.
+        return await self.send_action({"Action": "Atxfer", "Channel": channel,
+                                       "Context": context, "Exten": exten}, as_list=False)
+
+    async def cancel_attended_transfer(self, channel: str) -> AmiResponse:
+        """CancelAtxfer: the ``atxferabort`` code on the transferer; back to its peer."""
+        return await self.send_action({"Action": "CancelAtxfer", "Channel": channel},
+                                      as_list=False)
+
+    async def set_var(self, channel: str, variable: str, value: str) -> AmiResponse:
+        """Setvar on a channel."""
+        return await self.send_action({"Action": "Setvar", "Channel": channel,
+                                       "Variable": variable, "Value": value})
+
     async def hangup(self, channel: str, cause: int | None = None) -> AmiResponse:
         """Hangup a channel (name or regex ``/.../``)."""
         return await self.send_action(compact({"Action": "Hangup", "Channel": channel,

@@ -95,6 +95,19 @@
     art.appendChild(el("div", "pop-caller", label("pop.caller." + pop.caller.kind) + " · " +
       pop.caller.number));
     if (pop.degraded) { art.appendChild(el("p", "pop-degraded", label("pop.degraded"))); }
+    if (elder && (elder.hearing !== "normal" || elder.language)) {
+      // How to speak with them comes first: an agent must know before saying a word.
+      var speak = el("div", "pop-speak");
+      if (elder.hearing && elder.hearing !== "normal") {
+        speak.appendChild(el("span", "pop-hearing hearing-" + elder.hearing,
+          label("hearing." + elder.hearing, {}, elder.hearing)));
+      }
+      if (elder.language) {
+        speak.appendChild(el("span", "pop-language",
+          label("language." + elder.language, {}, elder.language)));
+      }
+      art.appendChild(speak);
+    }
     if (elder) {
       var flags = el("div", "pop-flags");
       if (elder.lives_alone) { flags.appendChild(el("span", "pop-tag", label("flag.lives_alone"))); }
@@ -110,6 +123,9 @@
     art.appendChild(section(label("pop.why"), "pop-why", pop.why, function (w) {
       var li = el("li", "why-" + w.kind);
       if (w.kind === "routing") { li.textContent = label("pop.why.routing", { text: w.text }); }
+      else if (w.kind === "care") {
+        li.textContent = w.text ? label("pop.why.care", { text: w.text }) : label("pop.why.care_call");
+      }
       else if (w.kind === "open_sos") {
         li.appendChild(linked(label("pop.why.open_sos", { at: when(w.at) }), w.url));
       } else if (w.kind === "recent_abandon") {
@@ -153,7 +169,77 @@
     if (elder) { actions.appendChild(linked(label("pop.profile"), elder.url)); }
     art.appendChild(actions);
     art.appendChild(status);
+    art.appendChild(transferPanel(pop.call_id));
     return art;
+  }
+
+  // The call panel's transfers (shown once the call is answered): blind, or attended —
+  // consult the target while the caller is held, then complete or cancel. The
+  // consultation's progress comes as "screenpop.consult" frames.
+  function transferPanel(callId) {
+    var box = el("section", "pop-transfer");
+    box.appendChild(el("h3", "", label("pop.transfer")));
+    var to = el("select", "transfer-to");
+    ["queue", "agent", "number"].forEach(function (kind) {
+      var option = el("option", "", label("pop.transfer.to." + kind));
+      option.value = kind;
+      to.appendChild(option);
+    });
+    var target = el("input", "transfer-target");
+    target.placeholder = label("pop.transfer.target");
+    target.maxLength = 64;
+    box.appendChild(to);
+    box.appendChild(target);
+    var note = el("p", "transfer-status");
+    note.setAttribute("role", "status");
+    var buttons = {};
+    function button(step, send) {
+      var b = el("button", "transfer-" + step, label("pop.transfer." + step));
+      b.type = "button";
+      b.setAttribute("data-step", step);
+      b.addEventListener("click", function () { send(b); });
+      buttons[step] = b;
+      box.appendChild(b);
+    }
+    var base = "/api/calls/" + encodeURIComponent(callId) + "/transfer";
+    function call(path, body) {
+      return post(path, body).then(function (response) {
+        return response.json().then(function (data) {
+          if (!response.ok) { throw new Error(data.message || String(response.status)); }
+          return data;
+        });
+      }).catch(function (err) {
+        note.textContent = label("pop.transfer.failed", { error: err.message });
+        throw err;
+      });
+    }
+    function start(mode) {
+      return function () {
+        if (!target.value.trim()) { target.focus(); return; }
+        call(base, { mode: mode, to: to.value, target: target.value.trim() }).then(function (data) {
+          if (mode === "blind") { note.textContent = label("pop.consult.completed", { target: data.target }); }
+          else { consulting(box, { state: data.state, target: data.target, error: "" }); }
+        }, function () {});
+      };
+    }
+    button("blind", start("blind"));
+    button("consult", start("attended"));
+    button("complete", function () { call(base + "/complete").then(function () {}, function () {}); });
+    button("cancel", function () { call(base + "/cancel").then(function () {}, function () {}); });
+    buttons.complete.disabled = true;
+    buttons.cancel.disabled = true;
+    box.appendChild(note);
+    return box;
+  }
+  function consulting(box, consult) {
+    var open = consult.state === "calling" || consult.state === "talking";
+    box.setAttribute("data-consult", consult.state);
+    box.querySelector(".transfer-complete").disabled = consult.state !== "talking";
+    box.querySelector(".transfer-cancel").disabled = !open;
+    box.querySelector(".transfer-consult").disabled = open;
+    box.querySelector(".transfer-blind").disabled = open;
+    box.querySelector(".transfer-status").textContent = label(
+      "pop.consult." + consult.state, { target: consult.target || "", error: consult.error || "" });
   }
 
   function post(path, body) {
@@ -237,6 +323,10 @@
     if (message.topic === "screenpop.show") { show(payload); }
     else if (message.topic === "screenpop.answered") { answered(payload.call_id); }
     else if (message.topic === "screenpop.gone") { remove(payload.call_id); }
+    else if (message.topic === "screenpop.consult") {
+      var node = find(payload.call_id);
+      if (node) { consulting(node.querySelector(".pop-transfer"), payload); }
+    }
     else { return; }
     event.preventDefault();  // the pop is the notice: no banner
   });
