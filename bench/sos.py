@@ -37,7 +37,9 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
+from ari_apps.sos.actions import run_on
 from ari_apps.sos.conference import SosConference
+from ari_apps.sos.models import Disposition
 from ari_apps.sos.notifier import SosNotifier
 from ari_apps.sos.stasis import SosApp
 from ari_apps.sos.store import IncidentRecorder, register_journal_kinds
@@ -254,6 +256,14 @@ async def fanout(url: str, numbers: list[str], args: argparse.Namespace, workdir
                 await asyncio.wait_for(conference.first_round_done.wait(), 20)
                 return sum(1 for leg in conference.legs.values() if leg.candidate)
 
+            async def end(caller: str) -> None:
+                conference = await product.app.wait_for_conference(lambda c: caller in c.legs)
+                if not conference.done.is_set():
+                    await run_on(conference, lambda: conference.end_by_staff(
+                        Disposition.RESOLVED, "bench", "bench"))
+                await asyncio.wait_for(conference.done.wait(), 20)
+
+            ending = None if args.keep_calls else end
             async with BareSosApp(ari_url, args.ari_user, args.ari_password, "bare", dsn,
                                   dial_template) as floor:
                 await compare(clock, issued, floor, numbers[-2:], 2, ari_url,  # warm-up
@@ -261,7 +271,8 @@ async def fanout(url: str, numbers: list[str], args: argparse.Namespace, workdir
                               args.caller_endpoint, wait_bridged=False)
                 return await compare(clock, issued, floor, numbers, args.fanout_presses, ari_url,
                                      basic_auth(args.ari_user, args.ari_password),
-                                     args.caller_endpoint, wait_bridged=True)
+                                     args.caller_endpoint, wait_bridged=True,
+                                     product_end=ending)
     finally:
         if sim is not None:
             await sim.close()
@@ -269,8 +280,10 @@ async def fanout(url: str, numbers: list[str], args: argparse.Namespace, workdir
 
 def report_fanout(result: Fanout, args: argparse.Namespace) -> None:
     where = args.ari_url or "the simulator (subprocess)"
+    kept = ("earlier incidents kept up" if args.keep_calls
+            else "each incident ended before the next press")
     print(f"\nSOS fan-out on {where}: {len(result.product)} presses each, alternating, one at "
-          "a time (Asterisk's own event times)")
+          f"a time, {kept} (Asterisk's own event times)")
     header = f"{'':>22} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}"
     print(header)
     print("-" * len(header))
@@ -343,6 +356,9 @@ def main() -> None:
                              "Local/answer2@people/n)")
     parser.add_argument("--caller-endpoint", default="Local/answer@people",
                         help="the elder's side of a press (enters Stasis(app,sos))")
+    parser.add_argument("--keep-calls", action="store_true",
+                        help="fan-out: leave each incident up after it is measured (the next "
+                             "presses then run beside the earlier incidents' prompts and redials)")
     parser.add_argument("--tracemalloc", action="store_true",
                         help="also trace Python allocations (peak MiB; slows every figure)")
     args = parser.parse_args()

@@ -19,7 +19,7 @@ import base64
 import itertools
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -262,6 +262,14 @@ async def clean_up(http: aiohttp.ClientSession, ari_url: str,
                     pass
 
 
+async def hang_up(http: aiohttp.ClientSession, ari_url: str, channels: list[str]) -> None:
+    """Hang up ``channels`` (those gone already answer 404, which is fine)."""
+    base = f"{ari_url.rstrip('/')}/ari/channels"
+    for channel in channels:
+        async with http.delete(f"{base}/{channel}"):
+            pass
+
+
 @dataclass
 class Fanout:
     """Both apps' incidents, pressed alternately on the same Asterisk in the same run."""
@@ -282,10 +290,16 @@ async def press(http: aiohttp.ClientSession, ari_url: str, app: str, number: str
 
 async def compare(product_clock: FanoutClock, product_issued: Any, floor: BareSosApp,
                   numbers: list[str], presses: int, ari_url: str, auth: dict[str, str],
-                  caller_endpoint: str, wait_bridged: bool) -> Fanout:
+                  caller_endpoint: str, wait_bridged: bool,
+                  product_end: Callable[[str], Awaitable[None]] | None = None) -> Fanout:
     """Press alternately for the product (app ``callcenter``) and the floor, one at a time;
     each press waits for its first round (and its first bridged responder).
-    ``product_issued(caller)`` tells how many first-round legs the product originated."""
+    ``product_issued(caller)`` tells how many first-round legs the product originated.
+
+    With ``product_end`` (one incident at a time), each incident is ended once measured:
+    the product's by ``product_end(caller)`` (staff close it: every leg hung up), the
+    floor's by hanging up its caller and legs, so that no press is measured beside earlier
+    incidents' prompts, redials and events (``bench/sos.py --keep-calls`` keeps them up)."""
     result = Fanout([], [])
     callers: set[str] = set()
     async with aiohttp.ClientSession(headers=auth) as http:
@@ -308,6 +322,11 @@ async def compare(product_clock: FanoutClock, product_issued: Any, floor: BareSo
                 except TimeoutError:
                     raise TimeoutError(f"{app}: press {n} did not complete: {incident}") from None
                 sink.append(incident)
+                if product_end is not None:
+                    if app == "callcenter":
+                        await product_end(caller)
+                    else:
+                        await hang_up(http, ari_url, [caller, *incident.legs_created])
                 # Let the incident's calls settle before the next press: one press at a time.
                 await asyncio.sleep(0.2)
         legs = {leg for i in (*result.product, *result.floor) for leg in i.legs_created}

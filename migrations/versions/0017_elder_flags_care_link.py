@@ -1,8 +1,8 @@
 """elders: the language or dialect they speak, and how they hear (the screen-pop shows both);
 calls: the care call a hotline call came from (an elder who pressed 2)
 
-Revision ID: 0018
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-11-30
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0018'
-down_revision: str | None = '0015'
+revision: str = '0017'
+down_revision: str | None = '0016'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
