@@ -2,11 +2,13 @@
 
 Two sources, each taken only once the file is complete:
 
-- **ARI** (SOS bridges, care calls, click-to-dial): ``GET /recordings/stored/{name}/file``
+- **ARI** (SOS bridges, care calls, kin calls): ``GET /recordings/stored/{name}/file``
   after the bus event ``recording.ready`` (published once the recording has finished);
-- **the spool** (queue calls: MixMonitor writes ``<linkedid>.wav`` into ``RECORDINGS_SPOOL``,
-  a folder shared with Asterisk): on the AMI ``MixMonitorStop`` event, on the ``Hangup`` of
-  the call's first channel, or on ``recording.ready`` with ``source: "spool"``.
+- **the spool** (the dialplan's ``[record-call]``: queue calls, calls out, transfers;
+  MixMonitor writes ``<linkedid>.wav`` into ``RECORDINGS_SPOOL``, a folder shared with
+  Asterisk): on the ``Hangup`` of the call's first channel (announced by the AMI ``VarSet``
+  of ``MIXMONITOR_FILENAME``, so a file that never comes is flagged), on the AMI
+  ``MixMonitorStop`` event, or on ``recording.ready`` with ``source: "spool"``.
 
 Each is checksummed (SHA-256), given a serial number and linked to its call record,
 incident and case. A recording that never arrives, or arrives empty or truncated, gets a
@@ -167,6 +169,14 @@ class Capture:
         except AriNotFound:
             return None
         return io.BytesIO(data), len(data)
+
+    def spool_name(self, file: str) -> str | None:
+        """The spool file's name when ``file`` (MixMonitor's ``MIXMONITOR_FILENAME``) is in
+        the spool; None for a file elsewhere or an odd name."""
+        path = Path(file)
+        if self.spool is None or path.parent != self.spool or not valid_name(path.name):
+            return None
+        return path.name
 
     def spool_path(self, name: str) -> Path | None:
         if self.spool is None or not valid_name(name):
