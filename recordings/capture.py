@@ -127,21 +127,25 @@ class Capture:
                                             request.name)
             opened = await self._open(request)
             if opened is None:
-                return await self._save(request, context, None, "never-arrived", existing)
-            source, size = opened
-            fresh = (request.source is RecordingSource.SPOOL
-                     and time.time() - os.fstat(source.fileno()).st_mtime < SPOOL_QUIET_SECONDS)
-            try:
-                stored, problem, info = await asyncio.to_thread(self._store, source, size, fresh)
-            except StoreFull:
-                log.error("recordings store full: the recording stays where it is",
-                          name=request.name, source=request.source.value)
-                raise
-            finally:
-                source.close()
-            row = await self._save(request, context, (stored, info), problem, existing)
+                row = await self._save(request, context, None, "never-arrived", existing)
+            else:
+                source, size = opened
+                fresh = (request.source is RecordingSource.SPOOL and time.time()
+                         - os.fstat(source.fileno()).st_mtime < SPOOL_QUIET_SECONDS)
+                try:
+                    stored, problem, info = await asyncio.to_thread(self._store, source, size,
+                                                                    fresh)
+                except StoreFull:
+                    log.error("recordings store full: the recording stays where it is",
+                              name=request.name, source=request.source.value)
+                    raise
+                finally:
+                    source.close()
+                row = await self._save(request, context, (stored, info), problem, existing)
         if row.state == RecordingState.STORED:
             await self._release_source(request)
+        if existing is not None and (existing.state, existing.problem) == (row.state, row.problem):
+            return row  # looked for again, still missing: said once
         if self._publish is not None:
             await self._publish(BusMessage(STORED_TOPIC, {
                 "serial": row.serial, "call_id": row.call_id, "incident_id": row.incident_id,
@@ -208,6 +212,8 @@ class Capture:
             info = audio.inspect_stream(source, size)
         except InvalidAudio as err:
             problem = str(err.details.get("problem", "not-wav"))
+        if info is not None and info.data_size == 0:
+            problem = "empty"  # a bare header: nothing was heard (or nothing written yet)
         if fresh and problem in ("empty", "truncated"):
             # MixMonitor closes its file after the channel's Hangup: still being written.
             raise RecordingNotComplete("the spool file is still being written",
