@@ -39,6 +39,7 @@ from tests.hotline.conftest import (  # noqa: F401 - the hotline's simulator and
 
 OUTSIDE = "13811112222"
 
+
 @asynccontextmanager
 async def product(sim: PbxSimulator, rsettings: Settings, tmp_path: Path  # noqa: F811
                   ) -> AsyncIterator[tuple[Host, Subscription]]:
@@ -57,6 +58,7 @@ async def product(sim: PbxSimulator, rsettings: Settings, tmp_path: Path  # noqa
             "hotline.agent", {"user": "agent1", "action": "login", "queues": ["hotline"]}))
         yield host, stored
 
+
 async def until(sim: PbxSimulator, work: Awaitable[Any]) -> Any:  # noqa: F811
     """Await ``work`` while simulated time moves on (the simulator's clock is manual)."""
     task = asyncio.ensure_future(work)
@@ -65,6 +67,7 @@ async def until(sim: PbxSimulator, work: Awaitable[Any]) -> Any:  # noqa: F811
             await sim.advance(0.25)
             await asyncio.sleep(0.01)
     return task.result()
+
 
 async def next_stored(sim: PbxSimulator, stored: Subscription,  # noqa: F811
                       sessions: SessionFactory, call_id: str) -> Recording:
@@ -79,6 +82,7 @@ async def next_stored(sim: PbxSimulator, stored: Subscription,  # noqa: F811
     async with sessions() as session:
         return (await session.execute(select(Recording).where(
             Recording.serial == message.payload["serial"]))).scalar_one()
+
 
 async def queue_call(sim: PbxSimulator, sessions: SessionFactory,  # noqa: F811
                      talk: float = 5.0) -> tuple[Channel, Call]:
@@ -97,11 +101,13 @@ async def queue_call(sim: PbxSimulator, sessions: SessionFactory,  # noqa: F811
     await sim.advance(talk)
     return caller, row
 
+
 async def call_row(sessions: SessionFactory, call_id: str) -> Call:
     async with sessions() as session:
         row = await session.get(Call, call_id)
     assert row is not None
     return row
+
 
 async def test_a_hotline_queue_call_is_recorded_captured_and_linked_to_its_call(
     sim: PbxSimulator, rsettings: Settings, sessions: SessionFactory,  # noqa: F811
@@ -127,6 +133,7 @@ async def test_a_hotline_queue_call_is_recorded_captured_and_linked_to_its_call(
     assert not file.exists(), "taken: the spool's copy is removed"
     assert (await call_row(sessions, call.id)).recording_name == f"{call.id}.wav"
 
+
 async def test_a_click_to_dial_call_is_recorded_captured_and_linked_to_its_call(
     sim: PbxSimulator, rsettings: Settings, sessions: SessionFactory,  # noqa: F811
     seeded: Seeded, tmp_path: Path,  # noqa: F811
@@ -144,6 +151,7 @@ async def test_a_click_to_dial_call_is_recorded_captured_and_linked_to_its_call(
     call = await call_row(sessions, call_id)
     assert call.kind == "click_to_dial" and call.recording_name == f"{call_id}.wav"
 
+
 async def test_a_recording_that_never_reaches_the_spool_is_flagged_on_its_call(
     sim: PbxSimulator, rsettings: Settings, sessions: SessionFactory,  # noqa: F811
     seeded: Seeded, tmp_path: Path,  # noqa: F811
@@ -159,6 +167,7 @@ async def test_a_recording_that_never_reaches_the_spool_is_flagged_on_its_call(
     assert (row.state, row.problem, row.call_id) == ("missing", "never-arrived", call.id)
     assert row.agent == "agent1"
     assert (await call_row(sessions, call.id)).recording_name == f"{call.id}.wav"
+
 
 async def test_an_empty_spool_file_is_flagged_on_its_call_once_it_has_settled(
     sim: PbxSimulator, rsettings: Settings, sessions: SessionFactory,  # noqa: F811
