@@ -152,6 +152,25 @@ async def test_a_click_to_dial_call_is_recorded_captured_and_linked_to_its_call(
     assert call.kind == "click_to_dial" and call.recording_name == f"{call_id}.wav"
 
 
+async def test_a_call_transferred_out_stays_one_recording_to_its_end(
+    sim: PbxSimulator, rsettings: Settings, sessions: SessionFactory,  # noqa: F811
+    seeded: Seeded, tmp_path: Path,  # noqa: F811
+) -> None:
+    sim.set_person(OUTSIDE, Person(behaviour="answer", ring_seconds=1, hangup_after=4))
+    async with product(sim, rsettings, tmp_path) as (host, stored):
+        caller, call = await queue_call(sim, sessions, talk=3)
+        await until(sim, host.commands.call("hotline.transfer", {
+            "call": call.id, "to": "number", "target": OUTSIDE, "user": "agent1"}))
+        # [hotline-transfer] → [dial-out]: record-call finds the caller recorded already.
+        row = await next_stored(sim, stored, sessions, call.id)
+        async with sessions() as session:
+            rows = (await session.execute(select(Recording))).scalars().all()
+
+    assert caller.gone
+    assert [r.serial for r in rows] == [row.serial] and row.state == "stored"
+    assert row.duration_ms >= 8000  # queue and talk, then ringing and talking outside
+
+
 async def test_a_recording_that_never_reaches_the_spool_is_flagged_on_its_call(
     sim: PbxSimulator, rsettings: Settings, sessions: SessionFactory,  # noqa: F811
     seeded: Seeded, tmp_path: Path,  # noqa: F811
