@@ -49,6 +49,8 @@ def prepare_simulator(sim: PbxSimulator, product: Host) -> None:
     hotline.default_queue = settings.hotline_default_queue
     hotline.dial_template = settings.dial_template
     hotline.endpoint_template = settings.endpoint_dial_template
+    if settings.recordings_spool is not None:  # [record-call]'s folder, as rendered
+        hotline.spool = settings.recordings_spool
     for name, wrapup in settings.hotline_queues.items():
         queue = sim.queues.queues.setdefault(name, Queue(name, strategy="rrmemory"))
         queue.wrapuptime = wrapup

@@ -118,8 +118,9 @@ class Settings(BaseSettings):
     login_address_block_seconds: int = Field(default=15 * 60, ge=1)
 
     recordings_dir: Path | None = None
-    # Where Asterisk's MixMonitor writes queue-call recordings (shared with Asterisk); unset:
-    # queue calls are captured through ARI's stored recordings only.
+    # Where Asterisk's MixMonitor writes the dialplan's recordings (queue calls, calls out,
+    # transfers), shared with Asterisk at the same path; `dialplan render` writes it into
+    # [record-call]. Unset: Asterisk records into its own monitor folder, out of reach.
     recordings_spool: Path | None = None
     # Seal audio at rest (AES-GCM, a key derived from SECRET_KEY).
     recordings_encrypt: bool = False

@@ -10,7 +10,13 @@ import click
 from callcenter.settings import SettingsError, load_settings
 from dialplan.directory import example_directory, load_directory
 from dialplan.exceptions import DialplanError
-from dialplan.render import FALLBACK_RULES, render_config, write_config, write_fallback_script
+from dialplan.render import (
+    ASTERISK_MONITOR_DIR,
+    FALLBACK_RULES,
+    render_config,
+    write_config,
+    write_fallback_script,
+)
 from dialplan.sounds import render_sounds
 
 
@@ -70,6 +76,11 @@ def render(out_dir: Path, directory_file: Path | None) -> None:
                "(astagidir, e.g. /var/lib/asterisk/agi-bin), executable, with pyst2 installed "
                "for Asterisk's python3: [hotline-entry] runs it when FastAGI does not answer",
                err=True)
+    if settings.recordings_spool is None:
+        click.echo(f"callcenter dialplan: CALLCENTER_RECORDINGS_SPOOL is unset: calls are "
+                   f"recorded into {ASTERISK_MONITOR_DIR}, which the product does not read; "
+                   "set it to a folder Asterisk writes and the product reads (the same path "
+                   "on both) and render again", err=True)
 
 
 @dialplan.command()

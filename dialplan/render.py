@@ -33,6 +33,12 @@ CONFIG_FILES: tuple[str, ...] = (
 # comment, "$" and brackets would be dialplan expressions.
 _DIAL_UNSAFE = re.compile(r"[,;\s$\[\]()|]")
 _USER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+#: A folder MixMonitor() is given in the dialplan: absolute, nothing its arguments would
+#: split on or expand.
+_SPOOL_PATH = re.compile(r"^/[A-Za-z0-9_./-]{0,200}$")
+#: Where Asterisk's MixMonitor writes by default (astspooldir/monitor): the dialplan's
+#: folder when RECORDINGS_SPOOL is unset (the product then finds nothing to take).
+ASTERISK_MONITOR_DIR = "/var/spool/asterisk/monitor"
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,7 @@ class AsteriskAccess:
     agi_url: str
     dial_string: str
     endpoint_dial_string: str
+    recordings_spool: str
 
 
 def _check_secret(name: str, value: str, problems: list[str]) -> None:
@@ -92,6 +99,10 @@ def asterisk_access(settings: Settings, directory: Directory) -> AsteriskAccess:
                     f"CALLCENTER_DIAL_TEMPLATE: dials endpoint {endpoint!r}, "
                     f"but the trunk is named {directory.trunk.name!r}"
                 )
+    spool = str(settings.recordings_spool or ASTERISK_MONITOR_DIR).rstrip("/") or "/"
+    if not _SPOOL_PATH.match(spool) or ".." in spool.split("/"):
+        problems.append(f"CALLCENTER_RECORDINGS_SPOOL: {spool!r} must be an absolute path of "
+                        "A-Z a-z 0-9 _ . - / (it goes into MixMonitor() in the dialplan)")
     agi_host, agi_port = parse_bind(settings.agi_bind)
     if problems:
         raise SettingsMismatchError(problems)
@@ -110,6 +121,7 @@ def asterisk_access(settings: Settings, directory: Directory) -> AsteriskAccess:
         agi_url=f"agi://{agi_host_text}:{agi_port}",
         dial_string=dial_string,
         endpoint_dial_string=settings.endpoint_dial_template.replace("{endpoint}", "${EXTEN:2}"),
+        recordings_spool=spool,
     )
 
 
@@ -188,6 +200,7 @@ def render_config(settings: Settings, directory: Directory) -> dict[str, str]:
         "tls": parse_bind(directory.webrtc.tls_bind) if directory.webrtc else None,
         "fallback": {"script": FALLBACK_SCRIPT, "snapshot": snapshot_path(settings)},
         "callback_context": settings.hotline_callback_context,
+        "recordings_spool": access.recordings_spool,
     }
     env = template_environment()
     return {name: env.get_template(f"{name}.j2").render(context) for name in CONFIG_FILES}

@@ -2,11 +2,13 @@
 
 Two sources, each taken only once the file is complete:
 
-- **ARI** (SOS bridges, care calls, click-to-dial): ``GET /recordings/stored/{name}/file``
+- **ARI** (SOS bridges, care calls, kin calls): ``GET /recordings/stored/{name}/file``
   after the bus event ``recording.ready`` (published once the recording has finished);
-- **the spool** (queue calls: MixMonitor writes ``<linkedid>.wav`` into ``RECORDINGS_SPOOL``,
-  a folder shared with Asterisk): on the AMI ``MixMonitorStop`` event, on the ``Hangup`` of
-  the call's first channel, or on ``recording.ready`` with ``source: "spool"``.
+- **the spool** (the dialplan's ``[record-call]``: queue calls, calls out, transfers;
+  MixMonitor writes ``<linkedid>.wav`` into ``RECORDINGS_SPOOL``, a folder shared with
+  Asterisk): on the ``Hangup`` of the call's first channel (announced by the AMI ``VarSet``
+  of ``MIXMONITOR_FILENAME``, so a file that never comes is flagged), on the AMI
+  ``MixMonitorStop`` event, or on ``recording.ready`` with ``source: "spool"``.
 
 Each is checksummed (SHA-256), given a serial number and linked to its call record,
 incident and case. A recording that never arrives, or arrives empty or truncated, gets a
@@ -125,21 +127,25 @@ class Capture:
                                             request.name)
             opened = await self._open(request)
             if opened is None:
-                return await self._save(request, context, None, "never-arrived", existing)
-            source, size = opened
-            fresh = (request.source is RecordingSource.SPOOL
-                     and time.time() - os.fstat(source.fileno()).st_mtime < SPOOL_QUIET_SECONDS)
-            try:
-                stored, problem, info = await asyncio.to_thread(self._store, source, size, fresh)
-            except StoreFull:
-                log.error("recordings store full: the recording stays where it is",
-                          name=request.name, source=request.source.value)
-                raise
-            finally:
-                source.close()
-            row = await self._save(request, context, (stored, info), problem, existing)
+                row = await self._save(request, context, None, "never-arrived", existing)
+            else:
+                source, size = opened
+                fresh = (request.source is RecordingSource.SPOOL and time.time()
+                         - os.fstat(source.fileno()).st_mtime < SPOOL_QUIET_SECONDS)
+                try:
+                    stored, problem, info = await asyncio.to_thread(self._store, source, size,
+                                                                    fresh)
+                except StoreFull:
+                    log.error("recordings store full: the recording stays where it is",
+                              name=request.name, source=request.source.value)
+                    raise
+                finally:
+                    source.close()
+                row = await self._save(request, context, (stored, info), problem, existing)
         if row.state == RecordingState.STORED:
             await self._release_source(request)
+        if existing is not None and (existing.state, existing.problem) == (row.state, row.problem):
+            return row  # looked for again, still missing: said once
         if self._publish is not None:
             await self._publish(BusMessage(STORED_TOPIC, {
                 "serial": row.serial, "call_id": row.call_id, "incident_id": row.incident_id,
@@ -167,6 +173,14 @@ class Capture:
         except AriNotFound:
             return None
         return io.BytesIO(data), len(data)
+
+    def spool_name(self, file: str) -> str | None:
+        """The spool file's name when ``file`` (MixMonitor's ``MIXMONITOR_FILENAME``) is in
+        the spool; None for a file elsewhere or an odd name."""
+        path = Path(file)
+        if self.spool is None or path.parent != self.spool or not valid_name(path.name):
+            return None
+        return path.name
 
     def spool_path(self, name: str) -> Path | None:
         if self.spool is None or not valid_name(name):
@@ -198,6 +212,8 @@ class Capture:
             info = audio.inspect_stream(source, size)
         except InvalidAudio as err:
             problem = str(err.details.get("problem", "not-wav"))
+        if info is not None and info.data_size == 0:
+            problem = "empty"  # a bare header: nothing was heard (or nothing written yet)
         if fresh and problem in ("empty", "truncated"):
             # MixMonitor closes its file after the channel's Hangup: still being written.
             raise RecordingNotComplete("the spool file is still being written",

@@ -4,8 +4,10 @@ Two ways in, both idempotent by Asterisk's ``linkedid`` (the ``calls`` row's id 
 inbound call), never overwriting a row the hotline or the SOS wrote:
 
 - live AMI ``Cdr`` events (``cdr_manager``, with ``linkedid => LinkedID`` in its
-  ``[mappings]``): applied after a grace period, so the feature that handled the call
-  writes its own, richer row first;
+  ``[mappings]``, as ``dialplan render`` writes it): each written to ``cdr_events`` the
+  moment it arrives, applied after a grace period (so the feature that handled the call
+  writes its own, richer row first) and removed in the same transaction; a process killed
+  in between leaves them in the table, and the next start applies them all;
 - Asterisk's ``cdr_custom`` CSV (``CDR_CSV``; its line format is in the README), read at
   start and daily from where the last read stopped: the calls that ended while no product
   process was connected.
@@ -26,12 +28,14 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from callcenter.calls.models import Call, CallDirection, CallKind, CallOutcome
 from callcenter.logs import get_logger
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import utcnow
+from recordings.models import CdrEvent
 
 log = get_logger(__name__)
 
@@ -40,6 +44,8 @@ CSV_COLUMNS = ("LinkedID", "UniqueID", "Source", "Destination", "DestinationCont
                "LastApplication", "LastData", "StartTime", "AnswerTime", "EndTime",
                "BillableSeconds", "Disposition")
 GRACE = timedelta(minutes=2)
+#: CDR events applied per query.
+APPLY_BATCH = 500
 _OUTCOMES = {"ANSWERED": CallOutcome.ANSWERED, "NO ANSWER": CallOutcome.NO_ANSWER,
              "BUSY": CallOutcome.BUSY, "FAILED": CallOutcome.FAILED,
              "CONGESTION": CallOutcome.FAILED}
@@ -106,30 +112,73 @@ class CdrReconciler:
         added = 0
         for cdr in cdrs:
             call = call_from_cdr(cdr, self.zone)
-            if call is None:
-                continue
-            try:
-                async with self.sessions.begin() as session:
-                    if await session.get(Call, call.id) is not None:
-                        continue
-                    session.add(call)
-                added += 1
-            except IntegrityError:
-                continue  # written meanwhile by the feature that handled it
+            if call is not None:
+                added += await self._insert(call)
         if added:
             log.info("calls reconciled from Asterisk's CDRs", added=added)
         return added
 
-    def on_cdr(self, headers: Mapping[str, Any]) -> None:
-        """A live AMI ``Cdr`` event: kept until the grace period has passed."""
-        self._pending.append((self._clock(), {k: str(v) for k, v in headers.items()}))
+    async def _insert(self, call: Call, event_id: int | None = None) -> int:
+        """The call row unless one exists (1 if added); ``event_id``'s row goes with it."""
+        try:
+            async with self.sessions.begin() as session:
+                if event_id is not None:
+                    await session.execute(delete(CdrEvent).where(CdrEvent.id == event_id))
+                if await session.get(Call, call.id) is not None:
+                    return 0
+                session.add(call)
+            return 1
+        except IntegrityError:  # written meanwhile by the feature that handled it
+            if event_id is not None:
+                async with self.sessions.begin() as session:
+                    await session.execute(delete(CdrEvent).where(CdrEvent.id == event_id))
+            return 0
+
+    async def on_cdr(self, headers: Mapping[str, Any], node: str = "default") -> None:
+        """A live AMI ``Cdr`` event: into ``cdr_events`` at once, applied after the grace period."""
+        cdr = {k: str(v) for k, v in headers.items()}
+        if call_from_cdr(cdr, self.zone) is None:
+            return  # a later channel of a call (an agent's leg): never a row of its own
+        key = (cdr.get("LinkedID") or cdr.get("UniqueID") or "")[:64]
+        try:
+            async with self.sessions.begin() as session:
+                session.add(CdrEvent(received_at=self._clock(), node=node[:64], linkedid=key,
+                                     headers=cdr))
+        except (SQLAlchemyError, OSError) as err:
+            # The store is away: kept here meanwhile (Asterisk's CDR file, when configured,
+            # covers a crash in that window).
+            log.warning("CDR event not stored; kept in memory until the store is back",
+                        linkedid=key, error=type(err).__name__)
+            self._pending.append((self._clock(), cdr))
 
     async def flush(self, *, everything: bool = False) -> int:
-        """Apply the live CDRs older than the grace period."""
+        """Apply the CDR events older than the grace period (``everything``: all of them, as
+        at a start: those a stopped or killed process received and never applied)."""
         cutoff = self._clock() - GRACE
         due = [cdr for at, cdr in self._pending if everything or at <= cutoff]
         self._pending = [(at, c) for at, c in self._pending if not (everything or at <= cutoff)]
-        return await self.add(due)
+        added = await self.add(due)
+        last_id = 0
+        while True:
+            query = select(CdrEvent).where(CdrEvent.id > last_id).order_by(CdrEvent.id)
+            if not everything:
+                query = query.where(CdrEvent.received_at <= cutoff)
+            async with self.sessions() as session:
+                events = list((await session.execute(query.limit(APPLY_BATCH))).scalars())
+            for event in events:
+                call = call_from_cdr(event.headers, self.zone)
+                if call is None:
+                    async with self.sessions.begin() as session:
+                        await session.execute(delete(CdrEvent).where(CdrEvent.id == event.id))
+                    continue
+                added += await self._insert(call, event.id)
+                last_id = event.id
+            if len(events) < APPLY_BATCH:
+                break
+            last_id = events[-1].id
+        if added:
+            log.info("calls made from live CDR events", added=added)
+        return added
 
     async def import_csv(self) -> int:
         """Read the CDR file from where the last read stopped (from the start after a rotation)."""

@@ -4,7 +4,8 @@ holds, integrity checks and the auditors' console, declared in one place.
 - every process: the store, the retention policy (refused below the law at start), the
   hold service other features call (``recordings.holds``: the complaint workflow);
 - ``calls``: capture on the bus event ``recording.ready`` and on the AMI events
-  ``MixMonitorStop``/``Hangup`` (the spool), live ``Cdr`` events, the daily job on the
+  ``VarSet`` (``MIXMONITOR_FILENAME``), ``MixMonitorStop``/``Hangup`` (the spool), live
+  ``Cdr`` events (kept in ``cdr_events`` until applied), the daily job on the
   scheduler (``retention.sweep``: capture reconciled, CDRs imported, the sweep);
 - the console: the auditors' page and ``/api/recordings``.
 """
@@ -13,7 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import time as wall
-from collections.abc import Coroutine, Sequence
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any
 
 from callcenter.bus import BusMessage
@@ -27,10 +29,13 @@ if TYPE_CHECKING:
 
     from callcenter.asterisk import AmiEvent, AriClient
     from callcenter.scheduler import Timer
+    from recordings.capture import CaptureRequest
     from recordings.services import Recordings
 
 log = get_logger(__name__)
 CDR_FLUSH_SECONDS = 60.0
+#: Calls whose MixMonitor was announced and that have not hung up yet, remembered at most.
+MAX_ANNOUNCED = 20_000
 
 
 async def load(host: Host) -> None:
@@ -55,7 +60,6 @@ async def load(host: Host) -> None:
 async def _attach_calls(host: Host, recordings: Recordings) -> None:
     from recordings.capture import CaptureRequest
     from recordings.exceptions import RecordingNotComplete, StoreFull
-    from recordings.models import RecordingSource
     from recordings.services import RETRY_DELAYS, SWEEP_KEY, SWEEP_KIND
 
     tasks: set[asyncio.Task[object]] = set()
@@ -93,20 +97,12 @@ async def _attach_calls(host: Host, recordings: Recordings) -> None:
 
     await host.subscribe("recording.ready", ready)
     if host.cluster is not None:
-        def spool_event(event: AmiEvent) -> None:
-            linkedid = str(event.get("Linkedid"))
-            if event.name == "Hangup" and event.get("Uniqueid") != linkedid:
-                return  # only the call's first channel ends the call
-            path = recordings.capture.spool_path(linkedid)
-            if path is None or not path.exists():
-                return
-            request = CaptureRequest(path.name, RecordingSource.SPOOL, event.node,
-                                     call_id=linkedid)
-            spawn(take_with_retries(request))
+        _watch_spool(host, recordings, spawn, take_with_retries)
 
-        host.cluster.on_ami("MixMonitorStop", spool_event)
-        host.cluster.on_ami("Hangup", spool_event)
-        host.cluster.on_ami("Cdr", lambda event: recordings.cdr.on_cdr(event.headers))
+        async def cdr_event(event: AmiEvent) -> None:
+            await recordings.cdr.on_cdr(event.headers, event.node)
+
+        host.cluster.on_ami("Cdr", cdr_event)
 
     async def flush_cdrs() -> None:
         while True:
@@ -141,11 +137,64 @@ async def _attach_calls(host: Host, recordings: Recordings) -> None:
     started = wall.monotonic()
     try:
         added = await recordings.cdr.import_csv()
+        # CDR events a stopped or killed process received and never applied.
+        kept = await recordings.cdr.flush(everything=True)
     except Exception:  # noqa: BLE001 - the store or the file may be away: the daily job retries
-        log.exception("CDR file not reconciled at start")
-        added = 0
-    log.info("recordings ready", calls_from_cdr_file=added,
+        log.exception("CDRs not reconciled at start")
+        added = kept = 0
+    log.info("recordings ready", calls_from_cdr_file=added, calls_from_cdr_events=kept,
              seconds=round(wall.monotonic() - started, 3))
+
+
+def _watch_spool(host: Host, recordings: Recordings,
+                 spawn: Callable[[Coroutine[Any, Any, object]], None],
+                 take: Callable[[CaptureRequest], Coroutine[Any, Any, None]]) -> None:
+    """The dialplan's MixMonitor files: announced by the ``VarSet`` of
+    ``MIXMONITOR_FILENAME`` (Asterisk 22 sends it as MixMonitor starts), taken at the
+    ``Hangup`` of the call's first channel, even when the file is not there (then flagged
+    ``never-arrived`` on the call, not silently missing)."""
+    from recordings.capture import CaptureRequest
+    from recordings.models import RecordingSource
+
+    assert host.cluster is not None
+    announced: OrderedDict[str, str] = OrderedDict()  # linkedid → spool file name
+
+    def started(event: AmiEvent) -> None:
+        if event.get("Variable") != "MIXMONITOR_FILENAME":
+            return
+        name = recordings.capture.spool_name(str(event.get("Value") or ""))
+        linkedid = str(event.get("Linkedid") or "")
+        if name is None or not linkedid:
+            return
+        announced[linkedid] = name
+        while len(announced) > MAX_ANNOUNCED:
+            announced.popitem(last=False)  # a call that never hung up here: the daily pass
+        spawn(_logged(recordings.expect(linkedid, name), "recording not noted on its call"))
+
+    def ended(event: AmiEvent) -> None:
+        linkedid = str(event.get("Linkedid"))
+        if event.name == "Hangup" and event.get("Uniqueid") != linkedid:
+            return  # only the call's first channel ends the call
+        name = announced.pop(linkedid, None)
+        if name is None:
+            path = recordings.capture.spool_path(linkedid)
+            if path is None or not path.exists():
+                return  # nothing recorded through the spool
+            name = path.name
+        else:
+            spawn(_logged(recordings.expect(linkedid, name), "recording not noted on its call"))
+        spawn(take(CaptureRequest(name, RecordingSource.SPOOL, event.node, call_id=linkedid)))
+
+    host.cluster.on_ami("VarSet", started)
+    host.cluster.on_ami("MixMonitorStop", ended)
+    host.cluster.on_ami("Hangup", ended)
+
+
+async def _logged(work: Awaitable[None], message: str) -> None:
+    try:
+        await work
+    except Exception:  # noqa: BLE001 - task boundary: the daily pass covers what this missed
+        log.exception(message)
 
 
 def commands() -> Sequence[click.Command]:

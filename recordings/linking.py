@@ -48,7 +48,8 @@ async def context_for(session: AsyncSession, call_id: str | None, incident_id: s
     call = await session.get(Call, call_id) if call_id else None
     if call is None and name:
         call = (await session.execute(
-            select(Call).where(Call.recording_name == name.removesuffix(".wav")).limit(1)
+            select(Call).where(Call.recording_name.in_({name, name.removesuffix(".wav")}))
+            .limit(1)
         )).scalar_one_or_none()
     if call is not None:
         context.call_id, context.started_at = call.id, call.started_at

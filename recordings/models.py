@@ -150,3 +150,18 @@ class SweepRun(Base):
     as_of: Mapped[str] = mapped_column(String(10))
     dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
     report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class CdrEvent(Base):
+    """A CDR as Asterisk reported it (AMI ``Cdr``), written the moment it arrives and removed
+    once applied to the call records: a process killed in between loses none of them."""
+
+    __tablename__ = "cdr_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    node: Mapped[str] = mapped_column(String(64), default="default")
+    #: The call it belongs to (``LinkedID``, else ``UniqueID``), for the log and a look by hand.
+    linkedid: Mapped[str] = mapped_column(String(64), default="")
+    #: The event's headers as they came (names as in AMI).
+    headers: Mapped[dict[str, Any]] = mapped_column(default=dict)

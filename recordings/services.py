@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, exists, select
+from sqlalchemy import and_, exists, select, update
 
 from callcenter.asterisk import AriClient
 from callcenter.bus import BusMessage
@@ -101,8 +101,9 @@ class Recordings:
             if name is None or not valid_name(name):
                 continue
             in_spool = self.capture.spool_path(name)
-            source = (RecordingSource.SPOOL if in_spool is not None and in_spool.exists()
-                      else RecordingSource.ARI)
+            # A name with ".wav" is a spool file the dialplan announced (ARI names have none).
+            source = (RecordingSource.SPOOL if in_spool is not None
+                      and (in_spool.exists() or name.endswith(".wav")) else RecordingSource.ARI)
             row = await self.take_logged(CaptureRequest(name, source, call_id=call_id,
                                                   incident_id=incident_id))
             if row is not None:
@@ -137,6 +138,13 @@ class Recordings:
                                                   call_id=path.stem))
             taken += row is not None and row.state == RecordingState.STORED
         return taken
+
+    async def expect(self, call_id: str, name: str) -> None:
+        """The dialplan records ``call_id`` into the spool as ``name``: its call row says so,
+        so a file that never comes is flagged (the daily pass) instead of silently missing."""
+        async with self.sessions.begin() as session:
+            await session.execute(update(Call).where(
+                Call.id == call_id, Call.recording_name.is_(None)).values(recording_name=name))
 
     async def take_logged(self, request: CaptureRequest) -> Recording | None:
         """Capture, logging instead of raising (a full store: the file waits for a later pass)."""

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from ari_apps.care.dialler import HOTLINE_QUEUE, Dialler
 from ari_apps.care.kin import KinCalls
+from ari_apps.care.recording import CareRecorder
 from ari_apps.care.services import campaigns_paused, layout_day, local_day
 from ari_apps.care.speech import CareSpeech, Speaker
 from ari_apps.care.stasis import CareCalls
@@ -49,9 +50,12 @@ class CareApp:
                                pause_sos=settings.care_pause_sos_active,
                                pause_hotline=settings.care_pause_hotline_waiting,
                                sleep=sleep, **extra)
+        self.recorder = CareRecorder(
+            lambda node: clients.get(node or "", next(iter(clients.values()))), sessions,
+            bus.publish)
         self.calls = CareCalls(clients, settings, sessions, self.dialler, self.speech,
                                self._publish, submit, owner=scheduler.owner, sleep=sleep,
-                               clock=clock)
+                               clock=clock, recorder=self.recorder)
         self.timers = CallTimers(self.calls, scheduler, self.dialler, clock)
         self.kin = KinCalls(clients, settings, sessions, clock=clock)
 
@@ -67,6 +71,7 @@ class CareApp:
     def attach(self, router: StasisRouter, commands: CommandPath) -> None:
         """Routes, timer kinds and commands (before the scheduler and commands start)."""
         self.calls.attach(router)
+        self.recorder.attach(router)
         self.kin.attach(router)
         self.timers.register()
         commands.handle("care.speech", self.speech.command)

@@ -25,6 +25,7 @@ from ari_apps.care.exceptions import BadNumber, ElderInactive, NoPhone, TaskNotF
 from ari_apps.care.models import CareKind, CareResult, CareTask
 from ari_apps.care.outcomes import DIAL_RESULTS, unanswered_result
 from ari_apps.care.plans import call_id, parse_call_id
+from ari_apps.care.recording import CareRecorder
 from ari_apps.care.records import AttemptEnd, Settled, settle
 from ari_apps.care.services import Target, begin_attempt, target_of
 from ari_apps.care.speech import THANKS_TEXT, CareSpeech, greeting_text
@@ -88,8 +89,10 @@ class CareCalls:
                  sessions: SessionFactory, dialler: Dialler, speech: CareSpeech,
                  publish: Publish, submit: Submit, *, owner: str,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 recorder: CareRecorder | None = None) -> None:
         self.clients = clients
+        self.recorder = recorder
         self.settings = settings
         self.sessions = sessions
         self.dialler = dialler
@@ -261,6 +264,8 @@ class CareCalls:
         if call.state != "dialling":
             return
         call.state, call.answered_at = "answered", self.clock()
+        if self.recorder is not None:
+            self._spawn(self.recorder.start(call.id, call.node))  # the prompt never waits
         await self._ask(call)
 
     async def _ask(self, call: CareCall) -> None:
@@ -360,6 +365,8 @@ class CareCalls:
         call.state = "leaving"
         client = self._client(call.node)
         why = f"关爱电话：{call.target.name}按2想找人说说话"
+        if self.recorder is not None:
+            await self.recorder.stop(call.id, call.node)  # the hotline's dialplan records on
         try:
             for name, value in (("CALLCENTER_PRIORITY", "high"), ("CALLCENTER_REASON", why),
                                 ("CALLCENTER_CARE_CALL", call.id)):
@@ -405,6 +412,8 @@ class CareCalls:
         self.dialler.release(call.job)
         end = AttemptEnd(call.job.task_id, call.job.attempt, call.id, result, reason,
                          call.answered_at, cause, retryable)
+        if self.recorder is not None and call.answered_at is not None:
+            await self.recorder.finished(call.id, call.node)
         settled = await self._settle(end, call.target)
         if settled is not None and settled.notes:
             await self.submit_notes(list(settled.notes))

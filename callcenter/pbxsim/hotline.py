@@ -7,6 +7,8 @@ Asterisk runs one (a subprocess speaking AGI on its stdin/stdout); then ``[hotli
 ``[hotline-callback]`` queues an originated callback the same way; ``[hotline-transfer]``
 takes redirected callers (``q-<queue>``, ``a-<endpoint>``, a number); ``[dial-out]`` dials
 a number on the trunk and bridges it with the channel (click-to-dial, transfers out).
+``[record-call]`` (a Gosub of ``[hotline-queue]``, ``a-<endpoint>`` and ``[dial-out]``) starts
+``MixMonitor(<spool>/<linkedid>.wav)`` once per channel; the file is complete at the hang-up.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from callcenter.pbxsim.objects import Bridge, Channel
 if TYPE_CHECKING:
     from callcenter.pbxsim.agi import AgiClient
     from callcenter.pbxsim.dialplan import Dialplan
+    from callcenter.pbxsim.media import Media
 
 FALLBACK_SCRIPT = "callcenter-hotline-fallback.py"
 SCRIPT_SECONDS = 10.0  # res_agi gives a script as long as the call lasts; we bound tests
@@ -42,6 +45,9 @@ class HotlineDialplan:
         self.default_queue = "hotline"
         self.dial_template = "PJSIP/{number}@trunk"
         self.endpoint_template = "PJSIP/{endpoint}"
+        self.media: Media | None = None
+        #: The rendered ``[record-call]``'s folder (``RECORDINGS_SPOOL``); None: not recorded.
+        self.spool: Path | None = None
 
     @property
     def agi(self) -> AgiClient:
@@ -59,7 +65,7 @@ class HotlineDialplan:
         elif ch.context == "hotline-transfer":
             await self.transfer(ch)
         elif ch.context == "dial-out":
-            await self.dial(ch, self.dial_template.format(number=ch.exten), 60, "T")
+            await self.dial_out(ch)
         if not ch.gone:
             self.calls.hangup(ch, 16)
 
@@ -86,6 +92,7 @@ class HotlineDialplan:
         """``[hotline-queue]``: the queue named by the channel's variables (else the default)."""
         queues = self.dialplan.queues
         assert queues is not None
+        self.record_call(ch)
         name = ch.variables.get("CALLCENTER_QUEUE", "")
         if name not in queues.queues:
             name = self.default_queue
@@ -103,9 +110,25 @@ class HotlineDialplan:
             ch.variables["CALLCENTER_QUEUE_POSITION"] = ""
             await self.queue(ch)
         elif exten.startswith("a-"):
+            self.record_call(ch)
             await self.dial(ch, self.endpoint_template.format(endpoint=exten[2:]), 30, "tT")
         else:
-            await self.dial(ch, self.dial_template.format(number=exten), 60, "T")
+            await self.dial_out(ch)
+
+    async def dial_out(self, ch: Channel) -> None:
+        """``[dial-out]``: recorded, then the number on the trunk."""
+        self.record_call(ch)
+        await self.dial(ch, self.dial_template.format(number=ch.exten), 60, "T")
+
+    def record_call(self, ch: Channel) -> None:
+        """``Gosub(record-call,s,1)``: MixMonitor into the spool, once per channel."""
+        self.model.dialplan(ch, "Gosub", "record-call,s,1")
+        if ch.variables.get("CALLCENTER_RECORDING") or self.spool is None or self.media is None:
+            return
+        self.model.set_var(ch, "CALLCENTER_RECORDING", ch.linkedid)
+        path = self.spool / f"{ch.linkedid}.wav"
+        self.model.dialplan(ch, "MixMonitor", str(path))
+        self.media.mixmonitor(ch, path)
 
     async def dial(self, ch: Channel, endpoint: str, ring_seconds: float = 30,
                    options: str = "") -> str:

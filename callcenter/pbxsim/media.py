@@ -71,6 +71,14 @@ class Recording:
         return body
 
 
+@dataclass
+class MixMonitor:
+    """A dialplan ``MixMonitor(<file>)`` on a channel: written until the channel hangs up."""
+
+    path: Path
+    started: float
+
+
 def write_wav(path: Path, seconds: float, tone_hz: float | None = None) -> None:
     """Write ``seconds`` of 8 kHz 16-bit mono audio: silence, or a sine tone."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,6 +106,7 @@ class Media:
         self.dir = recordings_dir
         self.playbacks: dict[str, Playback] = {}
         self.live: dict[str, Recording] = {}
+        self.mixmonitors: dict[str, MixMonitor] = {}  # by channel id
         self.sounds = dict(KNOWN_SOUNDS)
 
     # --- playbacks ------------------------------------------------------------------------
@@ -250,7 +259,25 @@ class Media:
         if not bridge.channels:
             self.stop_recordings_of(f"bridge:{bridge.id}")
 
+    # --- MixMonitor (dialplan) ---------------------------------------------------------------
+    def mixmonitor(self, ch: Channel, path: Path) -> None:
+        """``MixMonitor(path)``: as Asterisk 22 (ami-queue-answered.txt), VarSet
+        ``MIXMONITOR_FILENAME`` then ``MixMonitorStart``; the file exists at once (its header)
+        and is written out when the channel hangs up. No ``MixMonitorStop`` at a hang-up."""
+        self.model.set_var(ch, "MIXMONITOR_FILENAME", str(path))
+        self.model.ami_event("MixMonitorStart", ch.ami())
+        write_wav(path, 0.0)
+        self.mixmonitors[ch.id] = MixMonitor(path, self.model.clock.now())
+
+    def _close_mixmonitor(self, ch: Channel) -> None:
+        monitor = self.mixmonitors.pop(ch.id, None)
+        if monitor is not None:
+            # A Local channel carries no audio: Asterisk's file is its 44-byte header.
+            seconds = 0.0 if ch.tech == "Local" else self.model.clock.now() - monitor.started
+            write_wav(monitor.path, seconds)
+
     def on_detach(self, ch: Channel) -> None:
-        """A channel leaves: its media stops."""
+        """A channel leaves: its media stops (a MixMonitor file is closed, complete)."""
         self.stop_playbacks_of(f"channel:{ch.id}")
         self.stop_recordings_of(f"channel:{ch.id}")
+        self._close_mixmonitor(ch)

@@ -220,6 +220,9 @@ class Model:
             "BillableSeconds": str(int(end - answer)) if answer else "0",
             "Disposition": disposition, "AMAFlags": "DOCUMENTATION", "UniqueID": ch.id,
             "UserField": "",
+            # The rendered cdr_manager.conf's [mappings] (linkedid => LinkedID), appended after
+            # the standard fields; the traces' Asterisk had no mappings, so no LinkedID there.
+            "LinkedID": ch.linkedid,
         }
 
     def find_by_name(self, name: str) -> Channel | None:

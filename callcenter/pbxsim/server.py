@@ -47,6 +47,8 @@ class PbxSimulator:
         self.media = Media(self.model, recordings_dir)
         self.calls.detach_hooks.append(self.media.on_detach)
         self.dialplan = Dialplan(self.model, self.calls, agi_url)
+        self.dialplan.hotline.media = self.media
+        self.dialplan.hotline.spool = recordings_dir / "monitor"  # Asterisk's own, by default
         self.queues = Queues(self.model, self.calls)
         self.dialplan.queues = self.queues
         self.transfers = AttendedTransfers(self.model, self.calls, self.queues,

@@ -1,7 +1,8 @@
 """Recordings on the PBX (the simulator by default, a real Asterisk 22 with
 ``CALLCENTER_TEST_ASTERISK=1``): a bridge recording is taken into the store through
 ``GET /recordings/stored/{name}/file`` and is a playable WAV; on a real Asterisk, a
-MixMonitor file is taken from the spool once the call's first channel has hung up."""
+MixMonitor file is taken from the spool once the call's first channel has hung up, and a
+queue call recorded by the rendered dialplan ([record-call]) is captured and playable."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 from contract.conftest import REAL, Ami, Ari, Pbx, ami_event, of_type
 from recordings.capture import CaptureRequest
+from recordings.exceptions import RecordingNotComplete
 from recordings.models import RecordingSource
 from recordings.services import Recordings
 
@@ -129,3 +131,43 @@ async def test_a_mixmonitor_file_is_taken_from_the_spool_once_the_call_ends(
         assert not (spool / f"{a}.wav").exists()
     finally:
         await _cleanup(ari, bridge_id, "none")
+
+
+@pytest.mark.skipif(not REAL, reason="the rendered dialplan on a real Asterisk 22")
+async def test_a_queue_call_recorded_by_the_rendered_dialplan_is_captured_and_playable(
+    pbx: Pbx, ami: Ami, settings: Settings, sessions: SessionFactory, tmp_path: Path,
+) -> None:
+    """``callcenter dialplan render``'s ``[hotline-queue]`` starts MixMonitor (Gosub
+    ``[record-call]``) before ``Queue()``: a caller queued through ``[hotline-callback]``
+    (its members' softphones unregistered, so the overflow prompt answers and the call
+    ends) leaves ``<linkedid>.wav`` in the spool, taken whole and playable."""
+    mark = ami.seen.mark()
+    result = await pbx.run(ami.client.originate(
+        f"Local/s@{settings.hotline_callback_context}/n", application="Wait", data="30",
+        caller_id="Caller <5551234>"))
+    assert result.success
+    started = await ami.seen.wait_for(ami_event("VarSet", Variable="MIXMONITOR_FILENAME"),
+                                      mark)
+    file = Path(started.get("Value"))
+    linkedid = started.get("Linkedid")
+    assert file.name == f"{linkedid}.wav"  # named after the call record's id
+    await ami.seen.wait_for(ami_event("MixMonitorStart", Linkedid=linkedid), mark)
+    await ami.seen.wait_for(ami_event("Hangup", Uniqueid=linkedid), mark)
+
+    recordings = Recordings.build(settings.model_copy(update={
+        "recordings_dir": tmp_path / "store", "recordings_spool": file.parent}), sessions)
+    request = CaptureRequest(file.name, RecordingSource.SPOOL, call_id=linkedid)
+    async with asyncio.timeout(30):
+        while True:  # MixMonitor closes its file just after the hang-up
+            try:
+                row = await recordings.capture.take(request)
+                break
+            except RecordingNotComplete:
+                await pbx.tick()
+    assert row.state == "stored" and row.problem in (None, "unknown-call"), row.problem
+    # The overflow prompt (im-sorry, please-try-call-later) is in the recording, and heard.
+    assert row.duration_ms >= 1000 and row.shape["segments"]
+    with wave.open(str(recordings.store.path_of(str(row.sha256)))) as played:
+        assert played.getframerate() == 8000 and played.getsampwidth() == 2
+        assert abs(played.getnframes() - row.duration_ms * 8) <= 8
+    assert not await asyncio.to_thread(file.exists)  # taken: the spool's copy is removed

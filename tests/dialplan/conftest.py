@@ -41,6 +41,7 @@ def golden_settings() -> Settings:
         agi_bind="10.0.0.7:4573",
         dial_template="PJSIP/{number}@carrier",
         hotline_snapshot_path="/var/lib/callcenter/hotline-routing.json",
+        recordings_spool="/var/spool/asterisk/callcenter",
     )
 
 

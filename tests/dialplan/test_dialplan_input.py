@@ -279,3 +279,47 @@ def test_example_directory_is_valid() -> None:
     assert isinstance(directory.sos_devices[0], SosDevice)
     files = render_config(Settings(), directory)
     assert "bind = 127.0.0.1:5060" in files["pjsip.conf"]
+
+
+# ------------------------------------------------------------------ recordings
+
+
+@pytest.mark.parametrize("spool", ["/var/spool/my recordings", "/var/spool/a,b", "/srv/${X}",
+                                   "/srv/../etc"])
+def test_a_spool_that_would_break_mixmonitor_is_refused(
+    golden_settings: Settings, golden_directory: Directory, spool: str
+) -> None:
+    """The spool goes into MixMonitor()'s arguments: nothing that splits or expands them."""
+    settings = golden_settings.model_copy(update={"recordings_spool": Path(spool)})
+    with pytest.raises(SettingsMismatchError, match="CALLCENTER_RECORDINGS_SPOOL"):
+        render_config(settings, golden_directory)
+
+
+def test_without_a_spool_calls_are_still_recorded_into_asterisks_monitor_folder(
+    golden_settings: Settings, golden_directory: Directory
+) -> None:
+    settings = golden_settings.model_copy(update={"recordings_spool": None})
+    files = render_config(settings, golden_directory)
+    assert ("MixMonitor(/var/spool/asterisk/monitor/${CALLCENTER_RECORDING}.wav)"
+            in files["extensions.conf"])
+
+
+def test_every_call_the_product_causes_goes_through_record_call(
+    golden_settings: Settings, golden_directory: Directory
+) -> None:
+    """Before every Queue() and every Dial() out of the centre the call is recorded."""
+    text = render_config(golden_settings, golden_directory)["extensions.conf"]
+    contexts: dict[str, list[str]] = {}
+    name = ""
+    for line in text.splitlines():
+        if line.startswith("["):
+            name = line.strip("[]")
+        elif not line.lstrip().startswith(";"):
+            contexts.setdefault(name, []).append(line)
+    for context in ("hotline-queue", "dial-out", "hotline-transfer", "sos"):
+        lines = contexts[context]
+        for i, line in enumerate(lines):
+            if ",Queue(" in line or ",Dial(" in line:
+                assert any("Gosub(record-call,s,1)" in earlier for earlier in lines[:i]), line
+    assert "linkedid => LinkedID" in render_config(golden_settings,
+                                                   golden_directory)["cdr_manager.conf"]

@@ -1,0 +1,115 @@
+"""Live CDRs survive a crash: each AMI ``Cdr`` event is in ``cdr_events`` the moment it is
+heard, applied to the call records after the grace period, and a start applies whatever a
+killed process left there."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from callcenter.bus import MemoryBus
+from callcenter.calls.models import Call
+from callcenter.composition import open_product
+from callcenter.pbxsim.server import PbxSimulator
+from callcenter.settings import Settings
+from callcenter.store.engine import SessionFactory
+from recordings.models import CdrEvent
+from recordings.services import Recordings
+from tests.recordings.conftest import Clock
+from tests.recordings.support import make_call
+
+WAIT = 10.0
+
+
+def cdr(linkedid: str, uniqueid: str | None = None, source: str = "13900139003") -> dict[str, str]:
+    """A Cdr event as cdr_manager sends it with the rendered [mappings] (LinkedID)."""
+    return {"Event": "Cdr", "Source": source, "Destination": "12349",
+            "DestinationContext": "hotline-entry", "LastApplication": "Queue",
+            "LastData": "hotline,t,,,300", "StartTime": "2025-03-02 10:00:00",
+            "AnswerTime": "2025-03-02 10:00:08", "EndTime": "2025-03-02 10:01:00",
+            "BillableSeconds": "52", "Disposition": "ANSWERED",
+            "UniqueID": uniqueid or linkedid, "LinkedID": linkedid}
+
+
+async def counts(sessions: SessionFactory) -> tuple[list[str], int]:
+    async with sessions() as session:
+        calls = sorted((await session.execute(select(Call.id))).scalars())
+        events = (await session.execute(select(func.count()).select_from(CdrEvent))).scalar_one()
+    return calls, events
+
+
+async def test_a_cdr_is_kept_from_arrival_and_applied_after_the_grace_period(
+    build: Callable[..., Recordings], rclock: Clock, sessions: SessionFactory,
+) -> None:
+    recordings = build()
+    await recordings.cdr.on_cdr(cdr("1795300000.1"))
+    await recordings.cdr.on_cdr(cdr("1795300000.1", "1795300000.2", source="7001"))  # agent leg
+    assert await counts(sessions) == ([], 1)  # kept at once; a later channel never makes a row
+    assert await recordings.cdr.flush() == 0  # the feature that handled it writes first
+    rclock.advance(minutes=2)
+    assert await recordings.cdr.flush() == 1
+    assert await counts(sessions) == (["1795300000.1"], 0)
+    async with sessions() as session:
+        call = await session.get(Call, "1795300000.1")
+    assert call is not None and call.talk_seconds == 52 and call.details["source"] == "cdr"
+
+
+async def test_a_cdr_of_a_call_already_recorded_changes_nothing_and_is_cleared(
+    build: Callable[..., Recordings], rclock: Clock, sessions: SessionFactory,
+) -> None:
+    recordings = build()
+    async with sessions.begin() as session:
+        await make_call(session, "q-9", datetime(2025, 3, 2, 2, tzinfo=UTC), agent="agent1")
+    await recordings.cdr.on_cdr(cdr("q-9"))
+    rclock.advance(minutes=3)
+    assert await recordings.cdr.flush() == 0
+    assert await counts(sessions) == (["q-9"], 0)
+    async with sessions() as session:
+        call = await session.get(Call, "q-9")
+    assert call is not None and call.agent == "agent1" and "cdr" not in call.details
+
+
+async def test_cdrs_heard_by_a_killed_process_are_call_records_after_the_next_start(
+    build: Callable[..., Recordings], sessions: SessionFactory,
+) -> None:
+    first = build()
+    for n in range(3):
+        await first.cdr.on_cdr(cdr(f"1795300000.{n}"))
+    del first  # killed: nothing flushed, nothing closed
+    assert await counts(sessions) == ([], 3)
+    second = build()  # the clock has not moved: the grace period is not what holds them
+    assert await second.cdr.flush(everything=True) == 3  # what a start runs
+    assert await counts(sessions) == (["1795300000.0", "1795300000.1", "1795300000.2"], 0)
+
+
+@pytest.fixture
+async def sim(tmp_path: Path) -> AsyncIterator[PbxSimulator]:
+    async with PbxSimulator(ari_port=0, ami_port=0, control_port=0, speed=None,
+                            recordings_dir=tmp_path / "asterisk") as started:
+        yield started
+
+
+async def test_a_calls_process_stopped_before_applying_its_cdrs_loses_none(
+    rsettings: Settings, sim: PbxSimulator, sessions: SessionFactory,
+) -> None:
+    configured = rsettings.model_copy(update={"ari_url": sim.ari_url, "ami_port": sim.ami_port})
+    async with open_product(configured, frozenset({"calls"}), bus=MemoryBus()) as host:
+        assert host.cluster is not None
+        ami = host.cluster.ami["default"]
+        async with asyncio.timeout(WAIT):
+            await ami.wait_connected()
+        # The simulated Asterisk ends a call: its CDR (with LinkedID) goes out on AMI.
+        sim.model.ami_event("Cdr", cdr("1795300000.7"))
+        sim.model.ami_event("Cdr", cdr("1795300000.8"))
+        async with asyncio.timeout(WAIT):
+            while (await counts(sessions))[1] < 2:
+                await ami.dispatcher.drain()
+    # Stopped inside the grace period: not applied, but not lost either.
+    assert await counts(sessions) == ([], 2)
+    async with open_product(configured, frozenset({"calls"}), bus=MemoryBus()):
+        assert await counts(sessions) == (["1795300000.7", "1795300000.8"], 0)
