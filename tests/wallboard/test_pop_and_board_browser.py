@@ -8,11 +8,14 @@ import os
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from callcenter.bus import BusMessage
 from callcenter.calls.models import Call
+from callcenter.settings import Settings
+from callcenter.store.models import utcnow
 from tests.chromium import chromium
 from tests.factories import DEFAULT_PASSWORD
 from tests.wallboard.conftest import CALL_ID, Console, seed_history
@@ -23,6 +26,18 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.browser
 SHOTS = os.environ.get("CALLCENTER_TEST_SHOTS")
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    """The live view counts "today" in ``TIME_ZONE`` and the browser runs on the real time:
+    a zone where it is day now, so the eight hours of calls seeded before now all fall
+    today (in Shanghai, after midnight most of them were yesterday's)."""
+    now = utcnow()
+    for zone in ("Asia/Shanghai", "Europe/London", "America/Los_Angeles"):  # 8 h apart
+        if 9 <= now.astimezone(ZoneInfo(zone)).hour < 21:
+            return settings.model_copy(update={"time_zone": zone})
+    raise AssertionError("three zones 8 hours apart: one of them is in 09:00-21:00")
 
 
 def _shot(tmp_path: Path, name: str) -> Path:
