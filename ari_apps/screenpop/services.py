@@ -32,7 +32,7 @@ from callcenter.calls.models import Call
 from callcenter.logs import mask_text
 from callcenter.store.engine import Prebuilt
 from callcenter.store.models import Area, Contact, Elder, ElderPhone, ElderStatus
-from workflow.models import WorkOrder
+from workflow.models import Complaint, WorkOrder
 
 #: How many past calls, incidents and open work orders the pop lists.
 LAST = 5
@@ -58,6 +58,7 @@ _BY_NUMBER = Prebuilt(
 )
 _T, _I, _D = cast(null(), String), cast(null(), Integer), cast(null(), DateTime(timezone=True))
 _OPEN_ORDER = WorkOrder.status != literal_column("'closed'")
+_OPEN_COMPLAINT = Complaint.status != literal_column("'closed'")
 _ABANDONS = or_(Call.outcome == literal_column("'abandoned'"),
                 Call.outcome == literal_column("'short_abandon'"))
 
@@ -92,6 +93,12 @@ def _facts(where_calls: Any, where_elder: Any) -> Prebuilt:
                      WorkOrder.created_at.label("at"))
               .where(WorkOrder.elder_id == where_elder, _OPEN_ORDER)
               .order_by(WorkOrder.created_at.desc()), "orders"),
+        _last(select(k("'complaint'").label("kind"), Complaint.number.label("a"),
+                     Complaint.source.label("b"), Complaint.status.label("c"),
+                     Complaint.title.label("d"), Complaint.id.label("n"),
+                     Complaint.created_at.label("at"))
+              .where(Complaint.elder_id == where_elder, _OPEN_COMPLAINT)
+              .order_by(Complaint.created_at.desc()), "complaints"),
         _last(select(k("'abandon'").label("kind"), Call.id.label("a"), Call.queue.label("b"),
                      Call.outcome.label("c"), _T.label("d"), Call.wait_seconds.label("n"),
                      Call.started_at.label("at"))
@@ -199,8 +206,9 @@ def _assemble(ringing: dict[str, Any], card: Any, facts: Any, now: datetime) -> 
                        "at": _iso(r["at"]), "url": f"/incidents/{r['a']}"} for r in incidents],
         "work_orders": [{"number": r["a"], "type": r["b"], "status": r["c"], "title": r["d"],
                          "at": _iso(r["at"])} for r in by_kind.get("order", [])],
-        # The complaint cases are not in this product yet: the section says so.
-        "complaints": None,
+        "complaints": [{"number": r["a"], "source": r["b"], "status": r["c"], "title": r["d"],
+                        "at": _iso(r["at"]), "url": f"/complaints/{r['n']}"}
+                       for r in by_kind.get("complaint", [])],
         "actions": actions_for(elder is not None),
     }
 

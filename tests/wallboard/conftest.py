@@ -23,7 +23,7 @@ from callcenter.runtime import Runtime
 from tests.webui import conftest as webui_fixtures
 from tests.webui.conftest import FakeClock, World, submit_login
 from webui import create_app
-from workflow.models import WorkOrder
+from workflow.models import Complaint, WorkOrder
 
 # The seeded console's fixtures (runtime, world, clock), shared with tests/webui.
 runtime = webui_fixtures.runtime
@@ -76,7 +76,7 @@ async def console(runtime: Runtime, clock: FakeClock, world: World) -> AsyncIter
 
 async def seed_history(runtime: Runtime, world: World, clock: FakeClock) -> None:
     """Around 张秀英: this call (waiting), an abandoned one an hour ago, an open SOS, an open
-    work order; and one earlier call from an unknown number."""
+    work order, an open and a closed complaint; and one earlier call from an unknown number."""
     now = clock.now
     async with runtime.sessions.begin() as db:
         db.add(Call(id=CALL_ID, kind="hotline", direction="inbound", caller_number=ELDER_NUMBER,
@@ -97,6 +97,12 @@ async def seed_history(runtime: Runtime, world: World, clock: FakeClock) -> None
         db.add(WorkOrder(number="WO-2025-0001", type="service", elder_id=world.elder_c1,
                          title="助浴上门服务", created_by="agent_c1",
                          created_at=now - timedelta(days=1)))
+        db.add(Complaint(number="CP-2025-0001", elder_id=world.elder_c1, status="investigating",
+                         title="上门服务迟到", created_by="agent_c1",
+                         created_at=now - timedelta(days=2)))
+        db.add(Complaint(number="CP-2024-0009", elder_id=world.elder_c1, status="closed",
+                         title="已办结的投诉", created_by="agent_c1",
+                         created_at=now - timedelta(days=90)))
 
 
 @pytest.fixture

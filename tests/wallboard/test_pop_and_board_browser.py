@@ -87,7 +87,9 @@ async def test_the_pop_at_the_rung_agent_only_survives_reload_and_leaves_on_answ
         await expect(card.locator(".pop-why")).to_contain_text("有进行中的 SOS 事件")
         await expect(card.locator(".pop-why")).to_contain_text("等待 42 秒后挂断")
         await expect(card.locator(".pop-orders")).to_contain_text("WO-2025-0001 助浴上门服务")
-        await expect(card.locator(".pop-complaints")).to_contain_text("投诉登记尚未上线")
+        await expect(card.locator(".pop-complaints")).to_contain_text(
+            "CP-2025-0001 上门服务迟到 · 调查中")
+        await expect(card.locator(".pop-complaints")).not_to_contain_text("已办结")
         await expect(card.get_by_role("link", name="查看档案")).to_have_attribute(
             "href", f"/elders/{world.elder_c1}")
         await expect(street.locator("#screenpop")).to_be_hidden()

@@ -73,7 +73,10 @@ async def test_the_pop_reaches_the_ringing_agent_only_survives_reload_and_goes_o
     assert why["recent_abandon"]["call"] == "1740990000.3"
     assert [c["id"] for c in pop["calls"]] == ["1740990000.3"]  # not the ringing call itself
     assert [o["number"] for o in pop["work_orders"]] == ["WO-2025-0001"]
-    assert pop["complaints"] is None  # no complaint cases in the product yet
+    [complaint] = pop["complaints"]  # the open one only
+    assert (complaint["number"], complaint["status"], complaint["title"]) == (
+        "CP-2025-0001", "investigating", "上门服务迟到")
+    assert complaint["url"].startswith("/complaints/")
     assert pop["actions"] == ["work_order", "complaint", "consult_answered"]
 
     # A reload reads it back from the server; the other agent has none.

@@ -151,9 +151,12 @@
     grid.appendChild(section(label("pop.orders"), "pop-orders", pop.work_orders, function (o) {
       return el("li", "", o.number + " " + o.title + " · " + label("pop.order." + o.status, {}, o.status));
     }));
-    grid.appendChild(section(label("pop.complaints"), "pop-complaints", pop.complaints || [],
-      function (c) { return el("li", "", String(c.title || c.id)); },
-      pop.complaints === null ? label("pop.complaints.unavailable") : label("pop.none")));
+    grid.appendChild(section(label("pop.complaints"), "pop-complaints", pop.complaints, function (c) {
+      var li = el("li", "");
+      li.appendChild(linked(c.number + " " + c.title + " · " +
+        label("pop.complaint." + c.status, {}, c.status), c.url));
+      return li;
+    }));
     art.appendChild(grid);
 
     var actions = el("div", "pop-actions");
