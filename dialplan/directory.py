@@ -353,7 +353,10 @@ def example_directory() -> Directory:
         ),
         sos_devices=(SosDevice(endpoint="sos-0001", password="example-device-0001", caller_id="5550001"),),
         queues=(
-            Queue(name="care-hotline", strategy="rrmemory", wrapup_seconds=15, members=("1001", "1002")),
-            Queue(name="sos-backup", strategy="ringall", wrapup_seconds=0, members=("1001", "1002")),
+            # No static members: agents join through the product's login (QueueAdd with
+            # their username as MemberName). A static member is always rung, whatever the
+            # console says, and its calls are credited to the endpoint, not the agent.
+            Queue(name="care-hotline", strategy="rrmemory", wrapup_seconds=15),
+            Queue(name="sos-backup", strategy="ringall", wrapup_seconds=0),
         ),
     )

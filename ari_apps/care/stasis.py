@@ -364,6 +364,13 @@ class CareCalls:
             call.waiter.cancel()
         call.state = "leaving"
         client = self._client(call.node)
+        # Asterisk runs a Stasis channel's commands in order: the variables and the
+        # continue below would wait for the greeting still playing (10 s and more at a slow
+        # pace) and time out. Stop it first, as the thank-you does.
+        for playback in list(call.playbacks):
+            with contextlib.suppress(AriError):
+                await client.playbacks.stop(playback)
+        call.playbacks.clear()
         why = f"关爱电话：{call.target.name}按2想找人说说话"
         if self.recorder is not None:
             await self.recorder.stop(call.id, call.node)  # the hotline's dialplan records on

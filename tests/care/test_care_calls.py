@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from sqlalchemy import select
 
 from ari_apps.care.models import CareKind
@@ -51,6 +54,36 @@ async def test_press_2_leaves_for_the_hotline_at_high_priority_with_why(
     assert pop.audience["area_path"] == "/120104/120104001/120104001001/"
     [call] = await care.calls_of(task)
     assert (call.outcome, call.disposition) == ("answered", "wants_to_talk")
+
+
+async def test_press_2_during_the_greeting_stops_it_before_leaving_for_the_hotline(
+    care: CareHarness, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Asterisk runs a Stasis channel's commands one after the other: a variable set (and
+    the continue) waits for the playback in progress. Seen on Asterisk 22: an elder
+    pressing 2 during the slow greeting was "pressed 2; the hotline could not be reached:
+    no answer within 10.0s" and was hung up. The greeting must be stopped first."""
+    media = care.sim.media
+    monkeypatch.setattr(media, "_duration", lambda uri: 30.0)  # a long greeting
+    channel_id = ""
+    playing_at_leave: list[str] = []
+
+    def watch(event: Any) -> None:
+        channel = (event.ari or {}).get("channel") or {}
+        if event.kind == "StasisEnd" and channel.get("id") == channel_id:
+            playing_at_leave.extend(pb.id for pb in media.playbacks.values()
+                                    if pb.target_uri == f"channel:{channel_id}")
+
+    care.sim.model.sinks.append(watch)
+    care.person(ELDER_PHONE, ring=3, dtmf="2", dtmf_after=3)
+    task = await care.call_now()
+    channel_id = f"care-{task}-1"
+    await care.until(lambda: care.done(task))
+
+    assert (await care.task(task)).result == "wants_to_talk"
+    channel = care.sim.model.channels.get(channel_id)
+    assert channel is not None and channel.context == "hotline-entry"
+    assert playing_at_leave == [], "the greeting still played when the call left the app"
 
 
 async def test_no_answer_retries_then_alerts_kin_then_orders_a_welfare_visit(

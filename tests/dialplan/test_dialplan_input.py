@@ -281,6 +281,18 @@ def test_example_directory_is_valid() -> None:
     assert "bind = 127.0.0.1:5060" in files["pjsip.conf"]
 
 
+def test_example_directory_queues_have_no_static_members() -> None:
+    """Agents join the example's queues by logging in (QueueAdd, MemberName = username).
+
+    Static `member =>` lines made Asterisk answer the login's QueueAdd "Already there":
+    the member stayed named after the endpoint, so the login answered `logged_out`, calls
+    were credited to "1001" instead of the agent (who then could not hear their own
+    recordings) and the phone kept ringing after a logout.
+    """
+    files = render_config(Settings(), example_directory())
+    assert "member =>" not in files["queues.conf"]
+
+
 # ------------------------------------------------------------------ recordings
 
 
