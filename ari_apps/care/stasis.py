@@ -375,7 +375,10 @@ class CareCalls:
         if self.recorder is not None:
             await self.recorder.stop(call.id, call.node)  # the hotline's dialplan records on
         try:
-            for name, value in (("CALLCENTER_PRIORITY", "high"), ("CALLCENTER_REASON", why),
+            # The hotline sees the elder calling (the originate's caller id is the centre's
+            # own): identified, popped as the elder, and an abandon calls the elder back.
+            for name, value in (("CALLERID(num)", call.target.number),
+                                ("CALLCENTER_PRIORITY", "high"), ("CALLCENTER_REASON", why),
                                 ("CALLCENTER_CARE_CALL", call.id)):
                 await client.channels.set_variable(call.id, name, value)
             await client.channels.continue_in_dialplan(

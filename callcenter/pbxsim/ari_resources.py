@@ -19,7 +19,7 @@ from callcenter.pbxsim.ari_rest import (
     sim_of,
 )
 from callcenter.pbxsim.media import MediaError
-from callcenter.pbxsim.objects import Bridge
+from callcenter.pbxsim.objects import Bridge, CallerId
 
 
 # --- channels --------------------------------------------------------------------------------
@@ -215,7 +215,15 @@ async def set_var(request: web.Request) -> web.Response:
     p = await params(request)
     if not p.get("variable"):
         raise AriError(400, "Variable name is required")
-    sim_of(request).model.set_var(ch, p["variable"], str(p.get("value", "")))
+    name, value = p["variable"], str(p.get("value", ""))
+    model = sim_of(request).model
+    if name in ("CALLERID(num)", "CALLERID(name)"):
+        # A dialplan function, not a variable: the caller id changes (NewCallerid), no VarSet.
+        caller = ch.caller
+        model.set_caller(ch, CallerId(value, caller.number) if name == "CALLERID(name)"
+                         else CallerId(caller.name, value))
+    else:
+        model.set_var(ch, name, value)
     return no_content()
 
 

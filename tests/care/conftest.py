@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -124,6 +125,12 @@ class CareHarness:
 @pytest.fixture
 async def sim() -> AsyncIterator[PbxSimulator]:
     async with PbxSimulator(ari_port=0, ami_port=0, control_port=0, speed=None) as simulator:
+        # No hotline here: its FastAGI address is a port nobody listens on (by default it is
+        # 4573, where a product running on this machine would route the tests' calls).
+        with socket.socket() as closed:
+            closed.bind(("127.0.0.1", 0))
+            port = closed.getsockname()[1]
+        simulator.dialplan.hotline.agi_url = f"agi://127.0.0.1:{port}/hotline"
         yield simulator
 
 
