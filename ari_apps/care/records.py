@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from ari_apps.care.broadcasts import retry_urgent
 from ari_apps.care.models import REACHED, CareKind, CareResult, CareTask, Escalation, TaskState
 from ari_apps.care.outcomes import Next, decide
 from ari_apps.care.services import (
@@ -107,7 +108,9 @@ async def settle(sessions: SessionFactory, settings: Settings, end: AttemptEnd, 
             ScheduledTimer.state == TimerState.PENDING.value).values(
                 state=TimerState.CANCELLED.value, updated_at=now))
         if step.retry_after is not None:
-            due = hours_for(settings).place(now + timedelta(seconds=step.retry_after))
+            due = now + timedelta(seconds=step.retry_after)
+            if not await retry_urgent(session, task):  # an urgent warning rings at any hour
+                due = hours_for(settings).place(due)
             task.state, task.due_at = TaskState.SCHEDULED.value, due
             await arm_timer(session, CALL_KIND, f"{task.id}:{end.attempt + 1}", due)
             await event(session, "call.retry", elder_id=task.elder_id, task=task.id,

@@ -30,6 +30,7 @@ from ari_apps.care.models import (
     CareEvent,
     CareHours,
     CareKind,
+    CareLayout,
     CarePlan,
     CareTask,
     Escalation,
@@ -127,15 +128,19 @@ async def ensure_default_plans(session: AsyncSession, settings: Settings) -> int
 
 
 async def layout_day(sessions: SessionFactory, settings: Settings, day: date, *,
-                     plan_ids: Iterable[int] | None = None, not_before: datetime | None = None
-                     ) -> int:
+                     plan_ids: Iterable[int] | None = None, not_before: datetime | None = None,
+                     changed_since: datetime | None = None) -> int:
     """Make ``day``'s care calls of the active plans (or of ``plan_ids``) and arm them.
 
     Idempotent: tasks and timers that exist are left as they are. Calls that would fall
     before ``not_before`` are not made (a plan added in the afternoon starts tomorrow).
+    ``changed_since`` reads only the plans created or changed since then (the gap after
+    the day's last layout). A layout of every plan (no ``plan_ids``) marks the day in
+    ``care_layouts`` with the moment it read them.
     """
     zone = ZoneInfo(settings.time_zone)
     async with sessions.begin() as session:
+        read_at = utcnow()
         if plan_ids is None:
             await ensure_default_plans(session, settings)
         query = (select(CarePlan, CareHours)
@@ -144,6 +149,8 @@ async def layout_day(sessions: SessionFactory, settings: Settings, day: date, *,
                  .where(CarePlan.active.is_(True), Elder.status == ElderStatus.ACTIVE.value))
         if plan_ids is not None:
             query = query.where(CarePlan.id.in_(list(plan_ids)))
+        if changed_since is not None:
+            query = query.where(CarePlan.updated_at >= changed_since)
         tasks: list[dict[str, Any]] = []
         timers: list[dict[str, Any]] = []
         now = utcnow()
@@ -164,12 +171,38 @@ async def layout_day(sessions: SessionFactory, settings: Settings, day: date, *,
                           "escalation": Escalation.NONE.value, "created_by": "plan",
                           "created_at": now, "updated_at": now, "details": {}})
             timers.append(timer_values(CALL_KIND, f"{ident}:1", due))
-        insert = dialect_insert(session.get_bind().dialect.name)
-        for start in range(0, len(tasks), _CHUNK):
-            await session.execute(insert(CareTask).values(tasks[start:start + _CHUNK])
-                                  .on_conflict_do_nothing(index_elements=["id"]))
+        await insert_tasks(session, tasks)
         await ensure_timers(session, timers)
+        if plan_ids is None:
+            await _mark_laid_out(session, day, read_at, len(tasks))
     return len(tasks)
+
+
+async def insert_tasks(session: AsyncSession, tasks: list[dict[str, Any]]) -> None:
+    """Insert care tasks in chunks; a task that exists is left as it is."""
+    insert = dialect_insert(session.get_bind().dialect.name)
+    for start in range(0, len(tasks), _CHUNK):
+        await session.execute(insert(CareTask).values(tasks[start:start + _CHUNK])
+                              .on_conflict_do_nothing(index_elements=["id"]))
+
+
+async def _mark_laid_out(session: AsyncSession, day: date, read_at: datetime,
+                         calls: int) -> None:
+    # Plans saved after ``read_at`` are laid out by whoever saves them (``save_plans``
+    # lays out their day after its commit); the mark only spares re-reading the rest.
+    insert = dialect_insert(session.get_bind().dialect.name)
+    stmt = insert(CareLayout).values(local_date=day, laid_out_at=read_at, calls=calls)
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=["local_date"],
+        set_={"laid_out_at": stmt.excluded.laid_out_at,
+              "calls": CareLayout.calls + stmt.excluded.calls}))
+
+
+async def last_layout(sessions: SessionFactory, day: date) -> datetime | None:
+    """When ``day``'s plans were last all read for its layout, or None."""
+    async with sessions() as session:
+        mark = await session.get(CareLayout, day)
+        return mark.laid_out_at if mark is not None else None
 
 
 def local_day(settings: Settings, moment: datetime) -> date:
@@ -231,7 +264,8 @@ async def begin_attempt(sessions: SessionFactory, task_id_: str, attempt: int, c
     """Write the attempt's calls row and move the task on; False if it was placed before."""
     async with sessions.begin() as session:
         moved = await session.execute(
-            update(CareTask).where(CareTask.id == task_id_, CareTask.attempts < attempt)
+            update(CareTask).where(CareTask.id == task_id_, CareTask.attempts < attempt,
+                                   CareTask.state != TaskState.CANCELLED.value)
             .values(attempts=attempt, state=TaskState.CALLING.value, owner=owner,
                     heartbeat_at=now, updated_at=utcnow()))
         if moved.rowcount != 1:  # type: ignore[attr-defined]

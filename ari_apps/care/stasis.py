@@ -20,6 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import update
 
+from ari_apps.care.broadcasts import stop_reason, stop_task
 from ari_apps.care.dialler import Dialler, Job, trunk_of
 from ari_apps.care.exceptions import BadNumber, ElderInactive, NoPhone, TaskNotFound
 from ari_apps.care.models import CareKind, CareResult, CareTask
@@ -132,6 +133,7 @@ class CareCalls:
             if task is None or task.attempts >= job.attempt:
                 self.dialler.release(job)  # placed before (a restart): never twice
                 return
+            stop = await stop_reason(session, task, self.clock())
             try:
                 target = await target_of(session, task)
             except (NoPhone, BadNumber, ElderInactive, TaskNotFound) as err:
@@ -139,6 +141,11 @@ class CareCalls:
                 failure: Exception | None = err
             else:
                 failure = None
+        if stop is not None:  # cancelled or expired while it waited for a line
+            async with self.store_slots:
+                await stop_task(self.sessions, job.task_id, stop)
+            self.dialler.release(job)
+            return
         async with self.store_slots:
             placed = await begin_attempt(self.sessions, job.task_id, job.attempt, ident,
                                          target.number, self.owner, self.clock())

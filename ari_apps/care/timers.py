@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 
+from ari_apps.care.broadcasts import stop_reason
 from ari_apps.care.dialler import Dialler, Job, trunk_of
 from ari_apps.care.models import CareKind, CareResult, CareTask, TaskState
 from ari_apps.care.plans import call_id, parse_time
@@ -29,6 +30,7 @@ from ari_apps.care.services import (
     DAY_KIND,
     VISIT_KIND,
     WATCH_KIND,
+    event,
     layout_day,
     local_day,
     target_of,
@@ -104,6 +106,12 @@ class CallTimers:
             task = await session.get(CareTask, task_id, with_for_update=True)
             if task is None or task.state in (TaskState.DONE.value, TaskState.CANCELLED.value) \
                     or task.attempts >= attempt:
+                return False
+            stop = await stop_reason(session, task, now)
+            if stop is not None:  # a warning cancelled or expired: never placed
+                task.state, task.reason, task.owner = TaskState.CANCELLED.value, stop, None
+                await event(session, "broadcast.stopped", elder_id=task.elder_id,
+                            task=task.id, detail={"reason": stop})
                 return False
             task.state, task.owner, task.heartbeat_at = (TaskState.QUEUED.value,
                                                          self.calls.owner, now)
