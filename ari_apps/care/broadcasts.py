@@ -67,18 +67,20 @@ COUNT_KEYS = ("confirmed", "no_response", "no_answer", "busy", "failed", "pendin
               "cancelled", "expired")
 
 
+def _invalid(field: str, problem: str) -> InvalidBroadcast:
+    return InvalidBroadcast(f"{field}: {problem}", {field: problem})
+
+
 def check_message(message: str) -> str:
     """The warning's text, trimmed; a clear error for an empty, huge or binary one."""
     text = message.strip()
     if not text:
-        raise InvalidBroadcast("message: the warning needs a text to speak", {"message": ""})
+        raise _invalid("message", "the warning needs a text to speak")
     if len(text) > MESSAGE_MAX:
-        raise InvalidBroadcast(f"message: {len(text)} characters; at most {MESSAGE_MAX} "
-                               "(it is spoken twice on every call)",
-                               {"message": f"{len(text)} characters"})
+        raise _invalid("message", f"{len(text)} characters; at most {MESSAGE_MAX} (it is "
+                                  "spoken twice on every call)")
     if any(ord(c) < 32 or ord(c) == 127 for c in text):
-        raise InvalidBroadcast("message: control characters (NUL, line breaks, …) cannot be "
-                               "spoken", {"message": "control characters"})
+        raise _invalid("message", "control characters (NUL, line breaks, …) cannot be spoken")
     return text
 
 
@@ -89,11 +91,9 @@ def check_until(until: datetime | None, settings: Settings, now: datetime) -> da
     if until.tzinfo is None:  # a local time, as the operator reads the clock
         until = until.replace(tzinfo=ZoneInfo(settings.time_zone))
     if until <= now:
-        raise InvalidBroadcast(f"until: {until.isoformat()} is in the past",
-                               {"until": until.isoformat()})
+        raise _invalid("until", f"{until.isoformat()} is in the past")
     if until - now > MAX_VALIDITY:
-        raise InvalidBroadcast(f"until: a warning holds for at most {MAX_VALIDITY.days} days",
-                               {"until": until.isoformat()})
+        raise _invalid("until", f"a warning holds for at most {MAX_VALIDITY.days} days")
     return until
 
 
