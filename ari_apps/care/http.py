@@ -5,7 +5,6 @@ an elder outside the user's area is a 404 and never listed.
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -38,11 +37,11 @@ from ari_apps.care.schemas import (
     PlanView,
 )
 from ari_apps.care.services import set_campaign
-from ari_apps.care.speech import MEDIA_NAME, MEDIA_PATH
+from ari_apps.care.speech import CARE_MEDIA
 from callcenter.bus import BusMessage
 from callcenter.calls.models import Call, CallDirection, CallKind
 from callcenter.commands import CommandPath
-from callcenter.errors import DomainError
+from callcenter.media import install_media
 from callcenter.store.models import Area, Elder, Role
 from webui.api import parse, parse_body
 from webui.auth import require_role
@@ -51,7 +50,6 @@ from webui.openapi import API, ApiRoute
 from webui.pages import NavItem, add_nav, add_web_dir, render
 
 CARE_APP: web.AppKey[CareApp | None] = web.AppKey("care_app")
-COMMANDS = web.AppKey("care.commands", CommandPath)
 WEB_DIR = Path(__file__).parent / "web"
 VIEW_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
 MANAGE_ROLES = (Role.SUPERVISOR, Role.ADMIN)
@@ -248,20 +246,6 @@ async def get_history(request: web.Request) -> web.Response:
         return _json(await history(session, principal, int(request.match_info["elder_id"])))
 
 
-async def get_speech(request: web.Request) -> web.Response:
-    """GET /media/care/<name>: a care call's spoken greeting, for Asterisk (by name only)."""
-    name = request.match_info["name"]
-    if MEDIA_NAME.match(name) is None:
-        raise web.HTTPNotFound()
-    try:
-        result = await request.app[COMMANDS].call("care.speech", {"name": name}, within=3.0)
-    except DomainError as err:
-        raise web.HTTPNotFound() from err
-    return web.Response(body=base64.b64decode(result["wav"]), content_type="audio/wav",
-                        headers={"Cache-Control": "no-store",
-                                 "X-Content-Type-Options": "nosniff"})
-
-
 async def care_page(request: web.Request) -> web.StreamResponse:
     """GET /care: today's care calls and results, elders not reached, campaigns."""
     principal = require_role(request, *VIEW_ROLES)
@@ -314,12 +298,11 @@ async def elder_page(request: web.Request) -> web.StreamResponse:
 def install_web(app: web.Application, care: CareApp | None, commands: CommandPath) -> None:
     """The care page, the care API and the spoken greetings Asterisk fetches."""
     app[CARE_APP] = care
-    app[COMMANDS] = commands
     add_web_dir(app, "care", WEB_DIR)
     add_nav(app, NavItem("care", "nav.care", frozenset(VIEW_ROLES)))
     app.router.add_get("/care", care_page, name="care")
     app.router.add_get(r"/care/elders/{elder_id:\d+}", elder_page, name="care-elder")
-    app.router.add_get(MEDIA_PATH + "{name}", get_speech, name="care-speech")
+    install_media(app, CARE_MEDIA, commands)  # Asterisk fetches the spoken greetings here
     api = app[API]
     api.add(ApiRoute("GET", "/api/care/calls", get_calls,
                      "Care calls (plans' calls and calls placed by hand) with their results",

@@ -44,6 +44,7 @@ from callcenter.asterisk import (
 )
 from callcenter.calls.models import Call
 from callcenter.logs import get_logger
+from callcenter.media import media_base_url
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import utcnow
@@ -456,6 +457,4 @@ def _error_id(err: Exception) -> str:
 
 
 def _media_base(settings: Settings) -> str:
-    from ari_apps.sos.briefing import media_base_url  # the console's address, one rule
-
-    return media_base_url(settings)
+    return media_base_url(settings)  # the console's address, one rule
