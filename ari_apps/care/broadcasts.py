@@ -216,13 +216,14 @@ async def cancel(sessions: SessionFactory, broadcast_id: int, *, actor: str, now
         return count
 
 
-async def stop_reason(session: AsyncSession, task: CareTask, now: datetime) -> str | None:
+async def stop_reason(session: AsyncSession, broadcast_id: int | None,
+                      now: datetime) -> str | None:
     """Why a broadcast's call must not be placed now (cancelled, expired), or None."""
-    if task.broadcast_id is None:
+    if broadcast_id is None:
         return None
     row = (await session.execute(
         select(CareBroadcast.cancelled_at, CareBroadcast.valid_until)
-        .where(CareBroadcast.id == task.broadcast_id))).first()
+        .where(CareBroadcast.id == broadcast_id))).first()
     if row is None or row.cancelled_at is not None:
         return CANCELLED_REASON
     if now >= row.valid_until:
@@ -244,6 +245,16 @@ async def stop_task(sessions: SessionFactory, task_id: str, reason: str) -> None
             assert task is not None
             await event(session, "broadcast.stopped", elder_id=task.elder_id, task=task_id,
                         detail={"reason": reason})
+
+
+async def stop_if_closed(sessions: SessionFactory, task_id: str, now: datetime) -> None:
+    """An attempt not begun: if its broadcast is cancelled or expired, the task ends so."""
+    async with sessions() as session:
+        task = await session.get(CareTask, task_id)
+        reason = await stop_reason(session, task.broadcast_id, now) \
+            if task is not None else None
+    if reason is not None:
+        await stop_task(sessions, task_id, reason)
 
 
 async def retry_urgent(session: AsyncSession, task: CareTask) -> bool:

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import false, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ari_apps.care.exceptions import (
@@ -26,6 +26,7 @@ from ari_apps.care.exceptions import (
     TaskNotFound,
 )
 from ari_apps.care.models import (
+    CareBroadcast,
     CareCampaign,
     CareEvent,
     CareHours,
@@ -42,6 +43,7 @@ from ari_apps.care.plans import Hours, PlanSpec, Window, parse_time, parse_weekd
 from callcenter import audit
 from callcenter.calls.models import Call, CallDirection, CallKind
 from callcenter.directory.validators import normalise_phone
+from callcenter.errors import DomainError
 from callcenter.scheduler.models import ScheduledTimer, TimerState
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory, dialect_insert
@@ -97,10 +99,13 @@ async def ensure_timers(session: AsyncSession, rows: list[dict[str, Any]]) -> No
 
 
 async def arm_timer(session: AsyncSession, kind: str, key: str, due_at: datetime,
-                    payload: dict[str, Any] | None = None) -> None:
-    """Arm (or move) a timer in this transaction: the newest request wins."""
+                    payload: dict[str, Any] | None = None, *,
+                    requested_at: datetime | None = None) -> None:
+    """Arm (or move) a timer in this transaction: the newest request wins (``requested_at``:
+    the scheduler's clock, when the scheduler may move the same timer later)."""
     insert = dialect_insert(session.get_bind().dialect.name)
-    values = timer_values(kind, key, due_at, payload) | {"requested_at": utcnow()}
+    values = timer_values(kind, key, due_at, payload) | {
+        "requested_at": requested_at or utcnow()}
     stmt = insert(ScheduledTimer).values(**values)
     await session.execute(stmt.on_conflict_do_update(
         index_elements=["kind", "key"],
@@ -226,29 +231,39 @@ class Target:
 
 async def target_of(session: AsyncSession, task: CareTask) -> Target:
     """The elder's number and the plan's words; a clear error when nobody can be called."""
-    row = (await session.execute(
-        select(Elder, Area.path).join(Area, Area.id == Elder.area_id)
-        .where(Elder.id == task.elder_id))).first()
+    return await _target(session, task.id, task.elder_id, CareKind(task.kind), task.plan_id,
+                         task.details or {})
+
+
+async def _target(session: AsyncSession, task_id_: str, elder_id: int, kind: CareKind,
+                  plan_id: int | None, details: dict[str, Any]) -> Target:
+    # One query (an attempt's hot path): the elder, their area, first phone and the plan.
+    first_phone = (select(ElderPhone.number).where(ElderPhone.elder_id == Elder.id)
+                   .order_by(ElderPhone.id).limit(1).scalar_subquery())
+    query = (select(Elder.code, Elder.name, Elder.status, Area.path, first_phone,
+                    CarePlan.id, CarePlan.medicine, CarePlan.message, CarePlan.report_to_kin)
+             .join(Area, Area.id == Elder.area_id)
+             .outerjoin(CarePlan, (CarePlan.id == plan_id) if plan_id is not None
+                        else false())
+             .where(Elder.id == elder_id))
+    row = (await session.execute(query)).first()
     if row is None:
-        raise TaskNotFound("the care call's elder is gone", {"task": task.id})
-    elder, path = row
-    if elder.status != ElderStatus.ACTIVE.value:
-        raise ElderInactive(f"elder {elder.code} is {elder.status}", {"elder": elder.code})
-    phones = list((await session.execute(
-        select(ElderPhone.number).where(ElderPhone.elder_id == elder.id)
-        .order_by(ElderPhone.id))).scalars())
-    if not phones:
-        raise NoPhone(f"elder {elder.code} has no phone number", {"elder": elder.code})
+        raise TaskNotFound("the care call's elder is gone", {"task": task_id_})
+    code, name, status, path, phone, found_plan, medicine, message, report = row
+    if status != ElderStatus.ACTIVE.value:
+        raise ElderInactive(f"elder {code} is {status}", {"elder": code})
+    if phone is None:
+        raise NoPhone(f"elder {code} has no phone number", {"elder": code})
     try:
-        number = normalise_phone(phones[0])
+        number = normalise_phone(phone)
     except ValueError as err:
-        raise BadNumber(f"elder {elder.code}: {err}", {"elder": elder.code}) from None
-    plan = await session.get(CarePlan, task.plan_id) if task.plan_id else None
-    details = task.details or {}
-    return Target(task.id, elder.id, CareKind(task.kind), elder.name, number, path,
-                  medicine=plan.medicine if plan else str(details.get("medicine", "")),
-                  message=plan.message if plan else str(details.get("message", "")),
-                  report_to_kin=bool(plan.report_to_kin) if plan else False)
+        raise BadNumber(f"elder {code}: {err}", {"elder": code}) from None
+    if found_plan is not None:
+        return Target(task_id_, elder_id, kind, name, number, path, medicine=medicine,
+                      message=message, report_to_kin=bool(report))
+    return Target(task_id_, elder_id, kind, name, number, path,
+                  medicine=str(details.get("medicine", "")),
+                  message=str(details.get("message", "")))
 
 
 async def event(session: AsyncSession, kind: str, *, elder_id: int | None,
@@ -259,26 +274,47 @@ async def event(session: AsyncSession, kind: str, *, elder_id: int | None,
                           detail=detail or {}, at=utcnow()))
 
 
+@dataclass(frozen=True)
+class Begun:
+    """An attempt written: whom it calls, or why it cannot (it then fails at once)."""
+
+    target: Target
+    failure: DomainError | None = None
+
+
 async def begin_attempt(sessions: SessionFactory, task_id_: str, attempt: int, call: str,
-                        number: str, owner: str, now: datetime) -> bool:
-    """Write the attempt's calls row and move the task on; False if it was placed before."""
+                        owner: str, now: datetime) -> Begun | None:
+    """Write the attempt's calls row and move the task on, in one transaction; None if it
+    was placed before, the task is cancelled, or its broadcast is cancelled or expired."""
+    still_valid = select(CareBroadcast.id).where(
+        CareBroadcast.id == CareTask.broadcast_id, CareBroadcast.cancelled_at.is_(None),
+        CareBroadcast.valid_until > now).exists()
     async with sessions.begin() as session:
-        moved = await session.execute(
+        row = (await session.execute(
             update(CareTask).where(CareTask.id == task_id_, CareTask.attempts < attempt,
-                                   CareTask.state != TaskState.CANCELLED.value)
+                                   CareTask.state != TaskState.CANCELLED.value,
+                                   CareTask.broadcast_id.is_(None) | still_valid)
             .values(attempts=attempt, state=TaskState.CALLING.value, owner=owner,
-                    heartbeat_at=now, updated_at=utcnow()))
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
-            return False
-        task = await session.get(CareTask, task_id_)
-        assert task is not None
-        session.add(Call(id=call, kind=CallKind.CARE.value,
-                         direction=CallDirection.OUTBOUND.value, called_number=number,
-                         elder_id=task.elder_id, caller_kind="staff", started_at=now,
-                         details={"task": task_id_, "attempt": attempt, "care_kind": task.kind}))
-        await event(session, "call.dialling", elder_id=task.elder_id, task=task_id_, call=call,
-                    detail={"attempt": attempt})
-    return True
+                    heartbeat_at=now, updated_at=utcnow())
+            .returning(CareTask.elder_id, CareTask.kind, CareTask.plan_id, CareTask.details)
+        )).first()
+        if row is None:
+            return None
+        elder_id, kind, plan_id, details = row
+        failure: DomainError | None = None
+        try:
+            target = await _target(session, task_id_, elder_id, CareKind(kind), plan_id,
+                                   details or {})
+        except (NoPhone, BadNumber, ElderInactive, TaskNotFound) as err:
+            target, failure = Target(task_id_, elder_id, CareKind(kind), "", "", ""), err
+        await session.execute(insert(Call).values(
+            id=call, kind=CallKind.CARE.value, direction=CallDirection.OUTBOUND.value,
+            called_number=target.number, elder_id=elder_id, caller_kind="staff",
+            started_at=now, details={"task": task_id_, "attempt": attempt, "care_kind": kind}))
+        await session.execute(insert(CareEvent).values(
+            elder_id=elder_id, task_id=task_id_, call_id=call, kind="call.dialling",
+            detail={"attempt": attempt}, at=utcnow()))
+    return Begun(target, failure)
 
 
 async def campaigns_paused(session: AsyncSession) -> set[CareKind]:

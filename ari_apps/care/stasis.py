@@ -20,7 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import update
 
-from ari_apps.care.broadcasts import stop_reason, stop_task
+from ari_apps.care.broadcasts import stop_if_closed
 from ari_apps.care.dialler import Dialler, Job, trunk_of
 from ari_apps.care.exceptions import BadNumber, ElderInactive, NoPhone, TaskNotFound
 from ari_apps.care.models import CareKind, CareResult, CareTask
@@ -129,30 +129,15 @@ class CareCalls:
     async def place(self, job: Job) -> None:
         """The dialler's ``place``: write the attempt, then originate it."""
         ident = call_id(job.task_id, job.attempt)
-        async with self.store_slots, self.sessions() as session:
-            task = await session.get(CareTask, job.task_id)
-            if task is None or task.attempts >= job.attempt:
-                self.dialler.release(job)  # placed before (a restart): never twice
-                return
-            stop = await stop_reason(session, task, self.clock())
-            try:
-                target = await target_of(session, task)
-            except (NoPhone, BadNumber, ElderInactive, TaskNotFound) as err:
-                target = Target(task.id, task.elder_id, CareKind(task.kind), "", "", "")
-                failure: Exception | None = err
-            else:
-                failure = None
-        if stop is not None:  # cancelled or expired while it waited for a line
-            async with self.store_slots:
-                await stop_task(self.sessions, job.task_id, stop)
-            self.dialler.release(job)
-            return
         async with self.store_slots:
-            placed = await begin_attempt(self.sessions, job.task_id, job.attempt, ident,
-                                         target.number, self.owner, self.clock())
-        if not placed:
+            begun = await begin_attempt(self.sessions, job.task_id, job.attempt, ident,
+                                        self.owner, self.clock())
+            if begun is None:  # placed before (a restart: never twice), or stopped
+                await stop_if_closed(self.sessions, job.task_id, self.clock())
+        if begun is None:
             self.dialler.release(job)
             return
+        target, failure = begun.target, begun.failure
         call = CareCall(job, target, ident, next(iter(self.clients)))
         self.calls[ident] = call
         if failure is not None:
