@@ -79,21 +79,20 @@ async def settle(sessions: SessionFactory, settings: Settings, end: AttemptEnd, 
         task = await session.get(CareTask, end.task_id, with_for_update=True)
         if task is None:
             return None
-        call = await session.get(Call, end.call_id, with_for_update=True)
-        if call is not None and call.outcome is not None:
-            return None  # this attempt was settled already (its watch and its end raced)
-        if call is not None:
-            call.outcome = (CallOutcome.ANSWERED if end.answered_at
-                            else _OUTCOMES.get(end.result, CallOutcome.FAILED)).value
-            call.answered_at = end.answered_at
-            call.ended_at = now
-            call.hangup_cause = end.cause
-            call.disposition = end.result.value
-            call.talk_seconds = int((now - end.answered_at).total_seconds()) \
-                if end.answered_at else 0
-            call.details = {**(call.details or {}), "result": end.result.value,
-                            "reason": end.reason}
         kind = CareKind(task.kind)
+        # One statement (the hot path): the row's details are those ``begin_attempt`` wrote.
+        ended = await session.execute(update(Call).where(
+            Call.id == end.call_id, Call.outcome.is_(None)).values(
+                outcome=(CallOutcome.ANSWERED if end.answered_at
+                         else _OUTCOMES.get(end.result, CallOutcome.FAILED)).value,
+                answered_at=end.answered_at, ended_at=now, hangup_cause=end.cause,
+                disposition=end.result.value,
+                talk_seconds=int((now - end.answered_at).total_seconds())
+                if end.answered_at else 0,
+                details={"task": task.id, "attempt": end.attempt, "care_kind": kind.value,
+                         "result": end.result.value, "reason": end.reason}))
+        if not ended.rowcount and await session.get(Call, end.call_id) is not None:  # type: ignore[attr-defined]
+            return None  # this attempt was settled already (its watch and its end raced)
         if end.result is CareResult.NO_RESPONSE:
             task.unanswered_keys += 1
         step = decide(kind, end.result, attempt=end.attempt, no_responses=task.unanswered_keys,
