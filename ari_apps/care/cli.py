@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 import click
 from sqlalchemy.exc import DBAPIError
@@ -30,6 +32,7 @@ from callcenter.directory.results import ImportFailed
 from callcenter.errors import DomainError
 from callcenter.settings import Settings
 from callcenter.store.cli import open_store, store_failure
+from callcenter.store.engine import SessionFactory
 from callcenter.store.models import utcnow
 
 
@@ -116,6 +119,26 @@ def import_command(file: Path, actor: str | None) -> None:
     click.echo(f"{file}: {saved}")
 
 
+T = TypeVar("T")
+
+
+def _in_store(settings: Settings, work: Callable[[SessionFactory], Awaitable[T]],
+              after_error: str) -> T:
+    """Run ``work`` on the store; a domain error or the store away: said, exit 1."""
+
+    async def run() -> T:
+        async with open_store(settings) as sessions:
+            return await work(sessions)
+
+    try:
+        return asyncio.run(run())
+    except DomainError as err:
+        click.echo(f"callcenter: {err.error_id}: {err.message}{after_error}", err=True)
+    except (DBAPIError, OSError) as err:
+        click.echo(f"callcenter: {store_failure(err)}{after_error}", err=True)
+    sys.exit(1)
+
+
 def _until(_ctx: click.Context, _param: click.Parameter, value: str | None) -> datetime | None:
     if value is None:
         return None
@@ -139,21 +162,9 @@ def broadcast_command(area_code: str, message: str, urgent: bool, until: datetim
                       actor: str | None) -> None:
     """A weather warning for AREA_CODE and its sub-areas: a care call to every elder."""
     settings = settings_or_exit()
-
-    async def run() -> broadcasts.Issued:
-        async with open_store(settings) as sessions:
-            return await broadcasts.issue(sessions, settings, area_code, message,
-                                          urgent=urgent, until=until,
-                                          actor=actor or default_actor(), now=utcnow())
-
-    try:
-        issued = asyncio.run(run())
-    except DomainError as err:
-        click.echo(f"callcenter: {err.error_id}: {err.message}; nothing was sent", err=True)
-        sys.exit(1)
-    except (DBAPIError, OSError) as err:
-        click.echo(f"callcenter: {store_failure(err)}; nothing was sent", err=True)
-        sys.exit(1)
+    issued = _in_store(settings, lambda sessions: broadcasts.issue(
+        sessions, settings, area_code, message, urgent=urgent, until=until,
+        actor=actor or default_actor(), now=utcnow()), "; nothing was sent")
     click.echo(f"broadcast {issued.id}: {issued.elders} elder(s) in area {issued.area_code} "
                f"to call ({issued.without_phone} without a phone), valid until "
                f"{issued.valid_until.isoformat()}; see GET /api/care/broadcasts/{issued.id}")
@@ -165,18 +176,6 @@ def broadcast_command(area_code: str, message: str, urgent: bool, until: datetim
 def cancel_broadcast_command(broadcast_id: int, actor: str | None) -> None:
     """Stop a broadcast's calls not yet placed (calls on the line go on)."""
     settings = settings_or_exit()
-
-    async def run() -> int:
-        async with open_store(settings) as sessions:
-            return await broadcasts.cancel(sessions, broadcast_id,
-                                           actor=actor or default_actor(), now=utcnow())
-
-    try:
-        stopped = asyncio.run(run())
-    except DomainError as err:
-        click.echo(f"callcenter: {err.error_id}: {err.message}", err=True)
-        sys.exit(1)
-    except (DBAPIError, OSError) as err:
-        click.echo(f"callcenter: {store_failure(err)}", err=True)
-        sys.exit(1)
+    stopped = _in_store(settings, lambda sessions: broadcasts.cancel(
+        sessions, broadcast_id, actor=actor or default_actor(), now=utcnow()), "")
     click.echo(f"broadcast {broadcast_id} cancelled: {stopped} call(s) not placed")

@@ -3,6 +3,7 @@ kept unless urgent, counted, cancelled, expired, refused with a clear error."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -27,12 +28,14 @@ from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import Area
 from tests.care.conftest import (
+    ALL_PHONES,
     ELDER_PHONE,
     CareHarness,
     Elders,
     care_settings,
     close_care,
     open_care,
+    restarted_mid_way,
 )
 from tests.factories import make_area, make_elder
 
@@ -131,18 +134,8 @@ async def test_a_restart_mid_broadcast_calls_nobody_twice_and_forgets_nobody(
     sim: PbxSimulator, settings: Settings, sessions: SessionFactory, elders: Elders,
     tmp_path: Path,
 ) -> None:
-    tuned = care_settings(settings, sim, care_max_per_trunk=2, care_calls_per_second=1.0)
-    first = await open_care(sim, tuned, sessions, elders, tmp_path)
-    numbers = [ELDER_PHONE, *OTHERS]
-    for number in numbers:
-        first.person(number, ring=15, dtmf="1", dtmf_after=20)
-    issued = await _issue(first)
-    await first.until(lambda: _placed(first, 3), limit=300)
-    dialled_before = dict(first.dialled)
-    await close_care(first)  # the product stops: two calls on the line, the rest queued
-
-    second = await open_care(sim, tuned, sessions, elders, tmp_path)
-    second.dialled.update(dialled_before)
+    second, issued = await restarted_mid_way(sim, settings, sessions, elders, tmp_path,
+                                             _issue)
     try:
         await second.until(lambda: _all_settled(second, issued.id), limit=1800, step=5)
         assert await _counts(second, issued.id) == {"confirmed": 7}
@@ -151,66 +144,61 @@ async def test_a_restart_mid_broadcast_calls_nobody_twice_and_forgets_nobody(
             assert len(answered) == 1, task.id
         # (an attempt written but not yet originated when the product stopped counts as
         # failed and is tried again: the elder's phone still rang once)
-        for number in numbers:
+        for number in ALL_PHONES:
             assert len(second.originated(number)) == 1, number
     finally:
         await close_care(second)
 
 
-async def _placed(care: CareHarness, count: int) -> bool:
-    return len(care.dialled) >= count
-
-
-async def test_cancelling_stops_the_calls_not_yet_placed(
-    sim: PbxSimulator, settings: Settings, sessions: SessionFactory, elders: Elders,
-    tmp_path: Path,
-) -> None:
+@pytest.fixture
+async def one_line(sim: PbxSimulator, settings: Settings, sessions: SessionFactory,
+                   elders: Elders, tmp_path: Path) -> AsyncIterator[CareHarness]:
+    """Care calls one at a time, one a second: a broadcast takes a while."""
     care = await open_care(sim, care_settings(settings, sim, care_max_per_trunk=1,
                                               care_calls_per_second=1.0),
                            sessions, elders, tmp_path)
     try:
-        for number in [ELDER_PHONE, *OTHERS]:
-            care.person(number, ring=5, dtmf="1", dtmf_after=10)
-        issued = await _issue(care)
-        await care.until(lambda: _placed(care, 1), limit=120)
-        stopped = await broadcasts.cancel(care.sessions, issued.id, actor="sup",
-                                          now=care.now())
-        assert stopped == 6, "all but the call on the line"
-        with pytest.raises(DomainError) as refused:
-            await broadcasts.cancel(care.sessions, issued.id, actor="sup", now=care.now())
-        assert refused.value.error_id == "care-broadcast-cancelled"
-        await care.until(lambda: _all_settled(care, issued.id), limit=300)
-        await care.advance(120, step=10)
-        assert len(care.dialled) == 1, "nothing placed after the cancel"
-        assert await _counts(care, issued.id) == {"confirmed": 1, "cancelled": 6}
-        async with care.sessions() as session:
-            pending = (await session.execute(select(func.count()).select_from(ScheduledTimer)
-                                             .where(ScheduledTimer.kind == CALL_KIND,
-                                                    ScheduledTimer.state == "pending"))
-                       ).scalar_one()
-        assert pending == 0
+        yield care
     finally:
         await close_care(care)
+
+
+async def test_cancelling_stops_the_calls_not_yet_placed(one_line: CareHarness) -> None:
+    care = one_line
+    for number in [ELDER_PHONE, *OTHERS]:
+        care.person(number, ring=5, dtmf="1", dtmf_after=10)
+    issued = await _issue(care)
+    await care.until(lambda: care.placed(1), limit=120)
+    stopped = await broadcasts.cancel(care.sessions, issued.id, actor="sup",
+                                      now=care.now())
+    assert stopped == 6, "all but the call on the line"
+    with pytest.raises(DomainError) as refused:
+        await broadcasts.cancel(care.sessions, issued.id, actor="sup", now=care.now())
+    assert refused.value.error_id == "care-broadcast-cancelled"
+    await care.until(lambda: _all_settled(care, issued.id), limit=300)
+    await care.advance(120, step=10)
+    assert len(care.dialled) == 1, "nothing placed after the cancel"
+    assert await _counts(care, issued.id) == {"confirmed": 1, "cancelled": 6}
+    async with care.sessions() as session:
+        pending = (await session.execute(select(func.count()).select_from(ScheduledTimer)
+                                         .where(ScheduledTimer.kind == CALL_KIND,
+                                                ScheduledTimer.state == "pending"))
+                   ).scalar_one()
+    assert pending == 0
 
 
 async def test_calls_still_waiting_when_the_warning_expires_are_not_placed(
-    sim: PbxSimulator, settings: Settings, sessions: SessionFactory, elders: Elders,
-    tmp_path: Path,
+    one_line: CareHarness,
 ) -> None:
-    care = await open_care(sim, care_settings(settings, sim, care_max_per_trunk=1,
-                                              care_calls_per_second=1.0),
-                           sessions, elders, tmp_path)
-    try:
-        for number in [ELDER_PHONE, *OTHERS]:
-            care.person(number, ring=10, dtmf="1", dtmf_after=6)  # ~20 s a call, one at a time
-        issued = await _issue(care, until=care.now() + timedelta(seconds=60))
-        await care.until(lambda: _all_settled(care, issued.id), limit=900, step=5)
-        tally = await _counts(care, issued.id)
-        assert tally.keys() == {"confirmed", "expired"}, tally
-        assert tally["confirmed"] + tally["expired"] == 7 and tally["expired"] >= 3
-        assert len(care.dialled) == tally["confirmed"], "no call placed after it expired"
-    finally:
-        await close_care(care)
+    care = one_line
+    for number in [ELDER_PHONE, *OTHERS]:
+        care.person(number, ring=10, dtmf="1", dtmf_after=6)  # ~20 s a call, one at a time
+    issued = await _issue(care, until=care.now() + timedelta(seconds=60))
+    await care.until(lambda: _all_settled(care, issued.id), limit=900, step=5)
+    tally = await _counts(care, issued.id)
+    assert tally.keys() == {"confirmed", "expired"}, tally
+    assert tally["confirmed"] + tally["expired"] == 7 and tally["expired"] >= 3
+    assert len(care.dialled) == tally["confirmed"], "no call placed after it expired"
 
 
 @pytest.mark.parametrize(("area", "message", "until_minutes", "error"), [

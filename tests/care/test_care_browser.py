@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,20 @@ async def served(sim: PbxSimulator, settings: Settings, sessions: SessionFactory
         await close_care(console.care)
 
 
+async def _signed_in(browser: Any, url: str) -> tuple[Any, list[str]]:
+    """A page of the console signed in as the district's supervisor, and its script errors."""
+    context = await browser.new_context(viewport={"width": 1280, "height": 1000},
+                                        locale="zh-CN")
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    await page.goto(f"{url}/login")
+    await page.fill("#username", "sup_nk")
+    await page.fill("#password", DEFAULT_PASSWORD)
+    await page.click("button[type=submit].primary")
+    return page, errors
+
+
 async def test_the_care_page_shows_results_and_pauses_a_campaign(
     served: tuple[CareConsole, str], tmp_path: Path,
 ) -> None:
@@ -56,15 +71,7 @@ async def test_the_care_page_shows_results_and_pauses_a_campaign(
     await care.until(lambda: care.done(unreached))
 
     async with chromium() as browser:
-        context = await browser.new_context(viewport={"width": 1280, "height": 1000},
-                                            locale="zh-CN")
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda err: errors.append(str(err)))
-        await page.goto(f"{url}/login")
-        await page.fill("#username", "sup_nk")
-        await page.fill("#password", DEFAULT_PASSWORD)
-        await page.click("button[type=submit].primary")
+        page, errors = await _signed_in(browser, url)
         await page.click("a[href='/care']")
         await expect(page.locator("h1")).to_have_text("关爱电话")
         today = page.locator("table.care-calls.today")
@@ -107,15 +114,7 @@ async def test_a_supervisor_issues_a_weather_warning_from_the_care_page(
     for number in [ELDER_PHONE, *(f"1390000200{n}" for n in range(6))]:
         care.person(number, ring=3, dtmf="1", dtmf_after=3)
     async with chromium() as browser:
-        context = await browser.new_context(viewport={"width": 1280, "height": 1000},
-                                            locale="zh-CN")
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("pageerror", lambda err: errors.append(str(err)))
-        await page.goto(f"{url}/login")
-        await page.fill("#username", "sup_nk")
-        await page.fill("#password", DEFAULT_PASSWORD)
-        await page.click("button[type=submit].primary")
+        page, errors = await _signed_in(browser, url)
         await page.goto(f"{url}/care")
         await expect(page.locator("#care-broadcasts-h")).to_have_text("天气预警")
         form = page.locator("#care-broadcast-form")
