@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +13,7 @@ from sqlalchemy import select
 from ari_apps.care.dialler import HOTLINE_QUEUE, Dialler
 from ari_apps.care.kin import KinCalls
 from ari_apps.care.recording import CareRecorder
-from ari_apps.care.services import campaigns_paused, layout_day, local_day
+from ari_apps.care.services import campaigns_paused, last_layout, layout_day, local_day
 from ari_apps.care.speech import CareSpeech, Speaker
 from ari_apps.care.stasis import CareCalls
 from ari_apps.care.timers import CallTimers
@@ -28,6 +29,15 @@ from callcenter.store.models import utcnow
 log = get_logger(__name__)
 
 CONSOLE_ROLES = ["agent", "supervisor"]
+
+
+@dataclass(frozen=True)
+class StartLayout:
+    """What a process start laid out: every plan (``full``) or the gap since the last."""
+
+    full: bool
+    calls: int
+
 CAMPAIGN_TOPIC = "care.campaign"
 
 
@@ -99,18 +109,24 @@ class CareApp:
         self.dialler.start()
         self.timers.start()
 
-    async def catch_up_today(self) -> None:
-        """Lay out today's calls still ahead (a first start after ``CARE_LAYOUT_AT``, or
-        plans added while no process ran); what exists is left as it is."""
+    async def catch_up_today(self) -> StartLayout | None:
+        """Lay out today's calls still ahead, filling only the gap since today's last
+        layout (the daily ``care.day`` job, or an earlier start): plans created or changed
+        since. A day never laid out (a first start after ``CARE_LAYOUT_AT``, a day missed
+        while no process ran) is laid out in full. What exists is left as it is."""
         settings = self.calls.settings
         now = self.calls.clock()
+        today = local_day(settings, now)
         try:
-            count = await layout_day(self.sessions, settings, local_day(settings, now),
-                                     not_before=now)
+            since = await last_layout(self.sessions, today)
+            count = await layout_day(self.sessions, settings, today, not_before=now,
+                                     changed_since=since)
         except Exception as err:  # noqa: BLE001 - tomorrow's layout runs regardless
             log.warning("today's care calls not laid out at start", error=repr(err))
-            return
-        log.info("today's care calls laid out at start", calls=count)
+            return None
+        log.info("today's care calls laid out at start", calls=count,
+                 gap_since=since.isoformat() if since else None)
+        return StartLayout(full=since is None, calls=count)
 
     async def close(self) -> None:
         await self.timers.close()

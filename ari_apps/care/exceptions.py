@@ -59,3 +59,45 @@ class CallControlUnavailable(DomainError):
 
     error_id = "call-control-unavailable"
     status = 503
+
+
+class InvalidBroadcast(DomainError):
+    """A weather warning that cannot be sent: no message, a huge one, a past ``until``."""
+
+    error_id = "invalid-care-broadcast"
+    status = 422
+
+
+class AreaNotFound(DomainError):
+    """No area with that code."""
+
+    error_id = "area-not-found"
+    status = 404
+
+
+class AreaOutOfScope(DomainError):
+    """The area is outside the operator's own area."""
+
+    error_id = "area-out-of-jurisdiction"
+    status = 403
+
+
+class NobodyToCall(DomainError):
+    """No active elder with a phone in the area and its sub-areas."""
+
+    error_id = "no-elders-to-call"
+    status = 422
+
+
+class BroadcastNotFound(DomainError):
+    """No such broadcast (or one outside the user's area)."""
+
+    error_id = "care-broadcast-not-found"
+    status = 404
+
+
+class BroadcastOver(DomainError):
+    """The broadcast was cancelled already."""
+
+    error_id = "care-broadcast-cancelled"
+    status = 409

@@ -5,7 +5,6 @@ an elder outside the user's area is a 404 and never listed.
 
 from __future__ import annotations
 
-import base64
 from datetime import datetime, time
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,16 @@ from aiohttp import web
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ari_apps.care import broadcasts
 from ari_apps.care.app import CAMPAIGN_TOPIC, CareApp
-from ari_apps.care.exceptions import ElderNotFound
+from ari_apps.care.exceptions import BroadcastNotFound, ElderNotFound
 from ari_apps.care.imports import PlanInput, check_plan, save_plans
 from ari_apps.care.models import CareCampaign, CareEvent, CareKind, CarePlan, CareTask, PlanSource
 from ari_apps.care.schemas import (
+    BroadcastCancelled,
+    BroadcastInput,
+    BroadcastList,
+    BroadcastView,
     CampaignChange,
     CampaignView,
     CareCallList,
@@ -33,20 +37,19 @@ from ari_apps.care.schemas import (
     PlanView,
 )
 from ari_apps.care.services import set_campaign
-from ari_apps.care.speech import MEDIA_NAME, MEDIA_PATH
+from ari_apps.care.speech import CARE_MEDIA
 from callcenter.bus import BusMessage
 from callcenter.calls.models import Call, CallDirection, CallKind
 from callcenter.commands import CommandPath
-from callcenter.errors import DomainError
+from callcenter.media import install_media
 from callcenter.store.models import Area, Elder, Role
-from webui.api import parse
+from webui.api import parse, parse_body
 from webui.auth import require_role
 from webui.keys import CLOCK, RUNTIME, Principal
 from webui.openapi import API, ApiRoute
 from webui.pages import NavItem, add_nav, add_web_dir, render
 
 CARE_APP: web.AppKey[CareApp | None] = web.AppKey("care_app")
-COMMANDS = web.AppKey("care.commands", CommandPath)
 WEB_DIR = Path(__file__).parent / "web"
 VIEW_ROLES = (Role.AGENT, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
 MANAGE_ROLES = (Role.SUPERVISOR, Role.ADMIN)
@@ -175,25 +178,72 @@ async def post_campaign(request: web.Request) -> web.Response:
     return _json(CampaignView(kind=kind.value, paused=change.paused))
 
 
+def _broadcast_view(row: broadcasts.BroadcastRow, tally: dict[str, int]) -> BroadcastView:
+    b = row.broadcast
+    return BroadcastView(id=b.id, area_code=row.area_code, area_name=row.area_name,
+                         message=b.message, urgent=b.urgent, valid_until=b.valid_until,
+                         state=broadcasts.state_of(b, tally), elders=b.elders,
+                         without_phone=b.without_phone, counts=tally,
+                         created_by=b.created_by, created_at=b.created_at,
+                         cancelled_by=b.cancelled_by, cancelled_at=b.cancelled_at)
+
+
+async def broadcast_views(session: AsyncSession, scope: str | None, *,
+                          broadcast_id: int | None = None,
+                          limit: int = 50) -> list[BroadcastView]:
+    rows = await broadcasts.listed(session, scope, broadcast_id=broadcast_id, limit=limit)
+    tallies = await broadcasts.counts(session, [row.broadcast.id for row in rows])
+    return [_broadcast_view(row, tallies[row.broadcast.id]) for row in rows]
+
+
+async def get_broadcasts(request: web.Request) -> web.Response:
+    """GET /api/care/broadcasts: the newest weather warnings for my area, with counts."""
+    principal = require_role(request, *VIEW_ROLES)
+    async with request.app[RUNTIME].sessions() as session:
+        views = await broadcast_views(session, principal.area_path)
+    return _json(BroadcastList(broadcasts=views))
+
+
+async def get_broadcast(request: web.Request) -> web.Response:
+    """GET /api/care/broadcasts/{id}."""
+    principal = require_role(request, *VIEW_ROLES)
+    ident = int(request.match_info["broadcast_id"])
+    async with request.app[RUNTIME].sessions() as session:
+        views = await broadcast_views(session, principal.area_path, broadcast_id=ident)
+    if not views:
+        raise BroadcastNotFound(f"no broadcast {ident}", {"broadcast": ident})
+    return _json(views[0])
+
+
+async def post_broadcast(request: web.Request) -> web.Response:
+    """POST /api/care/broadcasts: a weather warning for an area in my jurisdiction."""
+    principal = require_role(request, *MANAGE_ROLES)
+    item = await parse_body(request, BroadcastInput)
+    runtime = request.app[RUNTIME]
+    issued = await broadcasts.issue(runtime.sessions, runtime.settings, item.area_code,
+                                    item.message, urgent=item.urgent, until=item.until,
+                                    actor=principal.username, now=request.app[CLOCK](),
+                                    scope=principal.area_path)
+    async with runtime.sessions() as session:
+        views = await broadcast_views(session, None, broadcast_id=issued.id)
+    return _json(views[0], 201)
+
+
+async def post_broadcast_cancel(request: web.Request) -> web.Response:
+    """POST /api/care/broadcasts/{id}/cancel: stop the calls not yet placed."""
+    principal = require_role(request, *MANAGE_ROLES)
+    ident = int(request.match_info["broadcast_id"])
+    runtime = request.app[RUNTIME]
+    stopped = await broadcasts.cancel(runtime.sessions, ident, actor=principal.username,
+                                      now=request.app[CLOCK](), scope=principal.area_path)
+    return _json(BroadcastCancelled(id=ident, stopped=stopped))
+
+
 async def get_history(request: web.Request) -> web.Response:
     """GET /api/care/elders/{elder_id}/history."""
     principal = require_role(request, *VIEW_ROLES)
     async with request.app[RUNTIME].sessions() as session:
         return _json(await history(session, principal, int(request.match_info["elder_id"])))
-
-
-async def get_speech(request: web.Request) -> web.Response:
-    """GET /media/care/<name>: a care call's spoken greeting, for Asterisk (by name only)."""
-    name = request.match_info["name"]
-    if MEDIA_NAME.match(name) is None:
-        raise web.HTTPNotFound()
-    try:
-        result = await request.app[COMMANDS].call("care.speech", {"name": name}, within=3.0)
-    except DomainError as err:
-        raise web.HTTPNotFound() from err
-    return web.Response(body=base64.b64decode(result["wav"]), content_type="audio/wav",
-                        headers={"Cache-Control": "no-store",
-                                 "X-Content-Type-Options": "nosniff"})
 
 
 async def care_page(request: web.Request) -> web.StreamResponse:
@@ -211,6 +261,10 @@ async def care_page(request: web.Request) -> web.StreamResponse:
             .limit(100))).all()
         paused = {k for k, p in (await session.execute(
             select(CareCampaign.kind, CareCampaign.paused))).all() if p}
+        warnings = await broadcast_views(session, principal.area_path, limit=20)
+        areas = (await session.execute(
+            select(Area.code, Area.name).where(broadcasts.in_scope(principal.area_path))
+            .order_by(Area.path).limit(500))).all()
         inbound = (await session.execute(select(func.count()).select_from(Call).where(
             Call.direction == CallDirection.INBOUND.value, Call.kind != CallKind.CARE.value,
             Call.started_at >= start))).scalar_one()
@@ -226,6 +280,8 @@ async def care_page(request: web.Request) -> web.StreamResponse:
         "campaigns": [{"kind": k.value, "paused": k.value in paused} for k in CareKind],
         "can_manage": principal.has_role(*MANAGE_ROLES) and not principal.via_token,
         "dialler": care.dialler.status() if care is not None else None,
+        "broadcasts": warnings, "areas": [{"code": c, "name": n} for c, n in areas],
+        "count_keys": broadcasts.COUNT_KEYS,
     })
 
 
@@ -242,12 +298,11 @@ async def elder_page(request: web.Request) -> web.StreamResponse:
 def install_web(app: web.Application, care: CareApp | None, commands: CommandPath) -> None:
     """The care page, the care API and the spoken greetings Asterisk fetches."""
     app[CARE_APP] = care
-    app[COMMANDS] = commands
     add_web_dir(app, "care", WEB_DIR)
     add_nav(app, NavItem("care", "nav.care", frozenset(VIEW_ROLES)))
     app.router.add_get("/care", care_page, name="care")
     app.router.add_get(r"/care/elders/{elder_id:\d+}", elder_page, name="care-elder")
-    app.router.add_get(MEDIA_PATH + "{name}", get_speech, name="care-speech")
+    install_media(app, CARE_MEDIA, commands)  # Asterisk fetches the spoken greetings here
     api = app[API]
     api.add(ApiRoute("GET", "/api/care/calls", get_calls,
                      "Care calls (plans' calls and calls placed by hand) with their results",
@@ -261,6 +316,21 @@ def install_web(app: web.Application, care: CareApp | None, commands: CommandPat
     api.add(ApiRoute("POST", r"/api/care/campaigns/{kind:[a-z]+}", post_campaign,
                      "Pause or resume one kind of care call", CampaignView,
                      body=CampaignChange, errors=(401, 403, 404, 422), tag="care"))
+    api.add(ApiRoute("GET", "/api/care/broadcasts", get_broadcasts,
+                     "Weather warnings for areas in my jurisdiction, their calls counted",
+                     BroadcastList, errors=(401, 403), tag="care"))
+    api.add(ApiRoute("POST", "/api/care/broadcasts", post_broadcast,
+                     "Issue a weather warning for an area and its sub-areas: a weather "
+                     "care call to every elder with a phone", BroadcastView,
+                     body=BroadcastInput, errors=(400, 401, 403, 404, 422), tag="care",
+                     status=201))
+    api.add(ApiRoute("GET", r"/api/care/broadcasts/{broadcast_id:\d+}", get_broadcast,
+                     "One weather warning and its calls counted", BroadcastView,
+                     errors=(401, 403, 404), tag="care"))
+    api.add(ApiRoute("POST", r"/api/care/broadcasts/{broadcast_id:\d+}/cancel",
+                     post_broadcast_cancel,
+                     "Cancel a weather warning: its calls not yet placed are not placed",
+                     BroadcastCancelled, errors=(401, 403, 404, 409), tag="care"))
     api.add(ApiRoute("GET", r"/api/care/elders/{elder_id:\d+}/history", get_history,
                      "An elder's care calls and care timeline", History,
                      errors=(401, 403, 404), tag="care"))

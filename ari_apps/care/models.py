@@ -170,6 +170,34 @@ class CareTask(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    #: The weather warning this call carries (one task per elder and broadcast).
+    broadcast_id: Mapped[int | None] = mapped_column(
+        ForeignKey("care_broadcasts.id", ondelete="CASCADE"), index=True)
+
+
+class CareBroadcast(Base):
+    """A weather warning for an area and its sub-areas: one weather call per elder (A §5.3.2).
+
+    Its calls are ``care_tasks`` (``b<id>-e<elder>``) made with it in one transaction, so
+    a restart forgets none and calls none twice; its counts are read from them.
+    """
+
+    __tablename__ = "care_broadcasts"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("areas.id", ondelete="RESTRICT"))
+    message: Mapped[str] = mapped_column(String(500))
+    #: Urgent warnings ring in the quiet hours and outside the elders' own hours too.
+    urgent: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: No call is placed after this moment (a retry due later is dropped).
+    valid_until: Mapped[datetime] = mapped_column()
+    #: Elders called, and elders of the area left out for want of a phone.
+    elders: Mapped[int] = mapped_column(Integer, default=0)
+    without_phone: Mapped[int] = mapped_column(Integer, default=0)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    cancelled_by: Mapped[str | None] = mapped_column(String(64))
+    cancelled_at: Mapped[datetime | None] = mapped_column()
 
 
 class CareCampaign(Base):
@@ -197,3 +225,18 @@ class CareEvent(Base):
     kind: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CareLayout(Base):
+    """A day whose care calls were laid out for every active plan, and when.
+
+    A process start fills only the gap since this moment (plans changed later) instead of
+    reading every plan again; a day without a row is laid out in full.
+    """
+
+    __tablename__ = "care_layouts"
+
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    #: When the layout read the plans: plans changed at or after it are laid out again.
+    laid_out_at: Mapped[datetime] = mapped_column()
+    calls: Mapped[int] = mapped_column(Integer, default=0)

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from ari_apps.care.broadcasts import retry_urgent
 from ari_apps.care.models import REACHED, CareKind, CareResult, CareTask, Escalation, TaskState
 from ari_apps.care.outcomes import Next, decide
 from ari_apps.care.services import (
@@ -78,56 +79,59 @@ async def settle(sessions: SessionFactory, settings: Settings, end: AttemptEnd, 
         task = await session.get(CareTask, end.task_id, with_for_update=True)
         if task is None:
             return None
-        call = await session.get(Call, end.call_id, with_for_update=True)
-        if call is not None and call.outcome is not None:
-            return None  # this attempt was settled already (its watch and its end raced)
-        if call is not None:
-            call.outcome = (CallOutcome.ANSWERED if end.answered_at
-                            else _OUTCOMES.get(end.result, CallOutcome.FAILED)).value
-            call.answered_at = end.answered_at
-            call.ended_at = now
-            call.hangup_cause = end.cause
-            call.disposition = end.result.value
-            call.talk_seconds = int((now - end.answered_at).total_seconds()) \
-                if end.answered_at else 0
-            call.details = {**(call.details or {}), "result": end.result.value,
-                            "reason": end.reason}
         kind = CareKind(task.kind)
-        if end.result is CareResult.NO_RESPONSE:
-            task.unanswered_keys += 1
-        step = decide(kind, end.result, attempt=end.attempt, no_responses=task.unanswered_keys,
-                      retry_delays=list(settings.care_retry_delays), report_to_kin=report_to_kin,
-                      retryable=end.retryable)
-        task.result, task.reason = end.result.value, end.reason[:200]
-        task.owner = None
-        await event(session, f"call.{end.result.value}", elder_id=task.elder_id, task=task.id,
-                    call=end.call_id, detail={"attempt": end.attempt, "reason": end.reason})
-        await session.execute(update(ScheduledTimer).where(
-            ScheduledTimer.kind == WATCH_KIND, ScheduledTimer.key == f"{task.id}:{end.attempt}",
-            ScheduledTimer.state == TimerState.PENDING.value).values(
-                state=TimerState.CANCELLED.value, updated_at=now))
-        if step.retry_after is not None:
-            due = hours_for(settings).place(now + timedelta(seconds=step.retry_after))
-            task.state, task.due_at = TaskState.SCHEDULED.value, due
-            await arm_timer(session, CALL_KIND, f"{task.id}:{end.attempt + 1}", due)
-            await event(session, "call.retry", elder_id=task.elder_id, task=task.id,
-                        detail={"attempt": end.attempt + 1, "at": due.isoformat()})
-        else:
-            task.state = TaskState.DONE.value
-        if end.result in REACHED:
-            await _resolve_open(session, task.elder_id, task.id)
-        if step.escalate:
-            task.escalation = Escalation.ALERTED.value
-            notes = await _alerts(session, task, elder_name, social_worker=True)
-            await arm_timer(session, VISIT_KIND, task.id,
-                            now + timedelta(seconds=settings.care_visit_after_seconds))
-            await event(session, "unreached.alerted", elder_id=task.elder_id, task=task.id,
-                        detail={"notified": len(notes), "agent_task": True})
-        elif step.report_kin:
-            task.escalation = Escalation.KIN_REPORTED.value
-            notes = await _alerts(session, task, elder_name, social_worker=False)
-            await event(session, "reminder.reported_to_kin", elder_id=task.elder_id,
-                        task=task.id, detail={"notified": len(notes)})
+        # One statement (the hot path): the row's details are those ``begin_attempt`` wrote.
+        ended = await session.execute(update(Call).where(
+            Call.id == end.call_id, Call.outcome.is_(None)).values(
+                outcome=(CallOutcome.ANSWERED if end.answered_at
+                         else _OUTCOMES.get(end.result, CallOutcome.FAILED)).value,
+                answered_at=end.answered_at, ended_at=now, hangup_cause=end.cause,
+                disposition=end.result.value,
+                talk_seconds=int((now - end.answered_at).total_seconds())
+                if end.answered_at else 0,
+                details={"task": task.id, "attempt": end.attempt, "care_kind": kind.value,
+                         "result": end.result.value, "reason": end.reason}))
+        if not ended.rowcount and await session.get(Call, end.call_id) is not None:  # type: ignore[attr-defined]
+            return None  # this attempt was settled already (its watch and its end raced)
+        # The task's changes go in one UPDATE at the commit (no flush between statements).
+        with session.no_autoflush:
+            if end.result is CareResult.NO_RESPONSE:
+                task.unanswered_keys += 1
+            step = decide(kind, end.result, attempt=end.attempt, no_responses=task.unanswered_keys,
+                          retry_delays=list(settings.care_retry_delays), report_to_kin=report_to_kin,
+                          retryable=end.retryable)
+            task.result, task.reason = end.result.value, end.reason[:200]
+            task.owner = None
+            await event(session, f"call.{end.result.value}", elder_id=task.elder_id, task=task.id,
+                        call=end.call_id, detail={"attempt": end.attempt, "reason": end.reason})
+            await session.execute(update(ScheduledTimer).where(
+                ScheduledTimer.kind == WATCH_KIND, ScheduledTimer.key == f"{task.id}:{end.attempt}",
+                ScheduledTimer.state == TimerState.PENDING.value).values(
+                    state=TimerState.CANCELLED.value, updated_at=now))
+            if step.retry_after is not None:
+                due = now + timedelta(seconds=step.retry_after)
+                if not await retry_urgent(session, task):  # an urgent warning rings at any hour
+                    due = hours_for(settings).place(due)
+                task.state, task.due_at = TaskState.SCHEDULED.value, due
+                await arm_timer(session, CALL_KIND, f"{task.id}:{end.attempt + 1}", due)
+                await event(session, "call.retry", elder_id=task.elder_id, task=task.id,
+                            detail={"attempt": end.attempt + 1, "at": due.isoformat()})
+            else:
+                task.state = TaskState.DONE.value
+            if end.result in REACHED:
+                await _resolve_open(session, task.elder_id, task.id)
+            if step.escalate:
+                task.escalation = Escalation.ALERTED.value
+                notes = await _alerts(session, task, elder_name, social_worker=True)
+                await arm_timer(session, VISIT_KIND, task.id,
+                                now + timedelta(seconds=settings.care_visit_after_seconds))
+                await event(session, "unreached.alerted", elder_id=task.elder_id, task=task.id,
+                            detail={"notified": len(notes), "agent_task": True})
+            elif step.report_kin:
+                task.escalation = Escalation.KIN_REPORTED.value
+                notes = await _alerts(session, task, elder_name, social_worker=False)
+                await event(session, "reminder.reported_to_kin", elder_id=task.elder_id,
+                            task=task.id, detail={"notified": len(notes)})
         elder_id = task.elder_id
     return Settled(elder_id, kind, step, step.escalate, step.report_kin, notes)
 

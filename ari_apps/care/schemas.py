@@ -112,3 +112,46 @@ class History(BaseModel):
     elder_id: int
     calls: list[CareCallView]
     timeline: list[HistoryEntry]
+
+
+class BroadcastInput(BaseModel):
+    """``POST /api/care/broadcasts``: a weather warning for an area and its sub-areas."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    area_code: str = Field(min_length=1, max_length=32)
+    #: Spoken to every elder (at most 300 characters, no control characters).
+    message: str
+    #: Ring in the quiet hours and outside the elders' own hours too.
+    urgent: bool = False
+    #: No call is placed after this (local time without an offset; default: 12 hours on).
+    until: datetime | None = None
+
+
+class BroadcastView(BaseModel):
+    """A weather warning and its calls counted: confirmed, no_response (not confirmed),
+    no_answer, busy, failed, pending, cancelled, expired."""
+
+    id: int
+    area_code: str
+    area_name: str
+    message: str
+    urgent: bool
+    valid_until: datetime
+    state: str
+    elders: int
+    without_phone: int
+    counts: dict[str, int]
+    created_by: str
+    created_at: datetime
+    cancelled_by: str | None
+    cancelled_at: datetime | None
+
+
+class BroadcastList(BaseModel):
+    broadcasts: list[BroadcastView]
+
+
+class BroadcastCancelled(BaseModel):
+    id: int
+    stopped: int

@@ -14,7 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import false, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ari_apps.care.exceptions import (
@@ -26,10 +26,12 @@ from ari_apps.care.exceptions import (
     TaskNotFound,
 )
 from ari_apps.care.models import (
+    CareBroadcast,
     CareCampaign,
     CareEvent,
     CareHours,
     CareKind,
+    CareLayout,
     CarePlan,
     CareTask,
     Escalation,
@@ -41,6 +43,7 @@ from ari_apps.care.plans import Hours, PlanSpec, Window, parse_time, parse_weekd
 from callcenter import audit
 from callcenter.calls.models import Call, CallDirection, CallKind
 from callcenter.directory.validators import normalise_phone
+from callcenter.errors import DomainError
 from callcenter.scheduler.models import ScheduledTimer, TimerState
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory, dialect_insert
@@ -96,10 +99,13 @@ async def ensure_timers(session: AsyncSession, rows: list[dict[str, Any]]) -> No
 
 
 async def arm_timer(session: AsyncSession, kind: str, key: str, due_at: datetime,
-                    payload: dict[str, Any] | None = None) -> None:
-    """Arm (or move) a timer in this transaction: the newest request wins."""
+                    payload: dict[str, Any] | None = None, *,
+                    requested_at: datetime | None = None) -> None:
+    """Arm (or move) a timer in this transaction: the newest request wins (``requested_at``:
+    the scheduler's clock, when the scheduler may move the same timer later)."""
     insert = dialect_insert(session.get_bind().dialect.name)
-    values = timer_values(kind, key, due_at, payload) | {"requested_at": utcnow()}
+    values = timer_values(kind, key, due_at, payload) | {
+        "requested_at": requested_at or utcnow()}
     stmt = insert(ScheduledTimer).values(**values)
     await session.execute(stmt.on_conflict_do_update(
         index_elements=["kind", "key"],
@@ -127,15 +133,19 @@ async def ensure_default_plans(session: AsyncSession, settings: Settings) -> int
 
 
 async def layout_day(sessions: SessionFactory, settings: Settings, day: date, *,
-                     plan_ids: Iterable[int] | None = None, not_before: datetime | None = None
-                     ) -> int:
+                     plan_ids: Iterable[int] | None = None, not_before: datetime | None = None,
+                     changed_since: datetime | None = None) -> int:
     """Make ``day``'s care calls of the active plans (or of ``plan_ids``) and arm them.
 
     Idempotent: tasks and timers that exist are left as they are. Calls that would fall
     before ``not_before`` are not made (a plan added in the afternoon starts tomorrow).
+    ``changed_since`` reads only the plans created or changed since then (the gap after
+    the day's last layout). A layout of every plan (no ``plan_ids``) marks the day in
+    ``care_layouts`` with the moment it read them.
     """
     zone = ZoneInfo(settings.time_zone)
     async with sessions.begin() as session:
+        read_at = utcnow()
         if plan_ids is None:
             await ensure_default_plans(session, settings)
         query = (select(CarePlan, CareHours)
@@ -144,6 +154,8 @@ async def layout_day(sessions: SessionFactory, settings: Settings, day: date, *,
                  .where(CarePlan.active.is_(True), Elder.status == ElderStatus.ACTIVE.value))
         if plan_ids is not None:
             query = query.where(CarePlan.id.in_(list(plan_ids)))
+        if changed_since is not None:
+            query = query.where(CarePlan.updated_at >= changed_since)
         tasks: list[dict[str, Any]] = []
         timers: list[dict[str, Any]] = []
         now = utcnow()
@@ -164,12 +176,38 @@ async def layout_day(sessions: SessionFactory, settings: Settings, day: date, *,
                           "escalation": Escalation.NONE.value, "created_by": "plan",
                           "created_at": now, "updated_at": now, "details": {}})
             timers.append(timer_values(CALL_KIND, f"{ident}:1", due))
-        insert = dialect_insert(session.get_bind().dialect.name)
-        for start in range(0, len(tasks), _CHUNK):
-            await session.execute(insert(CareTask).values(tasks[start:start + _CHUNK])
-                                  .on_conflict_do_nothing(index_elements=["id"]))
+        await insert_tasks(session, tasks)
         await ensure_timers(session, timers)
+        if plan_ids is None:
+            await _mark_laid_out(session, day, read_at, len(tasks))
     return len(tasks)
+
+
+async def insert_tasks(session: AsyncSession, tasks: list[dict[str, Any]]) -> None:
+    """Insert care tasks in chunks; a task that exists is left as it is."""
+    insert = dialect_insert(session.get_bind().dialect.name)
+    for start in range(0, len(tasks), _CHUNK):
+        await session.execute(insert(CareTask).values(tasks[start:start + _CHUNK])
+                              .on_conflict_do_nothing(index_elements=["id"]))
+
+
+async def _mark_laid_out(session: AsyncSession, day: date, read_at: datetime,
+                         calls: int) -> None:
+    # Plans saved after ``read_at`` are laid out by whoever saves them (``save_plans``
+    # lays out their day after its commit); the mark only spares re-reading the rest.
+    insert = dialect_insert(session.get_bind().dialect.name)
+    stmt = insert(CareLayout).values(local_date=day, laid_out_at=read_at, calls=calls)
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=["local_date"],
+        set_={"laid_out_at": stmt.excluded.laid_out_at,
+              "calls": CareLayout.calls + stmt.excluded.calls}))
+
+
+async def last_layout(sessions: SessionFactory, day: date) -> datetime | None:
+    """When ``day``'s plans were last all read for its layout, or None."""
+    async with sessions() as session:
+        mark = await session.get(CareLayout, day)
+        return mark.laid_out_at if mark is not None else None
 
 
 def local_day(settings: Settings, moment: datetime) -> date:
@@ -193,29 +231,39 @@ class Target:
 
 async def target_of(session: AsyncSession, task: CareTask) -> Target:
     """The elder's number and the plan's words; a clear error when nobody can be called."""
-    row = (await session.execute(
-        select(Elder, Area.path).join(Area, Area.id == Elder.area_id)
-        .where(Elder.id == task.elder_id))).first()
+    return await _target(session, task.id, task.elder_id, CareKind(task.kind), task.plan_id,
+                         task.details or {})
+
+
+async def _target(session: AsyncSession, task_id_: str, elder_id: int, kind: CareKind,
+                  plan_id: int | None, details: dict[str, Any]) -> Target:
+    # One query (an attempt's hot path): the elder, their area, first phone and the plan.
+    first_phone = (select(ElderPhone.number).where(ElderPhone.elder_id == Elder.id)
+                   .order_by(ElderPhone.id).limit(1).scalar_subquery())
+    query = (select(Elder.code, Elder.name, Elder.status, Area.path, first_phone,
+                    CarePlan.id, CarePlan.medicine, CarePlan.message, CarePlan.report_to_kin)
+             .join(Area, Area.id == Elder.area_id)
+             .outerjoin(CarePlan, (CarePlan.id == plan_id) if plan_id is not None
+                        else false())
+             .where(Elder.id == elder_id))
+    row = (await session.execute(query)).first()
     if row is None:
-        raise TaskNotFound("the care call's elder is gone", {"task": task.id})
-    elder, path = row
-    if elder.status != ElderStatus.ACTIVE.value:
-        raise ElderInactive(f"elder {elder.code} is {elder.status}", {"elder": elder.code})
-    phones = list((await session.execute(
-        select(ElderPhone.number).where(ElderPhone.elder_id == elder.id)
-        .order_by(ElderPhone.id))).scalars())
-    if not phones:
-        raise NoPhone(f"elder {elder.code} has no phone number", {"elder": elder.code})
+        raise TaskNotFound("the care call's elder is gone", {"task": task_id_})
+    code, name, status, path, phone, found_plan, medicine, message, report = row
+    if status != ElderStatus.ACTIVE.value:
+        raise ElderInactive(f"elder {code} is {status}", {"elder": code})
+    if phone is None:
+        raise NoPhone(f"elder {code} has no phone number", {"elder": code})
     try:
-        number = normalise_phone(phones[0])
+        number = normalise_phone(phone)
     except ValueError as err:
-        raise BadNumber(f"elder {elder.code}: {err}", {"elder": elder.code}) from None
-    plan = await session.get(CarePlan, task.plan_id) if task.plan_id else None
-    details = task.details or {}
-    return Target(task.id, elder.id, CareKind(task.kind), elder.name, number, path,
-                  medicine=plan.medicine if plan else str(details.get("medicine", "")),
-                  message=plan.message if plan else str(details.get("message", "")),
-                  report_to_kin=bool(plan.report_to_kin) if plan else False)
+        raise BadNumber(f"elder {code}: {err}", {"elder": code}) from None
+    if found_plan is not None:
+        return Target(task_id_, elder_id, kind, name, number, path, medicine=medicine,
+                      message=message, report_to_kin=bool(report))
+    return Target(task_id_, elder_id, kind, name, number, path,
+                  medicine=str(details.get("medicine", "")),
+                  message=str(details.get("message", "")))
 
 
 async def event(session: AsyncSession, kind: str, *, elder_id: int | None,
@@ -226,25 +274,47 @@ async def event(session: AsyncSession, kind: str, *, elder_id: int | None,
                           detail=detail or {}, at=utcnow()))
 
 
+@dataclass(frozen=True)
+class Begun:
+    """An attempt written: whom it calls, or why it cannot (it then fails at once)."""
+
+    target: Target
+    failure: DomainError | None = None
+
+
 async def begin_attempt(sessions: SessionFactory, task_id_: str, attempt: int, call: str,
-                        number: str, owner: str, now: datetime) -> bool:
-    """Write the attempt's calls row and move the task on; False if it was placed before."""
+                        owner: str, now: datetime) -> Begun | None:
+    """Write the attempt's calls row and move the task on, in one transaction; None if it
+    was placed before, the task is cancelled, or its broadcast is cancelled or expired."""
+    still_valid = select(CareBroadcast.id).where(
+        CareBroadcast.id == CareTask.broadcast_id, CareBroadcast.cancelled_at.is_(None),
+        CareBroadcast.valid_until > now).exists()
     async with sessions.begin() as session:
-        moved = await session.execute(
-            update(CareTask).where(CareTask.id == task_id_, CareTask.attempts < attempt)
+        row = (await session.execute(
+            update(CareTask).where(CareTask.id == task_id_, CareTask.attempts < attempt,
+                                   CareTask.state != TaskState.CANCELLED.value,
+                                   CareTask.broadcast_id.is_(None) | still_valid)
             .values(attempts=attempt, state=TaskState.CALLING.value, owner=owner,
-                    heartbeat_at=now, updated_at=utcnow()))
-        if moved.rowcount != 1:  # type: ignore[attr-defined]
-            return False
-        task = await session.get(CareTask, task_id_)
-        assert task is not None
-        session.add(Call(id=call, kind=CallKind.CARE.value,
-                         direction=CallDirection.OUTBOUND.value, called_number=number,
-                         elder_id=task.elder_id, caller_kind="staff", started_at=now,
-                         details={"task": task_id_, "attempt": attempt, "care_kind": task.kind}))
-        await event(session, "call.dialling", elder_id=task.elder_id, task=task_id_, call=call,
-                    detail={"attempt": attempt})
-    return True
+                    heartbeat_at=now, updated_at=utcnow())
+            .returning(CareTask.elder_id, CareTask.kind, CareTask.plan_id, CareTask.details)
+        )).first()
+        if row is None:
+            return None
+        elder_id, kind, plan_id, details = row
+        failure: DomainError | None = None
+        try:
+            target = await _target(session, task_id_, elder_id, CareKind(kind), plan_id,
+                                   details or {})
+        except (NoPhone, BadNumber, ElderInactive, TaskNotFound) as err:
+            target, failure = Target(task_id_, elder_id, CareKind(kind), "", "", ""), err
+        await session.execute(insert(Call).values(
+            id=call, kind=CallKind.CARE.value, direction=CallDirection.OUTBOUND.value,
+            called_number=target.number, elder_id=elder_id, caller_kind="staff",
+            started_at=now, details={"task": task_id_, "attempt": attempt, "care_kind": kind}))
+        await session.execute(insert(CareEvent).values(
+            elder_id=elder_id, task_id=task_id_, call_id=call, kind="call.dialling",
+            detail={"attempt": attempt}, at=utcnow()))
+    return Begun(target, failure)
 
 
 async def campaigns_paused(session: AsyncSession) -> set[CareKind]:

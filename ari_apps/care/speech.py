@@ -1,23 +1,23 @@
 """What the elder hears, spoken per call in Mandarin at a slow pace (espeak-ng).
 
 Made while the phone rings, held in memory by the process that places the call and
-fetched by Asterisk over HTTP (``sound:<MEDIA_BASE_URL>/media/care/<name>``,
-res_http_media_cache) by an unguessable name; dropped when the call ends. When it cannot
-be made in time, ``CARE_FALLBACK_SOUND`` (a recorded greeting) stands in.
+fetched by Asterisk over HTTP (``sound:<MEDIA_BASE_URL>/media/care/<name>``) by an
+unguessable name, as every spoken file is (``callcenter.media``); dropped when the call
+ends. When it cannot be made in time, ``CARE_FALLBACK_SOUND`` (a recorded greeting)
+stands in.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
-import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ari_apps.care.exceptions import TaskNotFound
 from ari_apps.care.models import CareKind
 from callcenter.logs import get_logger
+from callcenter.media import MediaRoute, SpokenFiles, wav_answer
 
 log = get_logger(__name__)
 
@@ -59,8 +59,7 @@ class CareSpeech:
 
     def __init__(self, speaker: Speaker | None) -> None:
         self.speaker = speaker
-        self.files: dict[str, bytes] = {}
-        self._owned: dict[str, list[str]] = {}
+        self.files = SpokenFiles()
 
     async def make(self, call_id: str, text: str) -> str | None:
         """The file name saying ``text`` for ``call_id``, or None (the fallback stands in)."""
@@ -72,22 +71,19 @@ class CareSpeech:
         except Exception as err:  # noqa: BLE001 - the recorded greeting stands in
             log.warning("care speech failed; the fallback greeting stands in", error=repr(err))
             return None
-        name = f"care-{secrets.token_hex(16)}.wav"
-        self.files[name] = wav
-        self._owned.setdefault(call_id, []).append(name)
-        return name
+        return self.files.add(call_id, "care", wav)
 
     def drop(self, call_id: str) -> None:
         """The call ended: nothing of it is served any more."""
-        for name in self._owned.pop(call_id, []):
-            self.files.pop(name, None)
+        self.files.drop(call_id)
 
     async def command(self, args: dict[str, Any]) -> dict[str, Any] | None:
         """The ``care.speech`` command: a file by name, if this process holds it."""
         name = str(args.get("name", ""))
         if MEDIA_NAME.match(name) is None:
             raise TaskNotFound("no such spoken file", {})
-        wav = self.files.get(name)
-        if wav is None:
-            return None  # another process holds it, or nobody: the asker times out
-        return {"wav": base64.b64encode(wav).decode("ascii")}
+        return wav_answer(self.files.get(name))
+
+
+#: Where Asterisk fetches the care calls' spoken files.
+CARE_MEDIA = MediaRoute(MEDIA_PATH, MEDIA_NAME, "care.speech", "care-speech")

@@ -20,6 +20,7 @@ from datetime import datetime
 
 from sqlalchemy import update
 
+from ari_apps.care.broadcasts import stop_if_closed
 from ari_apps.care.dialler import Dialler, Job, trunk_of
 from ari_apps.care.exceptions import BadNumber, ElderInactive, NoPhone, TaskNotFound
 from ari_apps.care.models import CareKind, CareResult, CareTask
@@ -44,6 +45,7 @@ from callcenter.asterisk import (
 )
 from callcenter.calls.models import Call
 from callcenter.logs import get_logger
+from callcenter.media import media_base_url
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import utcnow
@@ -130,24 +132,15 @@ class CareCalls:
     async def place(self, job: Job) -> None:
         """The dialler's ``place``: write the attempt, then originate it."""
         ident = call_id(job.task_id, job.attempt)
-        async with self.store_slots, self.sessions() as session:
-            task = await session.get(CareTask, job.task_id)
-            if task is None or task.attempts >= job.attempt:
-                self.dialler.release(job)  # placed before (a restart): never twice
-                return
-            try:
-                target = await target_of(session, task)
-            except (NoPhone, BadNumber, ElderInactive, TaskNotFound) as err:
-                target = Target(task.id, task.elder_id, CareKind(task.kind), "", "", "")
-                failure: Exception | None = err
-            else:
-                failure = None
         async with self.store_slots:
-            placed = await begin_attempt(self.sessions, job.task_id, job.attempt, ident,
-                                         target.number, self.owner, self.clock())
-        if not placed:
+            begun = await begin_attempt(self.sessions, job.task_id, job.attempt, ident,
+                                        self.owner, self.clock())
+            if begun is None:  # placed before (a restart: never twice), or stopped
+                await stop_if_closed(self.sessions, job.task_id, self.clock())
+        if begun is None:
             self.dialler.release(job)
             return
+        target, failure = begun.target, begun.failure
         call = CareCall(job, target, ident, next(iter(self.clients)))
         self.calls[ident] = call
         if failure is not None:
@@ -468,6 +461,4 @@ def _error_id(err: Exception) -> str:
 
 
 def _media_base(settings: Settings) -> str:
-    from ari_apps.sos.briefing import media_base_url  # the console's address, one rule
-
-    return media_base_url(settings)
+    return media_base_url(settings)  # the console's address, one rule

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import update
 
+from ari_apps.care.broadcasts import stop_reason
 from ari_apps.care.dialler import Dialler, Job, trunk_of
 from ari_apps.care.models import CareKind, CareResult, CareTask, TaskState
 from ari_apps.care.plans import call_id, parse_time
@@ -29,6 +30,8 @@ from ari_apps.care.services import (
     DAY_KIND,
     VISIT_KIND,
     WATCH_KIND,
+    arm_timer,
+    event,
     layout_day,
     local_day,
     target_of,
@@ -101,15 +104,27 @@ class CallTimers:
         """Hand an attempt to the dialler (once) and arm its watch."""
         now = self.clock()
         async with self._queue_slots, self.sessions.begin() as session:
-            task = await session.get(CareTask, task_id, with_for_update=True)
-            if task is None or task.state in (TaskState.DONE.value, TaskState.CANCELLED.value) \
-                    or task.attempts >= attempt:
+            row = (await session.execute(
+                update(CareTask).where(CareTask.id == task_id, CareTask.attempts < attempt,
+                                       CareTask.state.not_in([TaskState.DONE.value,
+                                                              TaskState.CANCELLED.value]))
+                .values(state=TaskState.QUEUED.value, owner=self.calls.owner,
+                        heartbeat_at=now, updated_at=utcnow())
+                .returning(CareTask.kind, CareTask.broadcast_id, CareTask.elder_id))).first()
+            if row is None:
                 return False
-            task.state, task.owner, task.heartbeat_at = (TaskState.QUEUED.value,
-                                                         self.calls.owner, now)
-            kind = CareKind(task.kind)
-        # Not waiting on the timer's write: a campaign arms thousands at once.
-        self.scheduler.schedule_nowait(WATCH_KIND, f"{task_id}:{attempt}", now + self.watch)
+            kind, broadcast_id, elder_id = CareKind(row[0]), row[1], row[2]
+            stop = await stop_reason(session, broadcast_id, now)
+            if stop is not None:  # a warning cancelled or expired: never placed
+                await session.execute(update(CareTask).where(CareTask.id == task_id).values(
+                    state=TaskState.CANCELLED.value, reason=stop, owner=None))
+                await event(session, "broadcast.stopped", elder_id=elder_id, task=task_id,
+                            detail={"reason": stop})
+                return False
+            # In the same transaction as the task's state (one commit per attempt queued,
+            # none through the scheduler's writer): queued ⇒ watched.
+            await arm_timer(session, WATCH_KIND, f"{task_id}:{attempt}", now + self.watch,
+                            requested_at=now)
         return self.dialler.submit(Job(task_id, attempt, kind, self.trunk, urgent=urgent))
 
     async def on_call(self, timer: Timer) -> None:

@@ -6,8 +6,8 @@ worker first hear the elder's name and "press 1 to join". Both are spoken in Man
 each incident by ``dialplan.sounds.speak`` (espeak-ng into sox, processes of their own,
 bounded by ``speech.SpeechQueue``), held in memory by the process that hosts the
 conference, and fetched by Asterisk over HTTP
-(``sound:<CALLCENTER_MEDIA_BASE_URL>/media/briefings/<name>``, res_http_media_cache).
-A file's name carries an unguessable token; it is dropped when the incident ends. A leg
+(``sound:<CALLCENTER_MEDIA_BASE_URL>/media/briefings/<name>``, res_http_media_cache,
+held and served as ``callcenter.media`` says); it is dropped when the incident ends. A leg
 that needs its prompt before it is made hears the generic one at once (the speech is then
 *late*: a later leg, or 120's repeat key, has it once it is made).
 """
@@ -15,9 +15,7 @@ that needs its prompt before it is made hears the generic one at once (the speec
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -26,7 +24,7 @@ from ari_apps.sos.directory import ElderCard
 from ari_apps.sos.exceptions import BriefingNotFound
 from ari_apps.sos.speech import SpeechQueue, SpeechRefused
 from callcenter.logs import get_logger
-from callcenter.settings import Settings
+from callcenter.media import SpokenFiles, wav_answer
 
 log = get_logger(__name__)
 
@@ -92,24 +90,13 @@ def confirm_text(card: ElderCard | None) -> str:
     return f"一二三四九紧急呼叫：{who}按了紧急呼叫，按1加入通话。"
 
 
-def media_base_url(settings: Settings) -> str:
-    """Where Asterisk reaches the console: the setting, else the console's own address."""
-    if settings.media_base_url:
-        return settings.media_base_url.rstrip("/")
-    host, _, port = settings.web_bind.rpartition(":")
-    host = host.strip("[]")
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
-    return f"http://{f'[{host}]' if ':' in host else host}:{port}"
-
-
 @dataclass
 class IncidentSpeech:
     """One incident's spoken files: made on demand, served by name, dropped at the end."""
 
     incident_id: str
     queue: SpeechQueue
-    files: dict[str, bytes] = field(default_factory=dict)
+    files: SpokenFiles = field(default_factory=SpokenFiles)
     _tasks: dict[str, tuple[str, asyncio.Task[str | None]]] = field(default_factory=dict)
     _late: set[str] = field(default_factory=set)
 
@@ -152,9 +139,7 @@ class IncidentSpeech:
             log.warning("sos speech failed; the generic prompt stands in", kind=kind,
                         error=repr(err))
             return None
-        name = f"{self.incident_id}-{kind}-{secrets.token_hex(16)}.wav"
-        self.files[name] = wav
-        return name
+        return self.files.add(kind, f"{self.incident_id}-{kind}", wav)
 
     def close(self) -> None:
         """The incident ended: nothing of it is served any more."""
@@ -176,4 +161,4 @@ async def briefing_command(conferences: Mapping[str, HasSpeech], args: dict[str,
     wav = conference.speech.files.get(stored)
     if wav is None:
         raise BriefingNotFound("no such briefing", {})
-    return {"wav": base64.b64encode(wav).decode("ascii")}
+    return wav_answer(wav)

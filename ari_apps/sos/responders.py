@@ -26,12 +26,12 @@ from ari_apps.sos.briefing import (
     briefing_text,
     confirm_text,
     listener_name,
-    media_base_url,
 )
 from ari_apps.sos.incident import Leg
 from ari_apps.sos.models import IncidentStatus, LegRole, LegState
 from callcenter.asterisk import AriError, ChannelDtmfReceived, PlaybackFinished
 from callcenter.logs import get_logger
+from callcenter.media import media_base_url
 from callcenter.store.models import utcnow
 
 log = get_logger(__name__)

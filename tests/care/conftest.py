@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -36,6 +36,8 @@ from tests.sos.conftest import quick_speech, sim_now
 ELDER_PHONE = "13900001111"
 KIN = ["13800000001", "13800000002"]
 SOCIAL_WORKER = "13600000001"
+ALL_PHONES = [ELDER_PHONE, *(f"1390000200{n}" for n in range(6))]
+T = TypeVar("T")
 
 
 @dataclass
@@ -116,6 +118,10 @@ class CareHarness:
 
     dialled: dict[str, str]
     played: list[tuple[str, str]]
+
+    async def placed(self, count: int) -> bool:
+        """Whether the simulator saw ``count`` care calls (or kin legs) dialled."""
+        return len(self.dialled) >= count
 
     def originated(self, number: str) -> list[str]:
         """The channels the simulator showed dialled to ``number`` (care calls, kin legs)."""
@@ -226,6 +232,26 @@ async def close_care(harness: CareHarness) -> None:
     await harness.scheduler.close()
     await harness.app.close()
     await harness.client.close()
+
+
+async def restarted_mid_way(sim: PbxSimulator, settings: Settings, sessions: SessionFactory,
+                            elders: Elders, tmp_path: Path,
+                            start: Callable[[CareHarness], Awaitable[T]]
+                            ) -> tuple[CareHarness, T]:
+    """``start`` the calls of all seeded elders (two at once, one a second), stop the product
+    with two on the line and the rest queued, and start it again: the second run."""
+    tuned = care_settings(settings, sim, care_max_per_trunk=2, care_calls_per_second=1.0)
+    first = await open_care(sim, tuned, sessions, elders, tmp_path)
+    for number in ALL_PHONES:
+        first.person(number, ring=15, dtmf="1", dtmf_after=20)
+    started = await start(first)
+
+    await first.until(lambda: first.placed(3), limit=300)
+    dialled_before = dict(first.dialled)
+    await close_care(first)
+    second = await open_care(sim, tuned, sessions, elders, tmp_path)
+    second.dialled.update(dialled_before)
+    return second, started
 
 
 @pytest.fixture

@@ -16,12 +16,14 @@ from callcenter.pbxsim.server import PbxSimulator
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 from tests.care.conftest import (
+    ALL_PHONES,
     ELDER_PHONE,
     CareHarness,
     Elders,
     care_settings,
     close_care,
     open_care,
+    restarted_mid_way,
 )
 
 
@@ -141,18 +143,8 @@ async def test_a_restart_mid_campaign_calls_nobody_twice_and_forgets_nobody(
     sim: PbxSimulator, settings: Settings, sessions: SessionFactory, elders: Elders,
     tmp_path: Path,
 ) -> None:
-    tuned = care_settings(settings, sim, care_max_per_trunk=2, care_calls_per_second=1.0)
-    first = await open_care(sim, tuned, sessions, elders, tmp_path)
-    numbers = [ELDER_PHONE, *(f"1390000200{n}" for n in range(6))]
-    for number in numbers:
-        first.person(number, ring=15, dtmf="1", dtmf_after=20)
-    tasks = await _plan_all(first, 1)
-    await first.until(lambda: _placed(first, 3), limit=300)
-    dialled_before = dict(first.dialled)
-    await close_care(first)  # the product stops: two calls on the line, the rest queued
-
-    second = await open_care(sim, tuned, sessions, elders, tmp_path)
-    second.dialled.update(dialled_before)
+    second, tasks = await restarted_mid_way(sim, settings, sessions, elders, tmp_path,
+                                             lambda first: _plan_all(first, 1))
     try:
         for task in tasks:
             await second.until(lambda t=task: second.done(t), limit=900, step=5)
@@ -162,14 +154,10 @@ async def test_a_restart_mid_campaign_calls_nobody_twice_and_forgets_nobody(
         for task in tasks:
             calls = await second.calls_of(task)
             assert len(calls) == 1, [(c.id, c.disposition, c.details) for c in calls]
-        for number in numbers:
+        for number in ALL_PHONES:
             assert len(second.originated(number)) == 1, number
     finally:
         await close_care(second)
-
-
-async def _placed(care: CareHarness, count: int) -> bool:
-    return len(care.dialled) >= count
 
 
 async def test_elders_living_alone_or_disabled_get_a_default_daily_wellbeing_call(

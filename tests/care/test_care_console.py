@@ -177,3 +177,61 @@ async def test_a_supervisor_pauses_a_campaign_and_the_dialler_holds_it(
     async with agent.post("/api/care/campaigns/wellbeing", json={"paused": False},
                           headers={"X-CSRF-Token": await csrf_of(agent)}) as response:
         assert response.status == 403
+
+
+async def test_a_supervisor_issues_lists_and_cancels_a_weather_warning_in_their_area(
+    console: CareConsole, login: Any,
+) -> None:
+    http = await login("sup_nk")
+    token = {"X-CSRF-Token": await csrf_of(http)}
+    until = (console.care.now() + timedelta(hours=3)).isoformat()
+    warning = {"area_code": "120104001", "message": "今晚有大风，请关好门窗", "until": until}
+    refusals = [
+        ({"area_code": "120101"}, 403, "area-out-of-jurisdiction"),
+        ({"area_code": "NOPE"}, 404, "area-not-found"),
+        ({"message": " "}, 422, "invalid-care-broadcast"),
+        ({"message": "风" * 301}, 422, "invalid-care-broadcast"),
+        ({"message": "大风\u0000"}, 400, None),
+        ({"until": (console.care.now() - timedelta(minutes=1)).isoformat()}, 422,
+         "invalid-care-broadcast"),
+    ]
+    for change, status, error_id in refusals:
+        async with http.post("/api/care/broadcasts", json=warning | change,
+                             headers=token) as response:
+            assert response.status == status, (change, await response.text())
+            if error_id:
+                assert (await response.json())["error_id"] == error_id
+    async with http.get("/api/care/broadcasts") as response:
+        assert (await response.json())["broadcasts"] == [], "nothing was created"
+    agent = await login("agent_hp")
+    async with agent.post("/api/care/broadcasts", json=warning,
+                          headers={"X-CSRF-Token": await csrf_of(agent)}) as response:
+        assert response.status == 403
+
+    async with http.post("/api/care/broadcasts", json=warning, headers=token) as response:
+        assert response.status == 201, await response.text()
+        issued = await response.json()
+    assert (issued["area_code"], issued["elders"], issued["state"]) == ("120104001", 7,
+                                                                       "active")
+    assert issued["counts"]["pending"] == 7
+    async with http.get(f"/api/care/broadcasts/{issued['id']}") as response:
+        assert (await response.json())["message"] == "今晚有大风，请关好门窗"
+    async with agent.get(f"/api/care/broadcasts/{issued['id']}") as response:
+        assert response.status == 404, "another area's warning is not shown"
+    async with agent.get("/api/care/broadcasts") as response:
+        assert (await response.json())["broadcasts"] == []
+    async with http.post(f"/api/care/broadcasts/{issued['id']}/cancel",
+                         headers=token) as response:
+        assert response.status == 200
+        assert (await response.json())["stopped"] == 7
+    async with http.post(f"/api/care/broadcasts/{issued['id']}/cancel",
+                         headers=token) as response:
+        assert response.status == 409
+    async with http.get("/api/care/broadcasts") as response:
+        [listed] = (await response.json())["broadcasts"]
+    assert (listed["state"], listed["counts"]["cancelled"]) == ("cancelled", 7)
+    async with http.get("/api/openapi.json") as response:
+        paths = (await response.json())["paths"]
+    assert {"/api/care/broadcasts", "/api/care/broadcasts/{broadcast_id}",
+            "/api/care/broadcasts/{broadcast_id}/cancel"} <= set(paths)
+    assert set(paths["/api/care/broadcasts"]) == {"get", "post"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 
 from click.testing import CliRunner, Result
@@ -66,3 +67,41 @@ async def test_import_reports_every_bad_line(care: CareHarness, tmp_path: Path) 
     assert any("line 2: at_time:" in line for line in lines)
     assert any("line 3: kind:" in line for line in lines)
     assert lines[-1].endswith("problem(s); nothing imported")
+
+
+async def test_broadcast_stores_a_warning_for_the_area_or_refuses_it_clearly(
+    care: CareHarness,
+) -> None:
+    from sqlalchemy import func, select
+
+    from ari_apps.care.models import CareBroadcast, CareTask
+
+    async def stored() -> tuple[int, int]:
+        async with care.sessions() as session:
+            return ((await session.execute(select(func.count()).select_from(CareBroadcast))
+                     ).scalar_one(),
+                    (await session.execute(select(func.count()).select_from(CareTask))
+                     ).scalar_one())
+
+    for args, expected in [
+        (["NOPE", "--message", "寒潮"], "area-not-found: no area 'NOPE'; nothing was sent"),
+        (["120104", "--message", ""], "invalid-care-broadcast: message:"),
+        (["120104", "--message", "寒潮", "--until", "2001-01-01T08:00"], "is in the past"),
+        (["120104", "--message", "寒潮", "--until", "tomorrow"], "not an ISO date-time"),
+    ]:
+        result = await _cli(care, "care", "broadcast", *args)
+        assert result.exit_code != 0
+        assert expected in result.stderr, result.stderr
+    assert await stored() == (0, 0)
+
+    until = (utcnow() + timedelta(hours=6)).isoformat()
+    result = await _cli(care, "care", "broadcast", "120104", "--message", "明天有暴雨，请勿外出",
+                        "--urgent", "--until", until)
+    assert result.exit_code == 0, result.output
+    assert "7 elder(s) in area 120104 to call (0 without a phone)" in result.stdout
+    assert await stored() == (1, 7)
+    async with care.sessions() as session:
+        broadcast = (await session.execute(select(CareBroadcast))).scalar_one()
+    assert broadcast.urgent and broadcast.message == "明天有暴雨，请勿外出"
+    result = await _cli(care, "care", "cancel-broadcast", str(broadcast.id))
+    assert result.exit_code == 0 and "7 call(s) not placed" in result.stdout

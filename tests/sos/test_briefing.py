@@ -12,20 +12,20 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ari_apps.sos import media_http
 from ari_apps.sos.briefing import (
     IncidentSpeech,
     briefing_command,
     briefing_text,
     confirm_text,
     listener_name,
-    media_base_url,
 )
 from ari_apps.sos.directory import ElderCard
 from ari_apps.sos.media_http import install_media
 from ari_apps.sos.speech import SpeechQueue
+from callcenter import media
 from callcenter.bus import MemoryBus
 from callcenter.commands import CommandPath
+from callcenter.media import media_base_url
 from callcenter.settings import Settings, SettingsError, load_settings
 from dialplan.sounds import speak
 from tests.sos.conftest import quick_speech
@@ -87,7 +87,7 @@ async def test_a_file_is_served_by_its_name_only_and_not_after_the_incident(
                  f"/media/briefings/{name}/..", "/media/briefings/../../etc/passwd"):
         assert (await client.get(path)).status == 404, path
 
-    monkeypatch.setattr(media_http, "MEDIA_WITHIN", 0.2)  # nobody else hosts it: no wait
+    monkeypatch.setattr(media, "MEDIA_WITHIN", 0.2)  # nobody else hosts it: no wait
     speech.close()
     del conferences[speech.incident_id]  # the incident ended
     assert (await client.get(f"/media/briefings/{name}")).status == 404
