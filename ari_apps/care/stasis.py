@@ -264,7 +264,7 @@ class CareCalls:
     async def _ask(self, call: CareCall) -> None:
         call.state = "asked"
         call.asked += 1
-        media = f"sound:{_media_base(self.settings)}/media/care/{call.greeting}" \
+        media = f"sound:{media_base_url(self.settings)}/media/care/{call.greeting}" \
             if call.greeting else self.settings.care_fallback_sound
         await self._play(call, media)
 
@@ -346,7 +346,7 @@ class CareCalls:
         call.playbacks.clear()
         thanks = await self.speech.make(call.id, THANKS_TEXT) \
             if self.settings.care_speech else None
-        await self._play(call, f"sound:{_media_base(self.settings)}/media/care/{thanks}"
+        await self._play(call, f"sound:{media_base_url(self.settings)}/media/care/{thanks}"
                          if thanks else GOODBYE)
         if not call.playbacks:
             await self._hangup(call)
@@ -459,6 +459,3 @@ class CareCalls:
 def _error_id(err: Exception) -> str:
     return str(getattr(err, "error_id", err.__class__.__name__))
 
-
-def _media_base(settings: Settings) -> str:
-    return media_base_url(settings)  # the console's address, one rule

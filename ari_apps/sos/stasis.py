@@ -338,7 +338,7 @@ class SosApp(Recovery):
             # A bare connection, not an ORM session: this is on the SOS's critical path.
             async with asyncio.timeout(IDENTIFY_TIMEOUT), self._read_engine.connect() as conn:
                 card = await identify(conn, caller_number=number, device_id=device_id)
-                if not found.done():
+                if not found.done():  # cancelled by a start that ended meanwhile
                     found.set_result(card)
         except Exception as err:  # noqa: BLE001 - the SOS goes on unidentified, with 120
             if found.done():
@@ -346,9 +346,8 @@ class SosApp(Recovery):
             else:
                 log.warning("sos identification failed; going on unidentified", error=repr(err),
                             exc_info=err)
-                found.set_result(None)
         finally:
-            if not found.done():  # cancelled (the app is closing)
+            if not found.done():  # failed, or cancelled (the app is closing)
                 found.set_result(None)
 
     async def join(self, incident_id: str, candidate: Candidate, actor: str) -> tuple[str, bool]:
