@@ -357,6 +357,11 @@ class Queues:
                                     "HoldTime": str(hold),
                                     "RingTime": str(int(self.clock.now() - entry.ring_started))})
         q.holdtime = hold
+        # A phone that answers turns from ringing to in use: app_queue hears the device
+        # state change (a Local member reads in use from its first ring: no change then).
+        # The device state comes through Asterisk's taskprocessors while the queue thread
+        # goes on, so it usually trails AgentConnect; Asterisk does not order the two.
+        self._set_status(q, member, INUSE)
         bridge = Bridge(str(uuid.uuid4()), "basic", "", self.clock.now(), creator="",
                         bridge_class="basic")
         self._emit("BridgeCreate", bridge.ami())

@@ -254,3 +254,20 @@ async def test_wrapup_time_keeps_the_member_free_of_calls_after_each_call(
     connect = await ami.wait_for(event("AgentConnect", Channel=join["Channel"]), start,
                                  advance=tick(sim))
     assert connect["Interface"] == AGENTS[0] and int(connect["HoldTime"]) >= 4
+
+
+async def test_a_softphone_member_reads_ringing_then_in_use_then_not_in_use(
+        sim: PbxSimulator, ami: AmiClient) -> None:
+    # A PJSIP member's device: ringing (6) while rung, in use (2) once it answers, not in
+    # use (1) after the call with InCall 0 (app_queue's update_status: the call completed).
+    # A Local member reads in use from its first ring instead (ami-queue-answered.txt).
+    await add(ami, AGENTS[0])
+    start = len(ami.messages)
+    await answered_by(sim, ami)
+    statuses = [(m["Status"], m["InCall"]) for m in ami.messages[start:]
+                if m.get("Event") == "QueueMemberStatus" and m["Interface"] == AGENTS[0]]
+    assert [s for s, _ in statuses] == ["6", "2", "1"]
+    assert statuses[-1][1] == "0"
+    local = [(m["Status"], m["InCall"]) for m in trace_messages("ami-queue-answered.txt")
+             if m.get("Event") == "QueueMemberStatus"]
+    assert local == [("2", "0"), ("1", "0")]
