@@ -15,6 +15,7 @@ out meanwhile). Ringing, in-call and wrap-up come from the call tracker (``calls
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,6 +44,8 @@ log = get_logger(__name__)
 #: Device states (Asterisk ``enum ast_device_state``) of a softphone nobody can ring.
 UNREACHABLE = {"4", "5"}
 SETTLE_SECONDS = 2.0  # AST_DEVICE_INVALID, AST_DEVICE_UNAVAILABLE
+#: What Asterisk appends to an interface to name one of its channels.
+_CHANNEL_SUFFIX = re.compile(r"-[0-9a-f]{8}(;[12])?$")
 
 
 @dataclass
@@ -289,6 +292,13 @@ class Agents:
     def find(self, member_name: str, interface: str) -> AgentState | None:
         """The agent behind a queue event's MemberName/Interface (None: not known)."""
         return self.by_interface.get(interface) or self.by_agent.get(member_name)
+
+    def by_channel(self, channel: str) -> AgentState | None:
+        """The agent whose member interface dialled ``channel`` (``PJSIP/agent-7001`` made
+        ``PJSIP/agent-7001-0000002a``; ``Local/a@ctx/n`` made ``Local/a@ctx-00000051;1``)."""
+        stem = _CHANNEL_SUFFIX.sub("", channel)
+        return next((s for s in self.by_interface.values()
+                     if stem in (s.interface, s.interface.removesuffix("/n"))), None)
 
     async def call_state(self, state: AgentState, *, ringing: int = 0,
                          in_call: bool | None = None, wrapup_queue: str | None = None) -> None:

@@ -10,6 +10,9 @@ so a restart loses nothing; ``reconcile`` closes or takes back what was open (af
 product restart, or an Asterisk restart that took the calls with it). Abandoned and
 overflowed calls go to the callback list. A call seen in a queue without a routing
 decision (another dialplan, the SOS fallback queue) is recorded too, as an unknown caller.
+A queue call nobody followed (routed while the product was down) still moves its agent:
+``AgentConnect``/``AgentComplete`` name the member, and a member whose device turns "Not in
+use" after a call is free (``QueueMemberStatus``).
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from ari_apps.hotline.agents import Agents
+from sqlalchemy import select
+
+from ari_apps.hotline.agents import Agents, AgentState
 from ari_apps.hotline.keys import (
     AUDIENCE,
     CALL_ANSWERED,
@@ -35,7 +40,7 @@ from ari_apps.hotline.store import HotlineStore
 from ari_apps.sos.directory import normalise_number
 from callcenter.asterisk import AmiClient, AmiEvent
 from callcenter.bus import Bus, BusMessage
-from callcenter.calls.models import CallDirection, CallKind, CallOutcome
+from callcenter.calls.models import Call, CallDirection, CallKind, CallOutcome
 from callcenter.logs import get_logger
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
@@ -48,6 +53,7 @@ DIAL_OUTCOMES = {"BUSY": CallOutcome.BUSY, "NOANSWER": CallOutcome.NO_ANSWER,
 ROUTING_VARIABLES = ("CALLCENTER_CALLER_KIND", "CALLCENTER_ELDER_ID", "CALLCENTER_REASON",
                      "QUEUE_PRIO", "CALLCENTER_ROUTED_BY", CARE_CALL_VARIABLE)
 DIAL_OUTCOMES_VALUES = {o.value for o in DIAL_OUTCOMES.values()}
+NOT_IN_USE = "1"  # AST_DEVICE_NOT_INUSE, a QueueMemberStatus ``Status``
 
 
 @dataclass
@@ -80,6 +86,8 @@ class LiveCall:
     care_call: str = ""  # the care call whose elder pressed 2 (CALLCENTER_CARE_CALL)
     care_reason: str = ""  # what the care call said of it (CALLCENTER_REASON before routing)
     no_callback: bool = False  # a consultation's part: its caller is with the agent
+    adopted: bool = False  # found talking after a restart: its figures come at its end
+    routed_by: str = ""  # fastagi, fallback, dialplan (CALLCENTER_ROUTED_BY)
 
 
 class CallbackHooks(Protocol):
@@ -184,6 +192,13 @@ class CallTracker:
 
     async def _unannounced(self, event: AmiEvent, now: datetime) -> LiveCall:
         """A queue caller the FastAGI route never saw: what the channel says of it."""
+        call = await self._from_channel(event, now)
+        await self._record_unannounced(call)
+        return call
+
+    async def _from_channel(self, event: AmiEvent, now: datetime) -> LiveCall:
+        """A call from a caller channel's event (QueueCallerJoin, CoreShowChannel) and its
+        routing variables."""
         uniqueid = event.get("Uniqueid")
         number = normalise_number(event.get("CallerIDNum"))
         values = await self._channel_variables(event.get("Channel"))
@@ -195,15 +210,49 @@ class CallTracker:
                         reason=values.get("CALLCENTER_REASON", ""),
                         priority=_int(values.get("QUEUE_PRIO")))
         call.care_call = values.get(CARE_CALL_VARIABLE, "")
+        call.routed_by = values.get("CALLCENTER_ROUTED_BY") or "dialplan"
         self._own_id(call)
+        return call
+
+    async def _record_unannounced(self, call: LiveCall, **fields: Any) -> None:
+        details = {"uniqueid": call.uniqueid, "reason": call.reason,
+                   "routed_by": call.routed_by, **fields.pop("details", {})}
         await self._save(call, kind=call.kind, direction=CallDirection.INBOUND.value,
-                         caller_number=call.number, started_at=now, caller_kind=call.caller_kind,
-                         elder_id=call.elder_id, priority=call.priority,
-                         care_call_id=call.care_call or None,
-                         details={"uniqueid": uniqueid, "reason": call.reason,
-                                  "routed_by": values.get("CALLCENTER_ROUTED_BY") or "dialplan"})
+                         caller_number=call.number, started_at=call.started_at,
+                         caller_kind=call.caller_kind, elder_id=call.elder_id,
+                         priority=call.priority, care_call_id=call.care_call or None,
+                         details=details, **fields)
         if self.callbacks is not None and call.number:
             await self.callbacks.caller_called(call.number, call.id)
+
+    async def adopt(self, caller: AmiEvent, agent_leg: AmiEvent,
+                    agent: AgentState) -> LiveCall | None:
+        """A queue call found talking after a restart that no row follows (routed while
+        the product was down): followed from now on (its AgentComplete ends it), from the
+        caller's and the agent leg's CoreShowChannel. None: a row has its id already (an
+        ended call whose caller stayed in ``Queue()`` after a transfer): left alone."""
+        now = self.clock()
+        call = await self._from_channel(caller, now - _duration(caller.get("Duration")))
+        async with self.sessions() as db:
+            taken = await db.execute(select(Call.id).where(
+                Call.id.in_({call.id, call.uniqueid})).limit(1))
+            if taken.first() is not None:
+                return None
+        call.queue = caller.get("ApplicationData").split(",")[0]
+        call.channel, call.linkedid = caller.get("Channel"), caller.get("Linkedid")
+        call.state, call.agent, call.adopted = "talking", agent.agent, True
+        call.agent_channel = agent_leg.get("Channel")
+        call.agent_uniqueid = agent_leg.get("Uniqueid")
+        # The agent leg lives from its first ring: an early answer the end corrects.
+        call.answered_at = now - _duration(agent_leg.get("Duration"))
+        self.live[call.uniqueid] = call
+        await self._record_unannounced(
+            call, queue=call.queue, agent=call.agent, answered_at=call.answered_at,
+            details={"adopted": True, "agent_channel": call.agent_channel,
+                     "agent_uniqueid": call.agent_uniqueid})
+        await self.agents.call_state(agent, in_call=True)
+        log.info("hotline call taken up after a restart", call_id=call.id, agent=agent.agent,
+                 queue=call.queue)
         return call
 
     def _own_id(self, call: LiveCall) -> None:
@@ -269,6 +318,9 @@ class CallTracker:
         if call is None:
             log.warning("AgentConnect for a call the product does not follow",
                         uniqueid=event.get("Uniqueid"))
+            state = self.agents.find(event.get("MemberName"), event.get("Interface"))
+            if state is not None and not state.in_call:
+                await self.agents.call_state(state, in_call=True)  # Asterisk says so
             return
         agent = self._agent_name(event)
         now = self.clock()
@@ -299,7 +351,10 @@ class CallTracker:
             # caller that took its place: the agent's channel still says which call it is.
             call = next((c for c in self.live.values() if c.state == "talking"
                          and c.agent_uniqueid == event.get("DestUniqueid")), None)
-        if call is None or call.state != "talking":
+        if call is None:
+            await self._untracked_end(event)
+            return
+        if call.state != "talking":
             return  # a transferred call was ended by the transfer; its new part waits
         self.live.pop(call.uniqueid, None)
         call.state = "done"
@@ -309,6 +364,11 @@ class CallTracker:
             await self.agents.call_state(state, in_call=False, wrapup_queue=call.queue)
         reason = event.get("Reason")
         details: dict[str, Any] = {}
+        if call.adopted:  # app_queue's own figures of a call taken up midway
+            held = int(event.get("HoldTime") or 0)
+            answered = self.clock() - timedelta(seconds=int(event.get("TalkTime") or 0))
+            await self._save(call, answered_at=answered, wait_seconds=held,
+                             queued_at=answered - timedelta(seconds=held))
         if self.consults is not None:
             where = await self.consults.call_ended(call, reason)
             if where is not None:
@@ -380,6 +440,31 @@ class CallTracker:
         await self._save(call, ended_at=now, outcome=outcome,
                          hangup_cause=event.get("Cause-txt") or None)
 
+    async def _untracked_end(self, event: AmiEvent) -> None:
+        """The end of a queue call nobody followed: its agent is free, into the queue's
+        wrap-up (unless they talk in a call the product follows)."""
+        state = self.agents.find(event.get("MemberName"), event.get("Interface"))
+        if state is None or self._followed(state.agent):
+            return
+        log.info("an agent's queue call the product did not follow ended",
+                 agent=state.agent, queue=event.get("Queue"), uniqueid=event.get("Uniqueid"))
+        await self.agents.call_state(state, in_call=False, wrapup_queue=event.get("Queue"))
+
+    async def _on_QueueMemberStatus(self, event: AmiEvent) -> None:  # noqa: N802
+        # app_queue's update_status (Asterisk 22): a member's device turning "Not in use"
+        # completes its call (update_queue clears the start, so InCall is 0). InCall 0
+        # alone proves nothing: a device change racing a connect says 0 as the call starts.
+        if event.get("Status") != NOT_IN_USE or event.get("InCall") != "0":
+            return
+        state = self.agents.find(event.get("MemberName"), event.get("Interface"))
+        if state is None or not state.in_call or self._followed(state.agent):
+            return
+        await self.agents.call_state(state, in_call=False, wrapup_queue=event.get("Queue"))
+
+    def _followed(self, agent: str) -> bool:
+        """Whether the agent talks in a call the product follows."""
+        return any(c.state == "talking" and c.agent == agent for c in self.live.values())
+
     # -- endings ------------------------------------------------------------------------
 
     async def ended(self, call: LiveCall, outcome: CallOutcome, **fields: Any) -> None:
@@ -438,3 +523,12 @@ def _int(value: str | None) -> int:
         return int(value or 0)
     except ValueError:
         return 0
+
+
+def _duration(value: str | None) -> timedelta:
+    """CoreShowChannel's ``Duration`` (``HH:MM:SS``)."""
+    try:
+        hours, minutes, seconds = (int(part) for part in (value or "").split(":"))
+    except ValueError:
+        return timedelta(0)
+    return timedelta(hours=hours, minutes=minutes, seconds=seconds)

@@ -5,6 +5,11 @@ memory) are compared with what Asterisk holds (QueueStatus entries, CoreShowChan
 caller still queued or an answered call still up is followed again; a call that ended
 while nobody listened is closed from what is known (answered: its talk time up to now;
 otherwise abandoned, and called back). Nothing is left open, nothing is lost.
+
+A queue call that has no row at all but talks to a known agent (routed by the classic-AGI
+fallback while the product was down) is taken up too: Asterisk lists the caller in
+``Queue`` and the agent's leg (``AppQueue``) in one bridge. A row of that id that exists
+already (ended: the caller stayed in ``Queue()`` after a transfer) is never touched.
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from ari_apps.hotline.calls import CallTracker, LiveCall
-from callcenter.asterisk import AmiClient
+from callcenter.asterisk import AmiClient, AmiEvent
 from callcenter.calls.models import Call, CallKind, CallOutcome
 from callcenter.logs import get_logger
 
@@ -22,7 +27,8 @@ log = get_logger(__name__)
 async def reconcile(tracker: CallTracker, ami: AmiClient) -> None:
     """Take back the open rows Asterisk still has; close the others (never lost)."""
     entries = {e.get("Uniqueid") for e in await ami.queue_status() if e.name == "QueueEntry"}
-    channels = {c.get("Uniqueid") for c in await ami.core_show_channels()}
+    listed = await ami.core_show_channels()
+    channels = {c.get("Uniqueid") for c in listed}
     async with tracker.sessions() as db:
         rows = list((await db.execute(select(Call).where(
             Call.ended_at.is_(None),
@@ -33,7 +39,27 @@ async def reconcile(tracker: CallTracker, ami: AmiClient) -> None:
             known[row.id] = _from_row(row)
     for call in known.values():
         await _reconciled(tracker, call, call.uniqueid in entries, call.uniqueid in channels)
+    await _adopt(tracker, listed)
     log.info("hotline calls reconciled", open_rows=len(rows), live=len(tracker.live))
+
+
+async def _adopt(tracker: CallTracker, listed: list[AmiEvent]) -> None:
+    """Follow the answered queue calls no row stands for (see the module's docstring)."""
+    followed = {c.uniqueid for c in [*tracker.live.values(), *tracker.expected.values(),
+                                     *tracker.outside.values()]}
+    legs: dict[str, list[AmiEvent]] = {}
+    for channel in listed:
+        if channel.get("Application") == "AppQueue" and channel.get("BridgeId"):
+            legs.setdefault(channel.get("BridgeId"), []).append(channel)
+    for caller in listed:
+        bridge = caller.get("BridgeId")
+        if caller.get("Application") != "Queue" or not bridge \
+                or caller.get("Uniqueid") in followed or len(legs.get(bridge, [])) != 1:
+            continue
+        leg = legs[bridge][0]
+        agent = tracker.agents.by_channel(leg.get("Channel"))
+        if agent is not None:
+            await tracker.adopt(caller, leg, agent)
 
 
 def _from_row(row: Call) -> LiveCall:
@@ -47,7 +73,8 @@ def _from_row(row: Call) -> LiveCall:
                     answered_at=row.answered_at, agent=row.agent, state=state,
                     agent_uniqueid=str(details.get("agent_uniqueid") or ""),
                     agent_channel=str(details.get("agent_channel") or ""),
-                    callback_id=details.get("callback_id"))
+                    callback_id=details.get("callback_id"),
+                    adopted=bool(details.get("adopted")))
 
 
 async def _reconciled(tracker: CallTracker, call: LiveCall, queued: bool,

@@ -34,9 +34,10 @@ from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 
 log = get_logger(__name__)
-# Newchannel, Newstate and DialBegin follow attended transfers' Local channels (consult.py).
-CALL_EVENTS = ("QueueCaller*", "Agent*", "Hangup", "DialEnd", "Newchannel", "Newstate",
-               "DialBegin")
+# Newchannel, Newstate and DialBegin follow attended transfers' Local channels (consult.py);
+# QueueMemberStatus frees an agent whose call nobody followed (calls.py).
+CALL_EVENTS = ("QueueCaller*", "Agent*", "QueueMemberStatus", "Hangup", "DialEnd",
+               "Newchannel", "Newstate", "DialBegin")
 MEMBER_EVENTS = "QueueMember*"
 
 

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.asterisk import AmiActionError
+from callcenter.asterisk import AmiActionError, AmiClient
 from contract.conftest import Ami, Pbx, ami_event
 
 MEMBER = "Local/agent1@agents-sim/n"
 RINGER = "Local/agent_ring@agents-sim/n"
+
+
+async def call_the_queue(pbx: Pbx, client: AmiClient, wait: int = 30) -> None:
+    """A caller (its phone half waits ``wait`` s) enters ``[queue-entry]``."""
+    await pbx.run(client.originate("Local/hotline@queue-entry/n", application="Wait",
+                                   data=str(wait), caller_id="Caller <5551234>"))
 
 
 async def test_member_added_paused_with_a_reason_listed_then_removed(pbx: Pbx, ami: Ami) -> None:
@@ -50,8 +56,7 @@ async def test_a_waiting_caller_is_listed_with_its_uniqueid_and_read_by_getvar(
     start = ami.seen.mark()
     caller = ""
     try:
-        await pbx.run(client.originate("Local/hotline@queue-entry/n", application="Wait",
-                                       data="30", caller_id="Caller <5551234>"))
+        await call_the_queue(pbx, client)
         join = await ami.seen.wait_for(ami_event("QueueCallerJoin"), start)
         caller = join.get("Channel").replace(";2", ";1")
         await pbx.advance(2)
@@ -78,8 +83,7 @@ async def test_ring_no_answer_names_the_member_and_its_ring_time(pbx: Pbx, ami: 
     await client.queue_add("hotline", RINGER, member_name="ringer", paused=False)
     start = ami.seen.mark()
     try:
-        await pbx.run(client.originate("Local/hotline@queue-entry/n", application="Wait",
-                                       data="60", caller_id="Caller <5551234>"))
+        await call_the_queue(pbx, client, wait=60)
         called = await ami.seen.wait_for(ami_event("AgentCalled", Interface=RINGER), start)
         assert called.get("MemberName") == "ringer" and called.get("Linkedid")
         await pbx.advance(16)
@@ -90,3 +94,42 @@ async def test_ring_no_answer_names_the_member_and_its_ring_time(pbx: Pbx, ami: 
         await ami.seen.wait_for(ami_event("QueueCallerAbandon"), start)
     finally:
         await client.queue_remove("hotline", RINGER)
+
+
+async def test_a_talking_member_is_listed_in_call_and_named_at_the_end_then_not_in_use(
+        pbx: Pbx, ami: Ami) -> None:
+    # What a restarted product reads of a queue call it did not route (recovery.py) and how
+    # it learns the end of it (calls.py): the caller in Queue and the member's leg in
+    # AppQueue share a bridge; QueueStatus says InCall 1; AgentComplete names the member;
+    # its device then reads "Not in use" (Status 1) with InCall 0.
+    client = ami.client
+    await client.queue_add("hotline", MEMBER, member_name="agent1", paused=False)
+    start = ami.seen.mark()
+    caller = ""
+    try:
+        await call_the_queue(pbx, client)
+        connect = await ami.seen.wait_for(ami_event("AgentConnect", Interface=MEMBER), start)
+        caller = connect.get("Channel").replace(";2", ";1")
+        channels = {c.get("Uniqueid"): c for c in await client.core_show_channels()}
+        queued = channels[connect.get("Uniqueid")]
+        leg = channels[connect.get("DestUniqueid")]
+        assert (queued.get("Application"), leg.get("Application")) == ("Queue", "AppQueue")
+        assert queued.get("ApplicationData").split(",")[0] == "hotline"
+        assert queued.get("BridgeId") and queued.get("BridgeId") == leg.get("BridgeId")
+        assert leg.get("Channel").startswith("Local/agent1@agents-sim-")
+        assert all(part.isdigit() for part in queued.get("Duration").split(":"))
+        listed = [e for e in await client.queue_status("hotline", member=MEMBER)
+                  if e.name == "QueueMember"]
+        assert [m.get("InCall") for m in listed] == ["1"]
+        at_end = ami.seen.mark()
+        await client.hangup(caller, cause=16)
+        caller = ""
+        done = await ami.seen.wait_for(ami_event("AgentComplete", Interface=MEMBER), at_end)
+        assert (done.get("MemberName"), done.get("Queue")) == ("agent1", "hotline")
+        free = await ami.seen.wait_for(ami_event("QueueMemberStatus", Interface=MEMBER,
+                                                 Status="1"), at_end)
+        assert (free.get("InCall"), free.get("MemberName")) == ("0", "agent1")
+    finally:
+        if caller:
+            await client.hangup(caller, cause=16)
+        await client.queue_remove("hotline", MEMBER)

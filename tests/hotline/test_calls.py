@@ -3,22 +3,28 @@ contract, and records that survive restarts of the product and of Asterisk."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from ari_apps.hotline.models import Callback
+from callcenter.asterisk import AmiEvent
 from callcenter.calls.models import Call
 from callcenter.pbxsim.people import Person
 from callcenter.pbxsim.queues import Queue
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
+from recordings.cdr import CdrReconciler, call_from_cdr
 from tests.hotline.conftest import (
     ELDER_PHONE,
     STRANGER,
+    WAIT,
     HotlineHarness,
     Seeded,
     close_harness,
     hotline_settings,
     open_harness,
+    sim_now,
 )
 
 
@@ -176,3 +182,83 @@ async def test_a_caller_in_a_queue_the_hotline_does_not_serve_is_still_recorded(
     assert ended_row.outcome == "abandoned"
     assert [e.call_id for e in await hotline.until(lambda: callbacks_count(hotline, 1))] == [
         channel]
+
+
+async def answered_while_down(hotline: HotlineHarness) -> str:
+    """The product stops; a call the classic-AGI script routes is answered by agent1."""
+    await hotline.service.agents.login("agent1", ["hotline"])
+    await hotline.service.snapshot.refresh()
+    await close_harness(hotline)  # the product is down: FastAGI refuses, the script routes
+    channel = hotline.call_in(ELDER_PHONE)
+    queue = hotline.sim.queues.queues["hotline"]
+    async with asyncio.timeout(WAIT):  # the script runs (real time), the softphone answers
+        while not queue.members[0].in_call:
+            await hotline.sim.advance(0.1)
+            await asyncio.sleep(0.01)
+    assert hotline.sim.model.channels[channel].variables["CALLCENTER_ROUTED_BY"] == "fallback"
+    await hotline.sim.advance(2)
+    return channel
+
+
+async def test_a_call_the_fallback_routed_while_the_product_was_down_frees_its_agent_at_the_end(
+        hotline: HotlineHarness, settings: Settings, sessions: SessionFactory,
+        tmp_path: Path, seeded: Seeded) -> None:
+    channel = await answered_while_down(hotline)
+    call_id = hotline.linkedid(channel)
+    again = await open_harness(hotline.sim, hotline_settings(settings, hotline.sim, tmp_path),
+                               sessions, tmp_path / "second")
+    cdrs: list[AmiEvent] = []
+
+    async def heard(event: AmiEvent) -> None:
+        cdrs.append(event)
+
+    again.cluster.on_ami("Cdr", heard)
+    try:
+        await again.wait_state("agent1", "in_call")  # as Asterisk reports it (QueueStatus)
+        await again.advance(3, timers=False)
+        again.hang_up(channel)
+        # No resync: the call's end alone frees the agent, into the queue's wrap-up (5 s).
+        await again.wait_state("agent1", "wrapup")
+        await again.advance(5, timers=False)
+        await again.wait_state("agent1", "idle")
+        # Taken up as live at the start: one row with the elder, the agent, who routed it.
+        row = await ended(again, call_id)
+        assert (row.agent, row.elder_id, row.queue) == ("agent1", seeded.elder_id, "hotline")
+        assert row.details["routed_by"] == "fallback" and row.details["adopted"] is True
+        assert (row.outcome, row.wrapup_seconds) == ("answered", 5)
+        assert row.talk_seconds >= 5 and row.wait_seconds >= 1
+        assert row.started_at <= row.answered_at <= row.ended_at
+        # Asterisk's CDR of the call: had nobody taken it up, the row it makes after its
+        # grace period (recordings/cdr.py); now it adds nothing.
+        heard_cdrs = await again.until(lambda: [c for c in cdrs if c.get("UniqueID") == call_id])
+        headers = {k: str(v) for k, v in heard_cdrs[0].headers.items()}
+        from_cdr = call_from_cdr(headers, ZoneInfo(settings.time_zone))
+        assert from_cdr is not None and (from_cdr.id, from_cdr.kind) == (call_id, "hotline")
+        assert await CdrReconciler(sessions, settings.time_zone).add([headers]) == 0
+        assert len(await again.calls()) == 1
+    finally:
+        await close_harness(again)
+
+
+async def test_a_talking_caller_whose_id_has_a_row_already_is_not_taken_up(
+        hotline: HotlineHarness, settings: Settings, sessions: SessionFactory,
+        tmp_path: Path, seeded: Seeded) -> None:
+    channel = await answered_while_down(hotline)
+    call_id = hotline.linkedid(channel)
+    # A row of that id that ended (say the caller stayed in Queue() after a transfer).
+    await hotline.service.store.save_call(call_id, kind="hotline", direction="inbound",
+                                          caller_number=ELDER_PHONE, outcome="transferred",
+                                          started_at=sim_now(hotline.sim),
+                                          ended_at=sim_now(hotline.sim))
+    again = await open_harness(hotline.sim, hotline_settings(settings, hotline.sim, tmp_path),
+                               sessions, tmp_path / "second")
+    try:
+        await again.wait_state("agent1", "in_call")
+        assert again.service.tracker.live == {}
+        again.hang_up(channel)
+        await again.wait_state("agent1", "wrapup")  # freed all the same
+        row = await again.call_row(call_id)
+        assert row is not None and row.outcome == "transferred" and row.agent is None
+        assert len(await again.calls()) == 1
+    finally:
+        await close_harness(again)
