@@ -1,12 +1,15 @@
-"""Headless Chromium against a real console server: an agent finds an elder and their contacts."""
+"""Headless Chromium against a real console server: an agent finds an elder, how to speak
+with them, and their contacts."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
 import pytest
+from sqlalchemy import update
 
 from callcenter.runtime import Runtime
+from callcenter.store.models import Elder, ElderLanguage, Hearing
 from tests.chromium import chromium, served
 from tests.factories import DEFAULT_PASSWORD
 from tests.webui.conftest import FakeClock, World
@@ -23,10 +26,13 @@ async def console_url(runtime: Runtime, clock: FakeClock, world: World) -> Async
 
 
 async def test_agent_logs_in_searches_and_sees_the_elders_contacts(
-    console_url: str, world: World
+    console_url: str, world: World, runtime: Runtime
 ) -> None:
     from playwright.async_api import expect
 
+    async with runtime.sessions.begin() as db:  # speaks Cantonese, hard of hearing
+        await db.execute(update(Elder).where(Elder.id == world.elder_c1).values(
+            language=ElderLanguage.CANTONESE.value, hearing=Hearing.HARD_OF_HEARING.value))
     async with chromium() as browser:
         page = await browser.new_page()
         errors: list[str] = []
@@ -43,6 +49,12 @@ async def test_agent_logs_in_searches_and_sees_the_elders_contacts(
         await page.press("#q", "Enter")
         await page.click("text=张秀英")
         await expect(page.locator("h1")).to_contain_text("张秀英")
+        # How to speak with her, right under her name, before anything else.
+        speak = page.locator("h1 + p.speak")
+        await expect(speak.locator("#elder-hearing")).to_have_text("重听：请放慢语速、大声说话")
+        await expect(speak.locator("#elder-language")).to_have_text("讲粤语")
+        await expect(speak.locator("#elder-hearing")).to_be_visible()
+        await expect(page.locator("dl")).to_contain_text("粤语")
 
         contacts = page.locator("table.contacts tbody tr")
         await expect(contacts).to_have_count(4)
