@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 from callcenter.bus.base import BusMessage, topic_matches
 from callcenter.logs import get_logger
@@ -12,10 +13,14 @@ log = get_logger(__name__)
 _CLOSED = object()
 
 
-class MemorySubscription:
-    """A bounded queue of the messages matching one pattern."""
+class _Owner(Protocol):
+    def discard(self, subscription: MemorySubscription) -> None: ...
 
-    def __init__(self, bus: MemoryBus, pattern: str, maxsize: int) -> None:
+
+class MemorySubscription:
+    """A bounded queue of the messages matching one pattern (the Redis bus's too)."""
+
+    def __init__(self, bus: _Owner, pattern: str, maxsize: int) -> None:
         self.pattern = pattern
         self._bus = bus
         self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize)
