@@ -26,6 +26,7 @@ from ari_apps.hotline.keys import (
     CALL_ANSWERED,
     CALL_ENDED,
     CALL_RINGING,
+    CALL_ROUTED,
     CALL_STOPPED_RINGING,
     QUEUE_CHANGED,
 )
@@ -138,6 +139,7 @@ class CallTracker:
                         care_reason=care_reason if care_call else "")
         self._own_id(call)
         self.expect(call)
+        await self.announce(call)
         await self._save(call, kind=call.kind, direction=CallDirection.INBOUND.value,
                          caller_number=call.number, called_number=self.settings.sos_caller_id,
                          caller_kind=call.caller_kind, elder_id=call.elder_id,
@@ -156,6 +158,15 @@ class CallTracker:
         self.expected[call.uniqueid] = call
         while len(self.expected) > MAX_PENDING:
             self.expected.popitem(last=False)
+
+    async def announce(self, call: LiveCall) -> None:
+        """``hotline.call.routed``: who is on the way to a queue, so that each console
+        process reads what the pop shows of them before any agent's phone rings."""
+        await self.bus.publish(BusMessage(CALL_ROUTED, {
+            "call_id": call.id, "queue": call.queue, "caller_number": call.number,
+            "elder_id": call.elder_id, "caller_kind": call.caller_kind,
+            "priority": call.priority, "reason": call.reason,
+            "care_call": call.care_call or None, "care_reason": call.care_reason}, AUDIENCE))
 
     # -- AMI events ---------------------------------------------------------------------
 
@@ -196,6 +207,7 @@ class CallTracker:
                         priority=_int(values.get("QUEUE_PRIO")))
         call.care_call = values.get(CARE_CALL_VARIABLE, "")
         self._own_id(call)
+        await self.announce(call)
         await self._save(call, kind=call.kind, direction=CallDirection.INBOUND.value,
                          caller_number=call.number, started_at=now, caller_kind=call.caller_kind,
                          elder_id=call.elder_id, priority=call.priority,
@@ -238,15 +250,15 @@ class CallTracker:
             return
         agent = self._agent_name(event)
         call.ringing.add(agent)
-        state = self.agents.find(event.get("MemberName"), event.get("Interface"))
-        if state is not None:
-            await self.agents.call_state(state, ringing=+1)
-        await self.bus.publish(BusMessage(CALL_RINGING, {
+        await self.bus.publish(BusMessage(CALL_RINGING, {  # the pop first: the phone rings
             "call_id": call.id, "agent": agent, "queue": call.queue,
             "caller_number": call.number, "elder_id": call.elder_id,
             "caller_kind": call.caller_kind, "priority": call.priority, "reason": call.reason,
             "care_call": call.care_call or None, "care_reason": call.care_reason,
             "rung_at": self.clock().isoformat()}, AUDIENCE))
+        state = self.agents.find(event.get("MemberName"), event.get("Interface"))
+        if state is not None:
+            await self.agents.call_state(state, ringing=+1)
 
     async def _on_AgentRingNoAnswer(self, event: AmiEvent) -> None:  # noqa: N802
         call = self.live.get(event.get("Uniqueid"))
