@@ -126,6 +126,8 @@ class PopRelay:
         self._closed: OrderedDict[str, str | None] = OrderedDict()  # call → who may still see it
         self._stopped: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._ahead: OrderedDict[str, Ahead] = OrderedDict()
+        self._tapped: set[int] = set()  # messages the tap acted on (by id, while queued)
+        self._closing: dict[str, int] = {}  # call → its answers, stops, ends not yet handled
 
     def _user_ids(self, agents: Iterable[str]) -> list[int]:
         return self._hub.user_ids(agents)
@@ -144,6 +146,41 @@ class PopRelay:
                 return await lease.run(lambda conn: read_facts(conn, caller, self._clock()))
             finally:
                 await lease.release()
+
+    def tap(self, message: BusMessage) -> None:
+        """Each call topic as it reaches this process (before :meth:`handle` gets it in
+        bus order): a routed call's facts start being read, and a ringing whose facts are
+        read and fresh pops on the agent's sockets now, in the publisher's own step, unless
+        an answer, stop or end of that call is still waiting for :meth:`handle`."""
+        payload, topic = message.payload, message.topic
+        call_id = payload.get("call_id")
+        if not isinstance(call_id, str):
+            return  # handle() says what is wrong
+        if topic in (ANSWERED, STOPPED, ENDED):
+            self._closing[call_id] = self._closing.get(call_id, 0) + 1
+            self._tapped.add(id(message))
+            return
+        try:
+            if topic == ROUTED:
+                self._read_ahead(valid_ringing(payload, agent=False))
+                self._tapped.add(id(message))
+            elif topic == RINGING and not self._closing.get(call_id):
+                ringing = valid_ringing(payload)
+                if self._pop_now(ringing, str(ringing["agent"]), call_id):
+                    self._tapped.add(id(message))
+        except ValueError:
+            return
+
+    def _pop_now(self, ringing: dict[str, Any], agent: str, call_id: str) -> bool:
+        ahead = self._ahead.get(call_id)
+        if (ahead is None or not ahead.facts.done() or ahead.facts.cancelled()
+                or ahead.facts.exception() is not None or ahead.caller != _caller(ringing)
+                or asyncio.get_running_loop().time() - ahead.at > FRESH_SECONDS
+                or not self._user_ids([agent])):
+            return False
+        self._stopped.pop((call_id, agent), None)  # rung again after a round without answer
+        self._show(ringing, agent, call_id, ahead.facts.result())
+        return True
 
     def _read_ahead(self, routed: dict[str, Any]) -> None:
         if not self._hub.has_clients:
@@ -216,11 +253,19 @@ class PopRelay:
 
     async def _prepare(self, message: BusMessage) -> Step | RingingRow | None:
         payload = message.payload
+        tapped = id(message) in self._tapped
+        self._tapped.discard(id(message))
+        if tapped and message.topic in (ANSWERED, STOPPED, ENDED):
+            call = str(payload["call_id"])
+            self._closing[call] -= 1
+            if not self._closing[call]:
+                del self._closing[call]
         if message.topic == ROUTED:
-            self._read_ahead(valid_ringing(payload, agent=False))
+            if not tapped:
+                self._read_ahead(valid_ringing(payload, agent=False))
             return None
         if message.topic == RINGING:
-            return await self._ringing(valid_ringing(payload))
+            return await self._ringing(valid_ringing(payload), popped=tapped)
         if message.topic == ANSWERED:
             answered, agent = str(_text(payload, "call_id")), _text(payload, "agent", required=False)
             _remember(self._closed, answered, agent)
@@ -259,11 +304,11 @@ class PopRelay:
         self._send("screenpop.gone", {"call_id": call_id, "why": why},
                    {*agents, *([agent] if agent else [])})
 
-    async def _ringing(self, ringing: dict[str, Any]) -> RingingRow:
+    async def _ringing(self, ringing: dict[str, Any], *, popped: bool = False) -> RingingRow:
         agent, call_id = str(ringing["agent"]), str(ringing["call_id"])
         self._stopped.pop((call_id, agent), None)  # rung again after a round without answer
         pop: asyncio.Task[None] | None = None
-        if self._user_ids([agent]):
+        if not popped and self._user_ids([agent]):
             pop = asyncio.get_running_loop().create_task(self._pop(ringing, agent, call_id),
                                                          name=f"screenpop-{call_id}")
         return RingingRow(pop, agent, call_id, ringing, self._clock())

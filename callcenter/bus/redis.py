@@ -61,6 +61,7 @@ class RedisBus:
         #: Names this process's entries on the stream, which its reader skips.
         self.origin = uuid.uuid4().hex.encode()
         self._pending: deque[bytes] = deque(maxlen=pending_limit)
+        self._outage = False
         self._flusher: asyncio.Task[None] | None = None
         self._subscriptions: set[MemorySubscription] = set()
         # The reader blocks on a connection of its own; closing that connection is how it
@@ -96,6 +97,14 @@ class RedisBus:
                 return
             except _ERRORS as err:
                 log.warning("redis publish failed, queued", topic=message.topic, error=str(err))
+                self._outage = True
+        self._queue(data)
+
+    def publish_nowait(self, message: BusMessage) -> None:
+        self._offer(message)
+        self._queue(orjson.dumps(message.to_dict()))  # after what is queued, before what follows
+
+    def _queue(self, data: bytes) -> None:
         if len(self._pending) == self._pending.maxlen:
             log.error("bus queue full, oldest message dropped")
         self._pending.append(data)
@@ -110,9 +119,12 @@ class RedisBus:
                 self._pending.popleft()
                 attempt = 0
             except _ERRORS:
+                self._outage = True
                 await asyncio.sleep(_backoff(attempt))
                 attempt += 1
-        log.info("redis bus caught up")
+        if self._outage:
+            self._outage = False
+            log.info("redis bus caught up")
 
     async def flushed(self) -> None:
         """Wait until the messages queued during an outage have gone out."""

@@ -363,3 +363,40 @@ async def test_facts_read_long_before_the_ringing_show_at_once_and_a_changed_pop
     await console.hotline("hotline.call.ringing", console.ringing("agent_c1", elder_id=world.elder_c1))
     assert len(await _frames(console, socket)) == 1
     await c1.close()
+
+
+async def test_a_ringing_pops_in_the_publishers_own_step_unless_the_call_closed_before_it(
+    console: Console, world: World, clock: FakeClock,
+) -> None:
+    from ari_apps.screenpop.http import RELAY
+    from webui.ws import HUB
+
+    await seed_history(console.runtime, world, clock)
+    c1, street = await console.login("agent_c1"), await console.login("agent_street")
+    c1_socket, street_socket = await _socket(console, c1), await _socket(console, street)
+    relay, hub = console.app[RELAY], console.app[HUB]
+    await console.hotline("hotline.call.routed", _routed(console, elder_id=world.elder_c1))
+    await relay._ahead[CALL_ID].facts  # noqa: SLF001
+    queued = {c.principal.username: c for c in hub.clients}
+    before = relay.handled
+
+    console.runtime.bus.publish_nowait(BusMessage("hotline.call.ringing", console.ringing(
+        "agent_c1", elder_id=world.elder_c1)))
+    # No await since: the relay has handled nothing, yet the pop waits on agent_c1's socket.
+    assert relay.handled == before
+    assert queued["agent_c1"]._queue.qsize() == 1  # noqa: SLF001
+
+    # An answer published before a second ringing keeps its place: no pop for the latecomer.
+    console.runtime.bus.publish_nowait(BusMessage("hotline.call.answered", {
+        "call_id": CALL_ID, "agent": "agent_c1", "queue": "general",
+        "answered_at": clock.now.isoformat()}))
+    console.runtime.bus.publish_nowait(BusMessage("hotline.call.ringing", console.ringing(
+        "agent_street", elder_id=world.elder_c1)))
+    assert queued["agent_street"]._queue.qsize() == 0  # noqa: SLF001
+    await relay.caught_up(before + 3)
+    assert [f["topic"] for f in await _frames(console, c1_socket)] == [
+        "screenpop.show", "screenpop.answered"]
+    assert await _frames(console, street_socket) == []
+    assert relay._closing == {}  # noqa: SLF001
+    for http in (c1, street):
+        await http.close()
