@@ -1,21 +1,24 @@
 """The screen-pop's latency with 500 consoles open and 50 calls a second ringing agents,
 against a bare relay in the same run.
 
-Three paths, timed from the moment the ringing is sent to the moment the agent's WebSocket
-receives its frame (sender and receivers in this process, one clock):
+Each path is timed from the moment its AMI ``AgentCalled`` is written to the moment the
+agent's WebSocket receives the frame (sender and receivers in this process, one clock):
 
-- ``bare relay``: an AMI ``AgentCalled`` event → bench/screenpop_floor.py ``relay`` (reads
-  AMI, writes the event to the named agent's WebSocket; no login, no store, no bus);
-- ``product via AMI``: the same event → bench/screenpop_floor.py ``adapter`` (the smallest
-  AMI → bus step, standing for the hotline feature, which is not on this branch) → Redis
-  bus → ``callcenter serve --role web`` (the screen-pop relay: two prebuilt queries for
-  the elder's pop, then the hub) → the agent's console socket;
+- ``bare relay``: ``AgentCalled`` → bench/screenpop_floor.py (reads AMI, writes the event
+  to the named agent's WebSocket; no login, no store, no bus).
+- ``product``: the whole product (``callcenter serve``, every role, one process) on a PBX
+  simulator, as a call reaches it from Asterisk: the FastAGI route (the caller identified
+  by number, the call row written), then ``QueueCallerJoin`` and at once ``AgentCalled``
+  (no gap between them: as app_queue does with an idle agent), then the pop at the agent's
+  console socket. One second later the agent answers and hangs up (``AgentConnect``,
+  ``AgentComplete``, ``Hangup``), so the product does all of a call's work while it pops.
 - ``product from the bus``: ``hotline.call.ringing`` published on the Redis bus by this
-  process (the timing starts at the publish).
+  process (another process, for the product): a console process that did not see the call
+  routed, so it reads the pop when the phone rings (the timing starts at the publish).
 
-Each path gets its own fake AMI server and its own 500 sockets (500 agents logged in to
-the product, 500 sockets on the relay). Calls ring a random agent about an elder of a
-seeded directory (3 000 elders, 3 past calls each).
+Each path has its own AMI server (a simulator) and its own 500 sockets (500 agents logged
+in to the product, 500 sockets on the relay), and runs in turn. Calls come from the phones
+of a seeded directory (3 000 elders, 3 past calls each) and ring a random agent.
 
     python bench/screenpop.py                       # 500 consoles, 50 calls/s for 20 s
     python bench/screenpop.py --consoles 200 --rate 20 --seconds 10
@@ -46,10 +49,13 @@ from callcenter.bus.redis import RedisBus
 from callcenter.crypto import FieldCipher
 from callcenter.demo_data import generate
 from callcenter.passwords import Passwords
+from callcenter.pbxsim.objects import CallerId
+from callcenter.pbxsim.server import PbxSimulator
 from callcenter.store import create_engine, migrate, session_factory
-from callcenter.store.models import Elder, Role, User
+from callcenter.store.models import ElderPhone, Role, User
 
 REPO = Path(__file__).resolve().parent.parent
+QUEUE = "general"
 PASSWORD = "Bench-Agent-2024!"
 PAST_CALLS = """
 INSERT INTO calls (id, kind, direction, caller_number, caller_tail, called_number, caller_kind,
@@ -61,30 +67,6 @@ SELECT 'past-' || e.id || '-' || n, 'hotline', 'inbound', '13800000000', '000000
     now() - n * interval '1 day' + interval '3 minutes', 9, 160, 0, 20, 'answered', '', '{}'
 FROM elders e, generate_series(1, 3) AS n
 """
-
-
-class FakeAmi:
-    """An AMI server that accepts any login and sends the events it is given."""
-
-    def __init__(self) -> None:
-        self.writers: list[asyncio.StreamWriter] = []
-        self.ready = asyncio.Event()
-
-    async def start(self) -> int:
-        server = await asyncio.start_server(self._client, "127.0.0.1", 0)
-        return int(server.sockets[0].getsockname()[1])
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"Asterisk Call Manager/7.0.3\r\n")
-        await reader.readuntil(b"\r\n\r\n")
-        writer.write(b"Response: Success\r\nActionID: 1\r\nMessage: Authentication accepted\r\n\r\n")
-        self.writers.append(writer)
-        self.ready.set()
-
-    def send(self, fields: dict[str, str]) -> None:
-        block = "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n"
-        for writer in self.writers:
-            writer.write(block.encode())
 
 
 @dataclass
@@ -113,8 +95,8 @@ class Path_:
         return sorted(self.received[c] - self.sent[c] for c in self.received)
 
 
-async def seed(url: str) -> list[int]:
-    """3 000 elders with past calls and 500 agents, once; the elders' ids."""
+async def seed(url: str) -> list[tuple[int, str]]:
+    """3 000 elders with past calls and 500 agents, once; each elder's id and phone."""
     engine = create_engine(url)
     sessions = session_factory(engine)
     try:
@@ -129,28 +111,50 @@ async def seed(url: str) -> list[int]:
                                 password_hash=hashed, role=Role.AGENT.value) for n in range(500))
                 await db.execute(text(PAST_CALLS))
         async with sessions() as db:
-            return list((await db.execute(select(Elder.id))).scalars())
+            rows = await db.execute(select(ElderPhone.elder_id, ElderPhone.number))
+            return sorted({elder: number for elder, number in rows}.items())
     finally:
         await engine.dispose()
 
 
-def start_product(url: str, port: int, redis_url: str, profile: str | None = None) -> subprocess.Popen[bytes]:
+def start_product(url: str, port: int, redis_url: str, sim: PbxSimulator, agi_port: int,
+                  profile: str | None = None, roles: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
     env.update(CALLCENTER_DATABASE_URL=url, CALLCENTER_SECRET_KEY=BENCH_SECRET,
                CALLCENTER_WEB_BIND=f"127.0.0.1:{port}", CALLCENTER_REDIS_URL=redis_url,
                CALLCENTER_DATA_DIR=str(REPO / "var" / "bench-screenpop"),
+               CALLCENTER_ARI_URL=sim.ari_url, CALLCENTER_ARI_USER=sim.user,
+               CALLCENTER_ARI_PASSWORD=sim.password, CALLCENTER_AMI_HOST=sim.host,
+               CALLCENTER_AMI_PORT=str(sim.ami_port), CALLCENTER_AMI_USER=sim.user,
+               CALLCENTER_AMI_SECRET=sim.password, CALLCENTER_AGI_BIND=f"127.0.0.1:{agi_port}",
+               CALLCENTER_HOTLINE_QUEUES=orjson.dumps({QUEUE: 0}).decode(),
+               CALLCENTER_HOTLINE_DEFAULT_QUEUE=QUEUE,
                CALLCENTER_LOG_LEVEL="WARNING", CALLCENTER_LOGIN_MAX_FAILURES="1000",
                CALLCENTER_LOGIN_MAX_FAILURES_PER_ADDRESS="100000",
                PYTHONPATH=str(REPO))
     profiler = ["-m", "cProfile", "-o", profile] if profile else []
-    return subprocess.Popen([sys.executable, *profiler, "-m", "callcenter", "serve", "--role", "web"],
+    role_options = [f"--role={role}" for role in roles]
+    return subprocess.Popen([sys.executable, *profiler, "-m", "callcenter", "serve", *role_options],
                             cwd=REPO, env=env)
 
 
-def start_floor(role: str, ami_port: int, port: int, redis_url: str) -> subprocess.Popen[bytes]:
+async def wait_agi(port: int) -> None:
+    """Poll until the product's FastAGI port takes connections (60 s at most)."""
+    async with asyncio.timeout(60):
+        while True:
+            try:
+                _reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.2)  # a starting process: there is no event to wait on
+                continue
+            writer.close()
+            return
+
+
+def start_floor(ami_port: int, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, str(REPO / "bench" / "screenpop_floor.py"), role,
-         "--ami", f"127.0.0.1:{ami_port}", "--port", str(port), "--redis", redis_url],
+        [sys.executable, str(REPO / "bench" / "screenpop_floor.py"),
+         "--ami", f"127.0.0.1:{ami_port}", "--port", str(port)],
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
@@ -167,7 +171,7 @@ def _percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else float("nan")
 
 
-async def drive(path: Path_, send: object, agents: list[str], elders: list[int], rate: float,
+async def drive(path: Path_, send: object, agents: list[str], elders: list[tuple[int, str]], rate: float,
                 seconds: float, ids: itertools.count[int]) -> None:
     """``rate`` calls a second for ``seconds``, on schedule (not after each other)."""
     assert callable(send)
@@ -176,9 +180,8 @@ async def drive(path: Path_, send: object, agents: list[str], elders: list[int],
         delay = started + n / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        call_id = f"{int(time.time())}.{next(ids)}"
-        path.sent[call_id] = time.perf_counter()
-        await send(call_id, random.choice(agents), random.choice(elders))
+        await send(path, f"bench-{next(ids)}", random.choice(agents),
+                   random.choice(elders))
     path.sent_all()
     try:
         async with asyncio.timeout(10):
@@ -187,27 +190,94 @@ async def drive(path: Path_, send: object, agents: list[str], elders: list[int],
         pass
 
 
+class ProductCalls:
+    """Calls into the product as Asterisk makes them: FastAGI, then app_queue's events."""
+
+    def __init__(self, sim: PbxSimulator, agi_port: int) -> None:
+        self.sim = sim
+        self.agi_url = f"agi://127.0.0.1:{agi_port}/hotline"
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.numbers = itertools.count(1)
+
+    async def send(self, path: Path_, _call_id: str, agent: str, elder: tuple[int, str]) -> None:
+        task = asyncio.create_task(self._call(path, agent, elder[1]))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _call(self, path: Path_, agent: str, number: str) -> None:
+        model = self.sim.model
+        ch = model.new_channel(f"PJSIP/trunk-{next(self.numbers):08x}", "PJSIP", state="Ring",
+                               context="hotline-entry", exten="12349",
+                               caller=CallerId(number, ""))
+        if await self.sim.dialplan.agi.run(ch, self.agi_url) != "SUCCESS":
+            print("the product's FastAGI did not answer")
+            return
+        model.set_state(ch, "Up")
+        model.ami_event("QueueCallerJoin", {**ch.ami(), "Queue": QUEUE, "Position": "1",
+                                            "Count": "1"})
+        member = model.new_channel(f"PJSIP/{agent}-{next(self.numbers):08x}", "PJSIP",
+                                   state="Ringing", context="from-queue", exten=agent,
+                                   linkedid=ch.linkedid)
+        called = {**ch.ami(), **member.ami("Dest"), "Queue": QUEUE,
+                  "Interface": f"PJSIP/{agent}", "MemberName": agent}
+        path.sent[ch.linkedid] = time.perf_counter()
+        model.ami_event("AgentCalled", called)
+        await asyncio.sleep(1.0)  # the agent answers, talks a moment and hangs up
+        model.set_state(member, "Up")
+        model.ami_event("AgentConnect", {**called, "HoldTime": "1", "RingTime": "1"})
+        model.ami_event("AgentComplete", {**called, "HoldTime": "1", "TalkTime": "0",
+                                          "Reason": "agent"})
+        model.destroy(member, 16)
+        model.destroy(ch, 16)
+
+
+def relay_sender(sim: PbxSimulator) -> object:
+    async def send(path: Path_, call_id: str, agent: str, _elder: tuple[int, str]) -> None:
+        path.sent[call_id] = time.perf_counter()
+        sim.model.ami_event("AgentCalled", {
+            "Queue": QUEUE, "MemberName": agent, "Interface": f"PJSIP/{agent}",
+            "CallerIDNum": "13800138000", "Uniqueid": call_id, "Linkedid": call_id})
+    return send
+
+
+def bus_sender(bus: RedisBus) -> object:
+    async def send(path: Path_, call_id: str, agent: str, elder: tuple[int, str]) -> None:
+        path.sent[call_id] = time.perf_counter()
+        await bus.publish(BusMessage("hotline.call.ringing", {
+            "call_id": call_id, "agent": agent, "queue": QUEUE, "caller_number": elder[1],
+            "elder_id": elder[0], "caller_kind": "elder", "priority": 0, "reason": "",
+            "rung_at": ""}, RAW_AUDIENCE))
+    return send
+
+
 async def run(args: argparse.Namespace) -> None:
     url = await prepare_database(args.postgres, args.database, args.fresh)
     await asyncio.to_thread(migrate.upgrade, url)
     elders = await seed(url)
-    bare_ami, adapter_ami = FakeAmi(), FakeAmi()
-    bare_port, adapter_port = await bare_ami.start(), await adapter_ami.start()
-    procs = [start_product(url, args.port, args.redis, args.profile),
-             start_floor("relay", bare_port, args.port + 10, args.redis),
-             start_floor("adapter", adapter_port, 0, args.redis)]
+    relay_sim, product_sim = (PbxSimulator(ari_port=0, ami_port=0, control_port=0)
+                              for _ in range(2))
+    await relay_sim.start()
+    await product_sim.start()
+    agi_port = args.port + 20
+    if args.split:  # call control and the consoles in processes of their own
+        procs = [start_product(url, args.port, args.redis, product_sim, agi_port, args.profile,
+                               ("web",)),
+                 start_product(url, args.port + 30, args.redis, product_sim, agi_port,
+                               roles=("calls", "notify"))]
+    else:
+        procs = [start_product(url, args.port, args.redis, product_sim, agi_port, args.profile)]
+    procs.append(start_floor(relay_sim.ami_port, args.port + 10))
     bus = RedisBus(args.redis)
     await bus.start()
+    calls = ProductCalls(product_sim, agi_port)
     base, relay = f"http://127.0.0.1:{args.port}", f"http://127.0.0.1:{args.port + 10}"
-    paths = {"bare relay": Path_("bare relay"), "product via AMI": Path_("product via AMI"),
+    paths = {"bare relay": Path_("bare relay"), "product": Path_("product"),
              "product from the bus": Path_("product from the bus")}
     listeners: list[asyncio.Task[None]] = []
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             await wait_ready(http, base, procs[0])
-            async with asyncio.timeout(30):
-                await bare_ami.ready.wait()
-                await adapter_ami.ready.wait()
+            await wait_agi(agi_port)
             agents = [f"pagent{n}" for n in range(args.consoles)]
             limit = asyncio.Semaphore(50)
 
@@ -230,30 +300,15 @@ async def run(args: argparse.Namespace) -> None:
                             await asyncio.sleep(0.2)  # the relay is still starting
             print(f"{len(product_sockets)} consoles logged in and connected to the product, "
                   f"{len(relay_sockets)} to the bare relay, in {time.perf_counter() - started:.0f} s")
-            both = [paths["product via AMI"], paths["product from the bus"]]
+            both = [paths["product"], paths["product from the bus"]]
             for socket in product_sockets:
                 listeners.append(asyncio.create_task(listen(socket, _Fan(both), "call_id")))
             for socket in relay_sockets:
                 listeners.append(asyncio.create_task(listen(socket, paths["bare relay"], "Linkedid")))
 
-            def agent_called(ami: FakeAmi) -> object:
-                async def send(call_id: str, agent: str, elder: int) -> None:
-                    ami.send({"Event": "AgentCalled", "Privilege": "agent,all", "Queue": "general",
-                              "MemberName": agent, "Interface": f"PJSIP/{agent}",
-                              "CallerIDNum": "13800138000", "Uniqueid": call_id,
-                              "Linkedid": call_id, "ChanVariable": f"CC_ELDER_ID={elder}"})
-                return send
-
-            async def publish(call_id: str, agent: str, elder: int) -> None:
-                await bus.publish(BusMessage("hotline.call.ringing", {
-                    "call_id": call_id, "agent": agent, "queue": "general",
-                    "caller_number": "13800138000", "elder_id": elder, "caller_kind": "elder",
-                    "priority": 0, "reason": "", "rung_at": ""}, RAW_AUDIENCE))
-
             ids = itertools.count(1)
-            senders = {"bare relay": agent_called(bare_ami),
-                       "product via AMI": agent_called(adapter_ami),
-                       "product from the bus": publish}
+            senders = {"bare relay": relay_sender(relay_sim), "product": calls.send,
+                       "product from the bus": bus_sender(bus)}
             for _ in range(args.rounds):
                 for name, send in senders.items():
                     await drive(paths[name], send, agents, elders, args.rate, args.seconds, ids)
@@ -272,13 +327,19 @@ async def run(args: argparse.Namespace) -> None:
             for socket in [*product_sockets, *relay_sockets]:
                 await socket.close()
     finally:
-        for task in listeners:
+        for task in [*listeners, *calls.tasks]:
             task.cancel()
         await bus.close()
         for proc in procs:
             proc.send_signal(signal.SIGINT)
         for proc in procs:
-            proc.wait(timeout=20)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                print(f"process {proc.pid} did not stop within 20 s: killed")
+                proc.kill()
+        await product_sim.stop()
+        await relay_sim.stop()
 
 
 class _Fan:
@@ -305,6 +366,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--profile", help="write the product's cProfile statistics here")
+    parser.add_argument("--split", action="store_true",
+                        help="run the product as two processes: --role web (the consoles) "
+                             "and --role calls --role notify (Asterisk, the hotline)")
     asyncio.run(run(parser.parse_args()))
 
 

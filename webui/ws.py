@@ -120,6 +120,11 @@ class WsHub:
     def clients(self) -> frozenset[WsClient]:
         return frozenset(self._clients)
 
+    @property
+    def has_clients(self) -> bool:
+        """Whether any console socket is open here."""
+        return bool(self._clients)
+
     def add(self, client: WsClient) -> None:
         self._clients.add(client)
         principal = client.principal

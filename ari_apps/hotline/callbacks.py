@@ -163,6 +163,7 @@ class Callbacks:
                         callback_id=callback_id, caller_kind="elder" if elder_id else "unknown",
                         reason="callback")
         self.tracker.expect(call)
+        await self.tracker.announce(call)
         await self.store.save_call(channel_id, kind=CallKind.CALLBACK.value,
                                    direction=CallDirection.OUTBOUND.value,
                                    caller_number=number, called_number=number,

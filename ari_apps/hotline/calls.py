@@ -17,6 +17,7 @@ use" after a call is free (``QueueMemberStatus``).
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +32,7 @@ from ari_apps.hotline.keys import (
     CALL_ANSWERED,
     CALL_ENDED,
     CALL_RINGING,
+    CALL_ROUTED,
     CALL_STOPPED_RINGING,
     QUEUE_CHANGED,
 )
@@ -131,6 +133,10 @@ class CallTracker:
         self.expected: OrderedDict[str, LiveCall] = OrderedDict()
         #: Calls outside the queues, by channel: transfers out and click-to-dial.
         self.outside: dict[str, LiveCall] = {}
+        #: Row writes still running behind a call's events, by call id.
+        self._behind: dict[str, asyncio.Task[None]] = {}
+        #: AgentCalled events whose ringing went out as they were read (uniqueid, agent, seq).
+        self._rung: set[tuple[str, str, int]] = set()
 
     # -- announcements ------------------------------------------------------------------
 
@@ -146,6 +152,7 @@ class CallTracker:
                         care_reason=care_reason if care_call else "")
         self._own_id(call)
         self.expect(call)
+        await self.announce(call)
         await self._save(call, kind=call.kind, direction=CallDirection.INBOUND.value,
                          caller_number=call.number, called_number=self.settings.sos_caller_id,
                          caller_kind=call.caller_kind, elder_id=call.elder_id,
@@ -164,6 +171,15 @@ class CallTracker:
         self.expected[call.uniqueid] = call
         while len(self.expected) > MAX_PENDING:
             self.expected.popitem(last=False)
+
+    async def announce(self, call: LiveCall) -> None:
+        """``hotline.call.routed``: who is on the way to a queue, so that each console
+        process reads what the pop shows of them before any agent's phone rings."""
+        await self.bus.publish(BusMessage(CALL_ROUTED, {
+            "call_id": call.id, "queue": call.queue, "caller_number": call.number,
+            "elder_id": call.elder_id, "caller_kind": call.caller_kind,
+            "priority": call.priority, "reason": call.reason,
+            "care_call": call.care_call or None, "care_reason": call.care_reason}, AUDIENCE))
 
     # -- AMI events ---------------------------------------------------------------------
 
@@ -187,7 +203,8 @@ class CallTracker:
         call.linkedid = event.get("Linkedid") or call.linkedid
         call.position = int(event.get("Position") or 0)
         self.live[uniqueid] = call
-        await self._save(call, queue=call.queue, queued_at=now, details={"uniqueid": uniqueid})
+        # Written behind: app_queue rings an idle agent at once, and the pop must not wait.
+        self._save_behind(call, queue=call.queue, queued_at=now, details={"uniqueid": uniqueid})
         await self._queue_changed(call.queue or "")
 
     async def _unannounced(self, event: AmiEvent, now: datetime) -> LiveCall:
@@ -215,6 +232,7 @@ class CallTracker:
         return call
 
     async def _record_unannounced(self, call: LiveCall, **fields: Any) -> None:
+        await self.announce(call)
         details = {"uniqueid": call.uniqueid, "reason": call.reason,
                    "routed_by": call.routed_by, **fields.pop("details", {})}
         await self._save(call, kind=call.kind, direction=CallDirection.INBOUND.value,
@@ -279,23 +297,43 @@ class CallTracker:
                         error=type(err).__name__)
         return values
 
-    async def _on_AgentCalled(self, event: AmiEvent) -> None:  # noqa: N802
-        call = self.live.get(event.get("Uniqueid"))
+    def ringing_now(self, event: AmiEvent) -> None:
+        """``AgentCalled`` as it is read (AmiClient.on_receipt): ``hotline.call.ringing``
+        goes out at once for a call the product knows, so that the pop does not wait
+        behind the work of the call's earlier events (its join is still being handled
+        when app_queue rings an idle agent). The ordered handler does the rest."""
+        uniqueid = event.get("Uniqueid")
+        call = self.live.get(uniqueid) or self.expected.get(uniqueid)
         if call is None:
-            log.warning("AgentCalled for a call the product does not follow",
-                        uniqueid=event.get("Uniqueid"), queue=event.get("Queue"))
-            return
+            return  # unknown yet (fallback-routed): the ordered handler publishes it
         agent = self._agent_name(event)
-        call.ringing.add(agent)
-        state = self.agents.find(event.get("MemberName"), event.get("Interface"))
-        if state is not None:
-            await self.agents.call_state(state, ringing=+1)
-        await self.bus.publish(BusMessage(CALL_RINGING, {
-            "call_id": call.id, "agent": agent, "queue": call.queue,
+        self._rung.add((uniqueid, agent, event.seq))
+        self.bus.publish_nowait(self._ringing(call, agent, event.get("Queue") or call.queue))
+
+    def _ringing(self, call: LiveCall, agent: str, queue: str | None) -> BusMessage:
+        return BusMessage(CALL_RINGING, {
+            "call_id": call.id, "agent": agent, "queue": queue,
             "caller_number": call.number, "elder_id": call.elder_id,
             "caller_kind": call.caller_kind, "priority": call.priority, "reason": call.reason,
             "care_call": call.care_call or None, "care_reason": call.care_reason,
-            "rung_at": self.clock().isoformat()}, AUDIENCE))
+            "rung_at": self.clock().isoformat()}, AUDIENCE)
+
+    async def _on_AgentCalled(self, event: AmiEvent) -> None:  # noqa: N802
+        uniqueid = event.get("Uniqueid")
+        call = self.live.get(uniqueid)
+        agent = self._agent_name(event)
+        published = (uniqueid, agent, event.seq) in self._rung
+        self._rung.discard((uniqueid, agent, event.seq))
+        if call is None:
+            log.warning("AgentCalled for a call the product does not follow",
+                        uniqueid=uniqueid, queue=event.get("Queue"))
+            return
+        call.ringing.add(agent)
+        if not published:
+            await self.bus.publish(self._ringing(call, agent, call.queue))
+        state = self.agents.find(event.get("MemberName"), event.get("Interface"))
+        if state is not None:
+            await self.agents.call_state(state, ringing=+1)
 
     async def _on_AgentRingNoAnswer(self, event: AmiEvent) -> None:  # noqa: N802
         call = self.live.get(event.get("Uniqueid"))
@@ -487,9 +525,39 @@ class CallTracker:
             await self.callbacks.abandoned(call, now)
 
     async def _save(self, call: LiveCall, **fields: Any) -> None:
+        behind = self._behind.get(call.id)
+        if behind is not None:
+            await asyncio.shield(behind)  # the call's earlier write first: rows merge in order
+        await self._write(call, fields)
+
+    async def _write(self, call: LiveCall, fields: dict[str, Any]) -> None:
         if call.parent_id is not None:
             fields.setdefault("parent_id", call.parent_id)
         await self.store.save_call(call.id, **fields)
+
+    def _save_behind(self, call: LiveCall, **fields: Any) -> None:
+        """Write the call's row without holding its next events (in order with its other
+        writes; a failure is logged, a store outage journaled as any write)."""
+        before = self._behind.get(call.id)
+
+        async def write() -> None:
+            try:
+                if before is not None:
+                    await asyncio.shield(before)
+                await self._write(call, fields)
+            except Exception:  # noqa: BLE001 - task boundary: the row's next write goes on
+                log.exception("call row write failed", call_id=call.id)
+            finally:
+                if self._behind.get(call.id) is task:
+                    del self._behind[call.id]
+
+        task = asyncio.get_running_loop().create_task(write(), name=f"call-row-{call.id}")
+        self._behind[call.id] = task
+
+    async def flushed(self) -> None:
+        """Every call row written behind is written."""
+        while self._behind:
+            await asyncio.gather(*self._behind.values(), return_exceptions=True)
 
     def _agent_name(self, event: AmiEvent) -> str:
         state = self.agents.find(event.get("MemberName"), event.get("Interface"))

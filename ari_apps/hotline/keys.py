@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from ari_apps.hotline.services import HotlineService
 
 # Published by the hotline; the wallboard helper spells these strings literally.
+CALL_ROUTED = "hotline.call.routed"  # on the way to a queue: who (the pop is read ahead)
 CALL_RINGING = "hotline.call.ringing"
 CALL_ANSWERED = "hotline.call.answered"
 CALL_STOPPED_RINGING = "hotline.call.stopped_ringing"

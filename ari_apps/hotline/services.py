@@ -78,6 +78,7 @@ class HotlineService:
         """AMI handlers, the resync hook, the scheduler kind and the commands."""
         for pattern in CALL_EVENTS:
             self.cluster.on_ami(pattern, self.tracker.on_event)
+        self.cluster.on_ami_receipt("AgentCalled", self.tracker.ringing_now)
         self.cluster.on_ami(MEMBER_EVENTS, self.agents.on_member_event)
         for client in self.cluster.ami.values():
             client.on_resync(self.resync)
@@ -110,6 +111,7 @@ class HotlineService:
         await self.snapshot.close()
         await self.supervision.close()
         await self.agents.close()
+        await self.tracker.flushed()  # the call rows written behind their events
 
     # -- commands -----------------------------------------------------------------------
 

@@ -120,6 +120,7 @@ class Transfers:
         # Announced before the redirect: its first events may come before our answer.
         if to == "queue":
             self.tracker.expect(new)
+            await self.tracker.announce(new)
         else:
             self.tracker.outside[call.uniqueid] = new
         call.state = "transferring"  # its AgentComplete is the transfer's, not an ending

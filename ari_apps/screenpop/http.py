@@ -108,6 +108,8 @@ async def relay_context(app: web.Application) -> AsyncIterator[None]:
     """cleanup_ctx: one subscription to the hotline's call topics, pumped into the relay."""
     subscription = await app[RUNTIME].bus.subscribe("hotline.call.*")
     relay = app[RELAY]
+    if hasattr(subscription, "tap"):  # a ringing pops as it is published, when it can
+        subscription.tap = relay.tap
 
     async def pump() -> None:
         async for message in subscription:

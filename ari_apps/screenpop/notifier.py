@@ -1,8 +1,12 @@
 """From the hotline's call topics to the ringing agent's console, in each console process.
 
-``hotline.call.ringing`` for agent X: if X has a console open on this process, the pop is
-read (two prebuilt queries) and handed straight to X's sockets, with no second trip over
-the bus; then the ringing message is kept in ``screen_pops`` for a reload. Answer
+``hotline.call.routed`` (the route chose a queue for a caller) has the facts around the
+caller read at once, in every process with a console open, while the caller goes on to the
+queue. ``hotline.call.ringing`` for agent X: if X has a console open on this process, the
+pop is assembled from those facts (read now when there are none: two prebuilt queries) and
+handed straight to X's sockets; facts older than ``FRESH_SECONDS`` (a caller who waited)
+show at once and are read again, and a pop that changed goes out once more. Then the
+ringing message is kept in ``screen_pops`` for a reload. Answer
 elsewhere, the end of the ringing and the end of the call take the pop away again.
 Frames (``screenpop.show``, ``screenpop.answered``, ``screenpop.gone``, and
 ``screenpop.consult`` for the call panel's attended transfer) go to the agents' own user
@@ -20,7 +24,7 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from ari_apps.screenpop.services import CALLER_KINDS, build_pop, degraded_pop
+from ari_apps.screenpop.services import CALLER_KINDS, PopFacts, assemble, degraded_pop, read_facts
 from ari_apps.screenpop.store import PopStore
 from callcenter.bus import BusMessage
 from callcenter.logs import get_logger
@@ -28,17 +32,21 @@ from callcenter.store.engine import ReadLease
 from webui.ws import WsHub
 
 log = get_logger(__name__)
+ROUTED = "hotline.call.routed"
 RINGING = "hotline.call.ringing"
 ANSWERED = "hotline.call.answered"
 STOPPED = "hotline.call.stopped_ringing"
 ENDED = "hotline.call.ended"
 CONSULT = "hotline.call.consult"  # an attended transfer's consultation moved
-TOPICS = (RINGING, ANSWERED, STOPPED, ENDED, CONSULT)
+TOPICS = (ROUTED, RINGING, ANSWERED, STOPPED, ENDED, CONSULT)
 CONSULT_FIELDS = ("call_id", "consult_call_id", "to", "target", "state", "error")
 _ID_MAX = 64
 #: Pops read at once; calls whose end is remembered (a late pop of theirs is not sent).
 CONCURRENT_READS = 16
 REMEMBERED = 10_000
+#: Calls whose facts were read ahead, and how long such a read is taken as it is.
+AHEAD = 2_000
+FRESH_SECONDS = 15.0
 #: A change of the pop rows (and its frames), run in bus order by the relay's writer.
 Step = Callable[[], Awaitable[object]]
 
@@ -63,10 +71,24 @@ def _text(payload: dict[str, Any], key: str, *, required: bool = True) -> str | 
     return value
 
 
-def valid_ringing(payload: dict[str, Any]) -> dict[str, Any]:
-    """The ringing message with the fields the pop reads checked; ValueError names a bad one."""
+@dataclass(slots=True)
+class Ahead:
+    """The facts around a routed call, being read or read."""
+
+    caller: tuple[Any, ...]  # what they were read for (a ringing for another caller reads anew)
+    facts: asyncio.Future[PopFacts]
+    at: float  # loop time
+
+
+def _caller(message: dict[str, Any]) -> tuple[Any, ...]:
+    return message.get("elder_id"), message.get("caller_number"), message.get("caller_kind")
+
+
+def valid_ringing(payload: dict[str, Any], *, agent: bool = True) -> dict[str, Any]:
+    """The ringing (or routed, without ``agent``) message with the fields the pop reads
+    checked; ValueError names a bad one."""
     _text(payload, "call_id")
-    _text(payload, "agent")
+    _text(payload, "agent", required=agent)
     elder = payload.get("elder_id")
     if elder is not None and (not isinstance(elder, int) or isinstance(elder, bool)):
         raise ValueError("elder_id")
@@ -103,6 +125,9 @@ class PopRelay:
         self._reads = asyncio.Semaphore(CONCURRENT_READS)
         self._closed: OrderedDict[str, str | None] = OrderedDict()  # call → who may still see it
         self._stopped: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._ahead: OrderedDict[str, Ahead] = OrderedDict()
+        self._tapped: set[int] = set()  # messages the tap acted on (by id, while queued)
+        self._closing: dict[str, int] = {}  # call → its answers, stops, ends not yet handled
 
     def _user_ids(self, agents: Iterable[str]) -> list[int]:
         return self._hub.user_ids(agents)
@@ -113,13 +138,58 @@ class PopRelay:
             return 0
         return self._hub.deliver(BusMessage(topic, payload, {"users": users}))
 
-    async def pop_for(self, ringing: dict[str, Any]) -> dict[str, Any]:
-        """The pop of one ringing message, read on a lease of the read pool."""
-        lease = self._lease()
+    async def facts_for(self, caller: dict[str, Any]) -> PopFacts:
+        """The facts around one caller, read on a lease of the read pool."""
+        async with self._reads:
+            lease = self._lease()
+            try:
+                return await lease.run(lambda conn: read_facts(conn, caller, self._clock()))
+            finally:
+                await lease.release()
+
+    def tap(self, message: BusMessage) -> None:
+        """Each call topic as it reaches this process (before :meth:`handle` gets it in
+        bus order): a routed call's facts start being read, and a ringing whose facts are
+        read and fresh pops on the agent's sockets now, in the publisher's own step, unless
+        an answer, stop or end of that call is still waiting for :meth:`handle`."""
+        payload, topic = message.payload, message.topic
+        call_id = payload.get("call_id")
+        if not isinstance(call_id, str):
+            return  # handle() says what is wrong
+        if topic in (ANSWERED, STOPPED, ENDED):
+            self._closing[call_id] = self._closing.get(call_id, 0) + 1
+            self._tapped.add(id(message))
+            return
         try:
-            return await lease.run(lambda conn: build_pop(conn, ringing, self._clock()))
-        finally:
-            await lease.release()
+            if topic == ROUTED:
+                self._read_ahead(valid_ringing(payload, agent=False))
+                self._tapped.add(id(message))
+            elif topic == RINGING and not self._closing.get(call_id):
+                ringing = valid_ringing(payload)
+                if self._pop_now(ringing, str(ringing["agent"]), call_id):
+                    self._tapped.add(id(message))
+        except ValueError:
+            return
+
+    def _pop_now(self, ringing: dict[str, Any], agent: str, call_id: str) -> bool:
+        ahead = self._ahead.get(call_id)
+        if (ahead is None or not ahead.facts.done() or ahead.facts.cancelled()
+                or ahead.facts.exception() is not None or ahead.caller != _caller(ringing)
+                or asyncio.get_running_loop().time() - ahead.at > FRESH_SECONDS
+                or not self._user_ids([agent])):
+            return False
+        self._stopped.pop((call_id, agent), None)  # rung again after a round without answer
+        self._show(ringing, agent, call_id, ahead.facts.result())
+        return True
+
+    def _read_ahead(self, routed: dict[str, Any]) -> None:
+        if not self._hub.has_clients:
+            return  # nobody here to pop for
+        loop = asyncio.get_running_loop()
+        call_id = str(routed["call_id"])
+        task = loop.create_task(self.facts_for(routed), name=f"screenpop-ahead-{call_id}")
+        task.add_done_callback(_retrieved)
+        _remember(self._ahead, call_id, Ahead(_caller(routed), task, loop.time()), AHEAD)
 
     async def handle(self, message: BusMessage) -> None:
         """Apply one message: a ringing pop goes out at once; every change of the pop rows
@@ -183,8 +253,19 @@ class PopRelay:
 
     async def _prepare(self, message: BusMessage) -> Step | RingingRow | None:
         payload = message.payload
+        tapped = id(message) in self._tapped
+        self._tapped.discard(id(message))
+        if tapped and message.topic in (ANSWERED, STOPPED, ENDED):
+            call = str(payload["call_id"])
+            self._closing[call] -= 1
+            if not self._closing[call]:
+                del self._closing[call]
+        if message.topic == ROUTED:
+            if not tapped:
+                self._read_ahead(valid_ringing(payload, agent=False))
+            return None
         if message.topic == RINGING:
-            return await self._ringing(valid_ringing(payload))
+            return await self._ringing(valid_ringing(payload), popped=tapped)
         if message.topic == ANSWERED:
             answered, agent = str(_text(payload, "call_id")), _text(payload, "agent", required=False)
             _remember(self._closed, answered, agent)
@@ -200,6 +281,7 @@ class PopRelay:
                 _remember(self._stopped, (call_id, agent), None)
             else:
                 _remember(self._closed, call_id, None)
+                self._ahead.pop(call_id, None)
             return lambda: self._gone(call_id, agent, why)
         if message.topic == CONSULT:
             _text(payload, "call_id")
@@ -222,35 +304,67 @@ class PopRelay:
         self._send("screenpop.gone", {"call_id": call_id, "why": why},
                    {*agents, *([agent] if agent else [])})
 
-    async def _ringing(self, ringing: dict[str, Any]) -> RingingRow:
+    async def _ringing(self, ringing: dict[str, Any], *, popped: bool = False) -> RingingRow:
         agent, call_id = str(ringing["agent"]), str(ringing["call_id"])
         self._stopped.pop((call_id, agent), None)  # rung again after a round without answer
         pop: asyncio.Task[None] | None = None
-        if self._user_ids([agent]):
+        if not popped and self._user_ids([agent]):
             pop = asyncio.get_running_loop().create_task(self._pop(ringing, agent, call_id),
                                                          name=f"screenpop-{call_id}")
         return RingingRow(pop, agent, call_id, ringing, self._clock())
 
     async def _pop(self, ringing: dict[str, Any], agent: str, call_id: str) -> None:
-        async with self._reads:
+        loop = asyncio.get_running_loop()
+        ahead = self._ahead.get(call_id)
+        shown: dict[str, Any] | None = None
+        if ahead is not None and ahead.caller == _caller(ringing):
             try:
-                pop = await self.pop_for(ringing)
-            except (DBAPIError, OSError, TimeoutError) as err:
-                # The store is away: the agent still sees who rings and why, without the rest.
-                log.warning("screen-pop without the store", call_id=call_id,
-                            error=type(err).__name__)
-                pop = degraded_pop(ringing)
+                facts = await asyncio.shield(ahead.facts)
+            except (DBAPIError, OSError, TimeoutError):
+                pass  # read again below
+            else:
+                shown = self._show(ringing, agent, call_id, facts)
+                if loop.time() - ahead.at <= FRESH_SECONDS:
+                    return
+        try:
+            facts = await self.facts_for(ringing)
+        except (DBAPIError, OSError, TimeoutError) as err:
+            if shown is not None:
+                return  # the pop read earlier stays
+            # The store is away: the agent still sees who rings and why, without the rest.
+            log.warning("screen-pop without the store", call_id=call_id, error=type(err).__name__)
+            self._send_pop(degraded_pop(ringing), agent, call_id)
+            return
+        done = loop.create_future()
+        done.set_result(facts)
+        _remember(self._ahead, call_id, Ahead(_caller(ringing), done, loop.time()), AHEAD)
+        if shown is None or assemble(ringing, facts, self._clock()) != shown:
+            self._show(ringing, agent, call_id, facts)
+
+    def _show(self, ringing: dict[str, Any], agent: str, call_id: str,
+              facts: PopFacts) -> dict[str, Any]:
+        pop = assemble(ringing, facts, self._clock())
+        self._send_pop(pop, agent, call_id)
+        return pop
+
+    def _send_pop(self, pop: dict[str, Any], agent: str, call_id: str) -> None:
         closed = self._closed.get(call_id, _OPEN)
         if closed is not _OPEN and closed != agent or (call_id, agent) in self._stopped:
             return  # answered elsewhere, stopped or ended while the pop was read
         self._send("screenpop.show", pop, [agent])
 
 
+def _retrieved(task: asyncio.Task[PopFacts]) -> None:
+    """A read ahead that failed and that no pop awaited: logged once, not as unretrieved."""
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("screen-pop read ahead failed", error=type(task.exception()).__name__)
+
+
 _OPEN = object()
 
 
-def _remember(marks: OrderedDict[Any, Any], key: Any, value: Any) -> None:
+def _remember(marks: OrderedDict[Any, Any], key: Any, value: Any, limit: int = REMEMBERED) -> None:
     marks[key] = value
     marks.move_to_end(key)
-    while len(marks) > REMEMBERED:
+    while len(marks) > limit:
         marks.popitem(last=False)

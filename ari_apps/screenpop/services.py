@@ -10,6 +10,8 @@ the product masks them everywhere (138****8001); the profile page shows them in 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -135,32 +137,48 @@ def _iso(value: Any) -> str | None:
     return str(value.isoformat())
 
 
-async def build_pop(conn: AsyncConnection, ringing: dict[str, Any], now: datetime) -> dict[str, Any]:
-    """The pop for one ``hotline.call.ringing`` message (already validated)."""
-    elder_id = ringing.get("elder_id")
-    number = str(ringing.get("caller_number") or "")
+@dataclass(frozen=True, slots=True)
+class PopFacts:
+    """What the store says around a caller: the elder's card (None: not known) and the rows
+    of the second query. Read once per call, ahead of the ringing when the route announced
+    it; each ringing agent's pop is assembled from them."""
+
+    card: Any
+    rows: Sequence[Any]
+
+
+async def read_facts(conn: AsyncConnection, caller: dict[str, Any], now: datetime) -> PopFacts:
+    """The two queries for one caller (a ``hotline.call.routed`` or ``…ringing`` message)."""
+    elder_id = caller.get("elder_id")
+    number = str(caller.get("caller_number") or "")
     card = None
     if isinstance(elder_id, int):
         rows = await _BY_ID.fetch(conn, {"elder_id": elder_id})
         card = rows[0] if rows else None
-    elif number and ringing.get("caller_kind") in ("elder", "kin"):
+    elif number and caller.get("caller_kind") in ("elder", "kin"):
         rows = await _BY_NUMBER.fetch(conn, {"number": number})
         card = rows[0] if rows else None
     params = {"elder_id": card["id"] if card else -1, "number": number,
-              "call_id": ringing["call_id"], "recent": now - RECENT_ABANDON}
+              "call_id": caller["call_id"], "recent": now - RECENT_ABANDON}
     query = _AROUND_ELDER if card else _AROUND_NUMBER
-    facts = await query.fetch(conn, params)
-    return _assemble(ringing, card, facts, now)
+    return PopFacts(card, await query.fetch(conn, params))
+
+
+async def build_pop(conn: AsyncConnection, ringing: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """The pop for one ``hotline.call.ringing`` message (already validated)."""
+    return assemble(ringing, await read_facts(conn, ringing, now), now)
 
 
 def degraded_pop(ringing: dict[str, Any]) -> dict[str, Any]:
     """The pop from the ringing message alone, when the store cannot be read."""
-    return {**_assemble(ringing, None, [], datetime.now().astimezone()), "degraded": True}
+    return {**assemble(ringing, PopFacts(None, []), datetime.now().astimezone()), "degraded": True}
 
 
-def _assemble(ringing: dict[str, Any], card: Any, facts: Any, now: datetime) -> dict[str, Any]:
+def assemble(ringing: dict[str, Any], facts: PopFacts, now: datetime) -> dict[str, Any]:
+    """The pop an agent sees, from the ringing message and the facts around the caller."""
+    card = facts.card
     by_kind: dict[str, list[Any]] = {}
-    for row in facts:
+    for row in facts.rows:
         by_kind.setdefault(str(row["kind"]), []).append(row)
     elder = None
     if card is not None:

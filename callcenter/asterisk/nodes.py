@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from callcenter.asterisk.ami import AmiClient, AmiHandler, ami_client_for
+from callcenter.asterisk.ami import AmiClient, AmiEvent, AmiHandler, ami_client_for
 from callcenter.asterisk.ari.client import AriClient, AriSnapshot, EventHandler, ari_client_for
 from callcenter.asterisk.ari.errors import AriError, AriNotFound
 from callcenter.asterisk.ari.events import (
@@ -109,6 +109,11 @@ class AsteriskCluster:
         """Register an AMI glob handler on every node."""
         for client in self.ami.values():
             client.on(pattern, handler)
+
+    def on_ami_receipt(self, name: str, hook: Callable[[AmiEvent], None]) -> None:
+        """Run ``hook`` as each ``name`` event is read, on every node (AmiClient.on_receipt)."""
+        for client in self.ami.values():
+            client.on_receipt(name, hook)
 
     def _track(self, event: AriEvent) -> None:
         # Runs first for every event (registered at construction), before features' handlers.

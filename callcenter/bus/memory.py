@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
 
 from callcenter.bus.base import BusMessage, topic_matches
 from callcenter.logs import get_logger
@@ -12,16 +13,29 @@ log = get_logger(__name__)
 _CLOSED = object()
 
 
-class MemorySubscription:
-    """A bounded queue of the messages matching one pattern."""
+class _Owner(Protocol):
+    def discard(self, subscription: MemorySubscription) -> None: ...
 
-    def __init__(self, bus: MemoryBus, pattern: str, maxsize: int) -> None:
+
+class MemorySubscription:
+    """A bounded queue of the messages matching one pattern (the Redis bus's too)."""
+
+    def __init__(self, bus: _Owner, pattern: str, maxsize: int) -> None:
         self.pattern = pattern
         self._bus = bus
         self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize)
         self.dropped = 0
+        #: Called with each message as it arrives, before it is queued for the consumer
+        #: (which sees it as well): for what must happen at once; the tap keeps its own
+        #: order with the messages still queued.
+        self.tap: Callable[[BusMessage], None] | None = None
 
     def offer(self, message: BusMessage) -> None:
+        if self.tap is not None:
+            try:
+                self.tap(message)
+            except Exception:  # noqa: BLE001 - a tap must never fail the publisher
+                log.exception("bus tap failed", topic=message.topic)
         try:
             self._queue.put_nowait(message)
         except asyncio.QueueFull:
@@ -58,6 +72,12 @@ class MemoryBus:
         """Nothing to connect."""
 
     async def publish(self, message: BusMessage) -> None:
+        self._deliver(message)
+
+    def publish_nowait(self, message: BusMessage) -> None:
+        self._deliver(message)
+
+    def _deliver(self, message: BusMessage) -> None:
         for subscription in tuple(self._subscriptions):
             if topic_matches(subscription.pattern, message.topic):
                 subscription.offer(message)

@@ -101,6 +101,9 @@ class PbxSimulator:
         await self.hub.close()
         if self._ami_server is not None:
             self._ami_server.close()
+        for session in list(self._ami_sessions):
+            session.drop()  # its reader sees the end: the session's task returns by itself
+        await asyncio.sleep(0)
         for task in list(self._ami_tasks):
             task.cancel()
         await asyncio.gather(*self._ami_tasks, return_exceptions=True)

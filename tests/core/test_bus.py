@@ -98,19 +98,26 @@ def _start_redis(port: int) -> subprocess.Popen[bytes]:
 
 @pytest.mark.redis
 async def test_redis_outage_loses_nothing_published(redis_port: int) -> None:
+    """Another process's subscriber gets, in order, what was published while Redis was away;
+    the publishing process's own subscriber has had it all along, once."""
     server = _start_redis(redis_port)
-    bus = RedisBus(f"redis://127.0.0.1:{redis_port}/0")
+    url = f"redis://127.0.0.1:{redis_port}/0"
+    bus, other = RedisBus(url), RedisBus(url)
     try:
-        subscription = await bus.subscribe("care.*")
+        subscription = await other.subscribe("care.*")
+        own = await bus.subscribe("care.*")
         await bus.publish(BusMessage("care.before", {"n": 0}))
         async with asyncio.timeout(5):
             assert (await anext(aiter(subscription))).topic == "care.before"
+            assert (await anext(aiter(own))).topic == "care.before"
 
         server.terminate()
         server.wait()
         for n in range(1, 4):  # never raises while Redis is away
             await bus.publish(BusMessage("care.during", {"n": n}))
         assert bus.pending == 3
+        async with asyncio.timeout(5):  # this process hears itself without Redis
+            assert [(await anext(aiter(own))).payload["n"] for _ in range(3)] == [1, 2, 3]
 
         server = _start_redis(redis_port)
         got = []
@@ -122,8 +129,34 @@ async def test_redis_outage_loses_nothing_published(redis_port: int) -> None:
         assert got == [1, 2, 3]
         await bus.flushed()
         assert bus.pending == 0
-        await subscription.close()
+        await bus.publish(BusMessage("care.after", {"n": 4}))
+        async with asyncio.timeout(5):  # its own messages came back from Redis: not again
+            assert (await anext(aiter(own))).topic == "care.after"
     finally:
+        await other.close()
         await bus.close()
         server.terminate()
         server.wait()
+
+
+@pytest.mark.redis
+async def test_a_process_hears_its_own_message_before_redis_has_it() -> None:
+    """The publishing process's subscribers get the message within the publish call itself
+    (no stream round trip), and the process's reader does not deliver it a second time."""
+    bus, other = RedisBus(REDIS_URL), RedisBus(REDIS_URL)
+    try:
+        own, remote = await bus.subscribe("pop.*"), await other.subscribe("pop.*")
+        await bus.publish(BusMessage("pop.local", {"n": 1}))
+        assert own._queue.qsize() == 1  # delivered during publish, before any read
+        await other.publish(BusMessage("pop.remote", {"n": 0}))
+        async with asyncio.timeout(5):
+            assert (await anext(aiter(own))).topic == "pop.local"
+            assert (await anext(aiter(own))).topic == "pop.remote"
+            assert {(await anext(aiter(remote))).topic for _ in range(2)} == {"pop.local", "pop.remote"}
+        await bus.publish(BusMessage("pop.last", {"n": 2}))
+        async with asyncio.timeout(5):
+            assert (await anext(aiter(remote))).topic == "pop.last"
+            assert (await anext(aiter(own))).topic == "pop.last"  # not pop.local again
+    finally:
+        await other.close()
+        await bus.close()

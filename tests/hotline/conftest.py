@@ -80,6 +80,7 @@ class HotlineHarness:
     async def settle(self) -> None:
         """Every AMI event so far handled, and the store written."""
         await self.ami.dispatcher.drain()
+        await self.service.tracker.flushed()
 
     async def until(self, check: Callable[[], Any], *, step: float = 0.25,
                     timers: bool = False) -> Any:

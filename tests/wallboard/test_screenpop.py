@@ -219,9 +219,9 @@ async def test_a_pop_read_after_the_call_was_answered_elsewhere_is_not_sent(
     from ari_apps.screenpop.http import RELAY
 
     relay = console.app[RELAY]
-    read, release = relay.pop_for, asyncio.Event()
+    read, release = relay.facts_for, asyncio.Event()
 
-    async def slow(ringing: dict[str, Any]) -> dict[str, Any]:
+    async def slow(ringing: dict[str, Any]) -> Any:
         await release.wait()  # the store is slow to answer
         return await read(ringing)
 
@@ -233,7 +233,7 @@ async def test_a_pop_read_after_the_call_was_answered_elsewhere_is_not_sent(
             answer_known.set()
         return step
 
-    relay.pop_for = slow  # type: ignore[method-assign]
+    relay.facts_for = slow  # type: ignore[method-assign]
     relay._prepare = noting  # type: ignore[method-assign]  # noqa: SLF001
     c1 = await console.login("agent_c1")
     socket = await _socket(console, c1)
@@ -281,3 +281,122 @@ async def test_the_pop_says_how_to_speak_and_why_and_a_consultation_reaches_its_
     assert await _frames(console, street_socket) == []
     await console.hotline("hotline.call.consult", {"call_id": CALL_ID})  # no agent: dropped
     assert await _frames(console, c1_socket) == []
+
+
+def _routed(console: Console, **extra: Any) -> dict[str, Any]:
+    """``hotline.call.routed`` as the route announces the caller (no agent yet)."""
+    ringing = console.ringing("nobody", **extra)
+    del ringing["agent"], ringing["rung_at"]
+    return ringing
+
+
+def _counting_reads(console: Console) -> list[dict[str, Any]]:
+    from ari_apps.screenpop.http import RELAY
+
+    relay, reads = console.app[RELAY], []
+    read = relay.facts_for
+
+    async def counted(caller: dict[str, Any]) -> Any:
+        reads.append(caller)
+        return await read(caller)
+
+    relay.facts_for = counted  # type: ignore[method-assign]
+    return reads
+
+
+async def test_the_facts_are_read_when_the_call_is_routed_and_the_ringing_pops_from_them(
+    console: Console, world: World, clock: FakeClock,
+) -> None:
+    await seed_history(console.runtime, world, clock)
+    reads = _counting_reads(console)
+    c1, street = await console.login("agent_c1"), await console.login("agent_street")
+    c1_socket, street_socket = await _socket(console, c1), await _socket(console, street)
+    await console.hotline("hotline.call.routed", _routed(console, elder_id=world.elder_c1))
+    assert [r["call_id"] for r in reads] == [CALL_ID]  # read ahead, before any phone rings
+    assert await _frames(console, c1_socket) == []  # nothing shows before the ringing
+
+    for agent, socket in (("agent_c1", c1_socket), ("agent_street", street_socket)):
+        await console.hotline("hotline.call.ringing", console.ringing(agent, elder_id=world.elder_c1))
+        (shown,) = await _frames(console, socket)
+        assert shown["payload"]["elder"]["name"] == "张秀英"
+        assert [o["number"] for o in shown["payload"]["work_orders"]] == ["WO-2025-0001"]
+    assert len(reads) == 1  # both pops from the one read ahead
+
+    # A call routed for another caller than the one that rings (a transfer's new caller
+    # on the same id): read anew, never the wrong elder's card.
+    await console.hotline("hotline.call.routed", _routed(console, call_id="other-call",
+                                                         elder_id=world.elder_c1))
+    await console.hotline("hotline.call.ringing", console.ringing(
+        "agent_c1", call_id="other-call", caller_number="13700000000", caller_kind="unknown"))
+    (shown,) = await _frames(console, c1_socket)
+    assert shown["payload"]["elder"] is None and len(reads) == 3
+    for http in (c1, street):
+        await http.close()
+
+
+async def test_facts_read_long_before_the_ringing_show_at_once_and_a_changed_pop_follows(
+    console: Console, world: World, clock: FakeClock,
+) -> None:
+    from ari_apps.screenpop.http import RELAY
+    from ari_apps.screenpop.notifier import FRESH_SECONDS
+    from workflow.models import WorkOrder
+
+    await seed_history(console.runtime, world, clock)
+    c1 = await console.login("agent_c1")
+    socket = await _socket(console, c1)
+    relay = console.app[RELAY]
+    await console.hotline("hotline.call.routed", _routed(console, elder_id=world.elder_c1))
+    await relay._ahead[CALL_ID].facts  # noqa: SLF001
+    relay._ahead[CALL_ID].at -= FRESH_SECONDS + 1  # noqa: SLF001  # the caller waited
+    async with console.runtime.sessions.begin() as db:  # meanwhile a work order was opened
+        db.add(WorkOrder(number="WO-2025-0002", type="service", elder_id=world.elder_c1,
+                         title="送餐", created_by="agent_c1", created_at=clock.now))
+    before = relay.handled
+    await console.runtime.bus.publish(BusMessage("hotline.call.ringing", console.ringing(
+        "agent_c1", elder_id=world.elder_c1)))
+    await relay.caught_up(before + 1)
+    frames = await _frames(console, socket)
+    assert [sorted(o["number"] for o in f["payload"]["work_orders"]) for f in frames] == [
+        ["WO-2025-0001"], ["WO-2025-0001", "WO-2025-0002"]]
+
+    # Rung again soon after: the facts just read are fresh, one pop, no second read.
+    await console.hotline("hotline.call.ringing", console.ringing("agent_c1", elder_id=world.elder_c1))
+    assert len(await _frames(console, socket)) == 1
+    await c1.close()
+
+
+async def test_a_ringing_pops_in_the_publishers_own_step_unless_the_call_closed_before_it(
+    console: Console, world: World, clock: FakeClock,
+) -> None:
+    from ari_apps.screenpop.http import RELAY
+    from webui.ws import HUB
+
+    await seed_history(console.runtime, world, clock)
+    c1, street = await console.login("agent_c1"), await console.login("agent_street")
+    c1_socket, street_socket = await _socket(console, c1), await _socket(console, street)
+    relay, hub = console.app[RELAY], console.app[HUB]
+    await console.hotline("hotline.call.routed", _routed(console, elder_id=world.elder_c1))
+    await relay._ahead[CALL_ID].facts  # noqa: SLF001
+    queued = {c.principal.username: c for c in hub.clients}
+    before = relay.handled
+
+    console.runtime.bus.publish_nowait(BusMessage("hotline.call.ringing", console.ringing(
+        "agent_c1", elder_id=world.elder_c1)))
+    # No await since: the relay has handled nothing, yet the pop waits on agent_c1's socket.
+    assert relay.handled == before
+    assert queued["agent_c1"]._queue.qsize() == 1  # noqa: SLF001
+
+    # An answer published before a second ringing keeps its place: no pop for the latecomer.
+    console.runtime.bus.publish_nowait(BusMessage("hotline.call.answered", {
+        "call_id": CALL_ID, "agent": "agent_c1", "queue": "general",
+        "answered_at": clock.now.isoformat()}))
+    console.runtime.bus.publish_nowait(BusMessage("hotline.call.ringing", console.ringing(
+        "agent_street", elder_id=world.elder_c1)))
+    assert queued["agent_street"]._queue.qsize() == 0  # noqa: SLF001
+    await relay.caught_up(before + 3)
+    assert [f["topic"] for f in await _frames(console, c1_socket)] == [
+        "screenpop.show", "screenpop.answered"]
+    assert await _frames(console, street_socket) == []
+    assert relay._closing == {}  # noqa: SLF001
+    for http in (c1, street):
+        await http.close()

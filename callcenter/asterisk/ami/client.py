@@ -63,6 +63,7 @@ class AmiClient(AmiActions):
                                    events="on")
         self._resolved: dict[str, tuple[AmiHandler, ...]] = {}
         self._resync_hooks: list[ResyncHook] = []
+        self._on_receipt: dict[str, list[Callable[[AmiEvent], None]]] = {}
         self.dispatcher: OrderedDispatcher[AmiEvent] = OrderedDispatcher(
             self._handlers_for, name=f"ami:{node}", slow_handler_seconds=slow_handler_seconds,
             idle_timeout=idle_timeout, describe=lambda e: {"event_type": e.name, "node": e.node},
@@ -84,6 +85,13 @@ class AmiClient(AmiActions):
         self._manager.register_event(pattern, handler)
         self._resolved.clear()
         return handler
+
+    def on_receipt(self, name: str, hook: Callable[[AmiEvent], None]) -> None:
+        """Call ``hook(event)`` synchronously as each ``name`` event is read, before the
+        ordered handlers run: for what must not wait behind earlier events' work (the
+        screen-pop of a ringing agent). The hook must not block; the event is dispatched
+        to the ordered handlers as usual."""
+        self._on_receipt.setdefault(name, []).append(hook)
 
     def on_resync(self, hook: ResyncHook) -> ResyncHook:
         """Run ``await hook(client)`` on each FullyBooted (after login and after an Asterisk restart)."""
@@ -108,6 +116,11 @@ class AmiClient(AmiActions):
         event = AmiEvent(name, self.node, message, self.events_received)
         if name == "FullyBooted" and self._resync_hooks:
             self._tasks.spawn(self._resync(), "resync")
+        for at_once in self._on_receipt.get(name, ()):
+            try:
+                at_once(event)
+            except Exception:  # noqa: BLE001 - the ordered handlers still get the event
+                log.exception("ami receipt hook failed", node=self.node, event_type=name)
         if self._handlers_for(event):
             self.dispatcher.submit(event.order_key(), event)
 
