@@ -12,6 +12,7 @@ retries; when Redis is back nothing published is lost.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import uuid
 from collections import deque
@@ -32,6 +33,7 @@ _BLOCK_MS = 1000
 _BACKOFF_MAX = 10.0
 _STREAM_MAXLEN = 100_000
 _QUEUE_SIZE = 10_000
+_BATCH = 500  # queued messages sent in one round trip
 _ERRORS = (RedisError, OSError, TimeoutError)
 
 
@@ -112,11 +114,19 @@ class RedisBus:
             self._flusher = asyncio.create_task(self._flush(), name="redis-bus-flush")
 
     async def _flush(self) -> None:
+        """Send what is queued, in order, up to ``_BATCH`` entries a round trip."""
         attempt = 0
         while self._pending:
+            batch = list(itertools.islice(self._pending, _BATCH))
             try:
-                await self._append(self._pending[0])
-                self._pending.popleft()
+                async with asyncio.timeout(_OP_TIMEOUT):
+                    pipe = self.client.pipeline(transaction=False)
+                    for data in batch:
+                        pipe.xadd(STREAM, {"m": data, "o": self.origin}, maxlen=_STREAM_MAXLEN,
+                                  approximate=True)
+                    await pipe.execute()
+                for _ in batch:
+                    self._pending.popleft()
                 attempt = 0
             except _ERRORS:
                 self._outage = True
