@@ -202,8 +202,10 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
             # Only into a bridge that exists, with the caller in it (see ``begin``).
             await self._bridged.wait()
             sent = self._send(self.plan.add_contacts(card.contacts if card else []))
+            if sent:
+                await asyncio.sleep(0)  # their requests leave on this turn, before the rows
         finally:
-            # Written once the requests that ring people are started (the fan-out is the
+            # Written once the requests that ring people have left (the fan-out is the
             # elder's time), or at once when the caller is lost meanwhile.
             if card is None:
                 self._timeline("unidentified",
