@@ -278,9 +278,10 @@ class SosApp(Recovery):
         conference.legs[channel.id] = Leg(channel.id, LegRole.ELDER, None, LegState.ANSWERED)
         self._track(conference)
         self._by_channel[channel.id] = conference
-        # The look-up is in flight from the StasisStart on: it is on the first round's path.
+        # The answer, the bridge and 120 leave at once, then the look-up: both are on the
+        # first round's path, and the caller's answer and bridge usually take the longer.
+        conference.launch(channel.id)
         lookup = self._known(card) if card is not None else self._lookup(number, device_id)
-        conference.launch(channel.id)  # the answer, the bridge and 120 leave at once
         conference.start(lambda: conference.begin(channel.id, lookup))
         return conference
 
