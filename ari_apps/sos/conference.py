@@ -111,13 +111,18 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
 
     async def _answer_and_bridge(self, channel_id: str, answering: Awaitable[None],
                                  bridging: Awaitable[None]) -> None:
-        # The bridge does not need the answer: both at once, then the caller goes in.
-        outcomes = await asyncio.gather(answering, bridging, return_exceptions=True)
+        # The bridge does not need the answer, nor does the caller's entry into it: the
+        # caller goes in as soon as the bridge exists (Asterisk runs a channel's commands in
+        # the order they came, the answer first). The roles wait for both to have succeeded.
+        async def caller_in() -> None:
+            await bridging
+            await self.client.bridges.add_channel(self.bridge_id, channel_id)
+
+        outcomes = await asyncio.gather(answering, caller_in(), return_exceptions=True)
         try:
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
                     raise outcome
-            await self.client.bridges.add_channel(self.bridge_id, channel_id)
         except (AriError, TimeoutError, OSError) as err:
             raise CallerLost(getattr(err, "message", None) or repr(err)) from err
         self._bridged.set()
@@ -202,8 +207,10 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
             # Only into a bridge that exists, with the caller in it (see ``begin``).
             await self._bridged.wait()
             sent = self._send(self.plan.add_contacts(card.contacts if card else []))
+            if sent:
+                await asyncio.sleep(0)  # their requests leave on this turn, before the rows
         finally:
-            # Written once the requests that ring people are started (the fan-out is the
+            # Written once the requests that ring people have left (the fan-out is the
             # elder's time), or at once when the caller is lost meanwhile.
             if card is None:
                 self._timeline("unidentified",

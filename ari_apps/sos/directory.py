@@ -17,10 +17,11 @@ from sqlalchemy import (
     select,
     union_all,
 )
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ari_apps.sos.models import LegRole
 from ari_apps.sos.plan import Candidate
+from callcenter.store.direct import Reader
 from callcenter.store.engine import Prebuilt
 from callcenter.store.models import (
     Area,
@@ -90,7 +91,7 @@ def _age(born: date, today: date) -> int:
     return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
-Executor = AsyncSession | AsyncConnection
+Executor = AsyncSession | Reader
 
 #: The card's columns, read in the same query that finds the elder.
 _CARD_COLUMNS = (
@@ -136,11 +137,11 @@ _FAST = {name: Prebuilt(statement) for name, statement in
 
 
 async def _rows(db: Executor, name: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-    """The rows of a prebuilt look-up, as tuples, on a bare connection or a session."""
+    """The rows of a prebuilt look-up, as tuples, on a direct reader or a session."""
     prebuilt = _FAST[name]
-    if isinstance(db, AsyncConnection):
-        return [tuple(row.values()) for row in await prebuilt.fetch(db, params)]
-    return [tuple(row) for row in (await db.execute(prebuilt.statement, params)).all()]
+    if isinstance(db, AsyncSession):
+        return [tuple(row) for row in (await db.execute(prebuilt.statement, params)).all()]
+    return [tuple(row.values()) for row in await db.fetch(prebuilt, params)]
 
 
 async def identify(

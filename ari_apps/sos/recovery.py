@@ -52,6 +52,9 @@ class Recovery:
     def _route(self, event: AriEvent) -> None:
         raise NotImplementedError  # stasis.py (``_route``)
 
+    def _warm_reads(self) -> None:
+        raise NotImplementedError  # stasis.py
+
     def open_incident(self, channel: Channel, node: str, *, device_id: str | None,
                       kind: str = "sos", card: ElderCard | None = None) -> SosConference:
         raise NotImplementedError  # stasis.py
@@ -59,6 +62,7 @@ class Recovery:
     async def resync(self, snapshot: AriSnapshot) -> None:
         """Settle live conferences and take back those a previous run left in Asterisk."""
         self.roster.start()
+        self._warm_reads()
         client = self.clients[snapshot.node]
         bridges = {b.id: set(b.channels) for b in snapshot.bridges if b.id.startswith("sos-")}
         for conference in list(self.conferences.values()):

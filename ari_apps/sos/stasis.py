@@ -14,8 +14,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
 from ari_apps.sos.actions import IncidentCommands, run_on
 from ari_apps.sos.briefing import briefing_command
 from ari_apps.sos.conference import SosConference
@@ -51,6 +49,7 @@ from callcenter.commands import CommandPath
 from callcenter.logs import get_logger
 from callcenter.scheduler import Scheduler
 from callcenter.settings import Settings
+from callcenter.store.direct import DirectReads, Reader
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import utcnow
 
@@ -85,7 +84,8 @@ class SosApp(Recovery):
         self.settings = settings
         self.sessions = sessions
         self.commands = commands
-        self._read_engine: AsyncEngine = sessions.kw["bind"]
+        #: The caller's identification, on connections held for it (callcenter.store.direct).
+        self.reads = DirectReads(sessions.kw["bind"])
         self.conferences: dict[str, SosConference] = {}
         self.roster = OnDutyRoster(sessions)
         self.escalation = EscalationTimers(scheduler, commands, sessions, self.conferences, clock)
@@ -143,6 +143,7 @@ class SosApp(Recovery):
                              return_exceptions=True)
         await asyncio.gather(*(c.stop() for c in list(self.conferences.values())))
         await self.deps.speech.close()
+        await self.reads.close()
 
     # -- bookkeeping -------------------------------------------------------------------
 
@@ -277,9 +278,10 @@ class SosApp(Recovery):
         conference.legs[channel.id] = Leg(channel.id, LegRole.ELDER, None, LegState.ANSWERED)
         self._track(conference)
         self._by_channel[channel.id] = conference
-        # The look-up is in flight from the StasisStart on: it is on the first round's path.
+        # The answer, the bridge and 120 leave at once, then the look-up: both are on the
+        # first round's path, and the caller's answer and bridge usually take the longer.
+        conference.launch(channel.id)
         lookup = self._known(card) if card is not None else self._lookup(number, device_id)
-        conference.launch(channel.id)  # the answer, the bridge and 120 leave at once
         conference.start(lambda: conference.begin(channel.id, lookup))
         return conference
 
@@ -321,6 +323,12 @@ class SosApp(Recovery):
         self._callbacks.add(task)
         task.add_done_callback(self._callbacks.discard)
 
+    def _warm_reads(self) -> None:
+        """The identification's connection opens (again) before the next SOS needs it."""
+        task = asyncio.get_running_loop().create_task(self.reads.warm(), name="sos-warm-reads")
+        self._lookups.add(task)
+        task.add_done_callback(self._lookups.discard)
+
     def _lookup(self, number: str, device_id: str | None) -> asyncio.Future[ElderCard | None]:
         """Who is calling, as soon as the queries have answered: the connection goes back to
         the pool afterwards, off the first round's path."""
@@ -334,12 +342,16 @@ class SosApp(Recovery):
     async def _identify(self, number: str, device_id: str | None,
                         found: asyncio.Future[ElderCard | None]) -> None:
         """An unknown caller, or a store that is down, is never refused: None."""
+
+        async def read(db: Reader) -> None:
+            card = await identify(db, caller_number=number, device_id=device_id)
+            if not found.done():  # cancelled by a start that ended meanwhile
+                found.set_result(card)
+
         try:
-            # A bare connection, not an ORM session: this is on the SOS's critical path.
-            async with asyncio.timeout(IDENTIFY_TIMEOUT), self._read_engine.connect() as conn:
-                card = await identify(conn, caller_number=number, device_id=device_id)
-                if not found.done():  # cancelled by a start that ended meanwhile
-                    found.set_result(card)
+            # A direct reader, not an ORM session: this is on the SOS's critical path.
+            async with asyncio.timeout(IDENTIFY_TIMEOUT):
+                await self.reads.run(read)
         except Exception as err:  # noqa: BLE001 - the SOS goes on unidentified, with 120
             if found.done():
                 log.warning("sos identification connection not returned cleanly", error=repr(err))

@@ -8,7 +8,7 @@ from typing import Any, TypeVar, cast
 
 from sqlalchemy import event, exc
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import Dialect, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -134,14 +134,7 @@ class Prebuilt:
         if conn.dialect.name != "postgresql":
             result = await conn.execute(self.statement, dict(params))
             return cast(Sequence[Mapping[str, Any]], result.mappings().all())
-        if self._postgres is None:
-            # Literal-execute values (a LIKE prefix a pattern index needs) go into the text.
-            compiled = self.statement.compile(dialect=conn.dialect,
-                                              compile_kwargs={"render_postcompile": True})
-            # The statement's own constants (a LIMIT, a compared value) are bound too.
-            self._postgres = str(compiled), tuple(compiled.positiontup or ()), compiled.params
-        sql, names, constants = self._postgres
-        params = {**constants, **params}
+        sql, values = self.driver_query(conn.dialect, params)
         sync = conn.sync_connection
         if sync is not None and not sync.invalidated:
             # A live checked-out connection: reached without a greenlet switch.
@@ -149,13 +142,25 @@ class Prebuilt:
         else:
             driver = (await conn.get_raw_connection()).driver_connection
         try:
-            rows: Sequence[Mapping[str, Any]] = await driver.fetch(sql, *[params[n] for n in names])
+            rows: Sequence[Mapping[str, Any]] = await driver.fetch(sql, *values)
         except Exception as err:
             if not driver.is_closed():
                 raise
             await conn.invalidate()
             raise exc.DBAPIError(sql, None, err, connection_invalidated=True) from err
         return rows
+
+    def driver_query(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
+        """The PostgreSQL text (compiled on first use) and its positional values."""
+        if self._postgres is None:
+            # Literal-execute values (a LIKE prefix a pattern index needs) go into the text.
+            compiled = self.statement.compile(dialect=dialect,
+                                              compile_kwargs={"render_postcompile": True})
+            # The statement's own constants (a LIMIT, a compared value) are bound too.
+            self._postgres = str(compiled), tuple(compiled.positiontup or ()), compiled.params
+        sql, names, constants = self._postgres
+        merged = {**constants, **params}
+        return sql, [merged[name] for name in names]
 
 
 def _tune_sqlite(engine: AsyncEngine, begin: str) -> None:

@@ -1,0 +1,132 @@
+"""Prebuilt reads for a call's critical path, on connections held for it between calls.
+
+An SOS's identification is on the elder's time (the roles are rung once it answers): on
+PostgreSQL it runs on a small pool of the driver's own (asyncpg) connections to the
+engine's database, kept open however long they sit idle, with no SQLAlchemy checkout,
+greenlet switch and return per read (about a millisecond of the event loop per SOS) and
+no reset round trip (only prebuilt reads run on them: no session state to undo). Other
+dialects (SQLite, embedded) read through the engine's own connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from callcenter.logs import get_logger
+from callcenter.store.engine import Prebuilt, ReadLease
+
+log = get_logger(__name__)
+T = TypeVar("T")
+#: Connections of a direct pool: a read holds one for well under a millisecond, so two
+#: serve hundreds of presses a second; fewer connections left for the rest of the product.
+DIRECT_POOL_SIZE = 2
+
+
+class Reader(Protocol):
+    """What a prebuilt read runs on: a connection that returns rows as mappings."""
+
+    async def fetch(self, prebuilt: Prebuilt, params: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+        """The rows of ``prebuilt`` for ``params``."""
+        ...
+
+
+class _EngineReader:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def fetch(self, prebuilt: Prebuilt, params: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+        return await prebuilt.fetch(self._conn, params)
+
+
+class _DriverReader:
+    def __init__(self, conn: Any, dialect: Dialect) -> None:
+        self._conn = conn
+        self._dialect = dialect
+
+    async def fetch(self, prebuilt: Prebuilt, params: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
+        sql, values = prebuilt.driver_query(self._dialect, params)
+        rows: Sequence[Mapping[str, Any]] = await self._conn.fetch(sql, *values)
+        return rows
+
+
+async def _nothing_to_reset(_conn: object) -> None:
+    """Only prebuilt reads outside transactions run on these connections."""
+
+
+class DirectReads:
+    """Prebuilt reads on connections of their own (PostgreSQL), else on the engine's."""
+
+    def __init__(self, engine: AsyncEngine, size: int = DIRECT_POOL_SIZE) -> None:
+        self._engine = engine
+        self._size = size
+        self._pool: Any = None
+        self._opening: asyncio.Lock | None = None
+
+    @property
+    def direct(self) -> bool:
+        """True when reads bypass SQLAlchemy (PostgreSQL)."""
+        return self._engine.dialect.name == "postgresql"
+
+    async def run(self, read: Callable[[Reader], Awaitable[T]]) -> T:
+        """``read`` (idempotent) on a connection; once more on a fresh one if it was dropped
+        (the store restarted, the network cut it while it sat idle)."""
+        if not self.direct:
+            async with ReadLease(self._engine) as lease:
+                return await lease.run(lambda conn: read(_EngineReader(conn)))
+        pool = await self._open()
+        async with pool.acquire() as conn:
+            try:
+                return await read(_DriverReader(conn, self._engine.dialect))
+            except Exception:
+                if not conn.is_closed():
+                    raise
+        # The dead connection went back (the pool replaces a closed one on its next use).
+        async with pool.acquire() as conn:
+            return await read(_DriverReader(conn, self._engine.dialect))
+
+    async def warm(self) -> None:
+        """Open a connection now, before the first call needs it (failures only logged:
+        the first read tries again)."""
+        try:
+            await self.run(_touch)
+        except Exception as err:  # noqa: BLE001 - a warm-up; the reads say their own errors
+            log.warning("direct read connection not opened", error=repr(err))
+
+    async def close(self) -> None:
+        """Close the pool's connections (those in use once they are given back)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                async with asyncio.timeout(5):
+                    await pool.close()
+            except TimeoutError:
+                pool.terminate()
+
+    async def _open(self) -> Any:
+        if self._pool is not None:
+            return self._pool
+        if self._opening is None:
+            self._opening = asyncio.Lock()
+        async with self._opening:
+            if self._pool is None:
+                import asyncpg  # PostgreSQL only: SQLite installs never import it
+
+                url = self._engine.url
+                # No connection is opened here (min_size 0): a store that is down fails
+                # the read that needs it, as any read does, and nothing else.
+                self._pool = await asyncpg.create_pool(
+                    host=url.host, port=url.port, user=url.username, password=url.password,
+                    database=url.database, min_size=0, max_size=self._size,
+                    max_inactive_connection_lifetime=0, reset=_nothing_to_reset,
+                )
+        return self._pool
+
+
+async def _touch(reader: Reader) -> None:
+    if isinstance(reader, _DriverReader):
+        await reader._conn.fetchval("SELECT 1")  # noqa: SLF001 - this module's own reader

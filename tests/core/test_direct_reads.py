@@ -1,0 +1,65 @@
+"""Direct reads (the SOS identification's connections): the same rows on either store, and
+a connection the server dropped while it sat idle is replaced, not a failed read."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import bindparam, select, text
+
+from callcenter.store import create_engine
+from callcenter.store.direct import DirectReads, Reader
+from callcenter.store.engine import Prebuilt
+from callcenter.store.models import Area
+
+_AREA = Prebuilt(select(Area.code, Area.name).where(Area.code == bindparam("code")))
+
+
+async def _seed(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(Area.__table__.insert().values(
+                code="120104", name="南开区", level="district", path="/120104/"))
+    finally:
+        await engine.dispose()
+
+
+async def _area(reads: DirectReads) -> list[tuple[Any, ...]]:
+    async def read(db: Reader) -> list[tuple[Any, ...]]:
+        return [tuple(row.values()) for row in await db.fetch(_AREA, {"code": "120104"})]
+
+    return await reads.run(read)
+
+
+async def test_direct_reads_return_the_rows_on_either_store(database_url: str) -> None:
+    await _seed(database_url)
+    engine = create_engine(database_url, read_only=True)
+    reads = DirectReads(engine)
+    try:
+        await reads.warm()
+        assert await _area(reads) == [("120104", "南开区")]
+        assert reads.direct is (engine.dialect.name == "postgresql")
+    finally:
+        await reads.close()
+        await engine.dispose()
+
+
+async def test_a_connection_dropped_while_idle_is_replaced_for_the_next_read(
+    database_url: str,
+) -> None:
+    engine = create_engine(database_url, read_only=True)
+    if engine.dialect.name != "postgresql":
+        await engine.dispose()
+        return  # SQLite: the engine's own connections (ReadLease), tested with it
+    await _seed(database_url)
+    reads = DirectReads(engine, size=1)
+    try:
+        assert await _area(reads) == [("120104", "南开区")]
+        held = await reads.run(lambda db: db._conn.fetchval("SELECT pg_backend_pid()"))  # type: ignore[attr-defined]  # noqa: SLF001
+        async with engine.connect() as admin:  # the server ends the idle connection
+            await admin.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": held})
+        assert await _area(reads) == [("120104", "南开区")]
+    finally:
+        await reads.close()
+        await engine.dispose()
