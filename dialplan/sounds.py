@@ -35,6 +35,9 @@ PROMPTS: dict[str, str] = {
     "sos-announce": "一二三四九紧急呼叫：您关心的老人按下了一键呼救，马上为您接通。",
     # Kin, doctor, social worker, when the prompt naming the elder cannot be spoken.
     "sos-confirm": "一二三四九紧急呼叫：您关心的老人按下了一键呼救，请按1加入通话。",
+    # A care call whose own greeting cannot be spoken (CARE_FALLBACK_SOUND): still a
+    # question the elder can answer with 1 or 2.
+    "care-greeting": _HOTLINE + "我们打电话来问候您。如果您一切都好，请按1。如果您想找人说说话，请按2。",
     **{
         f"alarm-{alarm.kind}": (
             _HOTLINE + f"您关心的老人触发了{alarm.spoken_zh}，请尽快联系老人或前往查看，详情请看短信。"

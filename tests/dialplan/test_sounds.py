@@ -19,7 +19,7 @@ from dialplan.sounds import PROMPTS, SoundsError, render_sounds, resample
 def test_there_is_a_prompt_for_every_sound_the_product_plays() -> None:
     settings = load_settings()
     expected = {settings.sos_prompt_sound, settings.sos_announce_sound,
-                settings.sos_confirm_sound} | {
+                settings.sos_confirm_sound, settings.care_fallback_sound} | {
         f"{settings.alarm_sound_prefix}{kind}" for kind in ALARM_KINDS
     }
     assert {f"sound:callcenter/{name}" for name in PROMPTS} == expected
