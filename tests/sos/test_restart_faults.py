@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -94,12 +95,20 @@ async def test_a_crash_right_after_a_press_loses_nothing_and_the_elder_is_not_le
         await never.wait()  # the product dies before its first row reaches the store
 
     first.recorder._apply = store_never_answers  # type: ignore[method-assign, assignment]
+    journaled, write = asyncio.Event(), first.journal.write
+
+    async def journal_write(*args: Any, **kwargs: Any) -> None:
+        await write(*args, **kwargs)
+        journaled.set()  # on disk (its fsync runs in a thread, beside the bridging)
+
+    first.journal.write = journal_write  # type: ignore[method-assign]
     caller = first.press()
     bridged = asyncio.Event()
     sim.model.sinks.append(
         lambda event: bridged.set() if event.kind == "ChannelEnteredBridge" and event.ari
         and event.ari["channel"]["id"] == caller else None)
     await asyncio.wait_for(bridged.wait(), 10)
+    await asyncio.wait_for(journaled.wait(), 10)
     await _kill(product, first)  # ~ms after StasisStart: no row was written
     async with sessions() as session:
         assert (await session.execute(select(func.count()).select_from(Incident))).scalar() == 0
