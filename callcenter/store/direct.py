@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
+import asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -58,6 +59,17 @@ async def _nothing_to_reset(_conn: object) -> None:
     """Only prebuilt reads outside transactions run on these connections."""
 
 
+def _dropped(err: Exception, conn: Any) -> bool:
+    """Whether a read failed because its connection went away (not because of the read)."""
+    if isinstance(err, asyncpg.PostgresConnectionError | asyncpg.exceptions.AdminShutdownError
+                  | OSError):
+        return True
+    try:
+        return bool(conn.is_closed())
+    except asyncpg.InterfaceError:
+        return True  # released already: the pool saw its connection end
+
+
 class DirectReads:
     """Prebuilt reads on connections of their own (PostgreSQL), else on the engine's."""
 
@@ -82,8 +94,8 @@ class DirectReads:
         async with pool.acquire() as conn:
             try:
                 return await read(_DriverReader(conn, self._engine.dialect))
-            except Exception:
-                if not conn.is_closed():
+            except Exception as err:
+                if not _dropped(err, conn):
                     raise
         # The dead connection went back (the pool replaces a closed one on its next use).
         async with pool.acquire() as conn:

@@ -63,3 +63,27 @@ async def test_a_connection_dropped_while_idle_is_replaced_for_the_next_read(
     finally:
         await reads.close()
         await engine.dispose()
+
+
+def test_a_read_whose_connection_ended_mid_read_counts_as_dropped_even_once_released() -> None:
+    """Seen in CI: the server ended the connection during the read, and asyncpg had already
+    given the proxy back to its pool, whose ``is_closed()`` then raises; the read is still
+    one to retry on a fresh connection, not an error of its own."""
+    import asyncpg
+
+    from callcenter.store.direct import _dropped
+
+    class Released:
+        def is_closed(self) -> bool:
+            raise asyncpg.InterfaceError("cannot call Connection.is_closed(): connection has "
+                                         "been released back to the pool")
+
+    class Open:
+        def is_closed(self) -> bool:
+            return False
+
+    ended = asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the "
+                                                           "middle of operation")
+    assert _dropped(ended, Released()) and _dropped(ended, Open())
+    assert _dropped(RuntimeError("boom"), Released())  # released: its connection is gone
+    assert not _dropped(asyncpg.exceptions.UndefinedTableError("no such table"), Open())
