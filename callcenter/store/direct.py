@@ -14,7 +14,6 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-import asyncpg
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -61,6 +60,8 @@ async def _nothing_to_reset(_conn: object) -> None:
 
 def _dropped(err: Exception, conn: Any) -> bool:
     """Whether a read failed because its connection went away (not because of the read)."""
+    import asyncpg  # PostgreSQL only, as the pool
+
     if isinstance(err, asyncpg.PostgresConnectionError | asyncpg.exceptions.AdminShutdownError
                   | OSError):
         return True
