@@ -130,11 +130,13 @@ class DirectReads:
                 import asyncpg  # PostgreSQL only: SQLite installs never import it
 
                 url = self._engine.url
-                # No connection is opened here (min_size 0): a store that is down fails
-                # the read that needs it, as any read does, and nothing else.
+                # One connection is opened here and kept (min_size 1), so that the first
+                # call's read does not wait for a connection of its own (seen taking over
+                # the identification's 2 s once in CI). A store that is down fails this
+                # open, and so the read that needed it, as any read; the next one tries again.
                 self._pool = await asyncpg.create_pool(
                     host=url.host, port=url.port, user=url.username, password=url.password,
-                    database=url.database, min_size=0, max_size=self._size,
+                    database=url.database, min_size=1, max_size=self._size,
                     max_inactive_connection_lifetime=0, reset=_nothing_to_reset,
                 )
         return self._pool
