@@ -85,17 +85,21 @@ class RedisBus:
             if topic_matches(subscription.pattern, message.topic):
                 subscription.offer(message)
 
-    async def _append(self, data: bytes) -> None:
+    async def _append(self, batch: list[bytes]) -> None:
+        """Add ``batch`` to the stream, in order, in one round trip."""
         async with asyncio.timeout(_OP_TIMEOUT):
-            await self.client.xadd(STREAM, {"m": data, "o": self.origin},
-                                   maxlen=_STREAM_MAXLEN, approximate=True)
+            pipe = self.client.pipeline(transaction=False)
+            for data in batch:
+                pipe.xadd(STREAM, {"m": data, "o": self.origin}, maxlen=_STREAM_MAXLEN,
+                          approximate=True)
+            await pipe.execute()
 
     async def publish(self, message: BusMessage) -> None:
         self._offer(message)  # this process's own subscribers: now, without the round trip
         data = orjson.dumps(message.to_dict())
         if not self._pending:
             try:
-                await self._append(data)
+                await self._append([data])
                 return
             except _ERRORS as err:
                 log.warning("redis publish failed, queued", topic=message.topic, error=str(err))
@@ -119,12 +123,7 @@ class RedisBus:
         while self._pending:
             batch = list(itertools.islice(self._pending, _BATCH))
             try:
-                async with asyncio.timeout(_OP_TIMEOUT):
-                    pipe = self.client.pipeline(transaction=False)
-                    for data in batch:
-                        pipe.xadd(STREAM, {"m": data, "o": self.origin}, maxlen=_STREAM_MAXLEN,
-                                  approximate=True)
-                    await pipe.execute()
+                await self._append(batch)
                 for _ in batch:
                     self._pending.popleft()
                 attempt = 0
