@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import os
 import random
@@ -193,8 +194,12 @@ async def drive(path: Path_, send: object, agents: list[str], elders: list[tuple
 class ProductCalls:
     """Calls into the product as Asterisk makes them: FastAGI, then app_queue's events."""
 
-    def __init__(self, sim: PbxSimulator, agi_port: int) -> None:
+    def __init__(self, sim: PbxSimulator, agi_port: int,
+                 alongside: tuple[PbxSimulator, Path_] | None = None) -> None:
         self.sim = sim
+        #: The bare relay's simulator and path, rung with the same AgentCalled at the same
+        #: moment: the floor under the load the product's calls put on the machine.
+        self.alongside = alongside
         self.agi_url = f"agi://127.0.0.1:{agi_port}/hotline"
         self.tasks: set[asyncio.Task[None]] = set()
         self.numbers = itertools.count(1)
@@ -222,6 +227,10 @@ class ProductCalls:
                   "Interface": f"PJSIP/{agent}", "MemberName": agent}
         path.sent[ch.linkedid] = time.perf_counter()
         model.ami_event("AgentCalled", called)
+        if self.alongside is not None:
+            relay_sim, relay_path = self.alongside
+            relay_path.sent[ch.linkedid] = time.perf_counter()
+            relay_sim.model.ami_event("AgentCalled", called)
         await asyncio.sleep(1.0)  # the agent answers, talks a moment and hangs up
         model.set_state(member, "Up")
         model.ami_event("AgentConnect", {**called, "HoldTime": "1", "RingTime": "1"})
@@ -269,10 +278,11 @@ async def run(args: argparse.Namespace) -> None:
     procs.append(start_floor(relay_sim.ami_port, args.port + 10))
     bus = RedisBus(args.redis)
     await bus.start()
-    calls = ProductCalls(product_sim, agi_port)
-    base, relay = f"http://127.0.0.1:{args.port}", f"http://127.0.0.1:{args.port + 10}"
     paths = {"bare relay": Path_("bare relay"), "product": Path_("product"),
-             "product from the bus": Path_("product from the bus")}
+             "product from the bus": Path_("product from the bus"),
+             "bare relay alongside": Path_("bare relay alongside")}
+    calls = ProductCalls(product_sim, agi_port, (relay_sim, paths["bare relay alongside"]))
+    base, relay = f"http://127.0.0.1:{args.port}", f"http://127.0.0.1:{args.port + 10}"
     listeners: list[asyncio.Task[None]] = []
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
@@ -304,7 +314,8 @@ async def run(args: argparse.Namespace) -> None:
             for socket in product_sockets:
                 listeners.append(asyncio.create_task(listen(socket, _Fan(both), "call_id")))
             for socket in relay_sockets:
-                listeners.append(asyncio.create_task(listen(socket, paths["bare relay"], "Linkedid")))
+                listeners.append(asyncio.create_task(listen(
+                    socket, _Fan([paths["bare relay"], paths["bare relay alongside"]]), "Linkedid")))
 
             ids = itertools.count(1)
             senders = {"bare relay": relay_sender(relay_sim), "product": calls.send,
@@ -312,16 +323,25 @@ async def run(args: argparse.Namespace) -> None:
             for _ in range(args.rounds):
                 for name, send in senders.items():
                     await drive(paths[name], send, agents, elders, args.rate, args.seconds, ids)
+                    if name == "product":
+                        paths["bare relay alongside"].sent_all()
+                        with contextlib.suppress(TimeoutError):  # what is lost is counted
+                            async with asyncio.timeout(10):
+                                await paths["bare relay alongside"].done.wait()
             print(f"{args.consoles} consoles, {args.rate:.0f} calls/s for {args.seconds:.0f} s "
                   f"per path, {args.rounds} round(s), each path in turn")
-            floor = paths["bare relay"].latencies()
+            alone, alongside = paths["bare relay"].latencies(), paths["bare relay alongside"].latencies()
             for name, path in paths.items():
                 lat = path.latencies()
                 lost = len(path.sent) - len(path.received)
                 ratio = ""
-                if name != "bare relay" and lat and floor:
-                    ratio = (f"   ratio p50 {_percentile(lat, .5) / _percentile(floor, .5):5.2f}×"
-                             f"  p99 {_percentile(lat, .99) / _percentile(floor, .99):5.2f}×")
+                if name.startswith("product") and lat and alone:
+                    ratio = (f"   ratio p50 {_percentile(lat, .5) / _percentile(alone, .5):5.2f}×"
+                             f"  p99 {_percentile(lat, .99) / _percentile(alone, .99):5.2f}×")
+                if name == "product" and lat and alongside:
+                    ratio += (f"   against the relay alongside: p50 "
+                              f"{_percentile(lat, .5) / _percentile(alongside, .5):5.2f}×  p99 "
+                              f"{_percentile(lat, .99) / _percentile(alongside, .99):5.2f}×")
                 print(f"  {name:<22} p50 {_percentile(lat, .5):6.2f} ms  p99 "
                       f"{_percentile(lat, .99):6.2f} ms  ({len(lat)} frames, {lost} lost){ratio}")
             for socket in [*product_sockets, *relay_sockets]:

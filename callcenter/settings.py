@@ -286,6 +286,10 @@ class Settings(BaseSettings):
     wallboard_queue_areas: dict[str, str] = {}
     # A screen-pop whose call never said it stopped ringing is dropped after this long.
     screenpop_ring_seconds: int = Field(default=180, ge=10, le=3600)
+    # A console process without the calls role reads app_queue's AgentCalled off an AMI
+    # session of its own (agent events only) and pops at once, rather than after the
+    # hotline's ringing message crossed the bus from the calls process.
+    screenpop_ami: bool = True
 
     # Processes serving ``serve --role web`` on one port (SO_REUSEPORT); other roles stay single.
     web_workers: int = Field(default=1, ge=1, le=64)

@@ -176,9 +176,9 @@ class CallTracker:
         """``hotline.call.routed``: who is on the way to a queue, so that each console
         process reads what the pop shows of them before any agent's phone rings."""
         await self.bus.publish(BusMessage(CALL_ROUTED, {
-            "call_id": call.id, "queue": call.queue, "caller_number": call.number,
-            "elder_id": call.elder_id, "caller_kind": call.caller_kind,
-            "priority": call.priority, "reason": call.reason,
+            "call_id": call.id, "uniqueid": call.uniqueid, "queue": call.queue,
+            "caller_number": call.number, "elder_id": call.elder_id,
+            "caller_kind": call.caller_kind, "priority": call.priority, "reason": call.reason,
             "care_call": call.care_call or None, "care_reason": call.care_reason}, AUDIENCE))
 
     # -- AMI events ---------------------------------------------------------------------

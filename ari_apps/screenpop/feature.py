@@ -17,10 +17,15 @@ if TYPE_CHECKING:
 
 
 def install_console(app: web.Application, host: Host) -> None:
-    """The pop on every page, its API and its relay."""
+    """The pop on every page, its API and its relay; a console process without the calls
+    role also reads AgentCalled off AMI sessions of its own (``SCREENPOP_AMI``)."""
     from ari_apps.screenpop.http import install_web
+    from callcenter.asterisk.ami import ami_client_for
 
-    install_web(app)
+    settings = host.runtime.settings
+    watch = settings.screenpop_ami and "calls" not in host.roles
+    install_web(app, [ami_client_for(node, events="agent") for node in settings.nodes]
+                if watch else ())
 
 
 FEATURE = Feature(

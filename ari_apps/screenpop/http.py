@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ from ari_apps.screenpop.notifier import TOPICS, PopRelay
 from ari_apps.screenpop.schemas import Dismissed, Intent, IntentRequest, IntentResult, PopList
 from ari_apps.screenpop.services import build_pop
 from ari_apps.screenpop.store import PopStore
+from callcenter.asterisk.ami import AmiClient
 from callcenter.bus import topic_matches
 from callcenter.calls.models import Call
 from callcenter.logs import get_logger
@@ -34,6 +35,8 @@ WEB_DIR = Path(__file__).parent / "web"
 POP_ROLES = (Role.AGENT, Role.SUPERVISOR)
 STORE = web.AppKey("screenpop_store", PopStore)
 RELAY = web.AppKey("screenpop_relay", PopRelay)
+#: AMI sessions of a console process without the calls role (agent events only).
+RING_WATCH = web.AppKey("screenpop_ring_watch", tuple)
 CALL_PATH = r"/api/screenpop/{call_id:[\w.:-]{1,64}}"
 
 
@@ -121,9 +124,14 @@ async def relay_context(app: web.Application) -> AsyncIterator[None]:
                 log.exception("screen-pop relay failed", topic=message.topic)
 
     task = asyncio.create_task(pump(), name="screenpop-relay")
+    watch: tuple[AmiClient, ...] = app[RING_WATCH]
+    for client in watch:
+        client.on_receipt("AgentCalled", relay.agent_called)
+        await client.start()  # connects (and reconnects) in the background
     try:
         yield
     finally:
+        await asyncio.gather(*(client.close() for client in watch), return_exceptions=True)
         await subscription.close()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -131,13 +139,15 @@ async def relay_context(app: web.Application) -> AsyncIterator[None]:
         await relay.close()
 
 
-def install_web(app: web.Application) -> None:
-    """The pop on every page of agents and supervisors, its API and its relay."""
+def install_web(app: web.Application, ami: Sequence[AmiClient] = ()) -> None:
+    """The pop on every page of agents and supervisors, its API and its relay; ``ami``:
+    this process's own AMI sessions, whose AgentCalled pops a routed call at once."""
     runtime = app[RUNTIME]
     store = PopStore(runtime.sessions, runtime.settings.screenpop_ring_seconds)
     app[STORE] = store
     read_engine = runtime.read_sessions.kw["bind"]
     app[RELAY] = PopRelay(app[HUB], lambda: ReadLease(read_engine), store, app[CLOCK])
+    app[RING_WATCH] = tuple(ami)
     app.cleanup_ctx.append(relay_context)
     add_web_dir(app, "screenpop", WEB_DIR)
     add_part(app, ConsolePart(template="_screenpop.html", styles=("/assets/screenpop/screenpop.css",),

@@ -101,8 +101,9 @@ def valid_ringing(payload: dict[str, Any], *, agent: bool = True) -> dict[str, A
     care_reason = payload.get("care_reason", "")
     if care_reason is not None and (not isinstance(care_reason, str) or len(care_reason) > 200):
         raise ValueError("care_reason")
+    _text(payload, "uniqueid", required=False)
     keep = ("call_id", "agent", "queue", "caller_number", "elder_id", "caller_kind", "priority",
-            "reason", "care_call", "care_reason", "rung_at")
+            "reason", "care_call", "care_reason", "rung_at", "uniqueid")
     return {k: payload.get(k) for k in keep}
 
 
@@ -128,6 +129,11 @@ class PopRelay:
         self._ahead: OrderedDict[str, Ahead] = OrderedDict()
         self._tapped: set[int] = set()  # messages the tap acted on (by id, while queued)
         self._closing: dict[str, int] = {}  # call → its answers, stops, ends not yet handled
+        # A ringing reaches a console process without the calls role twice: AgentCalled
+        # read off its own AMI session (:meth:`agent_called`) and the hotline's ringing
+        # message over the bus. The first pops; the other finds its mark here and does not.
+        self._routes: OrderedDict[str, dict[str, Any]] = OrderedDict()  # caller's channel → route
+        self._popped: OrderedDict[tuple[str, str], str] = OrderedDict()  # (call, agent) → by
 
     def _user_ids(self, agents: Iterable[str]) -> list[int]:
         return self._hub.user_ids(agents)
@@ -166,10 +172,45 @@ class PopRelay:
                 self._tapped.add(id(message))
             elif topic == RINGING and not self._closing.get(call_id):
                 ringing = valid_ringing(payload)
-                if self._pop_now(ringing, str(ringing["agent"]), call_id):
+                agent = str(ringing["agent"])
+                if self._popped_by_ami(call_id, agent) or self._pop_now(ringing, agent, call_id):
                     self._tapped.add(id(message))
         except ValueError:
             return
+
+    def agent_called(self, event: Any) -> None:
+        """AMI ``AgentCalled`` read off this process's own AMI session (a console process
+        without the calls role): the pop of a routed call goes out now, from the route and
+        the facts read ahead, without waiting for the hotline's ringing message to cross
+        the bus. Calls this process saw no route for are left to that message."""
+        uniqueid, agent = event.get("Uniqueid"), event.get("MemberName")
+        routed = self._routes.get(uniqueid) if isinstance(uniqueid, str) else None
+        if routed is None or not isinstance(agent, str) or not agent or len(agent) > _ID_MAX:
+            return
+        call_id = str(routed["call_id"])
+        if self._closing.get(call_id) or not self._user_ids([agent]):
+            return
+        if self._popped.get((call_id, agent)) == "bus":
+            del self._popped[(call_id, agent)]  # the ringing message was here first
+            return
+        queue = event.get("Queue")
+        ringing = {**routed, "agent": agent, "rung_at": self._clock().isoformat(),
+                   "queue": queue if isinstance(queue, str) and queue else routed.get("queue")}
+        _remember(self._popped, (call_id, agent), "ami", AHEAD)
+        if not self._pop_now(ringing, agent, call_id):  # facts still being read, or none
+            task = asyncio.get_running_loop().create_task(self._pop(ringing, agent, call_id),
+                                                          name=f"screenpop-{call_id}")
+            task.add_done_callback(_retrieved)
+
+    def _popped_by_ami(self, call_id: str, agent: str) -> bool:
+        """The ringing message of a ring :meth:`agent_called` popped already (its mark is
+        taken); else this message pops, and a later AgentCalled of that ring does not."""
+        if self._popped.get((call_id, agent)) == "ami":
+            del self._popped[(call_id, agent)]
+            return True
+        if self._user_ids([agent]):
+            _remember(self._popped, (call_id, agent), "bus", AHEAD)
+        return False
 
     def _pop_now(self, ringing: dict[str, Any], agent: str, call_id: str) -> bool:
         ahead = self._ahead.get(call_id)
@@ -187,6 +228,8 @@ class PopRelay:
             return  # nobody here to pop for
         loop = asyncio.get_running_loop()
         call_id = str(routed["call_id"])
+        if routed.get("uniqueid"):
+            _remember(self._routes, str(routed["uniqueid"]), routed, AHEAD)
         task = loop.create_task(self.facts_for(routed), name=f"screenpop-ahead-{call_id}")
         task.add_done_callback(_retrieved)
         _remember(self._ahead, call_id, Ahead(_caller(routed), task, loop.time()), AHEAD)
@@ -308,7 +351,7 @@ class PopRelay:
         agent, call_id = str(ringing["agent"]), str(ringing["call_id"])
         self._stopped.pop((call_id, agent), None)  # rung again after a round without answer
         pop: asyncio.Task[None] | None = None
-        if not popped and self._user_ids([agent]):
+        if not popped and not self._popped_by_ami(call_id, agent) and self._user_ids([agent]):
             pop = asyncio.get_running_loop().create_task(self._pop(ringing, agent, call_id),
                                                          name=f"screenpop-{call_id}")
         return RingingRow(pop, agent, call_id, ringing, self._clock())
@@ -354,8 +397,9 @@ class PopRelay:
         self._send("screenpop.show", pop, [agent])
 
 
-def _retrieved(task: asyncio.Task[PopFacts]) -> None:
-    """A read ahead that failed and that no pop awaited: logged once, not as unretrieved."""
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """A read ahead or a pop that failed and that nothing awaited: logged once, not as
+    unretrieved."""
     if not task.cancelled() and task.exception() is not None:
         log.warning("screen-pop read ahead failed", error=type(task.exception()).__name__)
 

@@ -31,6 +31,20 @@ PRIVILEGE = {"Cdr": "cdr,all", "QueueCallerJoin": "agent,all", "QueueCallerLeave
              "AttendedTransfer": "call,all"}
 
 
+def event_classes(events: str) -> frozenset[str] | None:
+    """A Login's ``Events`` as Asterisk reads it (manager.c strings_to_mask): empty or
+    on/yes/true for every class (None), off/no/false or 0 for none, else a comma list of
+    class names (a numeric mask other than 0 is taken as every class)."""
+    value = events.strip().lower()
+    if value.isdigit():
+        return None if int(value) else frozenset()
+    if value in ("on", "yes", "true", "y", "t", ""):
+        return None
+    if value in ("off", "no", "false", "n", "f"):
+        return frozenset()
+    return frozenset(part.strip() for part in value.split(",") if part.strip()) - {"all"}
+
+
 def encode(fields: dict[str, str]) -> bytes:
     """One AMI message (CRLF lines, blank line at the end)."""
     return ("".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n").encode()
@@ -45,7 +59,8 @@ class AmiSession:
         self.reader = reader
         self.writer = writer
         self.authed = False
-        self.events_on = True
+        #: The classes of events this session asked for at login (None: all of them).
+        self.classes: frozenset[str] | None = frozenset()
 
     def drop(self) -> None:
         """Asterisk goes away: no more events; the socket closes."""
@@ -60,7 +75,7 @@ class AmiSession:
 
     def on_event(self, event: SimEvent) -> None:
         """Model sink: write AMI events (OriginateResponse only to its session)."""
-        if not self.authed or not self.events_on:
+        if not self.authed or self.classes is not None and not self.classes:
             return
         if event.ami_target is not None and event.ami_target is not self:
             return
@@ -68,7 +83,10 @@ class AmiSession:
             name = fields["Event"]
             out = {"Event": name}
             if name not in ("QueueParams",):
-                out["Privilege"] = PRIVILEGE.get(name, "call,all")
+                privilege = PRIVILEGE.get(name, "call,all")
+                if self.classes is not None and self.classes.isdisjoint(privilege.split(",")):
+                    continue
+                out["Privilege"] = privilege
             out.update({k: v for k, v in fields.items() if k != "Event"})
             self.send(out)
 
@@ -132,10 +150,13 @@ class AmiSession:
         if name == "login":
             if a.get("Username") == self.sim.user and a.get("Secret") == self.sim.password:
                 self.authed = True
-                self.events_on = a.get("Events", "on").lower() != "off"
+                self.classes = event_classes(a.get("Events", "on"))
                 self.respond(a, "Success", "Authentication accepted")
-                self.send({"Event": "FullyBooted", "Privilege": "system,all", "Uptime": str(int(self.sim.clock.elapsed())),
-                           "LastReload": str(int(self.sim.clock.elapsed())), "Status": "Fully Booted"})
+                if self.classes is None or "system" in self.classes:  # as manager.c does
+                        self.send({"Event": "FullyBooted", "Privilege": "system,all",
+                               "Uptime": str(int(self.sim.clock.elapsed())),
+                               "LastReload": str(int(self.sim.clock.elapsed())),
+                               "Status": "Fully Booted"})
             else:
                 self.respond(a, "Error", "Authentication failed")
             return True

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from callcenter.asterisk import AmiActionError, AmiClient
-from contract.conftest import Ami, Pbx, ami_event
+from callcenter.asterisk import AmiActionError, AmiClient, AmiEvent
+from callcenter.asterisk.ami import ami_client_for
+from contract.conftest import Ami, Pbx, Seen, ami_event
 
 MEMBER = "Local/agent1@agents-sim/n"
 RINGER = "Local/agent_ring@agents-sim/n"
@@ -133,3 +134,30 @@ async def test_a_talking_member_is_listed_in_call_and_named_at_the_end_then_not_
         if caller:
             await client.hangup(caller, cause=16)
         await client.queue_remove("hotline", MEMBER)
+
+
+async def test_a_session_logged_in_for_agent_events_hears_the_ring_and_no_channel_event(
+        pbx: Pbx, ami: Ami) -> None:
+    # The screen-pop's own AMI session in a console process (Events: agent): AgentCalled
+    # with the caller's Uniqueid and the member's name, and nothing of the call's channels.
+    client = ami.client
+    agents_only = ami_client_for(pbx.node, events="agent")
+    heard: Seen[AmiEvent] = Seen(pbx)
+    agents_only.on("*", heard.add)
+    await agents_only.connect(wait_seconds=10)
+    await client.queue_add("hotline", RINGER, member_name="ringer", paused=False)
+    start = ami.seen.mark()
+    try:
+        await call_the_queue(pbx, client, wait=60)
+        join = await heard.wait_for(ami_event("QueueCallerJoin"))
+        called = await heard.wait_for(ami_event("AgentCalled", Interface=RINGER))
+        assert called.get("MemberName") == "ringer"
+        assert called.get("Uniqueid") == join.get("Uniqueid") and called.get("Linkedid")
+        await ami.seen.wait_for(ami_event("Newchannel"), start)  # the full session saw them
+        assert all("agent" in e.get("Privilege", "").split(",") for e in heard.events), \
+            sorted({e.name for e in heard.events})
+        await client.hangup(called.get("Channel").replace(";2", ";1"), cause=16)
+        await heard.wait_for(ami_event("QueueCallerAbandon"))
+    finally:
+        await client.queue_remove("hotline", RINGER)
+        await agents_only.close()

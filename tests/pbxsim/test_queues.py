@@ -271,3 +271,24 @@ async def test_a_softphone_member_reads_ringing_then_in_use_then_not_in_use(
     local = [(m["Status"], m["InCall"]) for m in trace_messages("ami-queue-answered.txt")
              if m.get("Event") == "QueueMemberStatus"]
     assert local == [("2", "0"), ("1", "0")]
+
+
+async def test_a_session_that_asks_for_agent_events_gets_those_only(
+    sim: PbxSimulator, ami: AmiClient,
+) -> None:
+    """``Events: agent`` at login (manager.c strings_to_mask): that session hears the queue's
+    agent-class events of a call and none of its channel, dialplan or system events."""
+    agents_only = AmiClient(sim.host, sim.ami_port, "callcenter", "callcenter", events="agent")
+    await agents_only.connect()
+    try:
+        await add(ami, AGENTS[0])
+        await answered_by(sim, ami)
+        await agents_only.wait_for(event("AgentComplete"), advance=tick(sim))
+        heard = [m for m in agents_only.messages if "Event" in m]
+        assert {"QueueCallerJoin", "AgentCalled", "AgentConnect", "AgentComplete",
+                "QueueMemberStatus"} <= {m["Event"] for m in heard}
+        assert all("agent" in m["Privilege"].split(",") for m in heard), heard
+        everything = {m.get("Event") for m in ami.messages}
+        assert {"FullyBooted", "Newchannel", "Hangup", "AgentCalled"} <= everything
+    finally:
+        await agents_only.close()

@@ -115,8 +115,9 @@ def of_type(kind: str, channel_id: str | None = None, **fields: Any) -> Callable
 class AmiClient:
     """A raw AMI connection recording every message in wire order."""
 
-    def __init__(self, host: str, port: int, user: str, secret: str) -> None:
+    def __init__(self, host: str, port: int, user: str, secret: str, events: str = "on") -> None:
         self.host, self.port, self.user, self.secret = host, port, user, secret
+        self.events = events
         self.messages: list[dict[str, str]] = []
         self.banner = ""
         self._changed = asyncio.Event()
@@ -129,7 +130,8 @@ class AmiClient:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
             self.banner = (await self.reader.readline()).decode().strip()
         self._reader_task = asyncio.get_running_loop().create_task(self._read())
-        resp = await self.action("Login", Username=self.user, Secret=self.secret)
+        resp = await self.action("Login", Username=self.user, Secret=self.secret,
+                                 Events=self.events)
         assert resp["Response"] == "Success", resp
 
     async def _read(self) -> None:

@@ -400,3 +400,66 @@ async def test_a_ringing_pops_in_the_publishers_own_step_unless_the_call_closed_
     assert relay._closing == {}  # noqa: SLF001
     for http in (c1, street):
         await http.close()
+
+
+async def test_a_console_process_pops_on_agentcalled_read_off_its_own_ami_session_once(
+    runtime: Any, world: World, clock: FakeClock,
+) -> None:
+    """A console process without the calls role reads AgentCalled off its own AMI session
+    (agent events only): the pop of a routed call goes out as the event is read, before the
+    hotline's ringing message arrives over the bus; that message (or, the other way round,
+    an AgentCalled after it) shows nothing twice, and the pop is still kept for a reload."""
+    from aiohttp.test_utils import TestServer
+
+    from ari_apps.screenpop.http import RELAY
+    from ari_apps.screenpop.http import install_web as install_screenpop
+    from callcenter.asterisk.ami import AmiClient
+    from callcenter.pbxsim.server import PbxSimulator
+    from tests.wallboard.conftest import Console
+    from webui import create_app
+
+    async with PbxSimulator(ari_port=0, ami_port=0, control_port=0, speed=None) as sim:
+        ami = AmiClient(sim.host, sim.ami_port, sim.user, sim.password, events="agent")
+        app = create_app(runtime, clock=clock, features=[lambda a: install_screenpop(a, [ami])])
+        async with TestServer(app) as server:
+            console = Console(str(server.make_url("")).rstrip("/"), app, runtime, clock)
+            await ami.wait_connected()
+            await seed_history(runtime, world, clock)
+            relay = app[RELAY]
+            c1, street = await console.login("agent_c1"), await console.login("agent_street")
+            c1_socket, street_socket = await _socket(console, c1), await _socket(console, street)
+            await console.hotline("hotline.call.routed", {
+                **_routed(console, elder_id=world.elder_c1), "uniqueid": "1741000000.16"})
+            await relay._ahead[CALL_ID].facts  # noqa: SLF001
+            handled = relay.handled
+
+            def agent_called(agent: str) -> None:
+                sim.model.ami_event("AgentCalled", {
+                    "Uniqueid": "1741000000.16", "Linkedid": CALL_ID, "Queue": "general",
+                    "Interface": f"PJSIP/{agent}", "MemberName": agent})
+
+            agent_called("agent_c1")
+            async with asyncio.timeout(10):
+                shown = await c1_socket.receive_json()
+                while not shown["topic"].startswith("screenpop."):  # the bus's own frames
+                    shown = await c1_socket.receive_json()
+            assert shown["topic"] == "screenpop.show" and relay.handled == handled
+            assert shown["payload"]["elder"]["name"] == "张秀英"
+            assert shown["payload"]["caller"]["priority"] == 1
+            await console.hotline("hotline.call.ringing",
+                                  console.ringing("agent_c1", elder_id=world.elder_c1))
+            assert await _frames(console, c1_socket) == []  # not shown twice
+            assert [p["call_id"] for p in await _current(c1)] == [CALL_ID]  # kept for a reload
+
+            # The ringing message first this time: the AgentCalled read after it adds nothing.
+            await console.hotline("hotline.call.ringing",
+                                  console.ringing("agent_street", elder_id=world.elder_c1))
+            agent_called("agent_street")
+            frames = await _frames(console, street_socket)
+            assert [f["topic"] for f in frames] == ["screenpop.show"]
+            # An AgentCalled for a channel never routed here is left to the ringing message.
+            sim.model.ami_event("AgentCalled", {"Uniqueid": "999.1", "Linkedid": "999.1",
+                                                "Queue": "general", "MemberName": "agent_c1"})
+            assert await _frames(console, c1_socket) == []
+            for http in (c1, street):
+                await http.close()

@@ -49,8 +49,12 @@ class AmiClient(AmiActions):
         backoff: Backoff | None = None,
         slow_handler_seconds: float = 0.5,
         idle_timeout: float = 60.0,
+        events: str = "on",
     ) -> None:
         self.node = node
+        #: The Login's ``Events``: ``on`` (every class the user may read) or a comma list of
+        #: classes (``agent``): Asterisk then sends this session those classes only.
+        self.events = events
         self.host = host
         self.port = port
         self._user = user
@@ -225,7 +229,7 @@ class AmiClient(AmiActions):
     async def _session(self, protocol: AmiWireProtocol) -> None:
         try:
             resp = await self._send({"Action": "Login", "Username": self._user,
-                                     "Secret": self._secret, "Events": "on"})
+                                     "Secret": self._secret, "Events": self.events})
         except AmiError as err:
             self.last_error = err
             log.warning("ami login got no answer", node=self.node, error=err.message)
