@@ -21,7 +21,7 @@ from callcenter.asterisk.ami import AmiClient
 from callcenter.bus import topic_matches
 from callcenter.calls.models import Call
 from callcenter.logs import get_logger
-from callcenter.store.engine import ReadLease
+from callcenter.store.direct import DirectReads
 from callcenter.store.models import Role
 from webui.api import parse_body
 from webui.auth import read_for, require_role
@@ -143,10 +143,10 @@ def install_web(app: web.Application, ami: Sequence[AmiClient] = ()) -> None:
     """The pop on every page of agents and supervisors, its API and its relay; ``ami``:
     this process's own AMI sessions, whose AgentCalled pops a routed call at once."""
     runtime = app[RUNTIME]
-    store = PopStore(runtime.sessions, runtime.settings.screenpop_ring_seconds)
+    store = PopStore(runtime.engine, runtime.settings.screenpop_ring_seconds)
     app[STORE] = store
-    read_engine = runtime.read_sessions.kw["bind"]
-    app[RELAY] = PopRelay(app[HUB], lambda: ReadLease(read_engine), store, app[CLOCK])
+    reads = DirectReads(runtime.read_sessions.kw["bind"])
+    app[RELAY] = PopRelay(app[HUB], reads, store, app[CLOCK])
     app[RING_WATCH] = tuple(ami)
     app.cleanup_ctx.append(relay_context)
     add_web_dir(app, "screenpop", WEB_DIR)

@@ -22,13 +22,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.exc import DBAPIError
-
 from ari_apps.screenpop.services import CALLER_KINDS, PopFacts, assemble, degraded_pop, read_facts
 from ari_apps.screenpop.store import PopStore
 from callcenter.bus import BusMessage
 from callcenter.logs import get_logger
-from callcenter.store.engine import ReadLease
+from callcenter.store.direct import DirectReads
 from webui.ws import WsHub
 
 log = get_logger(__name__)
@@ -110,10 +108,10 @@ def valid_ringing(payload: dict[str, Any], *, agent: bool = True) -> dict[str, A
 class PopRelay:
     """Applies the hotline's call topics to this process's consoles and to the pop rows."""
 
-    def __init__(self, hub: WsHub, lease: Callable[[], ReadLease], store: PopStore,
+    def __init__(self, hub: WsHub, reads: DirectReads, store: PopStore,
                  clock: Callable[[], datetime]) -> None:
         self._hub = hub
-        self._lease = lease
+        self._reads = reads
         self._store = store
         self._clock = clock
         #: Messages handled so far (rows written), for whoever waits on the relay.
@@ -123,7 +121,7 @@ class PopRelay:
         self._writer: asyncio.Task[None] | None = None
         # Pops are read concurrently (each waits on its own queries, not on the one before);
         # a pop whose call was answered elsewhere, stopped or ended meanwhile is not sent.
-        self._reads = asyncio.Semaphore(CONCURRENT_READS)
+        self._concurrent = asyncio.Semaphore(CONCURRENT_READS)
         self._closed: OrderedDict[str, str | None] = OrderedDict()  # call → who may still see it
         self._stopped: OrderedDict[tuple[str, str], None] = OrderedDict()
         self._ahead: OrderedDict[str, Ahead] = OrderedDict()
@@ -145,13 +143,10 @@ class PopRelay:
         return self._hub.deliver(BusMessage(topic, payload, {"users": users}))
 
     async def facts_for(self, caller: dict[str, Any]) -> PopFacts:
-        """The facts around one caller, read on a lease of the read pool."""
-        async with self._reads:
-            lease = self._lease()
-            try:
-                return await lease.run(lambda conn: read_facts(conn, caller, self._clock()))
-            finally:
-                await lease.release()
+        """The facts around one caller, read on the direct read pool (PostgreSQL), else on
+        the read engine."""
+        async with self._concurrent:
+            return await self._reads.run(lambda reader: read_facts(reader, caller, self._clock()))
 
     def tap(self, message: BusMessage) -> None:
         """Each call topic as it reaches this process (before :meth:`handle` gets it in
@@ -286,6 +281,7 @@ class PopRelay:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+        await self._reads.close()
 
     async def caught_up(self, count: int, within: float = 10.0) -> None:
         """Wait until ``count`` messages have been handled (TimeoutError after ``within``)."""
@@ -363,15 +359,15 @@ class PopRelay:
         if ahead is not None and ahead.caller == _caller(ringing):
             try:
                 facts = await asyncio.shield(ahead.facts)
-            except (DBAPIError, OSError, TimeoutError):
-                pass  # read again below
+            except Exception:  # noqa: BLE001 - any store trouble (driver, network): read again below
+                pass
             else:
                 shown = self._show(ringing, agent, call_id, facts)
                 if loop.time() - ahead.at <= FRESH_SECONDS:
                     return
         try:
             facts = await self.facts_for(ringing)
-        except (DBAPIError, OSError, TimeoutError) as err:
+        except Exception as err:  # noqa: BLE001 - any store trouble (driver, network, timeout)
             if shown is not None:
                 return  # the pop read earlier stays
             # The store is away: the agent still sees who rings and why, without the rest.

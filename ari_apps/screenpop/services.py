@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from ari_apps.sos.models import Incident
 from callcenter.calls.models import Call
 from callcenter.logs import mask_text
+from callcenter.store.direct import EngineReader, Reader
 from callcenter.store.engine import Prebuilt
 from callcenter.store.models import Area, Contact, Elder, ElderPhone, ElderStatus
 from workflow.models import Complaint, WorkOrder
@@ -147,26 +148,26 @@ class PopFacts:
     rows: Sequence[Any]
 
 
-async def read_facts(conn: AsyncConnection, caller: dict[str, Any], now: datetime) -> PopFacts:
+async def read_facts(reader: Reader, caller: dict[str, Any], now: datetime) -> PopFacts:
     """The two queries for one caller (a ``hotline.call.routed`` or ``…ringing`` message)."""
     elder_id = caller.get("elder_id")
     number = str(caller.get("caller_number") or "")
     card = None
     if isinstance(elder_id, int):
-        rows = await _BY_ID.fetch(conn, {"elder_id": elder_id})
+        rows = await reader.fetch(_BY_ID, {"elder_id": elder_id})
         card = rows[0] if rows else None
     elif number and caller.get("caller_kind") in ("elder", "kin"):
-        rows = await _BY_NUMBER.fetch(conn, {"number": number})
+        rows = await reader.fetch(_BY_NUMBER, {"number": number})
         card = rows[0] if rows else None
     params = {"elder_id": card["id"] if card else -1, "number": number,
               "call_id": caller["call_id"], "recent": now - RECENT_ABANDON}
     query = _AROUND_ELDER if card else _AROUND_NUMBER
-    return PopFacts(card, await query.fetch(conn, params))
+    return PopFacts(card, await reader.fetch(query, params))
 
 
 async def build_pop(conn: AsyncConnection, ringing: dict[str, Any], now: datetime) -> dict[str, Any]:
     """The pop for one ``hotline.call.ringing`` message (already validated)."""
-    return assemble(ringing, await read_facts(conn, ringing, now), now)
+    return assemble(ringing, await read_facts(EngineReader(conn), ringing, now), now)
 
 
 def degraded_pop(ringing: dict[str, Any]) -> dict[str, Any]:

@@ -4,21 +4,28 @@ them again; every change is idempotent, so each console process may apply every 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, delete, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Table, and_, delete, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ari_apps.screenpop.models import ScreenPop
 from callcenter.calls.models import Call
-from callcenter.store.engine import SessionFactory, dialect_insert
+from callcenter.store.engine import dialect_insert
+
+_POPS = cast("Table", ScreenPop.__table__)
 
 
 class PopStore:
-    """Upserts and deletes of pop rows, and the pops an agent should see now."""
+    """Upserts and deletes of pop rows, and the pops an agent should see now.
 
-    def __init__(self, sessions: SessionFactory, ring_seconds: int) -> None:
-        self._sessions = sessions
+    Every change is one or two Core statements on the table (``DELETE … RETURNING`` says
+    whose pops went): each call changes these rows three times in every console process,
+    so they stay off the ORM's unit of work."""
+
+    def __init__(self, engine: AsyncEngine, ring_seconds: int) -> None:
+        self._engine = engine
+        self._insert = dialect_insert(engine.dialect.name)
         self._ring = timedelta(seconds=ring_seconds)
 
     async def ringing(self, agent: str, call_id: str, message: dict[str, Any], at: datetime) -> None:
@@ -29,44 +36,41 @@ class PopStore:
         latest = {(call_id, agent): (message, at) for agent, call_id, message, at in rows}
         if not latest:
             return
-        async with self._sessions.begin() as db:
-            insert = dialect_insert(db.get_bind().dialect.name)
-            statement = insert(ScreenPop).values([
-                {"call_id": call_id, "agent": agent, "state": "ringing", "ringing": message,
-                 "rung_at": at} for (call_id, agent), (message, at) in latest.items()])
-            await db.execute(statement.on_conflict_do_update(
+        statement = self._insert(_POPS).values([
+            {"call_id": call_id, "agent": agent, "state": "ringing", "ringing": message,
+             "rung_at": at} for (call_id, agent), (message, at) in latest.items()])
+        async with self._engine.begin() as conn:
+            await conn.execute(statement.on_conflict_do_update(
                 index_elements=["call_id", "agent"],
                 set_={"ringing": statement.excluded.ringing, "rung_at": statement.excluded.rung_at,
                       "state": "ringing"}))
 
     async def answered(self, call_id: str, agent: str | None) -> list[str]:
         """The answering agent's pop stays (as answered); the others go. Returns them."""
-        async with self._sessions.begin() as db:
-            others = list((await db.execute(
-                select(ScreenPop.agent).where(ScreenPop.call_id == call_id,
-                                              ScreenPop.agent != (agent or "")))).scalars())
-            await db.execute(delete(ScreenPop).where(ScreenPop.call_id == call_id,
-                                                     ScreenPop.agent.in_(others)))
+        async with self._engine.begin() as conn:
+            others = list((await conn.execute(
+                delete(_POPS).where(_POPS.c.call_id == call_id, _POPS.c.agent != (agent or ""))
+                .returning(_POPS.c.agent))).scalars())
             if agent:
-                await db.execute(update(ScreenPop).where(ScreenPop.call_id == call_id,
-                                                         ScreenPop.agent == agent)
-                                 .values(state="answered"))
+                await conn.execute(update(_POPS).where(_POPS.c.call_id == call_id,
+                                                       _POPS.c.agent == agent)
+                                   .values(state="answered"))
         return others
 
     async def gone(self, call_id: str, agent: str | None = None) -> list[str]:
         """Remove the call's pop at ``agent`` (every agent when None); returns whose went."""
-        where = [ScreenPop.call_id == call_id]
+        where = [_POPS.c.call_id == call_id]
         if agent:
-            where.append(ScreenPop.agent == agent)
-        async with self._sessions.begin() as db:
-            agents = list((await db.execute(select(ScreenPop.agent).where(*where))).scalars())
-            await db.execute(delete(ScreenPop).where(*where))
-        return agents
+            where.append(_POPS.c.agent == agent)
+        async with self._engine.begin() as conn:
+            return list((await conn.execute(
+                delete(_POPS).where(*where).returning(_POPS.c.agent))).scalars())
 
     async def has(self, call_id: str, agent: str) -> bool:
-        async with self._sessions() as db:
-            found = await db.get(ScreenPop, (call_id, agent))
-            return found is not None
+        async with self._engine.connect() as conn:
+            found = await conn.execute(select(_POPS.c.agent).where(
+                _POPS.c.call_id == call_id, _POPS.c.agent == agent))
+            return found.first() is not None
 
     async def showing(self, conn: AsyncConnection, agent: str, now: datetime) -> list[tuple[str, dict[str, Any]]]:
         """The agent's pops, oldest first, as ``(state, ringing message)``: not older than

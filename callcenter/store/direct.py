@@ -35,7 +35,9 @@ class Reader(Protocol):
         ...
 
 
-class _EngineReader:
+class EngineReader:
+    """A :class:`Reader` on a connection of the engine (a lease's, a request's)."""
+
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
@@ -90,7 +92,7 @@ class DirectReads:
         (the store restarted, the network cut it while it sat idle)."""
         if not self.direct:
             async with ReadLease(self._engine) as lease:
-                return await lease.run(lambda conn: read(_EngineReader(conn)))
+                return await lease.run(lambda conn: read(EngineReader(conn)))
         pool = await self._open()
         async with pool.acquire() as conn:
             try:
