@@ -2,23 +2,29 @@
 against a bare relay in the same run.
 
 Each path is timed from the moment its AMI ``AgentCalled`` is written to the moment the
-agent's WebSocket receives the frame (sender and receivers in this process, one clock):
+agent's WebSocket receives the frame. The simulators and the calls run in a process of
+their own (bench/screenpop_pbx.py), which notes when it writes each ``AgentCalled``; this
+process holds the sockets and notes when each frame arrives (``time.perf_counter``: one
+monotonic clock for every process of the machine).
 
 - ``bare relay``: ``AgentCalled`` → bench/screenpop_floor.py (reads AMI, writes the event
   to the named agent's WebSocket; no login, no store, no bus).
-- ``product``: the whole product (``callcenter serve``, every role, one process) on a PBX
-  simulator, as a call reaches it from Asterisk: the FastAGI route (the caller identified
-  by number, the call row written), then ``QueueCallerJoin`` and at once ``AgentCalled``
-  (no gap between them: as app_queue does with an idle agent), then the pop at the agent's
-  console socket. One second later the agent answers and hangs up (``AgentConnect``,
-  ``AgentComplete``, ``Hangup``), so the product does all of a call's work while it pops.
+- ``product``: the whole product (``callcenter serve``: every role in one process, or with
+  ``--split`` the consoles in a ``--role web`` process of their own) on a PBX simulator, as a
+  call reaches it from Asterisk: the FastAGI route (the caller identified by number, the call
+  row written), then ``QueueCallerJoin`` and at once ``AgentCalled`` (no gap between them:
+  as app_queue does with an idle agent), then the pop at the agent's console socket. One
+  second later the agent answers and hangs up (``AgentConnect``, ``AgentComplete``,
+  ``Hangup``), so the product does all of a call's work while it pops.
+- ``bare relay alongside``: the same relay, sent each of the product's ``AgentCalled`` at
+  the same moment: the floor under the load the product's calls put on the machine.
 - ``product from the bus``: ``hotline.call.ringing`` published on the Redis bus by this
   process (another process, for the product): a console process that did not see the call
   routed, so it reads the pop when the phone rings (the timing starts at the publish).
 
-Each path has its own AMI server (a simulator) and its own 500 sockets (500 agents logged
-in to the product, 500 sockets on the relay), and runs in turn. Calls come from the phones
-of a seeded directory (3 000 elders, 3 past calls each) and ring a random agent.
+Each of the relay and the product has its own AMI server (a simulator) and its own 500
+sockets (500 agents logged in to the product, 500 sockets on the relay). Calls come from
+the phones of a seeded directory (3 000 elders, 3 past calls each) and ring a random agent.
 
     python bench/screenpop.py                       # 500 consoles, 50 calls/s for 20 s
     python bench/screenpop.py --consoles 200 --rate 20 --seconds 10
@@ -38,6 +44,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import orjson
@@ -50,8 +57,6 @@ from callcenter.bus.redis import RedisBus
 from callcenter.crypto import FieldCipher
 from callcenter.demo_data import generate
 from callcenter.passwords import Passwords
-from callcenter.pbxsim.objects import CallerId
-from callcenter.pbxsim.server import PbxSimulator
 from callcenter.store import create_engine, migrate, session_factory
 from callcenter.store.models import ElderPhone, Role, User
 
@@ -80,20 +85,30 @@ class Path_:
     sending: bool = True
 
     def got(self, call_id: str) -> None:
-        if call_id in self.sent and call_id not in self.received:
+        """A frame for ``call_id`` (its send time may be learnt after: the PBX's process
+        reports its send times when the path has run)."""
+        if call_id not in self.received:
             self.received[call_id] = time.perf_counter()
             self._check()
 
     def _check(self) -> None:
-        if not self.sending and len(self.received) == len(self.sent):
+        if not self.sending and all(c in self.received for c in self.sent):
             self.done.set()
 
-    def sent_all(self) -> None:
+    def sent_all(self, sent: dict[str, float] | None = None) -> None:
+        self.sent.update(sent or {})
         self.sending = False
         self._check()
 
+    async def settled(self, within: float = 10.0) -> None:
+        """Wait for the frames of every call sent (those still missing after ``within``
+        count as lost)."""
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                await self.done.wait()
+
     def latencies(self) -> list[float]:
-        return sorted(self.received[c] - self.sent[c] for c in self.received)
+        return sorted(self.received[c] - self.sent[c] for c in self.sent if c in self.received)
 
 
 async def seed(url: str) -> list[tuple[int, str]]:
@@ -118,16 +133,16 @@ async def seed(url: str) -> list[tuple[int, str]]:
         await engine.dispose()
 
 
-def start_product(url: str, port: int, redis_url: str, sim: PbxSimulator, agi_port: int,
+def start_product(url: str, port: int, redis_url: str, sim: dict[str, Any], agi_port: int,
                   profile: str | None = None, roles: tuple[str, ...] = ()) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
     env.update(CALLCENTER_DATABASE_URL=url, CALLCENTER_SECRET_KEY=BENCH_SECRET,
                CALLCENTER_WEB_BIND=f"127.0.0.1:{port}", CALLCENTER_REDIS_URL=redis_url,
                CALLCENTER_DATA_DIR=str(REPO / "var" / "bench-screenpop"),
-               CALLCENTER_ARI_URL=sim.ari_url, CALLCENTER_ARI_USER=sim.user,
-               CALLCENTER_ARI_PASSWORD=sim.password, CALLCENTER_AMI_HOST=sim.host,
-               CALLCENTER_AMI_PORT=str(sim.ami_port), CALLCENTER_AMI_USER=sim.user,
-               CALLCENTER_AMI_SECRET=sim.password, CALLCENTER_AGI_BIND=f"127.0.0.1:{agi_port}",
+               CALLCENTER_ARI_URL=sim["ari_url"], CALLCENTER_ARI_USER=sim["user"],
+               CALLCENTER_ARI_PASSWORD=sim["password"], CALLCENTER_AMI_HOST=sim["host"],
+               CALLCENTER_AMI_PORT=str(sim["ami_port"]), CALLCENTER_AMI_USER=sim["user"],
+               CALLCENTER_AMI_SECRET=sim["password"], CALLCENTER_AGI_BIND=f"127.0.0.1:{agi_port}",
                CALLCENTER_HOTLINE_QUEUES=orjson.dumps({QUEUE: 0}).decode(),
                CALLCENTER_HOTLINE_DEFAULT_QUEUE=QUEUE,
                CALLCENTER_LOG_LEVEL="WARNING", CALLCENTER_LOGIN_MAX_FAILURES="1000",
@@ -172,81 +187,41 @@ def _percentile(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else float("nan")
 
 
-async def drive(path: Path_, send: object, agents: list[str], elders: list[tuple[int, str]], rate: float,
-                seconds: float, ids: itertools.count[int]) -> None:
-    """``rate`` calls a second for ``seconds``, on schedule (not after each other)."""
-    assert callable(send)
+async def start_pbx(agi_port: int) -> tuple[asyncio.subprocess.Process, dict[str, Any]]:
+    """bench/screenpop_pbx.py: the simulators and the calls, in a process of their own."""
+    pbx = await asyncio.create_subprocess_exec(
+        sys.executable, str(REPO / "bench" / "screenpop_pbx.py"), "--agi-port", str(agi_port),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert pbx.stdout is not None
+    async with asyncio.timeout(60):
+        addresses: dict[str, Any] = orjson.loads(await pbx.stdout.readline())
+    return pbx, addresses
+
+
+async def drive_pbx(pbx: asyncio.subprocess.Process, path: str, args: argparse.Namespace,
+                    agents: list[str], elders: list[tuple[int, str]]) -> dict[str, dict[str, float]]:
+    """One path's calls, made by the PBX's process; the send times it reports."""
+    assert pbx.stdin is not None and pbx.stdout is not None
+    pbx.stdin.write(orjson.dumps({"path": path, "rate": args.rate, "seconds": args.seconds,
+                                  "agents": agents, "numbers": [n for _, n in elders]}) + b"\n")
+    await pbx.stdin.drain()
+    sent: dict[str, dict[str, float]] = orjson.loads(await pbx.stdout.readline())
+    return sent
+
+
+async def drive_bus(path: Path_, bus: RedisBus, agents: list[str], elders: list[tuple[int, str]],
+                    rate: float, seconds: float, ids: itertools.count[int]) -> None:
+    """``rate`` ringing messages a second for ``seconds``, on schedule."""
+    send = bus_sender(bus)
     started = time.perf_counter()
     for n in range(int(rate * seconds)):
         delay = started + n / rate - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
-        await send(path, f"bench-{next(ids)}", random.choice(agents),
-                   random.choice(elders))
+        await send(path, f"bench-bus-{next(ids)}", random.choice(agents), random.choice(elders))
     path.sent_all()
-    try:
-        async with asyncio.timeout(10):
-            await path.done.wait()
-    except TimeoutError:
-        pass
-
-
-class ProductCalls:
-    """Calls into the product as Asterisk makes them: FastAGI, then app_queue's events."""
-
-    def __init__(self, sim: PbxSimulator, agi_port: int,
-                 alongside: tuple[PbxSimulator, Path_] | None = None) -> None:
-        self.sim = sim
-        #: The bare relay's simulator and path, rung with the same AgentCalled at the same
-        #: moment: the floor under the load the product's calls put on the machine.
-        self.alongside = alongside
-        self.agi_url = f"agi://127.0.0.1:{agi_port}/hotline"
-        self.tasks: set[asyncio.Task[None]] = set()
-        self.numbers = itertools.count(1)
-
-    async def send(self, path: Path_, _call_id: str, agent: str, elder: tuple[int, str]) -> None:
-        task = asyncio.create_task(self._call(path, agent, elder[1]))
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def _call(self, path: Path_, agent: str, number: str) -> None:
-        model = self.sim.model
-        ch = model.new_channel(f"PJSIP/trunk-{next(self.numbers):08x}", "PJSIP", state="Ring",
-                               context="hotline-entry", exten="12349",
-                               caller=CallerId(number, ""))
-        if await self.sim.dialplan.agi.run(ch, self.agi_url) != "SUCCESS":
-            print("the product's FastAGI did not answer")
-            return
-        model.set_state(ch, "Up")
-        model.ami_event("QueueCallerJoin", {**ch.ami(), "Queue": QUEUE, "Position": "1",
-                                            "Count": "1"})
-        member = model.new_channel(f"PJSIP/{agent}-{next(self.numbers):08x}", "PJSIP",
-                                   state="Ringing", context="from-queue", exten=agent,
-                                   linkedid=ch.linkedid)
-        called = {**ch.ami(), **member.ami("Dest"), "Queue": QUEUE,
-                  "Interface": f"PJSIP/{agent}", "MemberName": agent}
-        path.sent[ch.linkedid] = time.perf_counter()
-        model.ami_event("AgentCalled", called)
-        if self.alongside is not None:
-            relay_sim, relay_path = self.alongside
-            relay_path.sent[ch.linkedid] = time.perf_counter()
-            relay_sim.model.ami_event("AgentCalled", called)
-        await asyncio.sleep(1.0)  # the agent answers, talks a moment and hangs up
-        model.set_state(member, "Up")
-        model.ami_event("AgentConnect", {**called, "HoldTime": "1", "RingTime": "1"})
-        model.ami_event("AgentComplete", {**called, "HoldTime": "1", "TalkTime": "0",
-                                          "Reason": "agent"})
-        model.destroy(member, 16)
-        model.destroy(ch, 16)
-
-
-def relay_sender(sim: PbxSimulator) -> object:
-    async def send(path: Path_, call_id: str, agent: str, _elder: tuple[int, str]) -> None:
-        path.sent[call_id] = time.perf_counter()
-        sim.model.ami_event("AgentCalled", {
-            "Queue": QUEUE, "MemberName": agent, "Interface": f"PJSIP/{agent}",
-            "CallerIDNum": "13800138000", "Uniqueid": call_id, "Linkedid": call_id})
-    return send
+    await path.settled()
 
 
 def bus_sender(bus: RedisBus) -> object:
@@ -263,11 +238,9 @@ async def run(args: argparse.Namespace) -> None:
     url = await prepare_database(args.postgres, args.database, args.fresh)
     await asyncio.to_thread(migrate.upgrade, url)
     elders = await seed(url)
-    relay_sim, product_sim = (PbxSimulator(ari_port=0, ami_port=0, control_port=0)
-                              for _ in range(2))
-    await relay_sim.start()
-    await product_sim.start()
     agi_port = args.port + 20
+    pbx, addresses = await start_pbx(agi_port)
+    product_sim = addresses["product"]
     if args.split:  # call control and the consoles in processes of their own
         procs = [start_product(url, args.port, args.redis, product_sim, agi_port, args.profile,
                                ("web",)),
@@ -275,13 +248,12 @@ async def run(args: argparse.Namespace) -> None:
                                roles=("calls", "notify"))]
     else:
         procs = [start_product(url, args.port, args.redis, product_sim, agi_port, args.profile)]
-    procs.append(start_floor(relay_sim.ami_port, args.port + 10))
+    procs.append(start_floor(addresses["relay"]["ami_port"], args.port + 10))
     bus = RedisBus(args.redis)
     await bus.start()
     paths = {"bare relay": Path_("bare relay"), "product": Path_("product"),
              "product from the bus": Path_("product from the bus"),
              "bare relay alongside": Path_("bare relay alongside")}
-    calls = ProductCalls(product_sim, agi_port, (relay_sim, paths["bare relay alongside"]))
     base, relay = f"http://127.0.0.1:{args.port}", f"http://127.0.0.1:{args.port + 10}"
     listeners: list[asyncio.Task[None]] = []
     try:
@@ -318,22 +290,20 @@ async def run(args: argparse.Namespace) -> None:
                     socket, _Fan([paths["bare relay"], paths["bare relay alongside"]]), "Linkedid")))
 
             ids = itertools.count(1)
-            senders = {"bare relay": relay_sender(relay_sim), "product": calls.send,
-                       "product from the bus": bus_sender(bus)}
             for _ in range(args.rounds):
-                for name, send in senders.items():
-                    await drive(paths[name], send, agents, elders, args.rate, args.seconds, ids)
-                    if name == "product":
-                        paths["bare relay alongside"].sent_all()
-                        with contextlib.suppress(TimeoutError):  # what is lost is counted
-                            async with asyncio.timeout(10):
-                                await paths["bare relay alongside"].done.wait()
+                for name in ("bare relay", "product"):
+                    sent = await drive_pbx(pbx, name, args, agents, elders)
+                    for path_name, times in sent.items():
+                        paths[path_name].sent_all(times)
+                        await paths[path_name].settled()
+                await drive_bus(paths["product from the bus"], bus, agents, elders, args.rate,
+                                args.seconds, ids)
             print(f"{args.consoles} consoles, {args.rate:.0f} calls/s for {args.seconds:.0f} s "
                   f"per path, {args.rounds} round(s), each path in turn")
             alone, alongside = paths["bare relay"].latencies(), paths["bare relay alongside"].latencies()
             for name, path in paths.items():
                 lat = path.latencies()
-                lost = len(path.sent) - len(path.received)
+                lost = len(path.sent) - len(lat)
                 ratio = ""
                 if name.startswith("product") and lat and alone:
                     ratio = (f"   ratio p50 {_percentile(lat, .5) / _percentile(alone, .5):5.2f}×"
@@ -347,7 +317,7 @@ async def run(args: argparse.Namespace) -> None:
             for socket in [*product_sockets, *relay_sockets]:
                 await socket.close()
     finally:
-        for task in [*listeners, *calls.tasks]:
+        for task in listeners:
             task.cancel()
         await bus.close()
         for proc in procs:
@@ -358,8 +328,13 @@ async def run(args: argparse.Namespace) -> None:
             except subprocess.TimeoutExpired:
                 print(f"process {proc.pid} did not stop within 20 s: killed")
                 proc.kill()
-        await product_sim.stop()
-        await relay_sim.stop()
+        if pbx.stdin is not None:
+            pbx.stdin.close()  # the PBX's process ends at the end of its input
+        try:
+            async with asyncio.timeout(20):
+                await pbx.wait()
+        except TimeoutError:
+            pbx.kill()
 
 
 class _Fan:
