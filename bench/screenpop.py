@@ -61,7 +61,7 @@ from callcenter.store import create_engine, migrate, session_factory
 from callcenter.store.models import ElderPhone, Role, User
 
 REPO = Path(__file__).resolve().parent.parent
-QUEUE = "general"
+QUEUE = "hotline"
 PASSWORD = "Bench-Agent-2024!"
 PAST_CALLS = """
 INSERT INTO calls (id, kind, direction, caller_number, caller_tail, called_number, caller_kind,

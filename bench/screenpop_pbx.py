@@ -24,7 +24,7 @@ import orjson
 from callcenter.pbxsim.objects import CallerId
 from callcenter.pbxsim.server import PbxSimulator
 
-QUEUE = "general"
+QUEUE = "hotline"
 
 
 class Calls:

@@ -442,6 +442,9 @@ class Settings(BaseSettings):
         for name, wrapup in self.hotline_queues.items():
             if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name) or not 0 <= wrapup <= 3600:
                 problems.append(f"HOTLINE_QUEUES: {name!r}: a queue name and 0-3600 s of wrap-up")
+            elif name.lower() == "general":  # queues.conf's own settings, never a queue
+                problems.append("HOTLINE_QUEUES: 'general' is queues.conf's settings section, "
+                                "not a queue Asterisk can load: name the queue otherwise")
         for queue in (self.hotline_default_queue, self.hotline_after_hours_queue):
             if queue is not None and queue not in self.hotline_queues:
                 problems.append(f"HOTLINE_QUEUES: {queue!r} is used but not listed")

@@ -103,3 +103,14 @@ def test_service_urls_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
     text = str(caught.value)
     assert "CALLCENTER_MQTT_URL: expected mqtt:// or mqtts://host[:port]" in text
     assert "CALLCENTER_REDIS_URL: bad port" in text
+
+
+def test_a_hotline_queue_named_general_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    # queues.conf's [general] holds app_queue's own settings: Asterisk never loads a queue
+    # of that name, so every agent's login into it would fail ("unknown queue").
+    monkeypatch.setenv("CALLCENTER_HOTLINE_QUEUES", '{"General": 10, "hotline": 10}')
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "queues.conf's settings section" in str(caught.value)
+    monkeypatch.setenv("CALLCENTER_HOTLINE_QUEUES", '{"general-help": 10, "hotline": 10}')
+    assert set(load_settings().hotline_queues) == {"general-help", "hotline"}
