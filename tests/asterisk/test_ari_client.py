@@ -316,3 +316,40 @@ async def test_channel_destroyed_evicts_its_consumer(ari_server) -> None:
     await client.close()
     assert f"channel:{bodies[0]['channel']['id']}" not in live
     assert live_consumer_keys("ari:pbx1") == []
+
+
+async def test_an_app_unregistered_under_an_open_socket_is_connected_again(ari_server) -> None:
+    # Asterisk 22.10.1, seen in the contract suite: an earlier socket of the app closed while
+    # this one registered, and the app went with it; this socket stayed open and deaf
+    # ("Stasis app 'callcenter' doesn't exist" for every new call). The resync's
+    # GET /applications/{app} says 404: the client connects again.
+    ari_server.scripts.append(WsScript([], then="hold"))
+    ari_server.scripts.append(WsScript([], then="hold"))
+    ari_server.rest_overrides[("GET", "/ari/channels")] = (200, [])
+    ari_server.rest_overrides[("GET", "/ari/bridges")] = (200, [])
+    missing = (404, {"message": "Application not found"})
+    found = (200, {"name": "callcenter", "channel_ids": [], "bridge_ids": [], "endpoint_ids": [],
+                   "device_names": [], "events_allowed": [], "events_disallowed": []})
+    ari_server.rest_overrides[("GET", "/ari/applications/callcenter")] = missing
+    client = make_client(ari_server)
+    resynced: asyncio.Future[AriSnapshot] = asyncio.get_running_loop().create_future()
+
+    async def on_connected(c: Any) -> None:
+        if c.stats.connects == 2:  # registered for good this time
+            ari_server.rest_overrides[("GET", "/ari/applications/callcenter")] = found
+
+    async def on_resynced(snapshot: AriSnapshot) -> None:
+        if not resynced.done():
+            resynced.set_result(snapshot)
+
+    client.on_connected(on_connected)
+    client.on_resynced(on_resynced)
+    with capture_logs() as logs:
+        await client.connect(wait_seconds=WAIT)
+        async with asyncio.timeout(WAIT):
+            snapshot = await resynced
+    await client.close()
+    assert ari_server.ws_connects == 2 and client.stats.connects == 2
+    assert snapshot.application is not None and snapshot.application.name == "callcenter"
+    assert any(e["event"] == "ari app not registered on the open socket; reconnecting"
+               for e in logs)

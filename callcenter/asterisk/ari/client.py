@@ -319,6 +319,15 @@ class AriClient:
         try:
             application = await self.applications.get(self.app)
         except AriError as err:
+            ws = self._ws
+            if err.status == 404 and ws is not None and not ws.closed:
+                # The socket is up but Asterisk has no such app: the app was unregistered
+                # under it (seen on 22.10.1 when an earlier socket of the app closed while
+                # this one registered). No event would ever come: connect again.
+                log.warning("ari app not registered on the open socket; reconnecting",
+                            **err.details)
+                self._tasks.spawn(ws.close(), "reopen")
+                raise
             log.warning("ari app listing failed; resync keeps every channel", **err.details)
             application = None
         if application is not None:
