@@ -17,6 +17,7 @@ from callcenter.composition import ALL_ROLES, health_checks, open_product
 from callcenter.feature import Feature, Host
 from callcenter.logs import configure_logging, get_logger
 from callcenter.registry import FEATURES
+from callcenter.runtime import freeze_heap
 from callcenter.settings import Settings, parse_bind
 from callcenter.store import migrate
 
@@ -74,9 +75,10 @@ async def run_roles(
         tasks: set[asyncio.Task[object]] = {asyncio.create_task(stop.wait(), name="stop-signal")}
         if "web" in roles:
             tasks.add(asyncio.create_task(serve_web(product), name="role-web"))
+        frozen = freeze_heap()
         if ready is not None:
             await ready(product)
-        log.info("callcenter running", roles=sorted(roles))
+        log.info("callcenter running", roles=sorted(roles), frozen_objects=frozen)
         try:
             done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
             for task in done:

@@ -13,7 +13,7 @@ from aiohttp import web
 import callcenter
 from callcenter.apitokens import hashing_key
 from callcenter.logs import get_logger
-from callcenter.runtime import Runtime
+from callcenter.runtime import Runtime, freeze_heap
 from callcenter.store.models import utcnow
 from webui import auth, views
 from webui.api import build_registry
@@ -122,7 +122,8 @@ async def run_web(
     try:
         site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)
         await site.start()
-        log.info("web console listening", addresses=[str(a) for a in runner.addresses])
+        log.info("web console listening", addresses=[str(a) for a in runner.addresses],
+                 frozen_objects=freeze_heap())  # the console's templates, routes, schemas
         await asyncio.Event().wait()  # until the caller cancels us
     finally:
         await runner.cleanup()
