@@ -138,16 +138,19 @@ class CallTimers:
         if self.dialler.holds(task_id, attempt):
             self.scheduler.schedule_nowait(WATCH_KIND, timer.key, again)
             return
+        # Nothing is awaited but the store inside this read: on SQLite it holds the write
+        # lock (BEGIN IMMEDIATE), which the scheduler's writer needs to move the watch.
         async with self.sessions() as session:
             task = await session.get(CareTask, task_id)
             if task is None or task.state in (TaskState.DONE.value, TaskState.CANCELLED.value,
                                               TaskState.SCHEDULED.value):
                 return
             fresh = task.heartbeat_at is not None and now - task.heartbeat_at < self.watch
-            if task.owner not in (None, self.calls.owner) and fresh:
-                await self.scheduler.schedule(WATCH_KIND, timer.key, again)
-                return
-            row = await session.get(Call, call_id(task_id, attempt))
+            held_elsewhere = task.owner not in (None, self.calls.owner) and fresh
+            row = None if held_elsewhere else await session.get(Call, call_id(task_id, attempt))
+        if held_elsewhere:
+            await self.scheduler.schedule(WATCH_KIND, timer.key, again)
+            return
         if row is None:  # never dialled: its process died with it in the queue
             log.info("care call taken over from a process that stopped", task=task_id)
             await self.queue(task_id, attempt)

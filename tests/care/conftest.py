@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -118,6 +118,8 @@ class CareHarness:
 
     dialled: dict[str, str]
     played: list[tuple[str, str]]
+    #: The bus pumps of this start (the host's ``subscribe``): stopped with it.
+    pumps: list[tuple[Any, asyncio.Task[None]]] = field(default_factory=list)
 
     async def placed(self, count: int) -> bool:
         """Whether the simulator saw ``count`` care calls (or kin legs) dialled."""
@@ -200,16 +202,15 @@ async def open_care(sim: PbxSimulator, settings: Settings, sessions: SessionFact
     commands = CommandPath(bus)
     app.attach(router, commands)
     register_layout(scheduler, sessions, settings, clock=lambda: sim_now(sim))
-    subscriptions = []
+    pumps = []
     for topic in SUBSCRIPTIONS:
         subscription = await bus.subscribe(topic)
-        subscriptions.append(subscription)
 
         async def pump(sub: Any = subscription) -> None:
             async for message in sub:
                 await app.on_bus(message)
 
-        asyncio.get_running_loop().create_task(pump())
+        pumps.append((subscription, asyncio.get_running_loop().create_task(pump())))
     await client.connect(wait_seconds=5)
     await app.start()
     dialled: dict[str, str] = {}
@@ -225,13 +226,18 @@ async def open_care(sim: PbxSimulator, settings: Settings, sessions: SessionFact
 
     sim.model.sinks.append(watch)
     return CareHarness(sim, app, client, sessions, scheduler, bus, published, settings,
-                       elders, journal, dialled, played)
+                       elders, journal, dialled, played, pumps)
 
 
 async def close_care(harness: CareHarness) -> None:
+    """Stop the product start as the host does: nothing of it runs on after."""
     await harness.scheduler.close()
     await harness.app.close()
     await harness.client.close()
+    for subscription, task in harness.pumps:
+        await subscription.close()
+        task.cancel()
+    await asyncio.gather(*(task for _, task in harness.pumps), return_exceptions=True)
 
 
 async def restarted_mid_way(sim: PbxSimulator, settings: Settings, sessions: SessionFactory,

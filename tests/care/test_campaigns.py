@@ -6,13 +6,15 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ari_apps.care.exceptions import QuietHours
-from ari_apps.care.models import CareHours, CarePlan, CareTask
-from ari_apps.care.services import layout_day, local_day
+from ari_apps.care.models import CareHours, CarePlan, CareTask, TaskState
+from ari_apps.care.services import WATCH_KIND, layout_day, local_day
 from callcenter.bus import BusMessage
 from callcenter.pbxsim.server import PbxSimulator
+from callcenter.scheduler import Timer
+from callcenter.scheduler.models import ScheduledTimer
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
 from tests.care.conftest import (
@@ -158,6 +160,31 @@ async def test_a_restart_mid_campaign_calls_nobody_twice_and_forgets_nobody(
             assert len(second.originated(number)) == 1, number
     finally:
         await close_care(second)
+
+
+async def test_the_watch_on_a_call_another_running_process_holds_moves_on_in_the_store(
+    care: CareHarness,
+) -> None:
+    # Right after a restart the stopped process's heartbeats are still fresh. Its watch
+    # moves on through the scheduler's writer, which on SQLite needs the write lock: a
+    # watch that waited for it inside its own read (BEGIN IMMEDIATE holds that lock) kept
+    # every writer out until the 30 s busy timeout, then the move went to the journal.
+    task_id = await care.call_now()
+    now = care.now()
+    async with care.sessions.begin() as session:
+        await session.execute(update(CareTask).where(CareTask.id == task_id).values(
+            state=TaskState.QUEUED.value, owner="elsewhere:1:running", heartbeat_at=now))
+    key = f"{task_id}:1"
+
+    await care.app.timers.on_watch(Timer(WATCH_KIND, key, now, {}, 1, now))
+
+    assert care.journal.backlog() == 0, "the watch's move went to the journal, not the store"
+    async with care.sessions() as session:
+        moved = (await session.execute(select(ScheduledTimer).where(
+            ScheduledTimer.kind == WATCH_KIND, ScheduledTimer.key == key))).scalar_one()
+    assert moved.due_at == now + timedelta(seconds=care.settings.care_watch_seconds)
+    assert (moved.state, moved.claimed_by) == ("pending", None)
+    assert not care.app.dialler.holds(task_id, 1), "the running process's call, not ours"
 
 
 async def test_elders_living_alone_or_disabled_get_a_default_daily_wellbeing_call(
