@@ -60,9 +60,11 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
         """Take the caller's channel in: 120 first, then answer, bridge, record, identify.
 
         Answering and bridging the caller and dialling the roles into that bridge make
-        sense only together: if the caller cannot be answered or bridged (gone already, a
-        5xx from ARI), no role is dialled, 120 (dialled first, for speed) is hung up, and
-        the incident ends as ``caller_lost``: agents are alerted and the elder called back.
+        sense only together: if the caller cannot be answered or the bridge made (gone
+        already, a 5xx from ARI), no role is dialled; if the caller's entry into the bridge
+        fails after the roles were rung, every one of them is hung up. Either way 120
+        (dialled first, for speed) is hung up too, and the incident ends as
+        ``caller_lost``: agents are alerted and the elder called back.
         """
         loop = asyncio.get_running_loop()
         t0, pressed = loop.time(), utcnow()
