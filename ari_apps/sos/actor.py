@@ -18,7 +18,7 @@ from ari_apps.sos.briefing import IncidentSpeech
 from ari_apps.sos.incident import IncidentRecords, Leg, SosDeps
 from ari_apps.sos.models import IncidentStatus, LegState
 from ari_apps.sos.plan import Effect, LegRequest, SosPlan
-from callcenter.asterisk import AriClient, AriEvent
+from callcenter.asterisk import AriClient, AriEvent, Channel
 from callcenter.logs import bound_context, get_logger
 
 if TYPE_CHECKING:
@@ -67,6 +67,10 @@ class ConferenceActor(IncidentRecords):
         self._briefings: dict[str, tuple[str, str]] = {}  # playback -> (snoop, media)
         self._escalations = 0
         self._bridged = asyncio.Event()
+        #: Set once the caller's answer succeeded and the bridge exists: roles may be rung.
+        self._ringable = asyncio.Event()
+        #: Originates not yet answered, by leg id.
+        self._originating: dict[str, asyncio.Future[Channel]] = {}
         #: Set once every first-round originate has left: what can wait, waits for it.
         self._first_round_out = asyncio.Event()
         self._speech_asked = False

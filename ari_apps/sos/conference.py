@@ -10,7 +10,7 @@ restart (``restore.py``) are parts of the same class.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from typing import Any, cast
 
 from ari_apps.sos.actor import LIVE, MAX_LIFETIME, PENDING
@@ -43,6 +43,9 @@ __all__ = ["FALLBACK_PROMPT", "MAX_LIFETIME", "SosConference"]
 
 #: The longest the recording, the prompt and the first rows wait for the first round.
 FIRST_ROUND_GRACE = 0.05
+#: The longest a lost caller's start waits for the originates still on their way before
+#: hanging their legs up (the REST client gives up on a request after 10 s).
+ORIGINATE_WAIT = 11.0
 
 
 class SosConference(LegEvents, Escalation, Restoration, Control):
@@ -57,9 +60,11 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
         """Take the caller's channel in: 120 first, then answer, bridge, record, identify.
 
         Answering and bridging the caller and dialling the roles into that bridge make
-        sense only together: if the caller cannot be answered or bridged (gone already, a
-        5xx from ARI), no role is dialled, 120 (dialled first, for speed) is hung up, and
-        the incident ends as ``caller_lost``: agents are alerted and the elder called back.
+        sense only together: if the caller cannot be answered or the bridge made (gone
+        already, a 5xx from ARI), no role is dialled; if the caller's entry into the bridge
+        fails after the roles were rung, every one of them is hung up. Either way 120
+        (dialled first, for speed) is hung up too, and the incident ends as
+        ``caller_lost``: agents are alerted and the elder called back.
         """
         loop = asyncio.get_running_loop()
         t0, pressed = loop.time(), utcnow()
@@ -113,23 +118,36 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
                                  bridging: Awaitable[None]) -> None:
         # The bridge does not need the answer, nor does the caller's entry into it: the
         # caller goes in as soon as the bridge exists (Asterisk runs a channel's commands in
-        # the order they came, the answer first). The roles wait for both to have succeeded.
+        # the order they came, the answer first). The roles are rung once the answer has
+        # succeeded and the bridge exists, without waiting for the caller's entry (a round
+        # trip more); if that entry then fails, ``_caller_lost`` hangs every role up.
         async def caller_in() -> None:
             await bridging
             await self.client.bridges.add_channel(self.bridge_id, channel_id)
 
-        outcomes = await asyncio.gather(answering, caller_in(), return_exceptions=True)
+        adding = asyncio.ensure_future(caller_in())
+        ready = await asyncio.gather(answering, bridging, return_exceptions=True)
+        if any(isinstance(outcome, BaseException) for outcome in ready):
+            # The add is not cut short: it is answered (refused, most likely) before the
+            # incident ends and its bridge goes.
+            self._caller_taken_in([*ready, *await asyncio.gather(adding, return_exceptions=True)])
+        self._ringable.set()
+        self._caller_taken_in(await asyncio.gather(adding, return_exceptions=True))
+        self._bridged.set()
+        await self._after_first_round()
+        # Recorded from the first second (B §5.10), before anybody else joins.
+        await self._start_recording()
+        await self._play_prompt()
+
+    @staticmethod
+    def _caller_taken_in(outcomes: Sequence[object]) -> None:
+        """Raise ``CallerLost`` for the first of ``outcomes`` that failed."""
         try:
             for outcome in outcomes:
                 if isinstance(outcome, BaseException):
                     raise outcome
         except (AriError, TimeoutError, OSError) as err:
             raise CallerLost(getattr(err, "message", None) or repr(err)) from err
-        self._bridged.set()
-        await self._after_first_round()
-        # Recorded from the first second (B §5.10), before anybody else joins.
-        await self._start_recording()
-        await self._play_prompt()
 
     async def _after_first_round(self) -> None:
         """Wait until the first round's originates are out, FIRST_ROUND_GRACE at most.
@@ -150,6 +168,15 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
         self.card = card
         self.identified = card is not None
         self._timeline("caller.lost", {"reason": reason, "callback": card is not None})
+        # Roles rung before the caller's entry into the bridge failed: every originate
+        # still on its way is let complete first (one cut short could still ring someone
+        # for a call that no longer exists), then every leg is hung up.
+        in_flight = list(self._originating.values())
+        if in_flight:
+            await asyncio.wait(in_flight, timeout=ORIGINATE_WAIT)
+            for originate in in_flight:  # a refusal is no news here: its leg is ended below
+                if originate.done() and not originate.cancelled():
+                    originate.exception()
         for leg in list(self.legs.values()):
             if leg.is_responder and leg.state in LIVE:
                 leg.move(LegState.FAILED)
@@ -204,8 +231,9 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
         self.card = card
         self.identified = card is not None
         try:
-            # Only into a bridge that exists, with the caller in it (see ``begin``).
-            await self._bridged.wait()
+            # Only into a bridge that exists, to a caller whose answer succeeded (see
+            # ``begin``); the caller's entry into the bridge is not waited for.
+            await self._ringable.wait()
             sent = self._send(self.plan.add_contacts(card.contacts if card else []))
             if sent:
                 await asyncio.sleep(0)  # their requests leave on this turn, before the rows
@@ -220,6 +248,9 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
             self._save()
             self._publish("sos.started")
         await self._settle(sent)
+        # The work order and the contacts' messages are for a call that was taken in: a
+        # caller lost at the bridge gets the callback's (``_caller_lost``) instead.
+        await self._bridged.wait()
         self._open_work_order()
         self._notify_contacts()
 
@@ -253,7 +284,7 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
         candidate = request.candidate
         leg = Leg(request.leg_id, candidate.role, candidate)
         self.legs[leg.id] = leg
-        return leg, asyncio.ensure_future(self.client.channels.originate(
+        originate = asyncio.ensure_future(self.client.channels.originate(
             self._dial_string(candidate),
             app=self.deps.settings.ari_app,
             app_args=f"leg,{self.id},{leg.role.value}",
@@ -261,6 +292,15 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
             caller_id=f"SOS <{self.deps.settings.sos_caller_id}>",
             timeout=self.deps.settings.sos_ring_timeout,
         ))
+        # Known until it is answered, whatever awaits it: a start cut short by a lost
+        # caller waits for it before hanging its leg up (``_caller_lost``).
+        self._originating[leg.id] = originate
+
+        def answered(_: object, leg_id: str = leg.id) -> None:
+            self._originating.pop(leg_id, None)
+
+        originate.add_done_callback(answered)
+        return leg, originate
 
     async def _settle(self, sent: list[tuple[Leg, asyncio.Future[Channel]]]) -> None:
         """The legs' rows once their requests are out (the fan-out of a whole round is on
@@ -276,7 +316,10 @@ class SosConference(LegEvents, Escalation, Restoration, Control):
 
         async def outcome(leg: Leg, originate: asyncio.Future[Channel]) -> None:
             try:
-                await originate
+                # Shielded: a step cancelled meanwhile (the start's TaskGroup, when the
+                # caller is lost) must not cut the request short; it completes, is awaited
+                # by ``_caller_lost`` and its leg hung up.
+                await asyncio.shield(originate)
             except AriError as err:
                 await self._leg_failed(leg, None, f"originate refused: {err.message}")
 

@@ -60,8 +60,11 @@ async def ari_middleware(request: web.Request, handler: Handler) -> web.StreamRe
             return web.Response(status=401)
         return web.json_response({"message": "Authentication required"}, status=401)
     fault = sim.faults.take(request.method, request.path)
-    if fault is not None:  # injected by a test: the request is refused, nothing changes
-        return web.json_response({"message": fault.message}, status=fault.status)
+    if fault is not None:  # injected by a test: the request is late, or refused
+        if fault.delay > 0:
+            await sim.faults.hold(fault)
+        if fault.status is not None:  # refused: nothing changes
+            return web.json_response({"message": fault.message}, status=fault.status)
     try:
         return await handler(request)
     except AriError as err:

@@ -134,19 +134,30 @@ async def post_restart(request: web.Request) -> web.Response:
 
 
 async def post_fault(request: web.Request) -> web.Response:
-    """Inject an ARI fault: {method, path (fnmatch pattern), status, message, times}."""
+    """Inject an ARI fault: {method, path (fnmatch pattern), status, message, times, delay}.
+
+    ``delay`` (simulated seconds) holds each request first; ``"status": null`` with a
+    delay carries the request out late instead of refusing it."""
     body = await _json(request)
     method, path = str(body.get("method", "")), str(body.get("path", ""))
     if not method or not path.startswith("/ari/"):
         return _error("method and path (starting /ari/) are required")
+    raw_status = body.get("status", 500)
     try:
-        status, times = int(body.get("status", 500)), int(body.get("times", 1))
+        status = None if raw_status is None else int(raw_status)
+        times, delay = int(body.get("times", 1)), float(body.get("delay", 0))
     except (TypeError, ValueError):
-        return _error("status and times must be integers")
-    if not 400 <= status <= 599 or times < 1:
-        return _error("status must be 4xx or 5xx and times at least 1")
-    fault = _sim(request).faults.fail(method, path, status=status, times=times,
-                                      message=str(body.get("message", "Internal Server Error")))
+        return _error("status and times must be integers, delay a number")
+    if status is not None and not 400 <= status <= 599 or times < 1 or delay < 0:
+        return _error("status must be 4xx or 5xx, times at least 1, delay not negative")
+    faults = _sim(request).faults
+    if status is None:
+        if delay <= 0:
+            return _error("a fault without a status needs a delay")
+        fault = faults.delay(method, path, delay, times=times)
+    else:
+        fault = faults.fail(method, path, status=status, times=times, delay=delay,
+                            message=str(body.get("message", "Internal Server Error")))
     return web.json_response(fault.to_json(), status=201)
 
 

@@ -39,7 +39,7 @@ class PbxSimulator:
         self.model = Model(self.clock)
         self.directory = Directory()
         self.calls = Calls(self.model, self.directory)
-        self.faults = Faults()
+        self.faults = Faults(self.clock.sleep)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         if recordings_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="pbxsim-rec-")

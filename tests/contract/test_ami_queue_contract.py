@@ -111,6 +111,10 @@ async def test_a_talking_member_is_listed_in_call_and_named_at_the_end_then_not_
         await call_the_queue(pbx, client)
         connect = await ami.seen.wait_for(ami_event("AgentConnect", Interface=MEMBER), start)
         caller = connect.get("Channel").replace(";2", ";1")
+        # Asterisk 22 sends AgentConnect before the bridge exists (BridgeCreate and the two
+        # BridgeEnter follow): CoreShowChannels is read once both are in it.
+        for uniqueid in (connect.get("Uniqueid"), connect.get("DestUniqueid")):
+            await ami.seen.wait_for(ami_event("BridgeEnter", Uniqueid=uniqueid), start)
         channels = {c.get("Uniqueid"): c for c in await client.core_show_channels()}
         queued = channels[connect.get("Uniqueid")]
         leg = channels[connect.get("DestUniqueid")]

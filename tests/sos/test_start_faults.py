@@ -4,10 +4,16 @@ Answering the caller, bridging them and dialling the roles into that bridge make
 only together. When the answer fails (a 5xx from ARI, a StasisStart for a channel that
 is gone, a caller who hangs up at once), no role is dialled into a bridge that was never
 made, 120 is hung up, the incident ends as ``caller_lost`` (never "completed"), the
-agents are alerted and the elder is called back through the alarm flow.
+agents are alerted and the elder is called back through the alarm flow. The roles are
+rung once the answer has succeeded and the bridge exists, while the caller's entry into
+the bridge is on its way: when that entry fails, every leg rung is hung up, those whose
+originate was still on its way too.
 """
 
 from __future__ import annotations
+
+import asyncio
+from typing import Any
 
 import aiohttp
 import orjson
@@ -16,7 +22,10 @@ import pytest
 from ari_apps.alarms.flows import AlarmConference
 from ari_apps.sos.conference import SosConference
 from ari_apps.sos.models import LegRole, LegState
-from tests.sos.conftest import ELDER_PHONE, EMERGENCY, SosHarness, leg_states
+from tests.sos.conftest import ELDER_PHONE, EMERGENCY, KIN, SosHarness, leg_states
+
+#: The roles of the first round besides 120: the first doctor, two kin, the social worker.
+FIRST_ROUND_ROLES = 4
 
 
 async def _lost(sos: SosHarness, caller: str) -> SosConference:
@@ -26,14 +35,18 @@ async def _lost(sos: SosHarness, caller: str) -> SosConference:
     return conference
 
 
-async def _assert_nobody_stranded(sos: SosHarness, lost: SosConference) -> None:
+async def _assert_nobody_stranded(sos: SosHarness, lost: SosConference, *,
+                                  roles_rung: bool = False) -> None:
     assert lost.outcome == "caller_lost"
-    # No bridge, no responder left up: only 120 (dialled first, for speed) was ever
-    # dialled, and it was hung up; kin, doctor, social worker were never dialled.
+    # No bridge, no responder left up: 120 (dialled first, for speed) was hung up and,
+    # unless the bridge existed and the answer had succeeded, kin, doctor and social
+    # worker were never dialled.
     assert lost.bridge_id not in sos.sim.model.bridges
     assert not [c for c in sos.sim.model.channels if c.startswith(lost.id)]
-    assert {leg.role for leg in lost.legs.values() if leg.is_responder} <= {LegRole.EMERGENCY}
-    assert all(state is LegState.FAILED for _, state in leg_states(lost, LegRole.EMERGENCY))
+    if not roles_rung:
+        assert {leg.role for leg in lost.legs.values() if leg.is_responder} <= {LegRole.EMERGENCY}
+    assert all(leg.state is LegState.FAILED for leg in lost.legs.values() if leg.is_responder)
+    assert leg_states(lost, LegRole.EMERGENCY)
     timeline = await sos.timeline(lost.id)
     assert "caller.lost" in timeline and timeline[-1] == "ended"
     assert "work_order.opened" not in timeline and "notify.queued" not in timeline
@@ -74,8 +87,108 @@ async def test_bridge_refused_is_a_lost_caller_too(sos: SosHarness) -> None:
     sos.person(ELDER_PHONE)
     sos.sim.faults.fail("POST", "/ari/bridges/*/addChannel", status=500)
     lost = await _lost(sos, sos.press())
-    await _assert_nobody_stranded(sos, lost)
+    # The answer had succeeded and the bridge existed: the roles may have been rung
+    # before the refusal came back, and are hung up.
+    await _assert_nobody_stranded(sos, lost, roles_rung=True)
     await _assert_called_back(sos, lost)
+
+
+class Originates:
+    """The originates of the first incident pressed, as they leave and as they return
+    (the channel then exists in Asterisk), by role."""
+
+    def __init__(self, sos: SosHarness) -> None:
+        self.sent: list[str] = []
+        self.returned: list[str] = []
+        self.incident: str | None = None
+        self._changed = asyncio.Condition()
+        originate = sos.client.channels.originate
+
+        async def watched(*args: Any, **kwargs: Any) -> Any:
+            _, incident, role = str(kwargs["app_args"]).split(",")
+            self.incident = self.incident or incident
+            mine = incident == self.incident
+            if mine:
+                await self._note(self.sent, role)
+            channel = await originate(*args, **kwargs)
+            if mine:
+                await self._note(self.returned, role)
+            return channel
+
+        sos.client.channels.originate = watched  # type: ignore[method-assign]
+
+    async def _note(self, where: list[str], role: str) -> None:
+        async with self._changed:
+            where.append(role)
+            self._changed.notify_all()
+
+    @staticmethod
+    def roles(where: list[str]) -> list[str]:
+        """Besides 120."""
+        return [role for role in where if role != LegRole.EMERGENCY.value]
+
+    async def wait(self, where: list[str], roles: int) -> None:
+        async with asyncio.timeout(5), self._changed:
+            await self._changed.wait_for(lambda: len(self.roles(where)) >= roles)
+
+
+async def test_the_roles_are_rung_while_the_callers_entry_into_the_bridge_is_on_its_way(
+    sos: SosHarness,
+) -> None:
+    # The caller's addChannel is answered only when the test moves the clock on.
+    sos.sim.faults.delay("POST", "/ari/bridges/*/addChannel", 1.0)
+    originates = Originates(sos)
+    caller = sos.press()
+    await asyncio.wait_for(sos.sim.faults.wait_held(1), 5)
+    # Every first-round role's originate has returned (its channel exists) before the
+    # caller's entry into the bridge came back.
+    await originates.wait(originates.returned, FIRST_ROUND_ROLES)
+    conference = await sos.app.wait_for_conference(lambda c: caller in c.legs)
+    bridge = sos.sim.model.bridges[conference.bridge_id]
+    assert caller not in [ch.id for ch in bridge.channels]
+    assert sos.sim.faults.held == 1
+    await sos.advance(1)
+    await asyncio.wait_for(conference.first_round_done.wait(), 10)
+    assert caller in [ch.id for ch in bridge.channels]
+    assert conference.outcome is None and not conference.done.is_set()
+    assert [n for n, _ in leg_states(conference, LegRole.KIN)] == KIN[:2]
+    assert leg_states(conference, LegRole.DOCTOR) and leg_states(conference, LegRole.SOCIAL_WORKER)
+
+
+@pytest.mark.parametrize("originates_out", [False, True], ids=["originates-returned",
+                                                              "originates-on-their-way"])
+async def test_a_caller_lost_at_the_bridge_after_the_roles_were_rung_leaves_none_ringing(
+    sos: SosHarness, originates_out: bool
+) -> None:
+    sos.person(ELDER_PHONE)
+    # The answer succeeds, the bridge is made, the roles are rung; then the caller's
+    # entry into the bridge is refused (they hung up in that millisecond).
+    sos.sim.faults.fail("POST", "/ari/bridges/*/addChannel", status=500, delay=1.0)
+    originates = Originates(sos)
+    if originates_out:
+        # 120's and the roles' originates are answered only after that refusal: the
+        # lost-caller path must wait for them, then hang their channels up.
+        sos.sim.faults.delay("POST", "/ari/channels", 2.0, times=1 + FIRST_ROUND_ROLES)
+    caller = sos.press()
+    conference = await sos.app.wait_for_conference(lambda c: caller in c.legs)
+    if originates_out:
+        await asyncio.wait_for(sos.sim.faults.wait_held(1 + 1 + FIRST_ROUND_ROLES), 5)
+        assert originates.returned == []
+    else:
+        await originates.wait(originates.returned, FIRST_ROUND_ROLES)
+    assert len(originates.roles(originates.sent)) == FIRST_ROUND_ROLES
+    # The simulator's clock alone: the conference is busy with its start meanwhile.
+    await sos.sim.advance(1)  # the caller's entry is refused
+    if originates_out:
+        await sos.sim.advance(1)  # the originates come back: their people's phones ring
+    await conference.wait_for(lambda c: c.done.is_set())
+    await sos.advance(2)  # whatever else was still held comes through
+    await _assert_nobody_stranded(sos, conference, roles_rung=True)
+    assert {leg.role for leg in conference.legs.values() if leg.is_responder} == {
+        LegRole.EMERGENCY, LegRole.DOCTOR, LegRole.KIN, LegRole.SOCIAL_WORKER}
+    # Each originate ran its course (none cut short), then its leg was hung up.
+    assert len(originates.roles(originates.returned)) == FIRST_ROUND_ROLES
+    await _assert_called_back(sos, conference)
 
 
 async def test_caller_hanging_up_right_after_stasis_start_strands_nobody(sos: SosHarness) -> None:
@@ -105,6 +218,13 @@ async def test_faults_are_injected_over_the_control_api(sos: SosHarness) -> None
         async with http.post(url, json={"method": "post", "path": "/x"}) as response:
             assert response.status == 400
         assert [f.times for f in sos.sim.faults.pending] == [2]
+        async with http.post(url, json={"method": "post", "path": "/ari/bridges/*/addChannel",
+                                        "status": None, "delay": 0.5}) as response:
+            assert response.status == 201  # carried out half a second late
+        async with http.post(url, json={"method": "post", "path": "/ari/bridges/*",
+                                        "status": None}) as response:
+            assert response.status == 400  # late by nothing: not a fault
+        assert [(f.status, f.delay) for f in sos.sim.faults.pending] == [(503, 0.0), (None, 0.5)]
         async with http.delete(url) as response:
             assert response.status == 204
     assert sos.sim.faults.pending == []
