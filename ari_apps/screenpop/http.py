@@ -38,6 +38,11 @@ RELAY = web.AppKey("screenpop_relay", PopRelay)
 #: AMI sessions of a console process without the calls role (agent events only).
 RING_WATCH = web.AppKey("screenpop_ring_watch", tuple)
 CALL_PATH = r"/api/screenpop/{call_id:[\w.:-]{1,64}}"
+#: Connections of the pop's direct read pool: each routed call reads its facts (two
+#: queries) while others' are read; with two, reads queued behind each other at 50 calls a
+#: second and the pop waited for its facts (p50 8-10 ms instead of 3 ms, all roles in one
+#: process).
+FACT_CONNECTIONS = 4
 
 
 async def get_current(request: web.Request) -> web.Response:
@@ -145,7 +150,7 @@ def install_web(app: web.Application, ami: Sequence[AmiClient] = ()) -> None:
     runtime = app[RUNTIME]
     store = PopStore(runtime.engine, runtime.settings.screenpop_ring_seconds)
     app[STORE] = store
-    reads = DirectReads(runtime.read_sessions.kw["bind"])
+    reads = DirectReads(runtime.read_sessions.kw["bind"], size=FACT_CONNECTIONS)
     app[RELAY] = PopRelay(app[HUB], reads, store, app[CLOCK])
     app[RING_WATCH] = tuple(ami)
     app.cleanup_ctx.append(relay_context)
