@@ -182,6 +182,31 @@ def _tune_sqlite(engine: AsyncEngine, begin: str) -> None:
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql(f"BEGIN {begin}")
 
+    # A task cancelled in a transaction (a timeout, a shutdown) has its connection closed
+    # by SQLAlchemy without a ROLLBACK. sqlite3 closes with sqlite3_close_v2: while the
+    # cursor of a cancelled statement whose rows were never fetched is still referenced
+    # (the CancelledError's traceback holds it until the garbage collector runs), the
+    # connection lives on with its transaction, and BEGIN IMMEDIATE's write lock: every
+    # writer waits out busy_timeout (30 s) and fails. So the connection rolls back first,
+    # on its own thread, after any statement still running there.
+    @event.listens_for(engine.sync_engine.pool, "close")
+    def _on_close(dbapi_connection: Any, _record: Any) -> None:
+        _roll_back_before_close(dbapi_connection)
+
+    @event.listens_for(engine.sync_engine.pool, "close_detached")
+    def _on_close_detached(dbapi_connection: Any) -> None:
+        _roll_back_before_close(dbapi_connection)
+
+
+def _roll_back_before_close(dbapi_connection: Any) -> None:
+    # aiosqlite runs what is queued for the connection's thread in order; the close (or
+    # SQLAlchemy's forced close) is queued right after this, the way SQLAlchemy's own
+    # aiosqlite adapter queues work that must not wait.
+    driver: Any = getattr(dbapi_connection, "driver_connection", None)
+    connection = getattr(driver, "_connection", None)
+    if connection is not None:
+        driver._tx.put_nowait((None, connection.rollback))
+
 
 def dialect_insert(dialect: str) -> Callable[..., Any]:
     """The dialect's INSERT construct: both PostgreSQL's and SQLite's know ON CONFLICT."""
