@@ -153,7 +153,7 @@ class AmiSession:
                 self.classes = event_classes(a.get("Events", "on"))
                 self.respond(a, "Success", "Authentication accepted")
                 if self.classes is None or "system" in self.classes:  # as manager.c does
-                        self.send({"Event": "FullyBooted", "Privilege": "system,all",
+                    self.send({"Event": "FullyBooted", "Privilege": "system,all",
                                "Uptime": str(int(self.sim.clock.elapsed())),
                                "LastReload": str(int(self.sim.clock.elapsed())),
                                "Status": "Fully Booted"})

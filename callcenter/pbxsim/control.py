@@ -150,14 +150,10 @@ async def post_fault(request: web.Request) -> web.Response:
         return _error("status and times must be integers, delay a number")
     if status is not None and not 400 <= status <= 599 or times < 1 or delay < 0:
         return _error("status must be 4xx or 5xx, times at least 1, delay not negative")
-    faults = _sim(request).faults
-    if status is None:
-        if delay <= 0:
-            return _error("a fault without a status needs a delay")
-        fault = faults.delay(method, path, delay, times=times)
-    else:
-        fault = faults.fail(method, path, status=status, times=times, delay=delay,
-                            message=str(body.get("message", "Internal Server Error")))
+    if status is None and delay <= 0:
+        return _error("a fault without a status needs a delay")
+    fault = _sim(request).faults.fail(method, path, status=status, times=times, delay=delay,
+                                      message=str(body.get("message", "Internal Server Error")))
     return web.json_response(fault.to_json(), status=201)
 
 

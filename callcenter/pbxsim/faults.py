@@ -43,21 +43,20 @@ class Faults:
         self.held = 0
         self._held_changed = asyncio.Condition()
 
-    def fail(self, method: str, path: str, *, status: int = 500,
+    def fail(self, method: str, path: str, *, status: int | None = 500,
              message: str = "Internal Server Error", times: int = 1,
              delay: float = 0.0) -> AriFault:
-        """The next ``times`` ``method`` requests on ``path`` answer ``status``, each
-        ``delay`` simulated seconds after it came."""
-        fault = AriFault(method.upper(), path, status, message, times, delay)
+        """The next ``times`` ``method`` requests on ``path`` answer ``status`` (``None``:
+        are carried out), each ``delay`` simulated seconds after it came."""
+        fault = AriFault(method.upper(), path, status, message if status is not None else "",
+                         times, delay)
         self.pending.append(fault)
         return fault
 
     def delay(self, method: str, path: str, seconds: float, *, times: int = 1) -> AriFault:
         """The next ``times`` ``method`` requests on ``path`` are carried out ``seconds``
         (simulated) after they came: their replies, and whatever they change, come late."""
-        fault = AriFault(method.upper(), path, None, "", times, seconds)
-        self.pending.append(fault)
-        return fault
+        return self.fail(method, path, status=None, times=times, delay=seconds)
 
     def take(self, method: str, path: str) -> AriFault | None:
         """The fault this request meets, if any (used up after ``times`` requests)."""
