@@ -183,29 +183,31 @@ class PopRelay:
         if routed is None or not isinstance(agent, str) or not agent or len(agent) > _ID_MAX:
             return
         call_id = str(routed["call_id"])
-        if self._closing.get(call_id) or not self._user_ids([agent]):
-            return
-        if self._popped.get((call_id, agent)) == "bus":
-            del self._popped[(call_id, agent)]  # the ringing message was here first
-            return
+        if (self._closing.get(call_id) or not self._user_ids([agent])
+                or not self._first_to_pop(call_id, agent, "ami")):
+            return  # closing, nobody here to pop for, or the ringing message was here first
         queue = event.get("Queue")
         ringing = {**routed, "agent": agent, "rung_at": self._clock().isoformat(),
                    "queue": queue if isinstance(queue, str) and queue else routed.get("queue")}
-        _remember(self._popped, (call_id, agent), "ami", AHEAD)
         if not self._pop_now(ringing, agent, call_id):  # facts still being read, or none
             task = asyncio.get_running_loop().create_task(self._pop(ringing, agent, call_id),
                                                           name=f"screenpop-{call_id}")
             task.add_done_callback(_retrieved)
 
     def _popped_by_ami(self, call_id: str, agent: str) -> bool:
-        """The ringing message of a ring :meth:`agent_called` popped already (its mark is
-        taken); else this message pops, and a later AgentCalled of that ring does not."""
-        if self._popped.get((call_id, agent)) == "ami":
-            del self._popped[(call_id, agent)]
-            return True
-        if self._user_ids([agent]):
-            _remember(self._popped, (call_id, agent), "bus", AHEAD)
-        return False
+        """The ringing message of a ring :meth:`agent_called` popped already; else this
+        message pops (if the agent has a console here), and a later AgentCalled does not."""
+        return bool(self._user_ids([agent])) and not self._first_to_pop(call_id, agent, "bus")
+
+    def _first_to_pop(self, call_id: str, agent: str, by: str) -> bool:
+        """Whether path ``by`` (``ami`` or ``bus``) pops this ring: no, when the other path
+        did already (its mark is taken); else yes, and its own mark tells the other path."""
+        key = (call_id, agent)
+        if self._popped.get(key, by) != by:
+            del self._popped[key]
+            return False
+        _remember(self._popped, key, by, AHEAD)
+        return True
 
     def _pop_now(self, ringing: dict[str, Any], agent: str, call_id: str) -> bool:
         ahead = self._ahead.get(call_id)
@@ -397,7 +399,8 @@ def _retrieved(task: asyncio.Task[Any]) -> None:
     """A read ahead or a pop that failed and that nothing awaited: logged once, not as
     unretrieved."""
     if not task.cancelled() and task.exception() is not None:
-        log.warning("screen-pop read ahead failed", error=type(task.exception()).__name__)
+        log.warning("screen-pop task failed", task=task.get_name(),
+                    error=type(task.exception()).__name__)
 
 
 _OPEN = object()
