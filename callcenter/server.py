@@ -75,7 +75,8 @@ async def run_roles(
         tasks: set[asyncio.Task[object]] = {asyncio.create_task(stop.wait(), name="stop-signal")}
         if "web" in roles:
             tasks.add(asyncio.create_task(serve_web(product), name="role-web"))
-        frozen = freeze_heap()
+        # The web role freezes once its console listens (run_web), after what it builds.
+        frozen = freeze_heap() if "web" not in roles else None
         if ready is not None:
             await ready(product)
         log.info("callcenter running", roles=sorted(roles), frozen_objects=frozen)
