@@ -51,6 +51,7 @@ import orjson
 from sqlalchemy import select, text
 
 from bench.screenpop_floor import RAW_AUDIENCE
+from bench.screenpop_pbx import paced
 from bench.web import BENCH_SECRET, login, prepare_database, wait_ready
 from callcenter.bus import BusMessage
 from callcenter.bus.redis import RedisBus
@@ -214,11 +215,7 @@ async def drive_bus(path: Path_, bus: RedisBus, agents: list[str], elders: list[
                     rate: float, seconds: float, ids: itertools.count[int]) -> None:
     """``rate`` ringing messages a second for ``seconds``, on schedule."""
     send = bus_sender(bus)
-    started = time.perf_counter()
-    for n in range(int(rate * seconds)):
-        delay = started + n / rate - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    async for _ in paced(rate, seconds):
         await send(path, f"bench-bus-{next(ids)}", random.choice(agents), random.choice(elders))
     path.sent_all()
     await path.settled()

@@ -17,6 +17,7 @@ import itertools
 import random
 import sys
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import orjson
@@ -25,6 +26,16 @@ from callcenter.pbxsim.objects import CallerId
 from callcenter.pbxsim.server import PbxSimulator
 
 QUEUE = "hotline"
+
+
+async def paced(rate: float, seconds: float) -> AsyncIterator[int]:
+    """``rate`` ticks a second for ``seconds``, on schedule (not each after the last's work)."""
+    started = time.perf_counter()
+    for n in range(int(rate * seconds)):
+        delay = started + n / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        yield n
 
 
 class Calls:
@@ -86,11 +97,7 @@ class Calls:
         """``rate`` calls a second for ``seconds``, on schedule (not after each other)."""
         send = self.product_call if command["path"] == "product" else self.relay_only
         agents, numbers, rate = command["agents"], command["numbers"], float(command["rate"])
-        started = time.perf_counter()
-        for n in range(int(rate * float(command["seconds"]))):
-            delay = started + n / rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
+        async for _ in paced(rate, float(command["seconds"])):
             send(f"bench-{next(ids)}", random.choice(agents), random.choice(numbers))
         while self.tasks:  # the last calls' answers and hang-ups
             await asyncio.gather(*self.tasks, return_exceptions=True)
