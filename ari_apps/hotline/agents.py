@@ -26,6 +26,7 @@ from sqlalchemy import select
 from ari_apps.hotline.exceptions import (
     NoSoftphone,
     NotLoggedIn,
+    SoftphoneTaken,
     SoftphoneUnregistered,
     UnknownPauseReason,
     UnknownQueue,
@@ -168,16 +169,28 @@ class Agents:
                     if "Already there" not in err.message:
                         raise UnknownQueue(f"Asterisk refused the queue: {err.message}",
                                            {"queue": queue}) from err
-            if paused and reason:
-                await ami.queue_pause(None, interface, True, reason=reason)
-            members = await ami.queue_status(member=interface)
-            device = next((m.get("Status") for m in members if m.name == "QueueMember"), "1")
-            if device in UNREACHABLE:
+            members = [m for m in await ami.queue_status(member=interface)
+                       if m.name == "QueueMember"]
+            # "Already there" under another agent's name: that agent's calls would ring
+            # here, and this user's pause or logout would be theirs.
+            taken = {m.get("Queue"): m.get("Name") for m in members
+                     if m.get("Queue") in queues and m.get("Queue") not in added
+                     and m.get("Name") not in (None, "", username, interface)}
+            device = next((m.get("Status") for m in members), "1")
+            if taken or device in UNREACHABLE:
                 for queue in added:
                     await ami.queue_remove(queue, interface)
+            if taken:
+                raise SoftphoneTaken(
+                    "your softphone is logged in to the queue as another agent",
+                    {"interface": interface, "agent": sorted(set(taken.values()))[0],
+                     "queues": sorted(taken)})
+            if device in UNREACHABLE:
                 raise SoftphoneUnregistered(
                     "your softphone is not registered: Asterisk cannot ring it",
                     {"interface": interface, "device_state": device})
+            if paused and reason:
+                await ami.queue_pause(None, interface, True, reason=reason)
             now = self.clock()
             for queue in queues:
                 await self.store.agent_event(username, queue, AgentEventKind.LOGIN, now)

@@ -143,7 +143,9 @@ class CallTracker:
     async def routed(self, uniqueid: str, linkedid: str, number: str,
                      decision: RoutingDecision, care_call: str = "",
                      care_reason: str = "") -> LiveCall:
-        """The FastAGI route decided: the row exists from this moment."""
+        """The FastAGI route decided: the row is written from this moment, behind the
+        route (the caller goes on to the queue; a FastAGI request timed out does not cancel
+        the row's write)."""
         call = LiveCall(id=linkedid or uniqueid, uniqueid=uniqueid,
                         number=normalise_number(number), caller_kind=decision.caller_kind,
                         elder_id=decision.elder_id, reason=decision.reason,
@@ -153,15 +155,15 @@ class CallTracker:
         self._own_id(call)
         self.expect(call)
         await self.announce(call)
-        await self._save(call, kind=call.kind, direction=CallDirection.INBOUND.value,
-                         caller_number=call.number, called_number=self.settings.sos_caller_id,
-                         caller_kind=call.caller_kind, elder_id=call.elder_id,
-                         queue=call.queue, priority=call.priority, started_at=call.started_at,
-                         care_call_id=call.care_call or None,
-                         details={"uniqueid": uniqueid, "reason": call.reason,
-                                  "routed_by": decision.routed_by,
-                                  **({"care_reason": call.care_reason} if call.care_call
-                                     else {})})
+        self._save_behind(call, kind=call.kind, direction=CallDirection.INBOUND.value,
+                          caller_number=call.number, called_number=self.settings.sos_caller_id,
+                          caller_kind=call.caller_kind, elder_id=call.elder_id,
+                          queue=call.queue, priority=call.priority, started_at=call.started_at,
+                          care_call_id=call.care_call or None,
+                          details={"uniqueid": uniqueid, "reason": call.reason,
+                                   "routed_by": decision.routed_by,
+                                   **({"care_reason": call.care_reason} if call.care_call
+                                      else {})})
         if self.callbacks is not None and call.number:
             await self.callbacks.caller_called(call.number, call.id)
         return call

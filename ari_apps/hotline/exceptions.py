@@ -40,6 +40,13 @@ class SoftphoneUnregistered(HotlineError):
     status = 409
 
 
+class SoftphoneTaken(HotlineError):
+    """The softphone of the user's profile is in the queue as another agent."""
+
+    error_id = "softphone-taken"
+    status = 409
+
+
 class NotLoggedIn(HotlineError):
     """The agent is not logged in to any queue."""
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from callcenter.calls.models import AgentEvent, Call
-from callcenter.journal import Journal, Resilient
+from callcenter.journal import Journal, Resilient, WriteOutcome
 from callcenter.store.engine import SessionFactory
 
 CALL_KIND = "hotline.call"
@@ -74,12 +74,22 @@ class HotlineStore:
         self.sessions = sessions
         self._writes = Resilient(journal, sessions)
         self._seq = 0
+        # Calls with a write in the journal: their next writes follow it there, so that a
+        # replay merges a call's writes in the order they were made (an answer merged
+        # before the row's first write would make a row without a kind, and be refused).
+        self._journaled: set[str] = set()
 
     async def save_call(self, call_id: str, **fields: Any) -> None:
         """Insert or merge the call row ``call_id``."""
         self._seq += 1
-        await self._writes.write(CALL_KIND, encode({"id": call_id, **fields}),
-                                 key=f"call:{call_id}:{self._seq}:{datetime.now().timestamp()}")
+        payload = encode({"id": call_id, **fields})
+        key = f"call:{call_id}:{self._seq}:{datetime.now().timestamp()}"
+        if self._journaled and not self._writes.journal.backlog():
+            self._journaled.clear()  # replayed: every call's writes go to the store again
+        if call_id in self._journaled:
+            await self._writes.journal.write(CALL_KIND, payload, key, quiet=True)
+        elif await self._writes.write(CALL_KIND, payload, key=key) is WriteOutcome.JOURNALED:
+            self._journaled.add(call_id)
 
     async def agent_event(self, agent: str, queue: str | None, kind: str, at: datetime,
                           reason: str = "", productive: bool = False) -> None:

@@ -10,13 +10,17 @@ import pytest
 from ari_apps.hotline.exceptions import (
     NoSoftphone,
     NotLoggedIn,
+    SoftphoneTaken,
     SoftphoneUnregistered,
     UnknownPauseReason,
     UnknownQueue,
 )
+from callcenter.passwords import Passwords
 from callcenter.pbxsim.server import PbxSimulator
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
+from callcenter.store.models import Role
+from tests.factories import make_user
 from tests.hotline.conftest import (
     HotlineHarness,
     Seeded,
@@ -84,6 +88,22 @@ async def test_an_unregistered_softphone_cannot_log_in(hotline: HotlineHarness) 
         await hotline.service.agents.login("agent2", ["hotline"])
     assert refused.value.details["device_state"] == "5"
     assert members(hotline.sim) == [] and await hotline.agent_events() == []
+
+
+async def test_a_softphone_another_agent_is_logged_in_on_is_refused_and_changes_nothing(
+        hotline: HotlineHarness, sessions: SessionFactory, passwords: Passwords) -> None:
+    async with sessions.begin() as db:  # two profiles name the same softphone
+        await make_user(db, passwords, "agent9", Role.AGENT.value, endpoint="agent-7001")
+    await hotline.service.agents.login("agent1", ["hotline"])
+    with pytest.raises(SoftphoneTaken) as refused:
+        await hotline.service.agents.login("agent9", ["hotline"])
+    assert refused.value.details == {"interface": "PJSIP/agent-7001", "agent": "agent1",
+                                     "queues": ["hotline"]}
+    assert members(hotline.sim) == [("PJSIP/agent-7001", "agent1", False, "")]
+    assert [(e.agent, e.kind) for e in await hotline.agent_events()] == [("agent1", "login")]
+    assert view(hotline, "agent1")["state"] == "idle"
+    assert all(v["agent"] != "agent9" or v["state"] == "logged_out"
+               for v in hotline.service.agents.views())
 
 
 async def test_a_softphone_that_goes_away_shows_as_unreachable(hotline: HotlineHarness) -> None:
