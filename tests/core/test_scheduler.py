@@ -23,10 +23,9 @@ from callcenter.scheduler import (
     Timer,
     TimerState,
 )
-from callcenter.store import create_engine, session_factory
 from callcenter.store.engine import SessionFactory
 from tests.core.conftest import T0, Clock, MakeScheduler, run_pass
-from tests.support.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import TcpProxy, proxied_store
 
 
 class Runs:
@@ -212,16 +211,8 @@ async def test_an_expired_lease_is_claimed_again(
 @pytest.fixture
 async def proxied_sessions(database_url: str) -> AsyncIterator[tuple[TcpProxy, SessionFactory]]:
     """The store reached through a TCP proxy the test can cut (PostgreSQL only)."""
-    url = make_url(database_url)
-    if url.get_backend_name() != "postgresql":
-        pytest.skip("the store is reached over TCP only on PostgreSQL")
-    async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
-        engine = create_engine(url.set(host="127.0.0.1", port=proxy.port)
-                               .render_as_string(hide_password=False), pool_pre_ping=False)
-        try:
-            yield proxy, session_factory(engine)
-        finally:
-            await engine.dispose()
+    async with proxied_store(database_url, pool_pre_ping=False) as store:
+        yield store.proxy, store.sessions
 
 
 @dataclass

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,17 +16,17 @@ from sqlalchemy import make_url, text
 from ari_apps.hotline.store import HotlineStore, register_journal_kinds
 from callcenter.calls.models import Call
 from callcenter.journal import Journal
-from callcenter.store import create_engine, session_factory
+from callcenter.store import create_engine
 from callcenter.store.engine import SessionFactory
 from tests.hotline.conftest import ELDER_PHONE, WAIT, HotlineHarness, Seeded
-from tests.support.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import ProxiedStore, proxied_store
 
 pytestmark = pytest.mark.postgres
 
 
 def _postgres_only(database_url: str) -> None:
     if make_url(database_url).get_backend_name() != "postgresql":
-        pytest.skip("a lock held by another session, or a store reached over TCP: PostgreSQL")
+        pytest.skip("a lock held by another session: PostgreSQL")
 
 
 async def test_the_routes_row_is_written_though_the_agi_request_timed_out_waiting_for_it(
@@ -61,27 +60,14 @@ async def test_the_routes_row_is_written_though_the_agi_request_timed_out_waitin
     assert not (hotline.journal.directory / "rejected.jsonl").exists()
 
 
-@dataclass
-class Proxied:
-    proxy: TcpProxy
-    sessions: SessionFactory
-
-
 @pytest.fixture
-async def proxied(database_url: str) -> AsyncIterator[Proxied]:
-    _postgres_only(database_url)
-    url = make_url(database_url)
-    async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
-        engine = create_engine(url.set(host="127.0.0.1", port=proxy.port)
-                               .render_as_string(hide_password=False))
-        try:
-            yield Proxied(proxy, session_factory(engine))
-        finally:
-            await engine.dispose()
+async def proxied(database_url: str) -> AsyncIterator[ProxiedStore]:
+    async with proxied_store(database_url) as store:
+        yield store
 
 
 async def test_a_calls_later_writes_follow_its_journaled_write_until_the_journal_is_replayed(
-        proxied: Proxied, sessions: SessionFactory, tmp_path: Path) -> None:
+        proxied: ProxiedStore, sessions: SessionFactory, tmp_path: Path) -> None:
     journal = Journal(tmp_path / "journal", proxied.sessions)
     register_journal_kinds(journal)
     store = HotlineStore(proxied.sessions, journal)

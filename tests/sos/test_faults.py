@@ -19,7 +19,6 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 
 from ari_apps.alarms.flows import start_alarm
 from ari_apps.sos.conference import SosConference
@@ -35,7 +34,6 @@ from callcenter.notify.sms import TwilioSmsSender
 from callcenter.notify.twilio_stub import start_twilio_stub
 from callcenter.pbxsim.server import PbxSimulator
 from callcenter.settings import Settings
-from callcenter.store import create_engine, session_factory
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import User, WebSession, utcnow
 from tests.notify.notify_support import (
@@ -61,7 +59,8 @@ from tests.sos.conftest import (
     open_harness,
     sos_settings,
 )
-from tests.support.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import ProxiedStore, TcpProxy
+from tests.support.tcp_proxy import proxied_store as proxied
 
 EVERYONE = [EMERGENCY, *KIN, *DOCTORS, SOCIAL_WORKER, AGENT_ENDPOINT, SUPERVISOR_ENDPOINT]
 
@@ -391,26 +390,10 @@ async def test_redis_down_during_an_sos_the_calls_go_on_and_every_message_arrive
 # -- c. the database down during an SOS ----------------------------------------------------
 
 
-@dataclass
-class ProxiedStore:
-    """The product's store reached through a TCP proxy the test can cut."""
-
-    proxy: TcpProxy
-    sessions: SessionFactory
-
-
 @pytest.fixture
 async def proxied_store(database_url: str) -> AsyncIterator[ProxiedStore]:
-    url = make_url(database_url)
-    if url.get_backend_name() != "postgresql":
-        pytest.skip("the store is reached over TCP only on PostgreSQL")
-    async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
-        engine = create_engine(url.set(host="127.0.0.1", port=proxy.port)
-                               .render_as_string(hide_password=False))
-        try:
-            yield ProxiedStore(proxy, session_factory(engine))
-        finally:
-            await engine.dispose()
+    async with proxied(database_url) as store:
+        yield store
 
 
 async def _replay_copy(harness: SosHarness, saved: Path) -> None:

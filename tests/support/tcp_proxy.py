@@ -3,6 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from sqlalchemy import make_url
+
+from callcenter.store import create_engine, session_factory
+from callcenter.store.engine import SessionFactory
 
 
 class TcpProxy:
@@ -93,3 +103,27 @@ class TcpProxy:
             for writer in ends:
                 self._writers.discard(writer)
                 writer.close()
+
+
+@dataclass
+class ProxiedStore:
+    """The test store reached through a :class:`TcpProxy` the test can cut."""
+
+    proxy: TcpProxy
+    sessions: SessionFactory
+
+
+@asynccontextmanager
+async def proxied_store(database_url: str, **engine_options: Any) -> AsyncIterator[ProxiedStore]:
+    """Sessions over the store at ``database_url`` through a proxy (PostgreSQL only: the
+    test is skipped on SQLite, which is not reached over the network)."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        pytest.skip("the store is reached over TCP only on PostgreSQL")
+    async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
+        engine = create_engine(url.set(host="127.0.0.1", port=proxy.port)
+                               .render_as_string(hide_password=False), **engine_options)
+        try:
+            yield ProxiedStore(proxy, session_factory(engine))
+        finally:
+            await engine.dispose()

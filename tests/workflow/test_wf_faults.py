@@ -10,17 +10,15 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 
 from callcenter import audit
 from callcenter.bus import MemoryBus
 from callcenter.journal import Journal
 from callcenter.scheduler import ScheduledTimer, Scheduler
 from callcenter.settings import Settings
-from callcenter.store import create_engine, session_factory
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import AuditEntry
-from tests.support.tcp_proxy import TcpProxy
+from tests.support.tcp_proxy import proxied_store
 from tests.workflow.conftest import Clock, Directory
 from workflow import services
 from workflow.casebook import Casebook
@@ -164,11 +162,9 @@ async def test_the_database_going_away_mid_move_leaves_nothing_half_done(
     if not database_url.startswith("postgresql"):
         pytest.skip("a network cut to the server: PostgreSQL")
     order = await casebook.create(WORKORDERS, CaseCreate(title="助浴", elder_id=directory.elder_id), agent)
-    url = make_url(database_url)
-    async with TcpProxy(url.host or "127.0.0.1", url.port or 5432) as proxy:
-        engine = create_engine(url.set(host="127.0.0.1", port=proxy.port)
-                               .render_as_string(hide_password=False))
-        cut_book = Casebook(session_factory(engine), settings, MemoryBus(), None, casebook.clock)
+    async with proxied_store(database_url) as store:
+        proxy = store.proxy
+        cut_book = Casebook(store.sessions, settings, MemoryBus(), None, casebook.clock)
         record = audit.record
 
         async def cut_then_record(*args: object, **kwargs: object) -> object:
@@ -183,7 +179,6 @@ async def test_the_database_going_away_mid_move_leaves_nothing_half_done(
         finally:
             monkeypatch.setattr(services.audit, "record", record)
             await proxy.restore()
-            await engine.dispose()
     async with sessions() as db:
         row = await db.get(WorkOrder, order.id)
         assert row is not None and (row.status, row.version) == ("accepted", 1)
