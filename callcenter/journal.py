@@ -375,8 +375,11 @@ class Resilient:
         self.sessions = sessions
         self._timeout = timeout
 
-    async def write(self, kind: str, payload: Mapping[str, Any], key: str) -> WriteOutcome:
-        """Run the handler registered for ``kind``; journal the write if the store is down.
+    async def write(self, kind: str, payload: Mapping[str, Any], key: str, *,
+                    direct: Callable[[dict[str, Any]], Awaitable[object]] | None = None,
+                    ) -> WriteOutcome:
+        """Run the handler registered for ``kind`` (or ``direct``, the same write without a
+        session: one statement of its own); journal the write if the store is down.
 
         Errors that are not about reaching the store (an integrity error, bad data)
         propagate: bad input changes nothing (invariant 6).
@@ -384,8 +387,12 @@ class Resilient:
         handler, on_applied = self.journal.registration(kind)
         data = dict(payload)
         try:
-            async with asyncio.timeout(self._timeout), self.sessions.begin() as session:
-                await handler(session, data, key)
+            async with asyncio.timeout(self._timeout):
+                if direct is not None:
+                    await direct(data)
+                else:
+                    async with self.sessions.begin() as session:
+                        await handler(session, data, key)
         except Exception as err:
             if not is_store_unavailable(err):
                 raise

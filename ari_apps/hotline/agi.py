@@ -20,7 +20,7 @@ from ari_apps.hotline.rules import CARE_CALL_VARIABLE, CARE_PRIORITY_VARIABLE, R
 from callcenter.asterisk import AgiSession
 from callcenter.logs import get_logger
 from callcenter.settings import Settings
-from callcenter.store.engine import SessionFactory
+from callcenter.store.direct import DirectReads
 
 log = get_logger(__name__)
 ROUTE = "hotline"
@@ -30,9 +30,9 @@ LOOKUP_SECONDS = 1.5
 class HotlineRoute:
     """The FastAGI endpoint (``agi://host:port/hotline``)."""
 
-    def __init__(self, sessions: SessionFactory, settings: Settings, tracker: CallTracker,
+    def __init__(self, reads: DirectReads, settings: Settings, tracker: CallTracker,
                  clock: Callable[[], datetime]) -> None:
-        self.sessions = sessions
+        self.reads = reads
         self.settings = settings
         self.tracker = tracker
         self.clock = clock
@@ -43,8 +43,9 @@ class HotlineRoute:
         number = request.callerid if request.callerid.replace("+", "").isdigit() else ""
         now = self.clock()
         try:
-            async with asyncio.timeout(LOOKUP_SECONDS), self.sessions() as db:
-                decision = await decide(db, self.settings, number, now)
+            async with asyncio.timeout(LOOKUP_SECONDS):
+                decision = await self.reads.run(
+                    lambda reader: decide(reader, self.settings, number, now))
         except Exception as err:  # noqa: BLE001 - any store trouble: route by default
             log.warning("hotline routing without the store", error=f"{type(err).__name__}")
             decision = default_decision(self.settings, now)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -33,7 +33,8 @@ from callcenter.notify.models import Channel as NotifyChannel
 from callcenter.notify.outbox import NotificationRequest, Outbox
 from callcenter.scheduler import Scheduler, Timer
 from callcenter.settings import Settings
-from callcenter.store.engine import SessionFactory
+from callcenter.store.direct import DirectReads
+from callcenter.store.engine import Prebuilt, SessionFactory
 from callcenter.store.models import Contact, ContactRole, Elder
 from workflow.models import WorkOrder, WorkOrderType
 
@@ -43,13 +44,20 @@ ORIGINATE_OUTCOMES = {"busy": CallOutcome.BUSY, "no_answer": CallOutcome.NO_ANSW
                       "congestion": CallOutcome.FAILED, "failed": CallOutcome.FAILED}
 
 
+_PENDING = Prebuilt(select(Callback.id).where(
+    Callback.number == bindparam("number"),
+    Callback.status == CallbackStatus.PENDING.value).limit(1))
+
+
 class Callbacks:
     """The callback list and its attempts."""
 
     def __init__(self, sessions: SessionFactory, store: HotlineStore, tracker: CallTracker,
                  scheduler: Scheduler, outbox: Outbox, bus: Bus, settings: Settings,
-                 ami: Callable[[], AmiClient], clock: Callable[[], datetime]) -> None:
+                 ami: Callable[[], AmiClient], clock: Callable[[], datetime],
+                 reads: DirectReads | None = None) -> None:
         self.sessions = sessions
+        self.reads = reads
         self.store = store
         self.tracker = tracker
         self.scheduler = scheduler
@@ -88,6 +96,9 @@ class Callbacks:
 
     async def caller_called(self, number: str, call_id: str) -> None:
         """The caller called in again by themselves: their pending entries are cleared."""
+        if self.reads is not None and not await self.reads.run(
+                lambda reader: reader.fetch(_PENDING, {"number": number})):
+            return  # nothing pending (every call asks): no write transaction
         async with self.sessions.begin() as db:
             ids = list((await db.execute(select(Callback.id).where(
                 Callback.number == number,

@@ -143,9 +143,9 @@ class CallTracker:
     async def routed(self, uniqueid: str, linkedid: str, number: str,
                      decision: RoutingDecision, care_call: str = "",
                      care_reason: str = "") -> LiveCall:
-        """The FastAGI route decided: the row is written from this moment, behind the
-        route (the caller goes on to the queue; a FastAGI request timed out does not cancel
-        the row's write)."""
+        """The FastAGI route decided: the row exists from this moment. Its write runs
+        behind the route, which waits for it: a FastAGI request that timed out meanwhile
+        does not cancel the write."""
         call = LiveCall(id=linkedid or uniqueid, uniqueid=uniqueid,
                         number=normalise_number(number), caller_kind=decision.caller_kind,
                         elder_id=decision.elder_id, reason=decision.reason,
@@ -155,15 +155,16 @@ class CallTracker:
         self._own_id(call)
         self.expect(call)
         await self.announce(call)
-        self._save_behind(call, kind=call.kind, direction=CallDirection.INBOUND.value,
-                          caller_number=call.number, called_number=self.settings.sos_caller_id,
-                          caller_kind=call.caller_kind, elder_id=call.elder_id,
-                          queue=call.queue, priority=call.priority, started_at=call.started_at,
-                          care_call_id=call.care_call or None,
-                          details={"uniqueid": uniqueid, "reason": call.reason,
-                                   "routed_by": decision.routed_by,
-                                   **({"care_reason": call.care_reason} if call.care_call
-                                      else {})})
+        written = self._save_behind(
+            call, kind=call.kind, direction=CallDirection.INBOUND.value,
+            caller_number=call.number, called_number=self.settings.sos_caller_id,
+            caller_kind=call.caller_kind, elder_id=call.elder_id, queue=call.queue,
+            priority=call.priority, started_at=call.started_at,
+            care_call_id=call.care_call or None,
+            details={"uniqueid": uniqueid, "reason": call.reason,
+                     "routed_by": decision.routed_by,
+                     **({"care_reason": call.care_reason} if call.care_call else {})})
+        await asyncio.shield(written)
         if self.callbacks is not None and call.number:
             await self.callbacks.caller_called(call.number, call.id)
         return call
@@ -537,7 +538,7 @@ class CallTracker:
             fields.setdefault("parent_id", call.parent_id)
         await self.store.save_call(call.id, **fields)
 
-    def _save_behind(self, call: LiveCall, **fields: Any) -> None:
+    def _save_behind(self, call: LiveCall, **fields: Any) -> asyncio.Task[None]:
         """Write the call's row without holding its next events (in order with its other
         writes; a failure is logged, a store outage journaled as any write)."""
         before = self._behind.get(call.id)
@@ -555,6 +556,7 @@ class CallTracker:
 
         task = asyncio.get_running_loop().create_task(write(), name=f"call-row-{call.id}")
         self._behind[call.id] = task
+        return task
 
     async def flushed(self) -> None:
         """Every call row written behind is written."""

@@ -13,10 +13,9 @@ raise, opening hours, the variables) is rules.py, which the fallback runs too.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import BindParameter, bindparam, exists, or_, select
 
 from ari_apps.hotline.models import HighRiskFlag
 from ari_apps.hotline.rules import PRIORITIES, channel_variables, is_open
@@ -25,7 +24,11 @@ from ari_apps.sos.directory import normalise_number
 from ari_apps.sos.models import Incident, IncidentStatus
 from callcenter.calls.models import Call, CallKind
 from callcenter.settings import Settings
+from callcenter.store.direct import Reader
+from callcenter.store.engine import Prebuilt
 from callcenter.store.models import Contact, Elder, ElderPhone, Provider, ProviderStaff
+
+_NEVER = datetime.max.replace(tzinfo=UTC)  # no repeat window: no call is that recent
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,62 +57,57 @@ class Caller:
     elder_id: int | None
 
 
-async def identify(db: AsyncSession, number: str) -> Caller:
-    """Elder's own phone first, then a contact of an elder, then a provider; else unknown."""
+_NUMBER: BindParameter[str] = bindparam("number")
+_ELDER = (select(ElderPhone.elder_id).join(Elder, Elder.id == ElderPhone.elder_id)
+          .where(ElderPhone.number == _NUMBER).order_by(ElderPhone.elder_id).limit(1)
+          .scalar_subquery())
+#: Who calls and why they may go first, in one read (the route is on the caller's time):
+#: the elder whose own phone it is, else the elder whose contact it is, else a provider or
+#: its staff; an open SOS or a high-risk flag of that elder (not of a contact's elder); and
+#: a hotline call from the number since ``since`` (the repeat window).
+_ROUTE = Prebuilt(select(
+    _ELDER.label("elder"),
+    select(Contact.elder_id).where(Contact.phone == _NUMBER)
+    .order_by(Contact.priority, Contact.elder_id).limit(1).scalar_subquery().label("kin"),
+    or_(exists().where(Provider.phone == _NUMBER),
+        exists().where(ProviderStaff.phone == _NUMBER)).label("provider"),
+    exists().where(Incident.elder_id == _ELDER,
+                   Incident.status == IncidentStatus.ACTIVE.value).label("sos"),
+    exists().where(HighRiskFlag.elder_id == _ELDER).label("high_risk"),
+    exists().where(Call.caller_number == _NUMBER, Call.started_at >= bindparam("since"),
+                   Call.kind == CallKind.HOTLINE.value).label("repeat"),
+))
+
+
+async def identify(reader: Reader, number: str, now: datetime,
+                   repeat_window: int) -> tuple[Caller, str]:
+    """Who calls from ``number`` (elder's own phone first, then a contact of an elder, then
+    a provider; else unknown), and why the call goes first: an open SOS, a high-risk elder,
+    a repeat call; or ""."""
     if not number:
-        return Caller("unknown", None)
-    elder = (await db.execute(
-        select(ElderPhone.elder_id).join(Elder, Elder.id == ElderPhone.elder_id)
-        .where(ElderPhone.number == number).order_by(ElderPhone.elder_id).limit(1)
-    )).scalar_one_or_none()
-    if elder is not None:
-        return Caller("elder", elder)
-    kin = (await db.execute(
-        select(Contact.elder_id).where(Contact.phone == number)
-        .order_by(Contact.priority, Contact.elder_id).limit(1)
-    )).scalar_one_or_none()
-    if kin is not None:
-        return Caller("kin", kin)
-    provider = (await db.execute(select(Provider.id).where(Provider.phone == number).limit(1)
-                                 )).scalar_one_or_none()
-    staff = provider or (await db.execute(
-        select(ProviderStaff.id).where(ProviderStaff.phone == number).limit(1)
-    )).scalar_one_or_none()
-    if staff is not None:
-        return Caller("provider", None)
-    return Caller("unknown", None)
+        return Caller("unknown", None), ""
+    since = now - timedelta(seconds=repeat_window) if repeat_window > 0 else _NEVER
+    found = (await reader.fetch(_ROUTE, {"number": number, "since": since}))[0]
+    if found["elder"] is not None:
+        caller = Caller("elder", int(found["elder"]))
+        if found["sos"]:
+            return caller, "sos"
+        if found["high_risk"]:
+            return caller, "high_risk"
+    elif found["kin"] is not None:
+        caller = Caller("kin", int(found["kin"]))
+    elif found["provider"]:
+        caller = Caller("provider", None)
+    else:
+        caller = Caller("unknown", None)
+    return caller, "repeat" if found["repeat"] else ""
 
 
-async def first_reason(db: AsyncSession, caller: Caller, number: str, now: datetime,
-                       repeat_window: int) -> str:
-    """Why this call goes first: an open SOS, a high-risk elder, a repeat call; or ""."""
-    if caller.kind == "elder" and caller.elder_id is not None:
-        sos = (await db.execute(
-            select(Incident.id).where(Incident.elder_id == caller.elder_id,
-                                      Incident.status == IncidentStatus.ACTIVE.value).limit(1)
-        )).scalar_one_or_none()
-        if sos is not None:
-            return "sos"
-        flagged = await db.get(HighRiskFlag, caller.elder_id)
-        if flagged is not None:
-            return "high_risk"
-    if number and repeat_window > 0:
-        since = now - timedelta(seconds=repeat_window)
-        again = (await db.execute(
-            select(Call.id).where(Call.caller_number == number, Call.started_at >= since,
-                                  Call.kind == CallKind.HOTLINE.value).limit(1)
-        )).scalar_one_or_none()
-        if again is not None:
-            return "repeat"
-    return ""
-
-
-async def decide(db: AsyncSession, settings: Settings, raw_number: str,
+async def decide(reader: Reader, settings: Settings, raw_number: str,
                  now: datetime) -> RoutingDecision:
     """The routing decision for a call from ``raw_number`` arriving at ``now``."""
     number = normalise_number(raw_number)
-    caller = await identify(db, number)
-    reason = await first_reason(db, caller, number, now, settings.hotline_repeat_window_seconds)
+    caller, reason = await identify(reader, number, now, settings.hotline_repeat_window_seconds)
     opened = is_open(now, settings.hotline_hours, settings.time_zone)
     queue = settings.hotline_default_queue
     if not opened and settings.hotline_after_hours_queue:

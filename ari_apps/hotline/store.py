@@ -10,12 +10,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+import orjson
+from sqlalchemy import JSON, Table, bindparam, cast, func, literal, select, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from callcenter.calls.models import AgentEvent, Call
 from callcenter.journal import Journal, Resilient, WriteOutcome
+from callcenter.store.direct import DirectReads
 from callcenter.store.engine import SessionFactory
+from callcenter.store.models import utcnow
 
 CALL_KIND = "hotline.call"
 AGENT_EVENT_KIND = "hotline.agent_event"
@@ -61,6 +67,80 @@ async def _apply_agent_event(session: AsyncSession, payload: dict[str, Any], key
         session.add(AgentEvent(**fields))
 
 
+class CallRowMissing(ValueError):
+    """A call's later write found no row to merge into (its first write was lost)."""
+
+
+_CALLS: Table = Call.__table__  # type: ignore[assignment]
+#: Columns whose value a first write takes from the model when it does not name them.
+_DEFAULTS = {c.name: c.default.arg for c in _CALLS.columns
+             if isinstance(c.default, ScalarElementColumnDefault)}
+
+
+def _merged_details(new: Any) -> Any:
+    """The row's details with ``new``'s keys over them (PostgreSQL)."""
+    old = func.coalesce(cast(_CALLS.c.details, JSONB), cast(literal("{}"), JSONB))
+    return cast(old.op("||")(cast(new, JSONB)), JSON)
+
+
+class DirectCallRows:
+    """A call row's write as one statement on a direct connection (PostgreSQL): the first
+    write an insert that merges into a row already there, each later one an update, with
+    none of a session's work per write (measured: a fifth of its cost, for several writes
+    per call). The statement for each set of fields is compiled once."""
+
+    def __init__(self, direct: DirectReads) -> None:
+        self._direct = direct
+        self._compiled: dict[tuple[bool, tuple[str, ...], tuple[str, ...]],
+                             tuple[str, tuple[str, ...], dict[str, Any]]] = {}
+
+    async def apply(self, payload: dict[str, Any]) -> None:
+        fields = _decode(payload)
+        call_id = fields.pop("id")
+        details = fields.pop("details", None) or {}
+        if "caller_number" in fields:
+            fields["caller_tail"] = str(fields["caller_number"])[::-1]
+        first = "kind" in fields
+        defaults: dict[str, Any] = {}
+        if first:
+            defaults = {k: v for k, v in _DEFAULTS.items() if k not in fields}
+            if "started_at" not in fields:
+                defaults["started_at"] = utcnow()
+        values = {"v_id": call_id, "v_details": orjson.dumps(details).decode(),
+                  **{f"v_{k}": v for k, v in {**defaults, **fields}.items()}}
+        sql, names, constants = self._statement(first, tuple(sorted(fields)),
+                                                tuple(sorted(defaults)), bool(details))
+        merged = {**constants, **values}
+        status = await self._direct.execute(sql, [merged[name] for name in names])
+        if status.endswith(" 0"):
+            raise CallRowMissing(f"no call row {call_id!r} to merge this write into")
+
+    def _statement(self, first: bool, names: tuple[str, ...], defaults: tuple[str, ...],
+                   details: bool) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+        key = (first, names, defaults if first else ("details",) if details else ())
+        found = self._compiled.get(key)
+        if found is not None:
+            return found
+        statement: Any
+        if first:
+            insert = pg_insert(_CALLS).values({
+                "id": bindparam("v_id"), "details": bindparam("v_details", type_=JSON),
+                **{n: bindparam(f"v_{n}", type_=_CALLS.c[n].type) for n in (*names, *defaults)}})
+            statement = insert.on_conflict_do_update(index_elements=[_CALLS.c.id], set_={
+                **{n: insert.excluded[n] for n in names},
+                "details": _merged_details(insert.excluded.details)})
+        else:
+            sets: dict[str, Any] = {n: bindparam(f"v_{n}", type_=_CALLS.c[n].type)
+                                    for n in names}
+            if details:
+                sets["details"] = _merged_details(bindparam("v_details"))
+            statement = update(_CALLS).where(_CALLS.c.id == bindparam("v_id")).values(sets)
+        compiled = statement.compile(dialect=self._direct.dialect)
+        found = str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params)
+        self._compiled[key] = found
+        return found
+
+
 def register_journal_kinds(journal: Journal) -> None:
     """Call rows and agent events replay from the journal."""
     journal.register(CALL_KIND, _apply_call)
@@ -70,9 +150,12 @@ def register_journal_kinds(journal: Journal) -> None:
 class HotlineStore:
     """Writes call rows and agent events; never loses one to a store outage."""
 
-    def __init__(self, sessions: SessionFactory, journal: Journal) -> None:
+    def __init__(self, sessions: SessionFactory, journal: Journal,
+                 direct: DirectReads | None = None) -> None:
         self.sessions = sessions
         self._writes = Resilient(journal, sessions)
+        # On PostgreSQL a call row's write is one statement of its own (DirectCallRows).
+        self._rows = DirectCallRows(direct) if direct is not None and direct.direct else None
         self._seq = 0
         # Calls with a write in the journal: their next writes follow it there, so that a
         # replay merges a call's writes in the order they were made (an answer merged
@@ -88,7 +171,10 @@ class HotlineStore:
             self._journaled.clear()  # replayed: every call's writes go to the store again
         if call_id in self._journaled:
             await self._writes.journal.write(CALL_KIND, payload, key, quiet=True)
-        elif await self._writes.write(CALL_KIND, payload, key=key) is WriteOutcome.JOURNALED:
+        elif await self._writes.write(
+                CALL_KIND, payload, key=key,
+                direct=self._rows.apply if self._rows is not None else None,
+        ) is WriteOutcome.JOURNALED:
             self._journaled.add(call_id)
 
     async def agent_event(self, agent: str, queue: str | None, kind: str, at: datetime,

@@ -14,6 +14,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
+from sqlalchemy import exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -57,7 +58,8 @@ class _DriverReader:
 
 
 async def _nothing_to_reset(_conn: object) -> None:
-    """Only prebuilt reads outside transactions run on these connections."""
+    """Only prebuilt reads, and writes of one statement each, run on these connections:
+    no transaction or session state is ever left to undo."""
 
 
 def _dropped(err: Exception, conn: Any) -> bool:
@@ -67,6 +69,8 @@ def _dropped(err: Exception, conn: Any) -> bool:
     if isinstance(err, asyncpg.PostgresConnectionError | asyncpg.exceptions.AdminShutdownError
                   | OSError):
         return True
+    if conn is None:  # the connection is gone with its pool's checkout: what the error says
+        return isinstance(err, asyncpg.InterfaceError) and "closed" in str(err)
     try:
         return bool(conn.is_closed())
     except asyncpg.InterfaceError:
@@ -87,22 +91,41 @@ class DirectReads:
         """True when reads bypass SQLAlchemy (PostgreSQL)."""
         return self._engine.dialect.name == "postgresql"
 
+    @property
+    def dialect(self) -> Dialect:
+        return self._engine.dialect
+
     async def run(self, read: Callable[[Reader], Awaitable[T]]) -> T:
         """``read`` (idempotent) on a connection; once more on a fresh one if it was dropped
         (the store restarted, the network cut it while it sat idle)."""
         if not self.direct:
             async with ReadLease(self._engine) as lease:
                 return await lease.run(lambda conn: read(EngineReader(conn)))
+        return await self._on_driver(lambda conn: read(_DriverReader(conn, self.dialect)))
+
+    async def execute(self, sql: str, values: Sequence[Any]) -> str:
+        """One idempotent statement (a write, committed on its own) on a direct connection
+        (PostgreSQL only); its status (``UPDATE 1``). A connection dropped twice over is
+        raised as a disconnection: the store is away."""
+        try:
+            status: str = await self._on_driver(lambda conn: conn.execute(sql, *values))
+        except Exception as err:
+            if _dropped(err, None):
+                raise exc.DisconnectionError(f"direct connection lost: {err!r}") from err
+            raise
+        return status
+
+    async def _on_driver(self, act: Callable[[Any], Awaitable[T]]) -> T:
         pool = await self._open()
         async with pool.acquire() as conn:
             try:
-                return await read(_DriverReader(conn, self._engine.dialect))
+                return await act(conn)
             except Exception as err:
                 if not _dropped(err, conn):
                     raise
         # The dead connection went back (the pool replaces a closed one on its next use).
         async with pool.acquire() as conn:
-            return await read(_DriverReader(conn, self._engine.dialect))
+            return await act(conn)
 
     async def warm(self) -> None:
         """Open a connection now, before the first call needs it (failures only logged:

@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url, text
 
-from ari_apps.hotline.store import HotlineStore, register_journal_kinds
+from ari_apps.hotline.store import CallRowMissing, HotlineStore, register_journal_kinds
 from callcenter.calls.models import Call
 from callcenter.journal import Journal
 from callcenter.store import create_engine
+from callcenter.store.direct import DirectReads
 from callcenter.store.engine import SessionFactory
 from tests.hotline.conftest import ELDER_PHONE, WAIT, HotlineHarness, Seeded
 from tests.support.tcp_proxy import ProxiedStore, proxied_store
@@ -70,7 +71,8 @@ async def test_a_calls_later_writes_follow_its_journaled_write_until_the_journal
         proxied: ProxiedStore, sessions: SessionFactory, tmp_path: Path) -> None:
     journal = Journal(tmp_path / "journal", proxied.sessions)
     register_journal_kinds(journal)
-    store = HotlineStore(proxied.sessions, journal)
+    direct = DirectReads(proxied.sessions.kw["bind"])  # the product's writes, one statement each
+    store = HotlineStore(proxied.sessions, journal, direct)
     started = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
     await proxied.proxy.cut()
@@ -99,3 +101,38 @@ async def test_a_calls_later_writes_follow_its_journaled_write_until_the_journal
     assert journal.backlog() == 0
     async with sessions() as db:
         assert (await db.get(Call, "c1")).outcome == "answered"  # type: ignore[union-attr]
+    await direct.close()
+
+
+async def test_a_call_rows_direct_writes_give_the_row_the_session_writes_give(
+        sessions: SessionFactory, database_url: str, tmp_path: Path) -> None:
+    _postgres_only(database_url)
+    journal = Journal(tmp_path / "journal", sessions)
+    register_journal_kinds(journal)
+    direct = DirectReads(sessions.kw["bind"])
+    stores = {"direct": HotlineStore(sessions, journal, direct),
+              "session": HotlineStore(sessions, journal)}
+    started = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+    for name, store in stores.items():
+        await store.save_call(name, kind="hotline", direction="inbound", caller_kind="elder",
+                              caller_number=ELDER_PHONE, queue="hotline", priority=2,
+                              started_at=started, details={"uniqueid": "u1", "reason": "r"})
+        await store.save_call(name, queue="vip", queued_at=started, details={"uniqueid": "u2"})
+        await store.save_call(name, agent="agent1", answered_at=started, wait_seconds=4,
+                              details={"agent_channel": "PJSIP/agent-7001-1"})
+        await store.save_call(name, caller_number="13500000000", outcome="answered",
+                              ended_at=started + timedelta(minutes=2), talk_seconds=116)
+    with pytest.raises(CallRowMissing):
+        await stores["direct"].save_call("nobody", agent="agent1")
+    async with sessions() as db:
+        rows = {name: await db.get(Call, name) for name in stores}
+        assert await db.get(Call, "nobody") is None
+    columns = [c.key for c in Call.__table__.columns if c.key != "id"]
+    direct_row, session_row = rows["direct"], rows["session"]
+    assert direct_row is not None and session_row is not None
+    assert {c: getattr(direct_row, c) for c in columns} == {
+        c: getattr(session_row, c) for c in columns}
+    assert (direct_row.caller_tail, direct_row.queue, direct_row.details) == (
+        "00000000531", "vip",
+        {"uniqueid": "u2", "reason": "r", "agent_channel": "PJSIP/agent-7001-1"})
+    await direct.close()
