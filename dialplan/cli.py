@@ -13,6 +13,7 @@ from dialplan.exceptions import DialplanError
 from dialplan.render import (
     ASTERISK_MONITOR_DIR,
     FALLBACK_RULES,
+    check_interpreter,
     render_config,
     write_config,
     write_fallback_script,
@@ -41,7 +42,15 @@ def dialplan() -> None:
     help="TOML directory description (endpoints, trunk, numbers, queues). "
     "Without it, the loopback example centre is rendered (development only).",
 )
-def render(out_dir: Path, directory_file: Path | None) -> None:
+@click.option(
+    "--agi-python",
+    "agi_python",
+    metavar="PATH",
+    default=None,
+    help="The python the fallback AGI script runs on (its #! line), one that imports "
+    "pyst2, e.g. a venv's bin/python. Default: /usr/bin/env python3 on Asterisk's PATH.",
+)
+def render(out_dir: Path, directory_file: Path | None, agi_python: str | None) -> None:
     """Render http, ari, manager, pjsip, extensions, queues, cdr and cdr_manager .conf files.
 
     Every problem is reported and nothing is written when any input is invalid. The
@@ -63,18 +72,21 @@ def render(out_dir: Path, directory_file: Path | None) -> None:
             click.echo("callcenter dialplan: no --directory given, rendering the loopback example", err=True)
             directory = example_directory()
         files = render_config(settings, directory)
+        if agi_python is not None:
+            check_interpreter(agi_python)
     except DialplanError as err:
         click.echo(f"callcenter dialplan: {err}", err=True)
         sys.exit(2)
     for path in write_config(files, out_dir):
         click.echo(str(path))
-    script = write_fallback_script(out_dir)
+    script = write_fallback_script(out_dir, agi_python)
     click.echo(str(out_dir / FALLBACK_RULES))
     click.echo(str(script))
+    interpreter = agi_python or "the python3 first on Asterisk's PATH"
     click.echo(f"callcenter dialplan: copy {script.name} and {FALLBACK_RULES} into Asterisk's "
-               "agi-bin directory "
-               "(astagidir, e.g. /var/lib/asterisk/agi-bin), executable, with pyst2 installed "
-               "for Asterisk's python3: [hotline-entry] runs it when FastAGI does not answer",
+               "agi-bin directory (astagidir, e.g. /var/lib/asterisk/agi-bin), executable; "
+               f"it runs on {interpreter}, which must import pyst2 (--agi-python names "
+               "another, e.g. a venv's): [hotline-entry] runs it when FastAGI does not answer",
                err=True)
     if settings.recordings_spool is None:
         click.echo(f"callcenter dialplan: CALLCENTER_RECORDINGS_SPOOL is unset: calls are "

@@ -14,7 +14,7 @@ import jinja2
 
 from callcenter.settings import Settings, parse_bind
 from dialplan.directory import UNSAFE_IN_CONFIG, Directory, check_directory
-from dialplan.exceptions import SettingsMismatchError
+from dialplan.exceptions import DialplanError, SettingsMismatchError
 
 #: Files rendered, in the order Asterisk reads them at start (for the operator's eye only).
 CONFIG_FILES: tuple[str, ...] = (
@@ -140,19 +140,39 @@ def snapshot_path(settings: Settings) -> str:
     return str(path if path.is_absolute() else path.resolve())
 
 
-def fallback_script() -> str:
-    """The text of the classic AGI fallback script (``ari_apps/hotline/fallback_agi.py``)."""
-    return (_HOTLINE / "fallback_agi.py").read_text(encoding="utf-8")
+#: An interpreter the script's ``#!`` line can name: absolute, and nothing the kernel
+#: would split on (it passes the rest of the line after a space as one argument).
+_INTERPRETER = re.compile(r"/[A-Za-z0-9_./+-]{1,200}")
 
 
-def write_fallback_script(out_dir: Path) -> Path:
+def check_interpreter(python: str) -> None:
+    """Refuse an interpreter path the fallback script's first line cannot carry."""
+    if not _INTERPRETER.fullmatch(python):
+        raise DialplanError([f"--agi-python: {python!r} must be an absolute path of "
+                             "A-Z a-z 0-9 _ . + - / (it becomes the script's #! line)"])
+
+
+def fallback_script(python: str | None = None) -> str:
+    """The text of the classic AGI fallback script (``ari_apps/hotline/fallback_agi.py``);
+    with ``python``, its ``#!`` line runs that interpreter instead of ``/usr/bin/env
+    python3`` (a venv's, with pyst2: Debian's own python3 refuses ``pip install``)."""
+    text = (_HOTLINE / "fallback_agi.py").read_text(encoding="utf-8")
+    if python is None:
+        return text
+    check_interpreter(python)
+    body = text.partition("\n")[2]
+    return f"#!{python}\n{body}"
+
+
+def write_fallback_script(out_dir: Path, python: str | None = None) -> Path:
     """Write the fallback script (0755) and the rules it imports (0644) beside the
     configuration; the script's path."""
+    script = fallback_script(python)
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_atomically(out_dir / FALLBACK_RULES, (_HOTLINE / "rules.py").read_text(
         encoding="utf-8"), 0o644)
     target = out_dir / FALLBACK_SCRIPT
-    _write_atomically(target, fallback_script(), 0o755)
+    _write_atomically(target, script, 0o755)
     return target
 
 

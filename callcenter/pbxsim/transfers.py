@@ -194,6 +194,9 @@ class AttendedTransfers:
         self.model.ami_event("AttendedTransfer", self._transfer_fields(run, "Fail"))
 
     def _transfer_fields(self, run: Consult, result: str) -> dict[str, str]:
+        # Asterisk 22.10.1 leaves TransferTarget* out about half the time when the
+        # transferer's hang-up completes (a race in bridge_basic.c get_transfer_parties());
+        # the product reads none of these fields.
         return {**_prefixed(run.home.ami(), "Orig"), **run.transferer.ami("OrigTransferer"),
                 **_prefixed(run.consult.ami(), "Second"),
                 **run.transferer.ami("SecondTransferer"), "IsExternal": "No",

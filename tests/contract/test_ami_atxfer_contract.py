@@ -54,14 +54,21 @@ async def test_atxfer_consults_then_completes_when_the_transferer_hangs_up(
         mark)
     await ami.seen.wait_for(ami_event("Newstate", Uniqueid=local.get("Uniqueid"),
                                       ChannelState="6"), mark)
-    await ami.seen.wait_for(ami_event("BridgeEnter", Uniqueid=local.get("Uniqueid")), mark)
+    consultation = await ami.seen.wait_for(ami_event("BridgeEnter",
+                                                     Uniqueid=local.get("Uniqueid")), mark)
     await client.hangup(transferer, cause=16)
     done = await ami.seen.wait_for(ami_event("AttendedTransfer",
                                              OrigTransfererChannel=transferer), mark)
     assert done.get("Result") == "Success"
-    assert done.get("OrigTransfererChannel") == transferer
     assert done.get("TransfereeChannel") == caller.get("Channel")
-    assert done.get("TransferTargetChannel") == local.get("Channel")
+    # The two bridges: the caller's (kept, the destination) and the consultation's.
+    assert done.get("OrigBridgeUniqueid") == caller.get("BridgeUniqueid")
+    assert done.get("DestBridgeUniqueid") == caller.get("BridgeUniqueid")
+    assert done.get("SecondBridgeUniqueid") == consultation.get("BridgeUniqueid")
+    # Asterisk 22.10.1 leaves the TransferTarget* fields out about half the time when the
+    # transferer's hang-up completes the transfer: bridge_basic.c get_transfer_parties()
+    # races the transferer leaving the consultation bridge. The product never reads them.
+    assert done.headers.get("TransferTargetChannel") in (None, local.get("Channel"))
     # The consultation's channel joins the caller's bridge (the target bridge merged in).
     await ami.seen.wait_for(ami_event("BridgeEnter", Uniqueid=local.get("Uniqueid"),
                                       BridgeUniqueid=caller.get("BridgeUniqueid")), mark)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import logging
 import stat
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -36,8 +38,8 @@ def write_toml(path: Path, text: str) -> Path:
     return path
 
 
-def render_cli(out: Path, directory_file: Path | None = None) -> Result:
-    args = ["dialplan", "render", "--out", str(out)]
+def render_cli(out: Path, directory_file: Path | None = None, *options: str) -> Result:
+    args = ["dialplan", "render", "--out", str(out), *options]
     if directory_file is not None:
         args += ["--directory", str(directory_file)]
     return CliRunner().invoke(main, args)
@@ -69,6 +71,36 @@ def test_cli_writes_every_file_owner_group_only_and_prints_no_secret(tmp_path: P
     # The secrets are in the files, where Asterisk needs them.
     assert "password = golden-trunk-secret" in (out / "pjsip.conf").read_text()
     assert "secret = golden-ami-secret" in (out / "manager.conf").read_text()
+
+
+@pytest.mark.usefixtures("golden_env")
+def test_cli_agi_python_runs_the_fallback_script_on_that_interpreter(tmp_path: Path) -> None:
+    """`--agi-python` puts a python that has pyst2 (a venv's) in the script's #! line: run
+    as Asterisk runs it, with no python3 on its PATH, the script still routes the caller."""
+    out = tmp_path / "agi-bin"
+    result = render_cli(out, DIRECTORY_FILE, "--agi-python", sys.executable)
+    assert result.exit_code == 0, result.output
+    script = out / FALLBACK_SCRIPT
+    assert script.read_text().splitlines()[0] == f"#!{sys.executable}"
+    assert sys.executable in result.stderr
+    # Asterisk's side: the AGI environment, then "200 result=1" to every command.
+    asterisk_says = "agi_callerid: 13800138000\n\n" + "200 result=1\n" * 20
+    ran = subprocess.run([str(script), str(tmp_path / "no-snapshot.json")],
+                         input=asterisk_says, capture_output=True, text=True,
+                         env={"PATH": "/nonexistent"}, timeout=30, check=False)
+    assert ran.returncode == 0, ran.stderr
+    assert 'SET VARIABLE "CALLCENTER_QUEUE" "hotline"' in ran.stdout  # no snapshot: the default
+
+
+@pytest.mark.usefixtures("golden_env")
+@pytest.mark.parametrize("python", ["venv/bin/python", "/opt/agi venv/bin/python",
+                                    "/usr/bin/python3\n"], ids=["relative", "space", "newline"])
+def test_cli_refuses_an_agi_python_the_first_line_cannot_carry(tmp_path: Path, python: str) -> None:
+    """A relative path or one the kernel would split is named, and nothing is written."""
+    result = render_cli(tmp_path / "out", DIRECTORY_FILE, "--agi-python", python)
+    assert result.exit_code == 2
+    assert "--agi-python" in result.stderr
+    assert not (tmp_path / "out").exists()
 
 
 def test_cli_missing_endpoint_password_is_reported_and_nothing_written(tmp_path: Path) -> None:
