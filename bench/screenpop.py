@@ -38,6 +38,7 @@ import contextlib
 import itertools
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -62,6 +63,9 @@ from callcenter.store import create_engine, migrate, session_factory
 from callcenter.store.models import ElderPhone, Role, User
 
 REPO = Path(__file__).resolve().parent.parent
+#: The product's data folder, emptied at each run: a journal an earlier run left (a run that
+#: fell behind) would otherwise be replayed into this one.
+DATA_DIR = REPO / "var" / "bench-screenpop"
 QUEUE = "hotline"
 PASSWORD = "Bench-Agent-2024!"
 PAST_CALLS = """
@@ -139,7 +143,7 @@ def start_product(url: str, port: int, redis_url: str, sim: dict[str, Any], agi_
     env = {k: v for k, v in os.environ.items() if not k.startswith("CALLCENTER_")}
     env.update(CALLCENTER_DATABASE_URL=url, CALLCENTER_SECRET_KEY=BENCH_SECRET,
                CALLCENTER_WEB_BIND=f"127.0.0.1:{port}", CALLCENTER_REDIS_URL=redis_url,
-               CALLCENTER_DATA_DIR=str(REPO / "var" / "bench-screenpop"),
+               CALLCENTER_DATA_DIR=str(DATA_DIR),
                CALLCENTER_ARI_URL=sim["ari_url"], CALLCENTER_ARI_USER=sim["user"],
                CALLCENTER_ARI_PASSWORD=sim["password"], CALLCENTER_AMI_HOST=sim["host"],
                CALLCENTER_AMI_PORT=str(sim["ami_port"]), CALLCENTER_AMI_USER=sim["user"],
@@ -232,6 +236,7 @@ def bus_sender(bus: RedisBus) -> object:
 
 
 async def run(args: argparse.Namespace) -> None:
+    await asyncio.to_thread(shutil.rmtree, DATA_DIR, ignore_errors=True)
     url = await prepare_database(args.postgres, args.database, args.fresh)
     await asyncio.to_thread(migrate.upgrade, url)
     elders = await seed(url)

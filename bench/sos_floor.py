@@ -149,6 +149,7 @@ class BareSosApp:
         self.legs: dict[str, str] = {}  # leg id -> caller channel id
         self.clock = FanoutClock(self.legs.get)
         self._bridges: dict[str, str] = {}  # caller -> bridge
+        self._bridge_made: dict[str, asyncio.Event] = {}  # caller -> set once it exists
         self._ids = itertools.count()
         self._run = uuid.uuid4().hex[:6]
         self._tasks: set[asyncio.Task[None]] = set()
@@ -186,8 +187,17 @@ class BareSosApp:
                     leg = event["channel"]["id"]
                     caller = self.legs.get(leg)
                     if caller is not None and leg.endswith("-e0"):
-                        await self._post(f"/bridges/{self._bridges[caller]}/addChannel",
-                                         channel=leg)
+                        task = asyncio.get_running_loop().create_task(self._join(caller, leg))
+                        self._tasks.add(task)
+                        task.add_done_callback(self._finished)
+
+    async def _join(self, caller: str, leg: str) -> None:
+        """An answered 120 leg into the bridge, once it exists (120 may answer first)."""
+        await self._made(caller).wait()
+        await self._post(f"/bridges/{self._bridges[caller]}/addChannel", channel=leg)
+
+    def _made(self, caller: str) -> asyncio.Event:
+        return self._bridge_made.setdefault(caller, asyncio.Event())
 
     def _finished(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
@@ -214,6 +224,7 @@ class BareSosApp:
         async def answer_and_bridge() -> None:
             await self._post(f"/channels/{caller}/answer")
             await self._post(f"/bridges/{bridge}", type="mixing")
+            self._made(caller).set()
             await self._post(f"/bridges/{bridge}/addChannel", channel=caller)
             await self._post(f"/bridges/{bridge}/record", name=bridge, format="wav")
             await self._post(f"/bridges/{bridge}/play", media="sound:pls-hold-while-try")

@@ -60,7 +60,9 @@ class Call(Base):
         Index("ix_calls_queue_started_at", "queue", "started_at"),
         Index("ix_calls_agent_started_at", "agent", "started_at"),
         Index("ix_calls_elder_started_at", "elder_id", "started_at"),
-        Index("ix_calls_caller_tail", "caller_tail"),
+        # A number's calls (its reversed digits: "ends with" searches too), by time: the
+        # route's repeat check reads the last minutes of one caller (migration 0020).
+        Index("ix_calls_caller_tail", "caller_tail", "started_at"),
         # The continuations (transfer parts, callbacks) by time: few rows, so the supervisor's
         # figures find a window's parts without walking parent_id (migration 0012).
         Index("ix_calls_parts_started_at", "started_at",
