@@ -32,10 +32,10 @@ CONFIG_FILES: tuple[str, ...] = (
 # The dial string goes into Dial() arguments: "," would split them, ";" starts a
 # comment, "$" and brackets would be dialplan expressions.
 _DIAL_UNSAFE = re.compile(r"[,;\s$\[\]()|]")
-_USER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_USER_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 #: A folder MixMonitor() is given in the dialplan: absolute, nothing its arguments would
 #: split on or expand.
-_SPOOL_PATH = re.compile(r"^/[A-Za-z0-9_./-]{0,200}$")
+_SPOOL_PATH = re.compile(r"/[A-Za-z0-9_./-]{0,200}")
 #: Where Asterisk's MixMonitor writes by default (astspooldir/monitor): the dialplan's
 #: folder when RECORDINGS_SPOOL is unset (the product then finds nothing to take).
 ASTERISK_MONITOR_DIR = "/var/spool/asterisk/monitor"
@@ -78,7 +78,7 @@ def asterisk_access(settings: Settings, directory: Directory) -> AsteriskAccess:
         # http.conf serves ARI over plain HTTP on the bind address; TLS is for WebRTC only.
         problems.append(f"CALLCENTER_ARI_URL: expected http://host:port, got {settings.ari_url!r}")
     for name, value in (("CALLCENTER_ARI_USER", settings.ari_user), ("CALLCENTER_AMI_USER", settings.ami_user)):
-        if not _USER_NAME.match(value):
+        if not _USER_NAME.fullmatch(value):
             problems.append(f"{name}: {value!r} must be 1-64 of A-Z a-z 0-9 _ . -")
     _check_secret("CALLCENTER_ARI_PASSWORD", settings.ari_password.get_secret_value(), problems)
     _check_secret("CALLCENTER_AMI_SECRET", settings.ami_secret.get_secret_value(), problems)
@@ -100,7 +100,7 @@ def asterisk_access(settings: Settings, directory: Directory) -> AsteriskAccess:
                     f"but the trunk is named {directory.trunk.name!r}"
                 )
     spool = str(settings.recordings_spool or ASTERISK_MONITOR_DIR).rstrip("/") or "/"
-    if not _SPOOL_PATH.match(spool) or ".." in spool.split("/"):
+    if not _SPOOL_PATH.fullmatch(spool) or ".." in spool.split("/"):
         problems.append(f"CALLCENTER_RECORDINGS_SPOOL: {spool!r} must be an absolute path of "
                         "A-Z a-z 0-9 _ . - / (it goes into MixMonitor() in the dialplan)")
     agi_host, agi_port = parse_bind(settings.agi_bind)

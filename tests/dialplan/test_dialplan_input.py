@@ -329,7 +329,7 @@ def test_example_directory_queues_have_no_static_members() -> None:
 
 
 @pytest.mark.parametrize("spool", ["/var/spool/my recordings", "/var/spool/a,b", "/srv/${X}",
-                                   "/srv/../etc"])
+                                   "/srv/../etc", "/var/spool/recordings\n"])
 def test_a_spool_that_would_break_mixmonitor_is_refused(
     golden_settings: Settings, golden_directory: Directory, spool: str
 ) -> None:
@@ -367,3 +367,14 @@ def test_every_call_the_product_causes_goes_through_record_call(
                 assert any("Gosub(record-call,s,1)" in earlier for earlier in lines[:i]), line
     assert "linkedid => LinkedID" in render_config(golden_settings,
                                                    golden_directory)["cdr_manager.conf"]
+
+
+@pytest.mark.parametrize("field", ["ari_user", "ami_user"])
+@pytest.mark.parametrize("value", ["callcenter\n", "call center", ""])
+def test_a_user_name_that_would_break_its_config_section_is_refused(
+    golden_settings: Settings, golden_directory: Directory, field: str, value: str
+) -> None:
+    """ari.conf and manager.conf name the user as a section: one plain word, nothing after."""
+    settings = golden_settings.model_copy(update={field: value})
+    with pytest.raises(SettingsMismatchError, match=f"CALLCENTER_{field.upper()}"):
+        render_config(settings, golden_directory)
