@@ -30,6 +30,7 @@ import orjson
 from sqlalchemy.dialects import postgresql
 
 from ari_apps.sos import directory
+from callcenter.store.engine import DriverStatement
 
 
 def basic_auth(user: str, password: str) -> dict[str, str]:
@@ -114,25 +115,6 @@ class FanoutClock:
                 incident.first_bridged.set()
 
 
-@dataclass(frozen=True)
-class _Sql:
-    """A statement compiled once for asyncpg: its text and how to order its values."""
-
-    text: str
-    names: tuple[str, ...]
-    fixed: dict[str, Any]
-
-    def values(self, **given: Any) -> list[Any]:
-        merged = {**self.fixed, **given}
-        return [merged[name] for name in self.names]
-
-
-def _prebuilt(statement: Any) -> _Sql:
-    """Compiled for asyncpg once, with the statement's own constants."""
-    compiled = statement.compile(dialect=postgresql.asyncpg.dialect())
-    return _Sql(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
-
-
 class BareSosApp:
     """The floor app (see the module docstring)."""
 
@@ -153,8 +135,10 @@ class BareSosApp:
         self._ids = itertools.count()
         self._run = uuid.uuid4().hex[:6]
         self._tasks: set[asyncio.Task[None]] = set()
-        self._by_phone = _prebuilt(directory._BY_PHONE)
-        self._details = _prebuilt(directory._DETAILS)
+        # Compiled for asyncpg once, with the statements' own constants.
+        dialect = postgresql.asyncpg.dialect()
+        self._by_phone = DriverStatement.compile(directory._BY_PHONE, dialect)
+        self._details = DriverStatement.compile(directory._DETAILS, dialect)
         self.ready = asyncio.Event()
 
     async def __aenter__(self) -> BareSosApp:
@@ -232,13 +216,13 @@ class BareSosApp:
         async def contacts() -> int:
             async with self.pool.acquire() as conn:
                 row = await conn.fetchrow(self._by_phone.text, *self._by_phone.values(
-                    number=directory.normalise_number(number)))
+                    {"number": directory.normalise_number(number)}))
                 if row is None:
                     return 0
                 levels = ([c for c in row[-1].split("/") if c] + [None, None, None])[:3]
                 details = await conn.fetch(self._details.text, *self._details.values(
-                    elder_id=row[0], district=levels[0], street=levels[1],
-                    community=levels[2]))
+                    {"elder_id": row[0], "district": levels[0], "street": levels[1],
+                     "community": levels[2]}))
             wanted = {"doctor": 1, "kin": self.kin_at_once, "social_worker": 1}
             picked = []
             for kind, role, _who, phone, _email, _ident, _priority in sorted(

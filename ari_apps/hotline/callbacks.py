@@ -44,9 +44,10 @@ ORIGINATE_OUTCOMES = {"busy": CallOutcome.BUSY, "no_answer": CallOutcome.NO_ANSW
                       "congestion": CallOutcome.FAILED, "failed": CallOutcome.FAILED}
 
 
-_PENDING = Prebuilt(select(Callback.id).where(
-    Callback.number == bindparam("number"),
-    Callback.status == CallbackStatus.PENDING.value).limit(1))
+#: A number's entries waiting for their callback.
+_PENDING_IDS = select(Callback.id).where(Callback.number == bindparam("number"),
+                                         Callback.status == CallbackStatus.PENDING.value)
+_ANY_PENDING = Prebuilt(_PENDING_IDS.limit(1))
 
 
 class Callbacks:
@@ -97,12 +98,10 @@ class Callbacks:
     async def caller_called(self, number: str, call_id: str) -> None:
         """The caller called in again by themselves: their pending entries are cleared."""
         if self.reads is not None and not await self.reads.run(
-                lambda reader: reader.fetch(_PENDING, {"number": number})):
+                lambda reader: reader.fetch(_ANY_PENDING, {"number": number})):
             return  # nothing pending (every call asks): no write transaction
         async with self.sessions.begin() as db:
-            ids = list((await db.execute(select(Callback.id).where(
-                Callback.number == number,
-                Callback.status == CallbackStatus.PENDING.value))).scalars())
+            ids = list((await db.execute(_PENDING_IDS, {"number": number})).scalars())
             if not ids:
                 return
             await db.execute(update(Callback).where(Callback.id.in_(ids)).values(

@@ -20,7 +20,7 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from callcenter.calls.models import AgentEvent, Call
 from callcenter.journal import Journal, Resilient, WriteOutcome
 from callcenter.store.direct import DirectReads
-from callcenter.store.engine import SessionFactory
+from callcenter.store.engine import DriverStatement, SessionFactory
 from callcenter.store.models import utcnow
 
 CALL_KIND = "hotline.call"
@@ -38,20 +38,25 @@ def encode(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in fields.items()}
 
 
-async def _apply_call(session: AsyncSession, payload: dict[str, Any], _key: str) -> None:
+def _call_write(payload: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """A call-row write's id, its columns (the caller's number reversed beside it, for
+    "ends with" searches) and the details it merges into the row's."""
     fields = _decode(payload)
     call_id = fields.pop("id")
-    details = fields.pop("details", None)
+    details = fields.pop("details", None) or {}
+    if "caller_number" in fields:
+        fields["caller_tail"] = str(fields["caller_number"])[::-1]
+    return call_id, fields, details
+
+
+async def _apply_call(session: AsyncSession, payload: dict[str, Any], _key: str) -> None:
+    call_id, fields, details = _call_write(payload)
     row = await session.get(Call, call_id)
     if row is None:
-        number = str(fields.get("caller_number", ""))
-        row = Call(id=call_id, caller_tail=number[::-1], details=details or {}, **fields)
-        session.add(row)
+        session.add(Call(id=call_id, details=details, **fields))
         return
     for name, value in fields.items():
         setattr(row, name, value)
-    if "caller_number" in fields:
-        row.caller_tail = str(fields["caller_number"])[::-1]
     if details:
         row.details = {**(row.details or {}), **details}
 
@@ -91,33 +96,28 @@ class DirectCallRows:
 
     def __init__(self, direct: DirectReads) -> None:
         self._direct = direct
-        self._compiled: dict[tuple[bool, tuple[str, ...], tuple[str, ...]],
-                             tuple[str, tuple[str, ...], dict[str, Any]]] = {}
+        self._compiled: dict[tuple[bool, tuple[str, ...], tuple[str, ...], bool],
+                             DriverStatement] = {}
 
     async def apply(self, payload: dict[str, Any]) -> None:
-        fields = _decode(payload)
-        call_id = fields.pop("id")
-        details = fields.pop("details", None) or {}
-        if "caller_number" in fields:
-            fields["caller_tail"] = str(fields["caller_number"])[::-1]
+        call_id, fields, details = _call_write(payload)
         first = "kind" in fields
         defaults: dict[str, Any] = {}
         if first:
             defaults = {k: v for k, v in _DEFAULTS.items() if k not in fields}
             if "started_at" not in fields:
                 defaults["started_at"] = utcnow()
-        values = {"v_id": call_id, "v_details": orjson.dumps(details).decode(),
-                  **{f"v_{k}": v for k, v in {**defaults, **fields}.items()}}
-        sql, names, constants = self._statement(first, tuple(sorted(fields)),
-                                                tuple(sorted(defaults)), bool(details))
-        merged = {**constants, **values}
-        status = await self._direct.execute(sql, [merged[name] for name in names])
+        statement = self._statement(first, tuple(sorted(fields)), tuple(sorted(defaults)),
+                                    bool(details))
+        status = await self._direct.execute(statement.text, statement.values({
+            "v_id": call_id, "v_details": orjson.dumps(details).decode(),
+            **{f"v_{k}": v for k, v in {**defaults, **fields}.items()}}))
         if status.endswith(" 0"):
             raise CallRowMissing(f"no call row {call_id!r} to merge this write into")
 
     def _statement(self, first: bool, names: tuple[str, ...], defaults: tuple[str, ...],
-                   details: bool) -> tuple[str, tuple[str, ...], dict[str, Any]]:
-        key = (first, names, defaults if first else ("details",) if details else ())
+                   details: bool) -> DriverStatement:
+        key = (first, names, defaults, details)
         found = self._compiled.get(key)
         if found is not None:
             return found
@@ -135,9 +135,7 @@ class DirectCallRows:
             if details:
                 sets["details"] = _merged_details(bindparam("v_details"))
             statement = update(_CALLS).where(_CALLS.c.id == bindparam("v_id")).values(sets)
-        compiled = statement.compile(dialect=self._direct.dialect)
-        found = str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params)
-        self._compiled[key] = found
+        found = self._compiled[key] = DriverStatement.compile(statement, self._direct.dialect)
         return found
 
 

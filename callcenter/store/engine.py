@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -16,7 +17,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.sql import CompoundSelect, Select
+from sqlalchemy.sql import ClauseElement, CompoundSelect, Select
+from sqlalchemy.sql.compiler import SQLCompiler
 
 SessionFactory = async_sessionmaker[AsyncSession]
 T = TypeVar("T")
@@ -115,6 +117,29 @@ class ReadLease:
         await self.release()
 
 
+@dataclass(frozen=True, slots=True)
+class DriverStatement:
+    """A Core statement compiled once for the driver (asyncpg's positional ``$n``): its
+    text, its parameters' names in order, and the statement's own constants."""
+
+    text: str
+    names: tuple[str, ...]
+    constants: dict[str, Any]
+
+    @classmethod
+    def compile(cls, statement: ClauseElement, dialect: Dialect) -> DriverStatement:
+        # Literal-execute values (a LIKE prefix a pattern index needs) go into the text.
+        compiled = cast(SQLCompiler, statement.compile(
+            dialect=dialect, compile_kwargs={"render_postcompile": True}))
+        # The statement's own constants (a LIMIT, a compared value) are bound too.
+        return cls(str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params))
+
+    def values(self, params: Mapping[str, Any]) -> list[Any]:
+        """The positional values for ``params``."""
+        merged = {**self.constants, **params}
+        return [merged[name] for name in self.names]
+
+
 class Prebuilt:
     """A Core read statement compiled once; run with bound values, its rows as mappings.
 
@@ -127,7 +152,7 @@ class Prebuilt:
 
     def __init__(self, statement: Select[*tuple[Any, ...]] | CompoundSelect[*tuple[Any, ...]]) -> None:
         self.statement = statement
-        self._postgres: tuple[str, tuple[str, ...], dict[str, Any]] | None = None
+        self._postgres: DriverStatement | None = None
 
     async def fetch(self, conn: AsyncConnection, params: Mapping[str, Any]) -> Sequence[Mapping[str, Any]]:
         """The rows for ``params``; a dropped connection is invalidated and raised as such."""
@@ -153,14 +178,8 @@ class Prebuilt:
     def driver_query(self, dialect: Dialect, params: Mapping[str, Any]) -> tuple[str, list[Any]]:
         """The PostgreSQL text (compiled on first use) and its positional values."""
         if self._postgres is None:
-            # Literal-execute values (a LIKE prefix a pattern index needs) go into the text.
-            compiled = self.statement.compile(dialect=dialect,
-                                              compile_kwargs={"render_postcompile": True})
-            # The statement's own constants (a LIMIT, a compared value) are bound too.
-            self._postgres = str(compiled), tuple(compiled.positiontup or ()), compiled.params
-        sql, names, constants = self._postgres
-        merged = {**constants, **params}
-        return sql, [merged[name] for name in names]
+            self._postgres = DriverStatement.compile(self.statement, dialect)
+        return self._postgres.text, self._postgres.values(params)
 
 
 def _tune_sqlite(engine: AsyncEngine, begin: str) -> None:
