@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Mapping
+import types
+from collections.abc import AsyncIterator, Coroutine, Generator, Iterable, Mapping
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +32,7 @@ HEARTBEAT_SECONDS = 25.0
 SEND_TIMEOUT = 10.0
 QUEUE_SIZE = 256
 _KICK = object()
+_BROKEN = object()  # a write in offer() failed: the sender closes the socket
 # Application close code (4000-4999): the session ended (logout or expiry).
 CLOSE_SESSION_ENDED = 4401
 
@@ -68,10 +71,23 @@ class WsClient:
         self.principal = principal
         self.socket = socket
         self._queue: asyncio.Queue[object] = asyncio.Queue(queue_size)
+        self._idle = False  # the sender waits for a frame: nothing is queued or being sent
         self.dropped = 0
 
     def offer(self, data: str) -> bool:
-        """Queue a frame without waiting; a full queue drops it (and says so)."""
+        """Send a frame: in this very step when nothing is queued or being sent before it
+        (a small frame's write does not wait, so a pop leaves as it is made, not after
+        whatever else the loop has ready); else queue it without waiting. A full queue
+        drops it (and says so)."""
+        if self._idle and self._queue.empty():
+            sending = self.socket.send_str(data)
+            try:
+                self._queue.put_nowait(_Unfinished(sending, sending.send(None)))
+            except StopIteration:
+                pass  # written
+            except Exception:  # noqa: BLE001 - the socket broke: its sender closes it
+                self._queue.put_nowait(_BROKEN)
+            return True
         try:
             self._queue.put_nowait(data)
             return True
@@ -91,18 +107,53 @@ class WsClient:
     async def send_loop(self) -> None:
         """Drain the queue to the socket until it closes or the session ends."""
         while True:
-            item = await self._queue.get()
+            self._idle = True
+            try:
+                item = await self._queue.get()
+            finally:
+                self._idle = False
             if item is _KICK:
                 await self.socket.close(code=CLOSE_SESSION_ENDED, message=b"session ended")
                 return
-            assert isinstance(item, str)
             try:
+                if item is _BROKEN:
+                    raise ConnectionResetError("websocket write failed")
                 async with asyncio.timeout(SEND_TIMEOUT):
-                    await self.socket.send_str(item)
+                    if isinstance(item, _Unfinished):
+                        await item.finish()
+                    else:
+                        assert isinstance(item, str)
+                        await self.socket.send_str(item)
             except (ConnectionError, TimeoutError) as err:
                 log.info("websocket send failed, closing", user_id=self.principal.user_id,
                          error=type(err).__name__)
                 await self.socket.close(code=WSCloseCode.GOING_AWAY)
+                return
+
+
+class _Unfinished:
+    """A send begun in :meth:`WsClient.offer` that had to wait (flow control, or a large
+    frame compressed aside): its sender drives it to its end, before any later frame."""
+
+    def __init__(self, sending: Coroutine[Any, Any, None], waiting_on: Any) -> None:
+        self._sending = sending
+        self._waiting_on = waiting_on
+
+    @types.coroutine
+    def finish(self) -> Generator[Any, Any, None]:
+        """Go on as the task that began the send would have: wait for what it waits on,
+        then resume it; a cancellation or timeout is passed to it."""
+        sending, waiting_on = self._sending, self._waiting_on
+        while True:
+            try:
+                yield waiting_on
+            except BaseException as err:  # noqa: BLE001 - passed on to the send, which decides
+                step = partial(sending.throw, err)
+            else:
+                step = partial(sending.send, None)
+            try:
+                waiting_on = step()
+            except StopIteration:
                 return
 
 

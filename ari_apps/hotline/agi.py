@@ -55,11 +55,12 @@ class HotlineRoute:
         # Read before the decision's variables replace it: the care call's own words.
         care_reason = (await session.get_variable(REASON_VARIABLE) or "") if care_call else ""
         linkedid = (await session.get_variable("CHANNEL(linkedid)")) or request.uniqueid
+        call = self.tracker.routing(request.uniqueid, linkedid, number, decision, care_call,
+                                    care_reason) if request.uniqueid else None
         for name, value in decision.variables().items():
             await session.set_variable(name, value)
-        if request.uniqueid:
-            await self.tracker.routed(request.uniqueid, linkedid, number, decision,
-                                      care_call, care_reason)
+        if call is not None:
+            await self.tracker.routed(call)
         log.info("hotline call routed", uniqueid=request.uniqueid, queue=decision.queue,
                  priority=decision.priority, caller_kind=decision.caller_kind,
                  reason=decision.reason)

@@ -140,29 +140,35 @@ class CallTracker:
 
     # -- announcements ------------------------------------------------------------------
 
-    async def routed(self, uniqueid: str, linkedid: str, number: str,
-                     decision: RoutingDecision, care_call: str = "",
-                     care_reason: str = "") -> LiveCall:
-        """The FastAGI route decided: the row exists from this moment. Its write runs
-        behind the route, which waits for it: a FastAGI request that timed out meanwhile
-        does not cancel the write."""
+    def routing(self, uniqueid: str, linkedid: str, number: str, decision: RoutingDecision,
+                care_call: str = "", care_reason: str = "") -> LiveCall:
+        """The FastAGI route decided: the call it makes, announced at once
+        (``hotline.call.routed``), so that the consoles read the pop's facts while the
+        route still sets the channel's variables. :meth:`routed` follows."""
         call = LiveCall(id=linkedid or uniqueid, uniqueid=uniqueid,
                         number=normalise_number(number), caller_kind=decision.caller_kind,
                         elder_id=decision.elder_id, reason=decision.reason,
                         priority=decision.priority, queue=decision.queue,
                         started_at=self.clock(), care_call=care_call,
-                        care_reason=care_reason if care_call else "")
+                        care_reason=care_reason if care_call else "",
+                        routed_by=decision.routed_by)
         self._own_id(call)
+        self.bus.publish_nowait(self._routed(call))
+        return call
+
+    async def routed(self, call: LiveCall) -> LiveCall:
+        """The route set the channel's variables: the row exists from this moment. Its
+        write runs behind the route, which waits for it: a FastAGI request that timed out
+        meanwhile does not cancel the write."""
         self.expect(call)
-        await self.announce(call)
         written = self._save_behind(
             call, kind=call.kind, direction=CallDirection.INBOUND.value,
             caller_number=call.number, called_number=self.settings.sos_caller_id,
             caller_kind=call.caller_kind, elder_id=call.elder_id, queue=call.queue,
             priority=call.priority, started_at=call.started_at,
             care_call_id=call.care_call or None,
-            details={"uniqueid": uniqueid, "reason": call.reason,
-                     "routed_by": decision.routed_by,
+            details={"uniqueid": call.uniqueid, "reason": call.reason,
+                     "routed_by": call.routed_by,
                      **({"care_reason": call.care_reason} if call.care_call else {})})
         await asyncio.shield(written)
         if self.callbacks is not None and call.number:
@@ -178,11 +184,14 @@ class CallTracker:
     async def announce(self, call: LiveCall) -> None:
         """``hotline.call.routed``: who is on the way to a queue, so that each console
         process reads what the pop shows of them before any agent's phone rings."""
-        await self.bus.publish(BusMessage(CALL_ROUTED, {
+        await self.bus.publish(self._routed(call))
+
+    def _routed(self, call: LiveCall) -> BusMessage:
+        return BusMessage(CALL_ROUTED, {
             "call_id": call.id, "uniqueid": call.uniqueid, "queue": call.queue,
             "caller_number": call.number, "elder_id": call.elder_id,
             "caller_kind": call.caller_kind, "priority": call.priority, "reason": call.reason,
-            "care_call": call.care_call or None, "care_reason": call.care_reason}, AUDIENCE))
+            "care_call": call.care_call or None, "care_reason": call.care_reason}, AUDIENCE)
 
     # -- AMI events ---------------------------------------------------------------------
 

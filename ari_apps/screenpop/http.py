@@ -43,6 +43,9 @@ CALL_PATH = r"/api/screenpop/{call_id:[\w.:-]{1,64}}"
 #: second and the pop waited for its facts (p50 8-10 ms instead of 3 ms, all roles in one
 #: process).
 FACT_CONNECTIONS = 4
+#: Connections of the pop rows' writes: one change at a time (PopRelay's writer), and
+#: the dismissals of the console's API.
+ROW_CONNECTIONS = 2
 
 
 async def get_current(request: web.Request) -> web.Response:
@@ -148,7 +151,9 @@ def install_web(app: web.Application, ami: Sequence[AmiClient] = ()) -> None:
     """The pop on every page of agents and supervisors, its API and its relay; ``ami``:
     this process's own AMI sessions, whose AgentCalled pops a routed call at once."""
     runtime = app[RUNTIME]
-    store = PopStore(runtime.engine, runtime.settings.screenpop_ring_seconds)
+    # The pop rows are written on connections of their own, to the primary store.
+    store = PopStore(runtime.engine, runtime.settings.screenpop_ring_seconds,
+                     DirectReads(runtime.engine, size=ROW_CONNECTIONS))
     app[STORE] = store
     reads = DirectReads(runtime.read_sessions.kw["bind"], size=FACT_CONNECTIONS)
     app[RELAY] = PopRelay(app[HUB], reads, store, app[CLOCK])

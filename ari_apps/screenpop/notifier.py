@@ -284,6 +284,7 @@ class PopRelay:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         await self._reads.close()
+        await self._store.close()
 
     async def caught_up(self, count: int, within: float = 10.0) -> None:
         """Wait until ``count`` messages have been handled (TimeoutError after ``within``)."""

@@ -107,13 +107,27 @@ class DirectReads:
         """One idempotent statement (a write, committed on its own) on a direct connection
         (PostgreSQL only); its status (``UPDATE 1``). A connection dropped twice over is
         raised as a disconnection: the store is away."""
+        status: str = await self._driver_call(lambda conn: conn.execute(sql, *values))
+        return status
+
+    async def fetch(self, sql: str, values: Sequence[Any]) -> Sequence[Mapping[str, Any]]:
+        """The rows of one idempotent statement (a write with ``RETURNING``, committed on
+        its own) on a direct connection (PostgreSQL only); dropped twice over: as
+        :meth:`execute`."""
+        return await self._driver_call(lambda conn: conn.fetch(sql, *values))
+
+    async def execute_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """One idempotent statement for each of ``rows``, pipelined, all or none (PostgreSQL
+        only); dropped twice over: as :meth:`execute`."""
+        await self._driver_call(lambda conn: conn.executemany(sql, rows))
+
+    async def _driver_call(self, act: Callable[[Any], Awaitable[T]]) -> T:
         try:
-            status: str = await self._on_driver(lambda conn: conn.execute(sql, *values))
+            return await self._on_driver(act)
         except Exception as err:
             if _dropped(err, None):
                 raise exc.DisconnectionError(f"direct connection lost: {err!r}") from err
             raise
-        return status
 
     async def _on_driver(self, act: Callable[[Any], Awaitable[T]]) -> T:
         pool = await self._open()

@@ -231,3 +231,20 @@ async def test_a_care_calls_hotline_call_links_it_and_tells_the_pop_why(
     assert (rung["care_call"], rung["care_reason"], rung["priority"]) == (care.linkedid, why, 8)
     async with hotline.sessions() as db:  # the care call's own id is free for its own row
         assert await db.get(Call, care.linkedid) is None
+
+
+async def test_the_consoles_hear_of_a_routed_call_before_the_route_sets_its_variables(
+        hotline: HotlineHarness, seeded: Seeded) -> None:
+    """``hotline.call.routed`` starts every console reading the pop's facts: it goes out
+    as the route decides, not after the route's round trips to set the channel's
+    variables (the agent's phone may ring as soon as they are set)."""
+    subscription = await hotline.bus.subscribe("hotline.call.routed")
+    channel = hotline.call_in(ELDER_PHONE)
+    at_announce: list[dict[str, str]] = []
+    subscription.tap = lambda _message: at_announce.append(dict(variables(hotline, channel)))
+    row = await queued(hotline, channel)
+    assert row.elder_id == seeded.elder_id
+    (before,) = at_announce
+    assert "CALLCENTER_ELDER_ID" not in before and "CALLCENTER_CALLER_KIND" not in before
+    assert variables(hotline, channel)["CALLCENTER_ELDER_ID"] == str(seeded.elder_id)
+    await subscription.close()

@@ -9,6 +9,7 @@ import itertools
 from typing import Any
 
 import aiohttp
+import orjson
 import pytest
 from sqlalchemy import update
 
@@ -378,13 +379,16 @@ async def test_a_ringing_pops_in_the_publishers_own_step_unless_the_call_closed_
     await console.hotline("hotline.call.routed", _routed(console, elder_id=world.elder_c1))
     await relay._ahead[CALL_ID].facts  # noqa: SLF001
     queued = {c.principal.username: c for c in hub.clients}
+    written = {name: _writes_of(client.socket) for name, client in queued.items()}
     before = relay.handled
 
     console.runtime.bus.publish_nowait(BusMessage("hotline.call.ringing", console.ringing(
         "agent_c1", elder_id=world.elder_c1)))
-    # No await since: the relay has handled nothing, yet the pop waits on agent_c1's socket.
+    # No await since: the relay has handled nothing, yet the pop is written to agent_c1's
+    # socket (not queued for its sender: the loop's other ready work does not go first).
     assert relay.handled == before
-    assert queued["agent_c1"]._queue.qsize() == 1  # noqa: SLF001
+    assert written["agent_c1"] == ["screenpop.show"]
+    assert queued["agent_c1"]._queue.qsize() == 0  # noqa: SLF001
 
     # An answer published before a second ringing keeps its place: no pop for the latecomer.
     console.runtime.bus.publish_nowait(BusMessage("hotline.call.answered", {
@@ -392,7 +396,7 @@ async def test_a_ringing_pops_in_the_publishers_own_step_unless_the_call_closed_
         "answered_at": clock.now.isoformat()}))
     console.runtime.bus.publish_nowait(BusMessage("hotline.call.ringing", console.ringing(
         "agent_street", elder_id=world.elder_c1)))
-    assert queued["agent_street"]._queue.qsize() == 0  # noqa: SLF001
+    assert queued["agent_street"]._queue.qsize() == 0 and written["agent_street"] == []  # noqa: SLF001
     await relay.caught_up(before + 3)
     assert [f["topic"] for f in await _frames(console, c1_socket)] == [
         "screenpop.show", "screenpop.answered"]
@@ -400,6 +404,19 @@ async def test_a_ringing_pops_in_the_publishers_own_step_unless_the_call_closed_
     assert relay._closing == {}  # noqa: SLF001
     for http in (c1, street):
         await http.close()
+
+
+def _writes_of(socket: Any) -> list[str]:
+    """The topics of the frames written to a console's socket from now on."""
+    topics: list[str] = []
+    send_str = socket.send_str
+
+    async def recorded(data: str, compress: int | None = None) -> None:
+        topics.append(orjson.loads(data)["topic"])
+        await send_str(data, compress)
+
+    socket.send_str = recorded
+    return topics
 
 
 async def test_a_console_process_pops_on_agentcalled_read_off_its_own_ami_session_once(

@@ -10,7 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from aiohttp.test_utils import TestServer
 
 from callcenter.bus import SERVERS_ONLY, Bus, BusMessage
@@ -210,3 +210,90 @@ def test_a_message_for_named_users_looks_at_their_sockets_only(
     hub.discard(mine[1])
     assert hub.user_ids(["u7"]) == []
     assert hub.deliver(BusMessage("screenpop.show", {}, {"users": [7]})) == 0
+
+
+class _GatedSocket:
+    """A console socket whose writes of some frames wait (flow control, or a large frame
+    compressed aside) until the test opens their gate."""
+
+    def __init__(self) -> None:
+        self.written: list[str] = []
+        self.gates: dict[str, asyncio.Future[None]] = {}
+        self.cancelled: list[str] = []
+        self.closed: int | None = None
+        self._wrote = asyncio.Event()
+
+    async def until_written(self, count: int) -> None:
+        async with asyncio.timeout(5):
+            while len(self.written) < count:
+                self._wrote.clear()
+                await self._wrote.wait()
+
+    async def send_str(self, data: str, compress: int | None = None) -> None:
+        if data == "broken":
+            raise ConnectionResetError("Cannot write to closing transport")
+        gate = self.gates.get(data)
+        if gate is not None:
+            try:
+                await gate
+            except asyncio.CancelledError:
+                self.cancelled.append(data)
+                raise
+        self.written.append(data)
+        self._wrote.set()
+
+    async def close(self, *, code: int, message: bytes = b"") -> bool:
+        self.closed = code
+        return True
+
+
+async def _idle_sender(socket: _GatedSocket) -> tuple[WsClient, asyncio.Task[None]]:
+    client = WsClient(_principal(1), socket, queue_size=10)  # type: ignore[arg-type]
+    sender = asyncio.create_task(client.send_loop())
+    await asyncio.sleep(0)  # one step: the sender now waits for a frame
+    return client, sender
+
+
+async def test_a_frame_offered_to_an_idle_socket_is_written_in_the_same_step() -> None:
+    socket = _GatedSocket()
+    client, sender = await _idle_sender(socket)
+    assert client.offer("pop")
+    assert socket.written == ["pop"]  # no await between: nothing else ran before it
+    sender.cancel()
+
+
+async def test_a_write_that_must_wait_goes_out_before_the_frames_offered_after_it() -> None:
+    socket = _GatedSocket()
+    client, sender = await _idle_sender(socket)
+    socket.gates["big"] = asyncio.get_running_loop().create_future()
+    for frame in ("a", "big", "c", "d"):
+        assert client.offer(frame)
+    assert socket.written == ["a"]  # "big" waits, and what came after it waits behind it
+    socket.gates["big"].set_result(None)
+    await socket.until_written(4)
+    assert socket.written == ["a", "big", "c", "d"]
+    assert client.offer("e") and socket.written[-1] == "e"  # idle again: written at once
+    sender.cancel()
+
+
+async def test_a_write_stuck_past_the_send_timeout_is_cancelled_and_the_socket_closed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("webui.ws.SEND_TIMEOUT", 0.05)
+    socket = _GatedSocket()
+    client, sender = await _idle_sender(socket)
+    socket.gates["stuck"] = asyncio.get_running_loop().create_future()
+    client.offer("stuck")
+    client.offer("after")
+    async with asyncio.timeout(5):
+        await sender
+    assert socket.cancelled == ["stuck"] and socket.written == []
+    assert socket.closed == WSCloseCode.GOING_AWAY
+
+
+async def test_a_write_that_fails_at_once_closes_the_socket() -> None:
+    socket = _GatedSocket()
+    client, sender = await _idle_sender(socket)
+    assert client.offer("broken")
+    async with asyncio.timeout(5):
+        await sender
+    assert socket.closed == WSCloseCode.GOING_AWAY
