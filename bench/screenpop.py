@@ -67,6 +67,8 @@ REPO = Path(__file__).resolve().parent.parent
 #: fell behind) would otherwise be replayed into this one.
 DATA_DIR = REPO / "var" / "bench-screenpop"
 QUEUE = "hotline"
+#: The PBX process reports a path's send times on one line (about 40 bytes a call).
+PBX_LINE_LIMIT = 64 * 1024 * 1024
 PASSWORD = "Bench-Agent-2024!"
 PAST_CALLS = """
 INSERT INTO calls (id, kind, direction, caller_number, caller_tail, called_number, caller_kind,
@@ -197,7 +199,8 @@ async def start_pbx(agi_port: int) -> tuple[asyncio.subprocess.Process, dict[str
     pbx = await asyncio.create_subprocess_exec(
         sys.executable, str(REPO / "bench" / "screenpop_pbx.py"), "--agi-port", str(agi_port),
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)})
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        limit=PBX_LINE_LIMIT)
     assert pbx.stdout is not None
     async with asyncio.timeout(60):
         addresses: dict[str, Any] = orjson.loads(await pbx.stdout.readline())
