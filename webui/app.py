@@ -29,7 +29,7 @@ from webui.timefmt import install_time_filters
 from webui.timers import add_timer_routes
 from webui.tokens import API_TOKEN_KEY
 from webui.validation import query_guard
-from webui.ws import HUB, WsHub, hub_context, websocket
+from webui.ws import HUB, WsHub, close_sockets, hub_context, websocket
 
 log = get_logger(__name__)
 HERE = Path(__file__).parent
@@ -87,6 +87,7 @@ def create_app(
     install_time_filters(aiohttp_jinja2.get_env(app), settings.time_zone)
     app.on_response_prepare.append(add_security_headers)
     app.cleanup_ctx.append(hub_context)
+    app.on_shutdown.append(close_sockets)
 
     router = app.router
     router.add_get("/login", auth.login_page, name="login")

@@ -247,8 +247,10 @@ class WsHub:
                 await asyncio.sleep(1.0)
 
     async def close_all(self) -> None:
-        for client in tuple(self._clients):
-            await client.socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+        """Close every socket at once (consoles reconnect to whichever process serves)."""
+        clients = tuple(self._clients)
+        await asyncio.gather(*(c.socket.close(code=WSCloseCode.GOING_AWAY, message=b"server shutdown")
+                               for c in clients), return_exceptions=True)
         self._clients.clear()
         self._by_user.clear()
         self._user_ids.clear()
@@ -270,6 +272,13 @@ async def hub_context(app: web.Application) -> AsyncIterator[None]:
         with contextlib.suppress(asyncio.CancelledError):
             await pump
         await hub.close_all()
+
+
+async def close_sockets(app: web.Application) -> None:
+    """on_shutdown: the consoles' sockets are closed before the server waits for its
+    handlers to end (a socket's handler ends only when it closes: open ones held a
+    shutdown for the server's whole minute of grace)."""
+    await app[HUB].close_all()
 
 
 def origin_allowed(request: web.Request) -> bool:
@@ -313,4 +322,5 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     return socket
 
 
-__all__ = ["HUB", "WsClient", "WsHub", "audience_matches", "hub_context", "websocket"]
+__all__ = ["HUB", "WsClient", "WsHub", "audience_matches", "close_sockets", "hub_context",
+           "websocket"]

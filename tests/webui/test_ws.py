@@ -297,3 +297,22 @@ async def test_a_write_that_fails_at_once_closes_the_socket() -> None:
     async with asyncio.timeout(5):
         await sender
     assert socket.closed == WSCloseCode.GOING_AWAY
+
+
+async def test_a_shutdown_closes_the_open_sockets_at_once(runtime: Runtime, clock: FakeClock,
+                                                         world: World) -> None:
+    """A product stopping (a restart while consoles are open) closes their sockets with
+    "going away" before waiting for its handlers: it does not sit out its minute of grace."""
+    server = TestServer(create_app(runtime, clock=clock))
+    await server.start_server()
+    try:
+        http, _ = await _connect(server, "agent_c1")
+        socket = await _open(http, server)
+        async with asyncio.timeout(10):
+            await server.close()
+            closing = await socket.receive()
+        assert closing.type == aiohttp.WSMsgType.CLOSE
+        assert closing.data == WSCloseCode.GOING_AWAY
+        await http.close()
+    finally:
+        await server.close()
