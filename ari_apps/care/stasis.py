@@ -412,12 +412,16 @@ class CareCalls:
             call.waiter.cancel()
         self.calls.pop(call.id, None)
         self.speech.drop(call.id)
-        self.dialler.release(call.job)
         end = AttemptEnd(call.job.task_id, call.job.attempt, call.id, result, reason,
                          call.answered_at, cause, retryable)
-        if self.recorder is not None and call.answered_at is not None:
-            await self.recorder.finished(call.id, call.node)
-        settled = await self._settle(end, call.target)
+        # The attempt stays held (its watch leaves it alone) until its end is stored, or
+        # the store has been given up on: the watch would count it lost and dial again.
+        try:
+            if self.recorder is not None and call.answered_at is not None:
+                await self.recorder.finished(call.id, call.node)
+            settled = await self._settle(end, call.target)
+        finally:
+            self.dialler.release(call.job)
         if settled is not None and settled.notes:
             await self.submit_notes(list(settled.notes))
         if settled is not None and settled.escalated:

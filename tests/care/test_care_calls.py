@@ -141,6 +141,31 @@ async def test_answered_without_a_key_gets_a_second_try_then_the_same_path(
     assert "said twice" in found.reason
 
 
+async def test_an_attempt_ending_slowly_is_settled_by_its_own_call_not_by_its_watch(
+    care: CareHarness,
+) -> None:
+    """The watch of an attempt whose end is still being stored leaves it alone.
+
+    The end of an answered call first stops its recording over ARI, then stores the
+    result. While that request is slow the attempt must still count as held here: the
+    watch once took it for a call lost with its process, stored it as failed and dialled
+    a third try (seen under CI load).
+    """
+    care.person(ELDER_PHONE, ring=5, hangup_after=60)
+    care.sim.faults.delay("DELETE", "/ari/channels/rec-*", 95)
+    task = await care.call_now()
+
+    async def held() -> bool:
+        return care.sim.faults.held >= 1
+
+    await care.until(held, limit=600, step=5)
+    await care.advance(100, step=5)  # the watch (30 s) falls due three times meanwhile
+    first = (await care.calls_of(task))[0]
+    assert (first.disposition, first.outcome) == ("no_response", "answered")
+    await care.until(lambda: care.done(task), limit=2400, step=10)
+    assert [c.disposition for c in await care.calls_of(task)] == ["no_response"] * 2
+
+
 async def test_a_later_answer_spares_the_visit(care: CareHarness) -> None:
     care.person(ELDER_PHONE, behaviour="busy", ring=1)
     task = await care.call_now()
