@@ -341,9 +341,9 @@ def example_directory() -> Directory:
     """A loopback-only example centre, for development and the demo (demo passwords)."""
     return Directory(
         pbx=PbxNetwork(sip_bind="127.0.0.1:5060"),
-        hotline=Hotline(
-            number="12349", queue="care-hotline", sos_numbers=("123491",), sos_fallback_queue="sos-backup"
-        ),
+        # Its queue is the product's default (CALLCENTER_HOTLINE_QUEUES, _DEFAULT_QUEUE), so
+        # the example renders for a product started with the default settings.
+        hotline=Hotline(number="12349", queue="hotline", sos_numbers=("123491",)),
         trunk=Trunk(
             name="trunk", host="127.0.0.2", port=5060, username="callcenter", password="example-trunk-pw"
         ),
@@ -356,7 +356,6 @@ def example_directory() -> Directory:
             # No static members: agents join through the product's login (QueueAdd with
             # their username as MemberName). A static member is always rung, whatever the
             # console says, and its calls are credited to the endpoint, not the agent.
-            Queue(name="care-hotline", strategy="rrmemory", wrapup_seconds=15),
-            Queue(name="sos-backup", strategy="ringall", wrapup_seconds=0),
+            Queue(name="hotline", strategy="rrmemory", wrapup_seconds=10),
         ),
     )

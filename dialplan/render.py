@@ -65,6 +65,34 @@ def _check_secret(name: str, value: str, problems: list[str]) -> None:
         problems.append(f"{name}: must be non-empty, without ';', line breaks or edge spaces")
 
 
+def _check_queues(settings: Settings, directory: Directory, problems: list[str]) -> None:
+    """The product's queues are the rendered ones: it routes calls into them by name and
+    its agents log in to them. A name only one side knows routes calls to a queue nobody
+    answers (the dialplan sends an unknown name to the hotline queue, recorded under the
+    wrong name) or leaves a rendered queue with no way for an agent to join it."""
+    rendered = {queue.name: queue for queue in directory.queues}
+    if settings.hotline_default_queue != directory.hotline.queue:
+        problems.append(f"CALLCENTER_HOTLINE_DEFAULT_QUEUE: {settings.hotline_default_queue!r}, "
+                        f"but the directory's hotline queue is {directory.hotline.queue!r}")
+    for name, wrapup in settings.hotline_queues.items():
+        queue = rendered.get(name)
+        if queue is None:
+            problems.append(f"CALLCENTER_HOTLINE_QUEUES: {name!r} is not a queue of the "
+                            f"directory ({', '.join(sorted(rendered))})")
+        elif queue.wrapup_seconds != wrapup:
+            problems.append(f"CALLCENTER_HOTLINE_QUEUES: {name!r} has {wrapup} s of wrap-up, "
+                            f"the directory's queue {queue.wrapup_seconds} s")
+    if settings.hotline_after_hours_queue not in (None, *rendered):
+        problems.append(f"CALLCENTER_HOTLINE_AFTER_HOURS_QUEUE: {settings.hotline_after_hours_queue!r}"
+                        " is not a queue of the directory")
+    for key, name in (("hotline.queue", directory.hotline.queue),
+                      ("hotline.sos_fallback_queue", directory.sos_fallback_queue)):
+        queue = rendered.get(name)
+        if queue is not None and not queue.members and name not in settings.hotline_queues:
+            problems.append(f"{key} {name!r}: has no static members and is not in "
+                            "CALLCENTER_HOTLINE_QUEUES, so no agent could ever join it")
+
+
 def asterisk_access(settings: Settings, directory: Directory) -> AsteriskAccess:
     """Turn the product settings into Asterisk terms, or raise :class:`SettingsMismatchError`."""
     problems: list[str] = []
@@ -103,6 +131,7 @@ def asterisk_access(settings: Settings, directory: Directory) -> AsteriskAccess:
     if not _SPOOL_PATH.fullmatch(spool) or ".." in spool.split("/"):
         problems.append(f"CALLCENTER_RECORDINGS_SPOOL: {spool!r} must be an absolute path of "
                         "A-Z a-z 0-9 _ . - / (it goes into MixMonitor() in the dialplan)")
+    _check_queues(settings, directory, problems)
     agi_host, agi_port = parse_bind(settings.agi_bind)
     if problems:
         raise SettingsMismatchError(problems)

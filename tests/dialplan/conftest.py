@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,8 @@ from dialplan.directory import Directory, load_directory
 HERE = Path(__file__).parent
 DIRECTORY_FILE = HERE / "directory.toml"
 GOLDEN_DIR = HERE / "golden"
+#: The product's queues: the directory's, with its wrap-up seconds.
+GOLDEN_QUEUES = {"hotline-main": 15, "sos-backup": 0}
 
 #: Every secret of the fixed input: none may ever reach stdout, stderr or a log.
 SECRETS = (
@@ -42,6 +45,8 @@ def golden_settings() -> Settings:
         dial_template="PJSIP/{number}@carrier",
         hotline_snapshot_path="/var/lib/callcenter/hotline-routing.json",
         recordings_spool="/var/spool/asterisk/callcenter",
+        hotline_queues=GOLDEN_QUEUES,
+        hotline_default_queue="hotline-main",
     )
 
 
@@ -62,5 +67,7 @@ def golden_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "AGI_BIND": "10.0.0.7:4573",
         "DIAL_TEMPLATE": "PJSIP/{number}@carrier",
         "HOTLINE_SNAPSHOT_PATH": "/var/lib/callcenter/hotline-routing.json",
+        "HOTLINE_QUEUES": json.dumps(GOLDEN_QUEUES),
+        "HOTLINE_DEFAULT_QUEUE": "hotline-main",
     }.items():
         monkeypatch.setenv(f"CALLCENTER_{name}", value)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import logging
 import stat
 import subprocess
@@ -323,6 +324,52 @@ def test_example_directory_queues_have_no_static_members() -> None:
     """
     files = render_config(Settings(), example_directory())
     assert "member =>" not in files["queues.conf"]
+
+
+def test_the_example_renders_the_queues_a_default_product_routes_to_and_logs_agents_in_to() -> None:
+    """Rendered without a directory, Asterisk has the product's default queues.
+
+    The example once rendered 'care-hotline' and 'sos-backup' while a product on default
+    settings routed to 'hotline' and let agents log in to 'hotline' only (seen on a real
+    Asterisk 22: the login was refused as an unknown queue, the call rang nobody).
+    """
+    settings = Settings()
+    files = render_config(settings, example_directory())
+    rendered = re.findall(r"^\[([\w-]+)\]$", files["queues.conf"], re.MULTILINE)
+    assert [q for q in rendered if q != "general"] == list(settings.hotline_queues)
+    assert f"Set(CALLCENTER_QUEUE={settings.hotline_default_queue})" in files["extensions.conf"]
+
+
+def test_queues_the_product_and_the_directory_disagree_on_are_refused(
+    golden_settings: Settings, golden_directory: Directory
+) -> None:
+    settings = golden_settings.model_copy(update={
+        "hotline_queues": {"hotline-main": 10, "vip": 0},
+        "hotline_default_queue": "vip",
+        "hotline_after_hours_queue": "night",
+    })
+    with pytest.raises(SettingsMismatchError) as caught:
+        render_config(settings, golden_directory)
+    assert caught.value.problems == [
+        "CALLCENTER_HOTLINE_DEFAULT_QUEUE: 'vip', but the directory's hotline queue is 'hotline-main'",
+        "CALLCENTER_HOTLINE_QUEUES: 'hotline-main' has 10 s of wrap-up, the directory's queue 15 s",
+        "CALLCENTER_HOTLINE_QUEUES: 'vip' is not a queue of the directory (hotline-main, sos-backup)",
+        "CALLCENTER_HOTLINE_AFTER_HOURS_QUEUE: 'night' is not a queue of the directory",
+    ]
+
+
+def test_a_queue_no_agent_could_join_is_refused(
+    golden_settings: Settings, golden_directory: Directory
+) -> None:
+    """The SOS fallback queue without static members must be one agents log in to."""
+    directory = dataclasses.replace(golden_directory, queues=tuple(
+        dataclasses.replace(q, members=()) if q.name == "sos-backup" else q
+        for q in golden_directory.queues))
+    settings = golden_settings.model_copy(update={"hotline_queues": {"hotline-main": 15}})
+    with pytest.raises(SettingsMismatchError, match="hotline.sos_fallback_queue 'sos-backup': "
+                       "has no static members and is not in CALLCENTER_HOTLINE_QUEUES"):
+        render_config(settings, directory)
+    render_config(golden_settings, directory)  # with it in HOTLINE_QUEUES: rendered
 
 
 # ------------------------------------------------------------------ recordings
