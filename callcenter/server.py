@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
+import os
 import signal
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import suppress
+from functools import partial
 from multiprocessing.process import BaseProcess
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -27,6 +31,9 @@ if TYPE_CHECKING:
 log = get_logger(__name__)
 
 ROLES = ALL_ROLES
+#: Seconds a stop may take (the web role's handlers, calls handed over, closes) before the
+#: process names what it waits for and exits.
+STOP_DEADLINE = 30.0
 
 
 async def serve_web(host: Host, features: Sequence[Feature] = FEATURES) -> None:
@@ -63,35 +70,91 @@ async def run_roles(
     settings: Settings,
     roles: frozenset[str],
     ready: Callable[[Host], Awaitable[None]] | None = None,
+    *,
+    features: Sequence[Feature] = FEATURES,
+    stop_deadline: float = STOP_DEADLINE,
+    exit_now: Callable[[int], object] = os._exit,
 ) -> bool:
-    """Run ``roles`` until SIGINT/SIGTERM (True), or until the web role fails (False)."""
+    """Run ``roles`` until SIGINT/SIGTERM (True), or until the web role fails (False).
+
+    A stop that is not over ``stop_deadline`` seconds after it began, or a second signal,
+    names what it still waits for and ends the process (``exit_now(1)``): a service that
+    never stops cannot be restarted, and its calls are taken back by the next start."""
     failed = False
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for signum in signals:
         with suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
-    async with open_product(settings, roles) as product:
-        tasks: set[asyncio.Task[object]] = {asyncio.create_task(stop.wait(), name="stop-signal")}
-        if "web" in roles:
-            tasks.add(asyncio.create_task(serve_web(product), name="role-web"))
-        # The web role freezes once its console listens (run_web), after what it builds.
-        frozen = freeze_heap() if "web" not in roles else None
-        if ready is not None:
-            await ready(product)
-        log.info("callcenter running", roles=sorted(roles), frozen_objects=frozen)
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                if not task.cancelled() and task.exception() is not None:
-                    failed = True
-                    log.error("role failed", role=task.get_name(), error=repr(task.exception()))
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+    overdue: asyncio.TimerHandle | None = None
+    try:
+        async with open_product(settings, roles, features=features) as product:
+            tasks: set[asyncio.Task[object]] = {
+                asyncio.create_task(stop.wait(), name="stop-signal")}
+            if "web" in roles:
+                tasks.add(asyncio.create_task(serve_web(product, features), name="role-web"))
+            # The web role freezes once its console listens (run_web), after what it builds.
+            frozen = freeze_heap() if "web" not in roles else None
+            if ready is not None:
+                await ready(product)
+            log.info("callcenter running", roles=sorted(roles), frozen_objects=frozen)
+            try:
+                done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    if not task.cancelled() and task.exception() is not None:
+                        failed = True
+                        log.error("role failed", role=task.get_name(),
+                                  error=repr(task.exception()))
+            finally:
+                log.info("stopping", deadline_seconds=stop_deadline)
+                give_up = partial(_stop_overdue, exit_now)
+                overdue = loop.call_later(stop_deadline, give_up, "not stopped in time")
+                for signum in signals:
+                    with suppress(NotImplementedError, RuntimeError):
+                        loop.add_signal_handler(signum, give_up, "signalled again")
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
+    finally:
+        if overdue is not None:
+            overdue.cancel()
+        for signum in signals:
+            with suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signum)
     log.info("stopped")
     return not failed
+
+
+def _stop_overdue(exit_now: Callable[[int], object], why: str) -> None:
+    """The stop waits on something that does not end: say what, and end the process."""
+    waiting = [f"{task.get_name()} at {_innermost(task)}" for task in asyncio.all_tasks()]
+    log.error("stop overdue: exiting now", why=why, waiting=sorted(waiting))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    exit_now(1)
+
+
+#: The frame and the awaited object of a coroutine, a generator-based one, an async generator
+#: and the awaitable of its asend/athrow.
+_FRAMES = ("cr_frame", "gi_frame", "ag_frame")
+_AWAITS = ("cr_await", "gi_yieldfrom", "ag_await")
+
+
+def _innermost(task: asyncio.Task[Any], depth: int = 3) -> str:
+    """Where a task waits: the innermost frames of its chain of awaits, outer first."""
+    frames: list[str] = []
+    awaited: Any = task.get_coro()
+    while awaited is not None:
+        frame = next((f for f in (getattr(awaited, a, None) for a in _FRAMES) if f), None)
+        if frame is not None:
+            frames.append(f"{frame.f_code.co_filename}:{frame.f_lineno}")
+        inner = next((a for a in (getattr(awaited, a, None) for a in _AWAITS) if a), None)
+        if inner is None and type(awaited).__name__.startswith("async_generator_a"):
+            # asend/athrow of an async generator (an async with's exit): its generator.
+            inner = next((r for r in gc.get_referents(awaited) if hasattr(r, "ag_frame")), None)
+        awaited = inner
+    return " > ".join(frames[-depth:]) or "not started"
 
 
 def serve(settings: Settings, roles: frozenset[str]) -> None:

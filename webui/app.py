@@ -34,6 +34,7 @@ from webui.ws import HUB, WsHub, close_sockets, hub_context, websocket
 log = get_logger(__name__)
 HERE = Path(__file__).parent
 MAX_BODY = 64 * 1024  # the console posts short forms only
+WEB_SHUTDOWN_SECONDS = 10.0  # requests still running at a stop (aiohttp waits 60 s)
 
 #: A feature's web part: adds its pages, API routes (``app[API].add``) and app keys.
 WebInstaller = Callable[[web.Application], None]
@@ -118,7 +119,11 @@ async def run_web(
     ``reuse_port``: several worker processes listen on the same port (SO_REUSEPORT).
     """
     app = create_app(runtime, health=health, features=features)
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    # Requests still running at a stop get this long to end (the process's own stop
+    # deadline, callcenter.server.STOP_DEADLINE, is longer); console sockets are closed
+    # at once (close_sockets).
+    runner = web.AppRunner(app, access_log=None, handle_signals=False,
+                           shutdown_timeout=WEB_SHUTDOWN_SECONDS)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port, reuse_port=reuse_port or None)

@@ -206,6 +206,7 @@ class FastAgiServer(fast_agi.Application):
         self.status_variable = status_variable
         self._server: asyncio.Server | None = None
         self._requests: set[asyncio.Task[Any]] = set()
+        self._closing = False
 
     def add_route(self, path: str, endpoint: AgiHandler) -> None:
         """Serve ``agi://host/<path>`` with ``endpoint(session)`` (async only)."""
@@ -222,12 +223,14 @@ class FastAgiServer(fast_agi.Application):
 
     async def start(self) -> None:
         """Listen (port 0 picks a free port, see ``port``)."""
+        self._closing = False
         self._server = await asyncio.start_server(self.handler, self.host, self.port)
         self.port = self._server.sockets[0].getsockname()[1]
         log.info("fastagi listening", host=self.host, port=self.port, routes=list(self._route))
 
     async def close(self) -> None:
         """Stop listening and cancel requests in progress."""
+        self._closing = True
         if self._server is not None:
             self._server.close()
         for task in list(self._requests):
@@ -274,6 +277,12 @@ class FastAgiServer(fast_agi.Application):
             session = AgiSession(request, reader, writer, self.command_timeout)
             with bound_context(channel_id=request.uniqueid, agi_script=request.script):
                 await self._serve(session)
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+            # Cancelled by close(): the task ends here, its connection closed below. Ending
+            # cancelled, Python 3.11's stream callback would log the cancellation as an
+            # error of the loop for every call on the line.
         finally:
             if task is not None:
                 self._requests.discard(task)

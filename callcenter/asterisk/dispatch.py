@@ -23,6 +23,12 @@ Handler = Callable[[E], Awaitable[None] | None]
 log = get_logger(__name__)
 
 
+def _cancel_swallowed() -> bool:
+    """Whether this task was cancelled and yet runs on (the cancellation was caught)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
+
+
 class _Consumer:
     __slots__ = ("key", "queue", "wakeup", "task", "closing", "busy_since", "current", "warned",
                  "last_active")
@@ -136,6 +142,13 @@ class OrderedDispatcher(Generic[E]):
                 # A sync handler may return a value (list.append does not, dict.setdefault does).
                 if result is not None and hasattr(result, "__await__"):
                     await result
+                    if self._closed and _cancel_swallowed():
+                        # The close's cancellation ended inside the handler: go on with it,
+                        # or this consumer would wait for events forever and the close too.
+                        log.error("event handler swallowed a cancellation",
+                                  dispatcher=self._name, key=consumer.key,
+                                  handler=getattr(handler, "__qualname__", repr(handler)))
+                        raise asyncio.CancelledError
             except asyncio.CancelledError:
                 raise
             except Exception:  # task boundary: one bad handler must not stop the call's events

@@ -183,3 +183,33 @@ async def test_sync_handler_is_refused(agi) -> None:
 
     with pytest.raises(TypeError):
         agi.add_route("x", sync)  # type: ignore[arg-type]
+
+
+async def test_a_close_ends_requests_in_progress_without_loop_errors(agi) -> None:
+    """A stop cancels requests in progress; each ends as a closed connection, not as a
+    cancelled task: Python 3.11's stream callback reads a cancelled task's exception and
+    the loop logged "Exception in callback ... CancelledError" for every call on the line."""
+    entered: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def route(_session: AgiSession) -> None:
+        entered.set_result(None)
+        await asyncio.Event().wait()
+
+    agi.add_route("route", route)
+    await agi.start()
+    loop = asyncio.get_running_loop()
+    errors: list[dict[str, object]] = []
+    loop.set_exception_handler(lambda _loop, context: errors.append(context))
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", agi.port)
+        writer.write(recorded_env())
+        async with asyncio.timeout(WAIT):
+            await entered
+            requests = list(agi._requests)
+            await agi.close()
+            assert await reader.read() == b""  # the connection was closed
+    finally:
+        loop.set_exception_handler(None)
+        writer.close()
+    assert [t.cancelled() for t in requests] == [False]
+    assert errors == []

@@ -116,3 +116,31 @@ async def test_close_cancels_every_consumer_task() -> None:
     await asyncio.sleep(0)
     await d.close()
     assert all(t is not None and t.done() for t in tasks)
+
+
+async def test_close_ends_a_consumer_whose_handler_swallowed_the_cancellation() -> None:
+    """A handler that catches the close's cancellation and returns must not keep its
+    consumer waiting for events that never come (a product stop hung there for hours:
+    the AMI client's close waited for that consumer forever). The handler is named."""
+    started = asyncio.Event()
+    swallowed_once: list[int] = []
+
+    async def swallows(event: int) -> None:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            if swallowed_once:
+                raise  # the test's own end (pytest's loop teardown) is not held
+            swallowed_once.append(event)  # the fault: the close's cancellation goes no further
+
+    d: OrderedDispatcher[int] = OrderedDispatcher(lambda e: (swallows,))
+    d.submit("a", 1)
+    d.submit("a", 2)  # queued behind: dropped by the close
+    await started.wait()
+    with capture_logs() as logs:
+        closing = asyncio.ensure_future(d.close())
+        done, _ = await asyncio.wait({closing}, timeout=WAIT)  # not cancelled: it would hang
+    assert closing in done, "the close still waits for the consumer"
+    swallowed = [r for r in logs if r["event"] == "event handler swallowed a cancellation"]
+    assert [r["handler"] for r in swallowed] == [swallows.__qualname__]

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 import socket
 
 import pytest
+from structlog.testing import capture_logs
 
+from callcenter.feature import Feature, Host
 from callcenter.server import run_roles
 from callcenter.settings import Settings
 
@@ -52,3 +56,45 @@ async def test_a_started_process_takes_its_startup_heap_out_of_the_collectors_wa
         gc.unfreeze()
     assert walked_before is True
     assert seen == {"walked": False, "frozen": seen["frozen"]} and seen["frozen"] > 1000
+
+
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("how", ["deadline", "second signal"])
+async def test_a_stop_that_hangs_names_what_it_waits_for_and_exits(
+    settings: Settings, how: str
+) -> None:
+    """A close that never ends (a consumer that swallowed its cancellation once kept a
+    product from stopping for hours) ends the process at the deadline, or at once on a
+    second signal, saying where it waits."""
+    released = asyncio.Event()
+    exits: list[int] = []
+
+    async def hang_on_close() -> None:
+        if how == "second signal":
+            os.kill(os.getpid(), signal.SIGTERM)
+        await released.wait()
+
+    hang_line = hang_on_close.__code__.co_firstlineno + 3
+    main = asyncio.current_task().get_name()  # type: ignore[union-attr]
+
+    async def load(host: Host) -> None:
+        host.stack.push_async_callback(hang_on_close)
+
+    def exit_now(code: int) -> None:
+        exits.append(code)
+        released.set()  # the test's own process goes on
+
+    async def started(_host: object) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    deadline = 0.2 if how == "deadline" else 3600.0
+    with capture_logs() as logs:
+        await run_roles(settings, frozenset({"notify"}), ready=started,
+                        features=(Feature("hangs", load=load),), stop_deadline=deadline,
+                        exit_now=exit_now)
+    assert exits == [1]
+    overdue = [r for r in logs if r["event"] == "stop overdue: exiting now"]
+    assert [r["why"] for r in overdue] == [
+        "not stopped in time" if how == "deadline" else "signalled again"]
+    where = next(w for w in overdue[0]["waiting"] if w.startswith(main + " at "))
+    assert f"test_server.py:{hang_line} > " in where
