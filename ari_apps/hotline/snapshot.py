@@ -13,12 +13,13 @@ import asyncio
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVarTuple
 
-from sqlalchemy import select
+from sqlalchemy import Row, Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from ari_apps.hotline.models import HighRiskFlag
 from ari_apps.hotline.rules import PRIORITIES
@@ -30,30 +31,42 @@ from callcenter.store.models import Contact, ElderPhone, Provider, ProviderStaff
 
 log = get_logger(__name__)
 SNAPSHOT_VERSION = 1
+_Ts = TypeVarTuple("_Ts")
+
+
+#: Rows handled between two chances for other work to run (a directory is read whole
+#: every HOTLINE_SNAPSHOT_SECONDS: 3 000 elders read at once held the loop 13 ms).
+CHUNK = 500
+
+
+async def each_row(db: AsyncSession, statement: Select[*_Ts],
+                   chunk: int = CHUNK) -> AsyncIterator[Row[*_Ts]]:
+    """The rows of ``statement``, fetched ``chunk`` at a time (a cursor, not one list)."""
+    result = await db.stream(statement)
+    async for part in result.partitions(chunk):
+        for row in part:
+            yield row
 
 
 async def build_snapshot(sessions: SessionFactory, settings: Settings,
-                         now: datetime) -> dict[str, Any]:
-    """The snapshot's content from the store."""
+                         now: datetime, *, chunk: int = CHUNK) -> dict[str, Any]:
+    """The snapshot's content from the store, read ``chunk`` rows at a time."""
     numbers: dict[str, dict[str, Any]] = {}
     async with sessions() as db:
-        sos = set((await db.execute(select(Incident.elder_id).where(
-            Incident.status == IncidentStatus.ACTIVE.value, Incident.elder_id.is_not(None))
-        )).scalars())
-        risky = set((await db.execute(select(HighRiskFlag.elder_id))).scalars())
-        for provider_phone in (await db.execute(select(Provider.phone))).scalars():
-            if provider_phone:
-                numbers[provider_phone] = {"kind": "provider", "elder_id": None, "priority": 0,
-                                           "reason": ""}
-        for staff_phone in (await db.execute(select(ProviderStaff.phone))).scalars():
-            if staff_phone:
-                numbers[staff_phone] = {"kind": "provider", "elder_id": None, "priority": 0,
-                                        "reason": ""}
-        contacts = await db.execute(
-            select(Contact.phone, Contact.elder_id).order_by(Contact.priority.desc()))
-        for phone, elder_id in contacts:
+        sos = {row[0] async for row in each_row(db, select(Incident.elder_id).where(
+            Incident.status == IncidentStatus.ACTIVE.value, Incident.elder_id.is_not(None)),
+            chunk)}
+        risky = {row[0] async for row in each_row(db, select(HighRiskFlag.elder_id), chunk)}
+        for statement in (select(Provider.phone), select(ProviderStaff.phone)):
+            async for (provider_phone,) in each_row(db, statement, chunk):
+                if provider_phone:
+                    numbers[provider_phone] = {"kind": "provider", "elder_id": None,
+                                               "priority": 0, "reason": ""}
+        contacts = select(Contact.phone, Contact.elder_id).order_by(Contact.priority.desc())
+        async for phone, elder_id in each_row(db, contacts, chunk):
             numbers[phone] = {"kind": "kin", "elder_id": elder_id, "priority": 0, "reason": ""}
-        for phone, elder_id in await db.execute(select(ElderPhone.number, ElderPhone.elder_id)):
+        phones = select(ElderPhone.number, ElderPhone.elder_id)
+        async for phone, elder_id in each_row(db, phones, chunk):
             reason = "sos" if elder_id in sos else "high_risk" if elder_id in risky else ""
             numbers[phone] = {"kind": "elder", "elder_id": elder_id,
                               "priority": PRIORITIES[reason], "reason": reason}
