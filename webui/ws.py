@@ -32,7 +32,6 @@ HEARTBEAT_SECONDS = 25.0
 SEND_TIMEOUT = 10.0
 QUEUE_SIZE = 256
 _KICK = object()
-_BROKEN = object()  # a write in offer() failed: the sender closes the socket
 # Application close code (4000-4999): the session ended (logout or expiry).
 CLOSE_SESSION_ENDED = 4401
 
@@ -85,8 +84,8 @@ class WsClient:
                 self._queue.put_nowait(_Unfinished(sending, sending.send(None)))
             except StopIteration:
                 pass  # written
-            except Exception:  # noqa: BLE001 - the socket broke: its sender closes it
-                self._queue.put_nowait(_BROKEN)
+            except Exception as err:  # noqa: BLE001 - the socket broke: its sender closes it
+                self._queue.put_nowait(_Broken(err))
             return True
         try:
             self._queue.put_nowait(data)
@@ -116,8 +115,8 @@ class WsClient:
                 await self.socket.close(code=CLOSE_SESSION_ENDED, message=b"session ended")
                 return
             try:
-                if item is _BROKEN:
-                    raise ConnectionResetError("websocket write failed")
+                if isinstance(item, _Broken):
+                    raise ConnectionResetError(f"websocket write failed: {item.error!r}")
                 async with asyncio.timeout(SEND_TIMEOUT):
                     if isinstance(item, _Unfinished):
                         await item.finish()
@@ -126,9 +125,17 @@ class WsClient:
                         await self.socket.send_str(item)
             except (ConnectionError, TimeoutError) as err:
                 log.info("websocket send failed, closing", user_id=self.principal.user_id,
-                         error=type(err).__name__)
+                         error=type(err).__name__, detail=str(err))
                 await self.socket.close(code=WSCloseCode.GOING_AWAY)
                 return
+
+
+class _Broken:
+    """A write begun in :meth:`WsClient.offer` failed at once: the sender closes the
+    socket, and says why."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 class _Unfinished:

@@ -12,6 +12,7 @@ import aiohttp
 import pytest
 from aiohttp import WSCloseCode, web
 from aiohttp.test_utils import TestServer
+from structlog.testing import capture_logs
 
 from callcenter.bus import SERVERS_ONLY, Bus, BusMessage
 from callcenter.bus.redis import RedisBus
@@ -293,10 +294,13 @@ async def test_a_write_stuck_past_the_send_timeout_is_cancelled_and_the_socket_c
 async def test_a_write_that_fails_at_once_closes_the_socket() -> None:
     socket = _GatedSocket()
     client, sender = await _idle_sender(socket)
-    assert client.offer("broken")
-    async with asyncio.timeout(5):
-        await sender
+    with capture_logs() as logs:
+        assert client.offer("broken")
+        async with asyncio.timeout(5):
+            await sender
     assert socket.closed == WSCloseCode.GOING_AWAY
+    failed = [r for r in logs if r["event"] == "websocket send failed, closing"]
+    assert "Cannot write to closing transport" in failed[0]["detail"]  # the write's own error
 
 
 async def test_a_shutdown_closes_the_open_sockets_at_once(runtime: Runtime, clock: FakeClock,
