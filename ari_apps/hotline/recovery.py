@@ -25,17 +25,24 @@ log = get_logger(__name__)
 
 
 async def reconcile(tracker: CallTracker, ami: AmiClient) -> None:
-    """Take back the open rows Asterisk still has; close the others (never lost)."""
+    """Take back the open rows Asterisk still has; close the others (never lost).
+
+    Only calls that began before Asterisk was asked are judged: one routed while the
+    answer was on its way is missing from it, not gone."""
+    asked_at = tracker.clock()
+    followed = {c.id for c in [*tracker.live.values(), *tracker.expected.values()]}
     entries = {e.get("Uniqueid") for e in await ami.queue_status() if e.name == "QueueEntry"}
     listed = await ami.core_show_channels()
     channels = {c.get("Uniqueid") for c in listed}
     async with tracker.sessions() as db:
         rows = list((await db.execute(select(Call).where(
-            Call.ended_at.is_(None),
+            Call.ended_at.is_(None), Call.started_at < asked_at,
             Call.kind.in_([CallKind.HOTLINE.value, CallKind.CALLBACK.value])))).scalars())
-    known = {c.id: c for c in [*tracker.live.values(), *tracker.expected.values()]}
+    now_followed = [*tracker.live.values(), *tracker.expected.values()]
+    known = {c.id: c for c in now_followed if c.id in followed}
+    newer = {c.id for c in now_followed} - followed
     for row in rows:
-        if row.id not in known:
+        if row.id not in known and row.id not in newer:
             known[row.id] = _from_row(row)
     for call in known.values():
         await _reconciled(tracker, call, call.uniqueid in entries, call.uniqueid in channels)

@@ -7,7 +7,10 @@ import asyncio
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+
 from ari_apps.hotline.models import Callback
+from ari_apps.hotline.recovery import reconcile
 from callcenter.asterisk import AmiEvent
 from callcenter.calls.models import Call
 from callcenter.pbxsim.people import Person
@@ -262,3 +265,42 @@ async def test_a_talking_caller_whose_id_has_a_row_already_is_not_taken_up(
         assert len(await again.calls()) == 1
     finally:
         await close_harness(again)
+
+
+class _SlowListing:
+    """The AMI client as reconcile uses it, whose channel listing waits for the test."""
+
+    def __init__(self) -> None:
+        self.asked = asyncio.Event()
+        self.answer = asyncio.Event()
+
+    async def queue_status(self) -> list[AmiEvent]:
+        return []
+
+    async def core_show_channels(self) -> list[AmiEvent]:
+        self.asked.set()
+        await self.answer.wait()
+        return []  # taken before the new call existed
+
+
+async def test_a_call_routed_while_asterisk_lists_its_channels_is_not_closed_as_abandoned(
+    hotline: HotlineHarness,
+) -> None:
+    """Reconciling (at every AMI connect) judges the calls Asterisk was asked about, not
+    one routed while the answer was on its way: that call was closed as a short abandon,
+    called back, and its answer then belonged to no call (seen with a call placed as the
+    product's AMI connected)."""
+    listing = _SlowListing()
+    reconciling = asyncio.ensure_future(reconcile(hotline.service.tracker, listing))  # type: ignore[arg-type]
+    async with asyncio.timeout(WAIT):
+        await listing.asked.wait()
+    channel = hotline.call_in(ELDER_PHONE)
+    call_id = hotline.linkedid(channel)
+    await hotline.row_with(call_id, "queued_at")
+    listing.answer.set()
+    async with asyncio.timeout(WAIT):
+        await reconciling
+    row = await hotline.call_row(call_id)
+    assert row is not None and row.ended_at is None and row.outcome is None
+    async with hotline.sessions() as session:
+        assert (await session.execute(select(Callback))).first() is None
