@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ari_apps.hotline.keys import HOTLINE
 from callcenter.bus import BusMessage, MemoryBus, Subscription
 from callcenter.calls.models import Call
 from callcenter.composition import open_product
@@ -54,22 +55,30 @@ async def product(sim: PbxSimulator, rsettings: Settings, tmp_path: Path  # noqa
             await host.cluster.ami["default"].wait_connected()
         prepare_simulator(sim, host)
         stored = await host.runtime.bus.subscribe("recording.stored")
-        await until(sim, host.commands.call(
+        await until(sim, host, host.commands.call(
             "hotline.agent", {"user": "agent1", "action": "login", "queues": ["hotline"]}))
         yield host, stored
 
 
-async def until(sim: PbxSimulator, work: Awaitable[Any]) -> Any:  # noqa: F811
-    """Await ``work`` while simulated time moves on (the simulator's clock is manual)."""
+async def until(sim: PbxSimulator, host: Host, work: Awaitable[Any]) -> Any:  # noqa: F811
+    """Await ``work`` while simulated time moves on (the simulator's clock is manual), a
+    quarter second at a time once the product has handled what the last one brought (else
+    a loaded machine let simulated minutes pass by the product: queue timeouts, no answer)."""
+    assert host.cluster is not None
+    ami = host.cluster.ami["default"]
+    hotline = host.get(HOTLINE)
+    assert hotline is not None
     task = asyncio.ensure_future(work)
     async with asyncio.timeout(WAIT):
         while not task.done():
             await sim.advance(0.25)
-            await asyncio.sleep(0.01)
+            await ami.dispatcher.drain()
+            await hotline.tracker.flushed()
+            await asyncio.sleep(0.01)  # the work's own polls (the store) get their turn
     return task.result()
 
 
-async def next_stored(sim: PbxSimulator, stored: Subscription,  # noqa: F811
+async def next_stored(sim: PbxSimulator, host: Host, stored: Subscription,  # noqa: F811
                       sessions: SessionFactory, call_id: str) -> Recording:
     """The recording row of ``call_id`` announced on ``recording.stored``."""
     async def wait() -> BusMessage:
@@ -78,13 +87,13 @@ async def next_stored(sim: PbxSimulator, stored: Subscription,  # noqa: F811
                 return message
         raise AssertionError("the bus closed")
 
-    message = await until(sim, wait())
+    message = await until(sim, host, wait())
     async with sessions() as session:
         return (await session.execute(select(Recording).where(
             Recording.serial == message.payload["serial"]))).scalar_one()
 
 
-async def queue_call(sim: PbxSimulator, sessions: SessionFactory,  # noqa: F811
+async def queue_call(sim: PbxSimulator, host: Host, sessions: SessionFactory,  # noqa: F811
                      talk: float = 5.0) -> tuple[Channel, Call]:
     """An elder's call through [hotline-entry], answered by agent1; the caller on the line."""
     caller = sim.dialplan.inbound(ELDER_PHONE, "12349", context="hotline-entry")
@@ -97,7 +106,7 @@ async def queue_call(sim: PbxSimulator, sessions: SessionFactory,  # noqa: F811
                 return row
             await asyncio.sleep(0.05)
 
-    row = await until(sim, answered())
+    row = await until(sim, host, answered())
     await sim.advance(talk)
     return caller, row
 
@@ -114,13 +123,13 @@ async def test_a_hotline_queue_call_is_recorded_captured_and_linked_to_its_call(
     seeded: Seeded, tmp_path: Path,  # noqa: F811
 ) -> None:
     async with product(sim, rsettings, tmp_path) as (host, stored):
-        caller, call = await queue_call(sim, sessions)
+        caller, call = await queue_call(sim, host, sessions)
         spool = rsettings.recordings_spool
         assert spool is not None
         file = spool / f"{caller.linkedid}.wav"
         assert caller.variables["MIXMONITOR_FILENAME"] == str(file)
         sim.calls.hangup(caller, 16)
-        row = await next_stored(sim, stored, sessions, call.id)
+        row = await next_stored(sim, host, stored, sessions, call.id)
         recordings = host.get(RECORDINGS)
         assert recordings is not None
 
@@ -139,11 +148,11 @@ async def test_a_click_to_dial_call_is_recorded_captured_and_linked_to_its_call(
     seeded: Seeded, tmp_path: Path,  # noqa: F811
 ) -> None:
     sim.set_person(OUTSIDE, Person(behaviour="answer", ring_seconds=2, hangup_after=6))
-    async with product(sim, rsettings, tmp_path) as (_host, stored):
-        result = await until(sim, _host.commands.call(
+    async with product(sim, rsettings, tmp_path) as (host, stored):
+        result = await until(sim, host, host.commands.call(
             "hotline.dial", {"user": "agent1", "number": OUTSIDE, "elder_id": seeded.elder_id}))
         call_id = result["call_id"]
-        row = await next_stored(sim, stored, sessions, call_id)
+        row = await next_stored(sim, host, stored, sessions, call_id)
 
     assert (row.state, row.problem, row.name) == ("stored", None, f"{call_id}.wav")
     assert row.agent == "agent1" and row.elder_id == seeded.elder_id
@@ -158,11 +167,11 @@ async def test_a_call_transferred_out_stays_one_recording_to_its_end(
 ) -> None:
     sim.set_person(OUTSIDE, Person(behaviour="answer", ring_seconds=1, hangup_after=4))
     async with product(sim, rsettings, tmp_path) as (host, stored):
-        caller, call = await queue_call(sim, sessions, talk=3)
-        await until(sim, host.commands.call("hotline.transfer", {
+        caller, call = await queue_call(sim, host, sessions, talk=3)
+        await until(sim, host, host.commands.call("hotline.transfer", {
             "call": call.id, "to": "number", "target": OUTSIDE, "user": "agent1"}))
         # [hotline-transfer] → [dial-out]: record-call finds the caller recorded already.
-        row = await next_stored(sim, stored, sessions, call.id)
+        row = await next_stored(sim, host, stored, sessions, call.id)
         async with sessions() as session:
             rows = (await session.execute(select(Recording))).scalars().all()
 
@@ -175,13 +184,13 @@ async def test_a_recording_that_never_reaches_the_spool_is_flagged_on_its_call(
     sim: PbxSimulator, rsettings: Settings, sessions: SessionFactory,  # noqa: F811
     seeded: Seeded, tmp_path: Path,  # noqa: F811
 ) -> None:
-    async with product(sim, rsettings, tmp_path) as (_host, stored):
-        caller, call = await queue_call(sim, sessions)
+    async with product(sim, rsettings, tmp_path) as (host, stored):
+        caller, call = await queue_call(sim, host, sessions)
         # Asterisk's MixMonitor failed (a full or unmounted spool): no file at the hang-up.
         monitor = sim.media.mixmonitors.pop(caller.id)
         monitor.path.unlink()
         sim.calls.hangup(caller, 16)
-        row = await next_stored(sim, stored, sessions, call.id)
+        row = await next_stored(sim, host, stored, sessions, call.id)
 
     assert (row.state, row.problem, row.call_id) == ("missing", "never-arrived", call.id)
     assert row.agent == "agent1"
@@ -193,7 +202,7 @@ async def test_an_empty_spool_file_is_flagged_on_its_call_once_it_has_settled(
     seeded: Seeded, tmp_path: Path,  # noqa: F811
 ) -> None:
     async with product(sim, rsettings, tmp_path) as (host, stored):
-        caller, call = await queue_call(sim, sessions)
+        caller, call = await queue_call(sim, host, sessions)
         # No audio reached MixMonitor: its file stays a bare header (as with Local channels).
         monitor = sim.media.mixmonitors.pop(caller.id)
         sim.calls.hangup(caller, 16)
@@ -204,7 +213,7 @@ async def test_an_empty_spool_file_is_flagged_on_its_call_once_it_has_settled(
         settled = time.time() - 11 * 60
         os.utime(monitor.path, (settled, settled))
         await recordings.reconcile_capture()
-        row = await next_stored(sim, stored, sessions, call.id)
+        row = await next_stored(sim, host, stored, sessions, call.id)
 
     assert (row.state, row.problem, row.call_id) == ("missing", "empty", call.id)
     assert monitor.path.exists(), "evidence is never deleted: the empty file stays"
