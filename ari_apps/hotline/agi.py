@@ -20,7 +20,7 @@ from ari_apps.hotline.rules import CARE_CALL_VARIABLE, CARE_PRIORITY_VARIABLE, R
 from callcenter.asterisk import AgiSession
 from callcenter.logs import get_logger
 from callcenter.settings import Settings
-from callcenter.store.direct import DirectReads
+from callcenter.store.direct import DirectStatements
 
 log = get_logger(__name__)
 ROUTE = "hotline"
@@ -30,7 +30,7 @@ LOOKUP_SECONDS = 1.5
 class HotlineRoute:
     """The FastAGI endpoint (``agi://host:port/hotline``)."""
 
-    def __init__(self, reads: DirectReads, settings: Settings, tracker: CallTracker,
+    def __init__(self, reads: DirectStatements, settings: Settings, tracker: CallTracker,
                  clock: Callable[[], datetime]) -> None:
         self.reads = reads
         self.settings = settings

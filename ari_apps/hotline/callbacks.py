@@ -33,7 +33,7 @@ from callcenter.notify.models import Channel as NotifyChannel
 from callcenter.notify.outbox import NotificationRequest, Outbox
 from callcenter.scheduler import Scheduler, Timer
 from callcenter.settings import Settings
-from callcenter.store.direct import DirectReads
+from callcenter.store.direct import DirectStatements
 from callcenter.store.engine import Prebuilt, SessionFactory
 from callcenter.store.models import Contact, ContactRole, Elder
 from workflow.models import WorkOrder, WorkOrderType
@@ -56,7 +56,7 @@ class Callbacks:
     def __init__(self, sessions: SessionFactory, store: HotlineStore, tracker: CallTracker,
                  scheduler: Scheduler, outbox: Outbox, bus: Bus, settings: Settings,
                  ami: Callable[[], AmiClient], clock: Callable[[], datetime],
-                 reads: DirectReads | None = None) -> None:
+                 reads: DirectStatements | None = None) -> None:
         self.sessions = sessions
         self.reads = reads
         self.store = store

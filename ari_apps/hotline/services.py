@@ -31,7 +31,7 @@ from callcenter.logs import get_logger
 from callcenter.notify.outbox import Outbox
 from callcenter.scheduler import Scheduler
 from callcenter.settings import Settings
-from callcenter.store.direct import DirectReads
+from callcenter.store.direct import DirectStatements
 from callcenter.store.engine import SessionFactory
 
 log = get_logger(__name__)
@@ -57,8 +57,8 @@ class HotlineService:
         self.clock = clock
         # The call rows' writes, and the route's reads (on the caller's time: never queued
         # behind writes), run on connections of their own (PostgreSQL), one statement each.
-        self.direct = DirectReads(sessions.kw["bind"], size=ROW_CONNECTIONS)
-        self.route_reads = DirectReads(sessions.kw["bind"])
+        self.direct = DirectStatements(sessions.kw["bind"], size=ROW_CONNECTIONS)
+        self.route_reads = DirectStatements(sessions.kw["bind"])
         self.store = HotlineStore(sessions, journal, self.direct)
         self.agents = Agents(self.ami, self.store, sessions, settings, bus, clock)
         self.tracker = CallTracker(self.store, self.agents, bus, settings, sessions, clock,

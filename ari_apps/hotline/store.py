@@ -19,7 +19,7 @@ from sqlalchemy.sql.schema import ScalarElementColumnDefault
 
 from callcenter.calls.models import AgentEvent, Call
 from callcenter.journal import Journal, Resilient, WriteOutcome
-from callcenter.store.direct import DirectReads
+from callcenter.store.direct import DirectStatements
 from callcenter.store.engine import DriverStatement, SessionFactory
 from callcenter.store.models import utcnow
 
@@ -94,7 +94,7 @@ class DirectCallRows:
     none of a session's work per write (measured: a fifth of its cost, for several writes
     per call). The statement for each set of fields is compiled once."""
 
-    def __init__(self, direct: DirectReads) -> None:
+    def __init__(self, direct: DirectStatements) -> None:
         self._direct = direct
         self._compiled: dict[tuple[bool, tuple[str, ...], tuple[str, ...], bool],
                              DriverStatement] = {}
@@ -149,7 +149,7 @@ class HotlineStore:
     """Writes call rows and agent events; never loses one to a store outage."""
 
     def __init__(self, sessions: SessionFactory, journal: Journal,
-                 direct: DirectReads | None = None) -> None:
+                 direct: DirectStatements | None = None) -> None:
         self.sessions = sessions
         self._writes = Resilient(journal, sessions)
         # On PostgreSQL a call row's write is one statement of its own (DirectCallRows).

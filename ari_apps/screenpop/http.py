@@ -21,7 +21,7 @@ from callcenter.asterisk.ami import AmiClient
 from callcenter.bus import topic_matches
 from callcenter.calls.models import Call
 from callcenter.logs import get_logger
-from callcenter.store.direct import DirectReads
+from callcenter.store.direct import DirectStatements
 from callcenter.store.models import Role
 from webui.api import parse_body
 from webui.auth import read_for, require_role
@@ -153,9 +153,9 @@ def install_web(app: web.Application, ami: Sequence[AmiClient] = ()) -> None:
     runtime = app[RUNTIME]
     # The pop rows are written on connections of their own, to the primary store.
     store = PopStore(runtime.engine, runtime.settings.screenpop_ring_seconds,
-                     DirectReads(runtime.engine, size=ROW_CONNECTIONS))
+                     DirectStatements(runtime.engine, size=ROW_CONNECTIONS))
     app[STORE] = store
-    reads = DirectReads(runtime.read_sessions.kw["bind"], size=FACT_CONNECTIONS)
+    reads = DirectStatements(runtime.read_sessions.kw["bind"], size=FACT_CONNECTIONS)
     app[RELAY] = PopRelay(app[HUB], reads, store, app[CLOCK])
     app[RING_WATCH] = tuple(ami)
     app.cleanup_ctx.append(relay_context)

@@ -26,7 +26,7 @@ from ari_apps.screenpop.services import CALLER_KINDS, PopFacts, assemble, degrad
 from ari_apps.screenpop.store import PopStore
 from callcenter.bus import BusMessage
 from callcenter.logs import get_logger
-from callcenter.store.direct import DirectReads
+from callcenter.store.direct import DirectStatements
 from webui.ws import WsHub
 
 log = get_logger(__name__)
@@ -108,7 +108,7 @@ def valid_ringing(payload: dict[str, Any], *, agent: bool = True) -> dict[str, A
 class PopRelay:
     """Applies the hotline's call topics to this process's consoles and to the pop rows."""
 
-    def __init__(self, hub: WsHub, reads: DirectReads, store: PopStore,
+    def __init__(self, hub: WsHub, reads: DirectStatements, store: PopStore,
                  clock: Callable[[], datetime]) -> None:
         self._hub = hub
         self._reads = reads

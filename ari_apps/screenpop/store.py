@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ari_apps.screenpop.models import ScreenPop
 from callcenter.calls.models import Call
-from callcenter.store.direct import DirectReads
+from callcenter.store.direct import DirectStatements
 from callcenter.store.engine import DriverStatement, dialect_insert
 
 _POPS = cast("Table", ScreenPop.__table__)
@@ -31,7 +31,7 @@ class PopStore:
     says whose pops went)."""
 
     def __init__(self, engine: AsyncEngine, ring_seconds: int,
-                 direct: DirectReads | None = None) -> None:
+                 direct: DirectStatements | None = None) -> None:
         self._engine = engine
         self._insert = dialect_insert(engine.dialect.name)
         self._ring = timedelta(seconds=ring_seconds)

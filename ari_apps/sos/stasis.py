@@ -49,7 +49,7 @@ from callcenter.commands import CommandPath
 from callcenter.logs import get_logger
 from callcenter.scheduler import Scheduler
 from callcenter.settings import Settings
-from callcenter.store.direct import DirectReads, Reader
+from callcenter.store.direct import DirectStatements, Reader
 from callcenter.store.engine import SessionFactory
 from callcenter.store.models import utcnow
 
@@ -85,7 +85,7 @@ class SosApp(Recovery):
         self.sessions = sessions
         self.commands = commands
         #: The caller's identification, on connections held for it (callcenter.store.direct).
-        self.reads = DirectReads(sessions.kw["bind"])
+        self.reads = DirectStatements(sessions.kw["bind"])
         self.conferences: dict[str, SosConference] = {}
         self.roster = OnDutyRoster(sessions)
         self.escalation = EscalationTimers(scheduler, commands, sessions, self.conferences, clock)

@@ -1,11 +1,13 @@
-"""Prebuilt reads for a call's critical path, on connections held for it between calls.
+"""Prebuilt statements for a call's critical path, on connections held for it between calls.
 
 An SOS's identification is on the elder's time (the roles are rung once it answers): on
 PostgreSQL it runs on a small pool of the driver's own (asyncpg) connections to the
 engine's database, kept open however long they sit idle, with no SQLAlchemy checkout,
 greenlet switch and return per read (about a millisecond of the event loop per SOS) and
 no reset round trip (only prebuilt reads run on them: no session state to undo). Other
-dialects (SQLite, embedded) read through the engine's own connections.
+dialects (SQLite, embedded) read through the engine's own connections. The same
+connections serve the few idempotent writes of that path (a call's row, a pop's row), each
+one statement committed on its own.
 """
 
 from __future__ import annotations
@@ -77,8 +79,9 @@ def _dropped(err: Exception, conn: Any) -> bool:
         return True  # released already: the pool saw its connection end
 
 
-class DirectReads:
-    """Prebuilt reads on connections of their own (PostgreSQL), else on the engine's."""
+class DirectStatements:
+    """Prebuilt reads and idempotent one-statement writes on connections of their own
+    (PostgreSQL), else on the engine's."""
 
     def __init__(self, engine: AsyncEngine, size: int = DIRECT_POOL_SIZE) -> None:
         self._engine = engine

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, text
 
 from callcenter.store import create_engine
-from callcenter.store.direct import DirectReads, Reader
+from callcenter.store.direct import DirectStatements, Reader
 from callcenter.store.engine import Prebuilt
 from callcenter.store.models import Area
 
@@ -25,7 +25,7 @@ async def _seed(url: str) -> None:
         await engine.dispose()
 
 
-async def _area(reads: DirectReads) -> list[tuple[Any, ...]]:
+async def _area(reads: DirectStatements) -> list[tuple[Any, ...]]:
     async def read(db: Reader) -> list[tuple[Any, ...]]:
         return [tuple(row.values()) for row in await db.fetch(_AREA, {"code": "120104"})]
 
@@ -35,7 +35,7 @@ async def _area(reads: DirectReads) -> list[tuple[Any, ...]]:
 async def test_direct_reads_return_the_rows_on_either_store(database_url: str) -> None:
     await _seed(database_url)
     engine = create_engine(database_url, read_only=True)
-    reads = DirectReads(engine)
+    reads = DirectStatements(engine)
     try:
         await reads.warm()
         assert await _area(reads) == [("120104", "南开区")]
@@ -53,7 +53,7 @@ async def test_a_connection_dropped_while_idle_is_replaced_for_the_next_read(
         await engine.dispose()
         return  # SQLite: the engine's own connections (ReadLease), tested with it
     await _seed(database_url)
-    reads = DirectReads(engine, size=1)
+    reads = DirectStatements(engine, size=1)
     try:
         assert await _area(reads) == [("120104", "南开区")]
         held = await reads.run(lambda db: db._conn.fetchval("SELECT pg_backend_pid()"))  # type: ignore[attr-defined]  # noqa: SLF001

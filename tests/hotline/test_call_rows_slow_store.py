@@ -17,7 +17,7 @@ from ari_apps.hotline.store import CallRowMissing, HotlineStore, register_journa
 from callcenter.calls.models import Call
 from callcenter.journal import Journal
 from callcenter.store import create_engine
-from callcenter.store.direct import DirectReads
+from callcenter.store.direct import DirectStatements
 from callcenter.store.engine import SessionFactory
 from tests.hotline.conftest import ELDER_PHONE, WAIT, HotlineHarness, Seeded
 from tests.support.tcp_proxy import ProxiedStore, proxied_store
@@ -71,7 +71,7 @@ async def test_a_calls_later_writes_follow_its_journaled_write_until_the_journal
         proxied: ProxiedStore, sessions: SessionFactory, tmp_path: Path) -> None:
     journal = Journal(tmp_path / "journal", proxied.sessions)
     register_journal_kinds(journal)
-    direct = DirectReads(proxied.sessions.kw["bind"])  # the product's writes, one statement each
+    direct = DirectStatements(proxied.sessions.kw["bind"])  # the product's writes, one statement each
     store = HotlineStore(proxied.sessions, journal, direct)
     started = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 
@@ -109,7 +109,7 @@ async def test_a_call_rows_direct_writes_give_the_row_the_session_writes_give(
     _postgres_only(database_url)
     journal = Journal(tmp_path / "journal", sessions)
     register_journal_kinds(journal)
-    direct = DirectReads(sessions.kw["bind"])
+    direct = DirectStatements(sessions.kw["bind"])
     stores = {"direct": HotlineStore(sessions, journal, direct),
               "session": HotlineStore(sessions, journal)}
     started = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)

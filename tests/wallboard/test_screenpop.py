@@ -198,10 +198,10 @@ async def test_with_the_store_away_the_pop_still_says_who_rings_and_why(
 ) -> None:
     from ari_apps.screenpop.http import RELAY
     from callcenter.store import create_engine
-    from callcenter.store.direct import DirectReads
+    from callcenter.store.direct import DirectStatements
 
     dead = create_engine("postgresql+asyncpg://postgres@127.0.0.1:1/gone")
-    console.app[RELAY]._reads = DirectReads(dead)  # noqa: SLF001 - the read pool is away
+    console.app[RELAY]._reads = DirectStatements(dead)  # noqa: SLF001 - the read pool is away
     c1 = await console.login("agent_c1")
     socket = await _socket(console, c1)
     await console.hotline("hotline.call.ringing", console.ringing("agent_c1", elder_id=world.elder_c1))
