@@ -38,11 +38,10 @@ async def reconcile(tracker: CallTracker, ami: AmiClient) -> None:
         rows = list((await db.execute(select(Call).where(
             Call.ended_at.is_(None), Call.started_at < asked_at,
             Call.kind.in_([CallKind.HOTLINE.value, CallKind.CALLBACK.value])))).scalars())
-    now_followed = [*tracker.live.values(), *tracker.expected.values()]
-    known = {c.id: c for c in now_followed if c.id in followed}
-    newer = {c.id for c in now_followed} - followed
+    in_memory = {c.id: c for c in [*tracker.live.values(), *tracker.expected.values()]}
+    known = {ident: c for ident, c in in_memory.items() if ident in followed}
     for row in rows:
-        if row.id not in known and row.id not in newer:
+        if row.id not in in_memory:  # followed ones are known; newer ones are not judged
             known[row.id] = _from_row(row)
     for call in known.values():
         await _reconciled(tracker, call, call.uniqueid in entries, call.uniqueid in channels)
