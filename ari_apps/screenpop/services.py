@@ -112,9 +112,11 @@ def _facts(where_calls: Any, where_elder: Any) -> Prebuilt:
     return Prebuilt(union_all(*branches))
 
 
-# Around a known elder: their calls, incidents, orders. Around an unknown number: its calls.
+# Around a known elder: their calls, incidents, orders. Around an unknown number: its calls,
+# found by the reversed number (ix_calls_caller_tail, the route's repeat check's index): by
+# caller_number, each pop of an unknown caller would read the whole calls table.
 _AROUND_ELDER = _facts(Call.elder_id == bindparam("elder_id"), bindparam("elder_id"))
-_AROUND_NUMBER = _facts(Call.caller_number == bindparam("number"), bindparam("elder_id"))
+_AROUND_NUMBER = _facts(Call.caller_tail == bindparam("tail"), bindparam("elder_id"))
 
 
 def mask(number: str | None) -> str:
@@ -159,7 +161,9 @@ async def read_facts(reader: Reader, caller: dict[str, Any], now: datetime) -> P
     elif number and caller.get("caller_kind") in ("elder", "kin"):
         rows = await reader.fetch(_BY_NUMBER, {"number": number})
         card = rows[0] if rows else None
-    params = {"elder_id": card["id"] if card else -1, "number": number,
+    if card is None and not number:
+        return PopFacts(None, [])  # nobody known, no number: no calls of theirs to find
+    params = {"elder_id": card["id"] if card else -1, "tail": number[::-1],
               "call_id": caller["call_id"], "recent": now - RECENT_ABANDON}
     query = _AROUND_ELDER if card else _AROUND_NUMBER
     return PopFacts(card, await reader.fetch(query, params))

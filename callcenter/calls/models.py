@@ -43,6 +43,10 @@ class CallOutcome(enum.StrEnum):
     FAILED = "failed"
 
 
+def _tail_of_number(context: Any) -> str:
+    return str(context.get_current_parameters().get("caller_number") or "")[::-1]
+
+
 class Call(Base):
     """One call: who, where it waited, who took it, and its times (all UTC).
 
@@ -74,8 +78,10 @@ class Call(Base):
     kind: Mapped[str] = mapped_column(String(16))
     direction: Mapped[str] = mapped_column(String(8))
     caller_number: Mapped[str] = mapped_column(String(32), default="")
-    #: The caller's number reversed, for "ends with" searches on an index.
-    caller_tail: Mapped[str] = mapped_column(String(32), default="")
+    #: The caller's number reversed, for "ends with" searches on an index and for a
+    #: number's calls (the route's repeat check, the pop's last calls). An insert that
+    #: names the number and not its tail gets the tail from the number.
+    caller_tail: Mapped[str] = mapped_column(String(32), default=_tail_of_number)
     called_number: Mapped[str] = mapped_column(String(32), default="")
     elder_id: Mapped[int | None] = mapped_column(ForeignKey("elders.id", ondelete="RESTRICT"))
     #: elder | kin | provider | staff | unknown (what routing decided the caller is).

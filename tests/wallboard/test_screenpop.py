@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -13,6 +14,7 @@ import orjson
 import pytest
 from sqlalchemy import update
 
+from ari_apps.screenpop.services import _AROUND_NUMBER
 from callcenter.bus import BusMessage
 from callcenter.calls.models import Call
 from tests.wallboard.conftest import CALL_ID, UNKNOWN_NUMBER, Console, seed_history
@@ -139,6 +141,41 @@ async def test_an_unknown_caller_gets_register_this_caller_and_their_calls(
     assert [c["id"] for c in pop["calls"]] == ["1740000000.9"]
     assert pop["why"] == [] and pop["contacts"] == []
     await c1.close()
+
+
+async def test_a_caller_without_a_number_is_shown_no_calls_of_others_without_a_number(
+    console: Console, world: World, clock: FakeClock,
+) -> None:
+    await seed_history(console.runtime, world, clock)
+    async with console.runtime.sessions.begin() as db:
+        db.add(Call(id="1740000000.5", kind="hotline", direction="inbound", caller_number="",
+                    queue="general", started_at=clock.now - timedelta(days=1),
+                    ended_at=clock.now - timedelta(days=1), outcome="abandoned"))
+    c1 = await console.login("agent_c1")
+    await console.hotline("hotline.call.ringing", console.ringing(
+        "agent_c1", call_id="1741000001.2", caller_number="", caller_kind="unknown",
+        priority=0, reason=""))
+    (pop,) = await _current(c1)
+    assert pop["elder"] is None and pop["caller"]["number"] == ""
+    assert pop["calls"] == [] and pop["why"] == []
+    await c1.close()
+
+
+async def test_an_unknown_numbers_last_calls_are_found_by_index_not_by_reading_every_call(
+    console: Console,
+) -> None:
+    if console.runtime.engine.dialect.name != "postgresql":
+        pytest.skip("the query plan: PostgreSQL")
+    sql, values = _AROUND_NUMBER.driver_query(console.runtime.engine.dialect, {
+        "elder_id": -1, "tail": UNKNOWN_NUMBER[::-1], "call_id": "x",
+        "recent": datetime(2026, 1, 1, tzinfo=UTC)})
+    async with console.runtime.engine.connect() as conn:
+        driver: Any = (await conn.get_raw_connection()).driver_connection
+        async with driver.transaction():
+            await driver.execute("SET LOCAL enable_seqscan = off")  # an index if one serves
+            plan = "\n".join(r[0] for r in await driver.fetch(f"EXPLAIN {sql}", *values))
+    assert "Seq Scan on calls" not in plan, plan
+    assert "ix_calls_caller_tail" in plan, plan
 
 
 async def test_one_click_actions_are_recorded_on_the_call_and_bad_ones_change_nothing(
