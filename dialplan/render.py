@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import jinja2
 
+from callcenter.asterisk.ami.client import EVENT_CLASSES
 from callcenter.settings import Settings, parse_bind
 from dialplan.directory import UNSAFE_IN_CONFIG, Directory, check_directory
 from dialplan.exceptions import DialplanError, SettingsMismatchError
@@ -240,6 +241,7 @@ def render_config(settings: Settings, directory: Directory) -> dict[str, str]:
     sip_host, sip_port = parse_bind(directory.pbx.sip_bind)
     context: dict[str, Any] = {
         "access": access,
+        "ami_read": EVENT_CLASSES,
         "directory": directory,
         "sip_bind": f"[{sip_host}]:{sip_port}" if ":" in sip_host else f"{sip_host}:{sip_port}",
         # Priority labels for the hotline's queue choice; queue names may hold "-",

@@ -108,7 +108,7 @@ class AgiClient:
             value = self.variable(ch, name)
             return "200 result=0" if value is None else f"200 result=1 ({value})"
         if verb == "SET VARIABLE" and len(words) >= 4:
-            ch.variables[words[2]] = words[3]
+            self.model.set_var(ch, words[2], words[3])  # VarSet, as agi-fastagi.txt shows
             return "200 result=1"
         head = words[0].upper() if words else ""
         if head in ("VERBOSE", "NOOP"):

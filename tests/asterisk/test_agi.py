@@ -213,3 +213,36 @@ async def test_a_close_ends_requests_in_progress_without_loop_errors(agi) -> Non
         writer.close()
     assert [t.cancelled() for t in requests] == [False]
     assert errors == []
+
+
+async def test_the_products_ami_sessions_are_not_sent_an_agi_commands_events() -> None:
+    """Asterisk sends two AGIExec events (class ``agi``) for every AGI command: the
+    product's AMI sessions log in without that class, and still hear the dialplan's VarSet."""
+    from callcenter.asterisk import AmiClient
+    from callcenter.pbxsim.server import PbxSimulator
+
+    async def route(session: AgiSession) -> None:
+        await session.set_variable("CALLCENTER_QUEUE", "hotline")
+
+    async with PbxSimulator(ari_port=0, ami_port=0, control_port=0, speed=None) as sim:
+        server = FastAgiServer("127.0.0.1:0")
+        server.add_route("hotline", route)
+        await server.start()
+        ami = AmiClient(sim.host, sim.ami_port, sim.user, sim.password)
+        heard: list[str] = []
+        ami.on("*", lambda event: heard.append(event.name))
+        try:
+            await ami.connect(wait_seconds=WAIT)
+            ch = sim.model.new_channel("PJSIP/trunk-00000001", "PJSIP", state="Up",
+                                       context="hotline-entry", exten="12349")
+            assert await sim.dialplan.agi.run(ch, f"agi://127.0.0.1:{server.port}/hotline") == "SUCCESS"
+            sim.model.ami_event("UserEvent", {"UserEvent": "Done"})
+            async with asyncio.timeout(WAIT):
+                while "UserEvent" not in heard:
+                    await ami.dispatcher.drain()
+                    await asyncio.sleep(0)  # the next event's bytes: nothing to wait on here
+        finally:
+            await ami.close()
+            await server.close()
+    assert "VarSet" in heard and "Newchannel" in heard
+    assert not [name for name in heard if name.startswith("AGIExec")], heard

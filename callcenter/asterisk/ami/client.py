@@ -32,6 +32,15 @@ AmiHandler = Callable[[AmiEvent], Awaitable[None] | None]
 ResyncHook = Callable[["AmiClient"], Awaitable[None]]
 
 
+#: The AMI event classes the product reads: manager.conf's ``read`` for its user (rendered)
+#: and each of its sessions' Login ``Events``. Queue and agent state (agent), calls, dials
+#: and transfers (call), CDRs (cdr), VarSet (dialplan: MixMonitor's file), UserEvent (user),
+#: FullyBooted, Reload and Shutdown (system), login failures (security), and reporting. Not
+#: ``agi``: Asterisk sends two AGIExec events for every AGI command, which nothing here
+#: reads; the hotline's route alone is a dozen commands a call.
+EVENT_CLASSES = "system,call,agent,user,reporting,cdr,dialplan,security"
+
+
 class AmiClient(AmiActions):
     """One node's AMI: actions with their responses, glob event handlers, reconnect."""
 
@@ -49,7 +58,7 @@ class AmiClient(AmiActions):
         backoff: Backoff | None = None,
         slow_handler_seconds: float = 0.5,
         idle_timeout: float = 60.0,
-        events: str = "on",
+        events: str = EVENT_CLASSES,
     ) -> None:
         self.node = node
         #: The Login's ``Events``: ``on`` (every class the user may read) or a comma list of
