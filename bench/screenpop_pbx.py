@@ -69,7 +69,7 @@ class Calls:
         model = self.product.model
         ch = model.new_channel(f"PJSIP/trunk-{next(self.numbers):08x}", "PJSIP", state="Ring",
                                context="hotline-entry", exten="12349",
-                               caller=CallerId(number, ""))
+                               caller=CallerId(number=number))
         if await self.product.dialplan.agi.run(ch, self.agi_url) != "SUCCESS":
             print("the product's FastAGI did not answer", file=sys.stderr)
             return
