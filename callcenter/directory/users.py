@@ -103,6 +103,9 @@ async def add_user(
     """Create a console user inside the caller's transaction and audit it."""
     check_new_user(username, password, role, endpoint)
     phone, email = _contact(phone, email)
+    # Hashed before the transaction's first statement: the hash takes a good part of a
+    # second on purpose, and on SQLite the first statement takes the store's write lock.
+    password_hash = await passwords.hash(password)
     taken = await session.scalar(select(User.id).where(User.username == username))
     if taken is not None:
         raise UserError(f"user {username!r} already exists")
@@ -114,7 +117,7 @@ async def add_user(
     user = User(
         username=username,
         display_name=display_name,
-        password_hash=await passwords.hash(password),
+        password_hash=password_hash,
         role=role,
         area_id=area_id,
         endpoint=endpoint,
