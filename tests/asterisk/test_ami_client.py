@@ -9,7 +9,7 @@ import pytest
 from ami_replay import AmiReplayServer, load_ami
 from structlog.testing import capture_logs
 
-from callcenter.asterisk import AmiActionError, AmiClient, AmiEvent, Backoff
+from callcenter.asterisk import AmiActionError, AmiClient, AmiError, AmiEvent, Backoff
 
 WAIT = 5.0
 
@@ -94,6 +94,25 @@ async def test_originate_outcomes_follow_originate_response_reason() -> None:
         (False, 3, "no_answer"), (False, 0, "failed")]
     assert outcomes[1][3] is None  # Uniqueid: <unknown> on failure
     assert not foo.success and foo.reason == 0
+
+
+async def test_a_session_deaf_to_call_events_refuses_to_originate_before_dialling() -> None:
+    """Its OriginateResponse (class call) would never come: the caller would wait out the
+    ring timeout for nothing, while the call may ring somewhere."""
+    greeting, steps = load_ami("ami-originate.txt")
+    server = AmiReplayServer(greeting, steps)
+    await server.start()
+    ami = make_ami(server, events="agent")
+    await ami.connect(wait_seconds=WAIT)
+    try:
+        async with asyncio.timeout(WAIT):
+            with pytest.raises(AmiError, match="class call") as info:
+                await ami.originate("Local/answer@people", application="Wait", data="2")
+    finally:
+        await ami.close()
+        await server.close()
+    assert info.value.action == "Originate" and info.value.node == "pbx1"
+    assert not [m for m in server.received if m.get("Action") == "Originate"]
 
 
 async def test_garbage_and_truncated_messages_do_not_crash_and_client_reconnects() -> None:

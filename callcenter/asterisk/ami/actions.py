@@ -15,11 +15,20 @@ def compact(action: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in action.items() if v is not None}
 
 
+def hears(events: str, event_class: str) -> bool:
+    """Whether a session logged in with ``Events: events`` (``on``, or a comma list of
+    classes, as this client sends them) is sent the events of ``event_class``."""
+    classes = {part.strip().lower() for part in events.split(",")}
+    return bool(classes & {"on", "yes", "true", "all", event_class})
+
+
 class AmiActions(ABC):
     """Typed AMI actions; a subclass provides the connection (``_send``)."""
 
     node: str
     action_timeout: float
+    #: The session's Login ``Events`` (``on`` or a comma list of classes).
+    events: str
 
     @abstractmethod
     async def _send(self, action: Mapping[str, Any], *, as_list: bool | None = None,
@@ -99,8 +108,13 @@ class AmiActions(ABC):
 
         Asterisk 22: 'Originate successfully queued' first, then OriginateResponse with
         Reason 4 answered, 5 busy, 8 congestion, 3 no answer, 0 failure. A bad dialplan
-        target answers ``Response: Error`` at once (raised as AmiActionError).
+        target answers ``Response: Error`` at once (raised as AmiActionError). A session
+        that does not hear the ``call`` class never gets that OriginateResponse: refused
+        before anything is dialled.
         """
+        if not hears(self.events, "call"):
+            raise AmiError(f"this AMI session (Events: {self.events}) does not hear "
+                           "OriginateResponse (class call)", action="Originate", node=self.node)
         action = compact({
             "Action": "Originate", "Channel": channel, "Context": context, "Exten": exten,
             "Priority": priority, "Application": application, "Data": data,
