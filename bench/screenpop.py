@@ -49,13 +49,14 @@ from typing import Any
 
 import aiohttp
 import orjson
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from bench.screenpop_floor import RAW_AUDIENCE
 from bench.screenpop_pbx import paced
 from bench.web import BENCH_SECRET, login, prepare_database, wait_ready
 from callcenter.bus import BusMessage
 from callcenter.bus.redis import RedisBus
+from callcenter.calls.models import Call
 from callcenter.crypto import FieldCipher
 from callcenter.demo_data import generate
 from callcenter.passwords import Passwords
@@ -136,6 +137,19 @@ async def seed(url: str) -> list[tuple[int, str]]:
         async with sessions() as db:
             rows = await db.execute(select(ElderPhone.elder_id, ElderPhone.number))
             return sorted({elder: number for elder, number in rows}.items())
+    finally:
+        await engine.dispose()
+
+
+async def identified(url: str, call_ids: list[str]) -> tuple[int, int]:
+    """Of the product path's calls: how many have a row naming the elder who called, and
+    how many have a row at all (the pops must be the identified caller's, not a stranger's)."""
+    engine = create_engine(url)
+    try:
+        async with engine.connect() as conn:
+            known, rows = (await conn.execute(
+                select(func.count(Call.elder_id), func.count()).where(Call.id.in_(call_ids)))).one()
+            return int(known), int(rows)
     finally:
         await engine.dispose()
 
@@ -305,6 +319,9 @@ async def run(args: argparse.Namespace) -> None:
                                 args.seconds, ids)
             print(f"{args.consoles} consoles, {args.rate:.0f} calls/s for {args.seconds:.0f} s "
                   f"per path, {args.rounds} round(s), each path in turn")
+            known, rows = await identified(url, list(paths["product"].sent))
+            print(f"the product's call rows: {rows} of {len(paths['product'].sent)} calls, "
+                  f"{known} of them from an elder it identified by number")
             alone, alongside = paths["bare relay"].latencies(), paths["bare relay alongside"].latencies()
             for name, path in paths.items():
                 lat = path.latencies()
