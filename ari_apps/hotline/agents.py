@@ -302,6 +302,12 @@ class Agents:
 
     # -- from the call tracker ----------------------------------------------------------
 
+    def can_take(self, queue: str) -> bool:
+        """Whether ``queue`` has a logged-in agent whose phone is reachable: app_queue
+        refuses a caller otherwise (the rendered ``joinempty = unavailable,invalid``)."""
+        return any(queue in s.queues and s.device not in UNREACHABLE
+                   for s in self.by_agent.values())
+
     def find(self, member_name: str, interface: str) -> AgentState | None:
         """The agent behind a queue event's MemberName/Interface (None: not known)."""
         return self.by_interface.get(interface) or self.by_agent.get(member_name)

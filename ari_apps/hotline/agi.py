@@ -14,10 +14,10 @@ import asyncio
 from collections.abc import Callable
 from datetime import datetime
 
-from ari_apps.hotline.calls import CallTracker
+from ari_apps.hotline.calls import CallTracker, LiveCall
 from ari_apps.hotline.routing import decide, default_decision, raised_for_care
 from ari_apps.hotline.rules import CARE_CALL_VARIABLE, CARE_PRIORITY_VARIABLE, REASON_VARIABLE
-from callcenter.asterisk import AgiSession
+from callcenter.asterisk import AgiHangup, AgiSession
 from callcenter.logs import get_logger
 from callcenter.settings import Settings
 from callcenter.store.direct import DirectStatements
@@ -49,16 +49,27 @@ class HotlineRoute:
         except Exception as err:  # noqa: BLE001 - any store trouble: route by default
             log.warning("hotline routing without the store", error=f"{type(err).__name__}")
             decision = default_decision(self.settings, now)
-        decision = raised_for_care(decision,
-                                   await session.get_variable(CARE_PRIORITY_VARIABLE))
-        care_call = await session.get_variable(CARE_CALL_VARIABLE) or ""
-        # Read before the decision's variables replace it: the care call's own words.
-        care_reason = (await session.get_variable(REASON_VARIABLE) or "") if care_call else ""
-        linkedid = (await session.get_variable("CHANNEL(linkedid)")) or request.uniqueid
-        call = self.tracker.routing(request.uniqueid, linkedid, number, decision, care_call,
-                                    care_reason) if request.uniqueid else None
-        for name, value in decision.variables().items():
-            await session.set_variable(name, value)
+        call: LiveCall | None = None
+        try:
+            decision = raised_for_care(decision,
+                                       await session.get_variable(CARE_PRIORITY_VARIABLE))
+            care_call = await session.get_variable(CARE_CALL_VARIABLE) or ""
+            # Read before the decision's variables replace it: the care call's own words.
+            care_reason = (await session.get_variable(REASON_VARIABLE) or "") if care_call else ""
+            linkedid = (await session.get_variable("CHANNEL(linkedid)")) or request.uniqueid
+            call = self.tracker.routing(request.uniqueid, linkedid, number, decision, care_call,
+                                        care_reason) if request.uniqueid else None
+            for name, value in decision.variables().items():
+                await session.set_variable(name, value)
+        except AgiHangup:
+            # The caller hung up while the route asked and answered: a call all the same (a
+            # confused elder who hangs up may still need help), recorded and called back.
+            if request.uniqueid:
+                call = call or self.tracker.routing(request.uniqueid, request.uniqueid, number,
+                                                    decision)
+                await self.tracker.routed(call)
+                await self.tracker.left_before_a_queue(call, "hung up during the route")
+            raise
         if call is not None:
             await self.tracker.routed(call)
         log.info("hotline call routed", uniqueid=request.uniqueid, queue=decision.queue,

@@ -467,6 +467,11 @@ class CallTracker:
         if outside is not None:
             await self._end_outside(outside, event)
             return
+        before = self.expected.get(event.get("Uniqueid"))
+        if before is not None and before.kind == CallKind.HOTLINE.value \
+                and before.parent_id is None:
+            await self.left_before_a_queue(before, event.get("Cause-txt") or None)
+            return
         call = self.live.get(event.get("Uniqueid"))
         if call is None or call.state not in ("left", "waiting"):
             return
@@ -478,6 +483,26 @@ class CallTracker:
         await self.ended(call, CallOutcome.OVERFLOW, wait_seconds=waited,
                         hangup_cause=event.get("Cause-txt") or None)
         await self._queue_changed(call.queue or "")
+
+    async def left_before_a_queue(self, call: LiveCall, cause: str | None) -> None:
+        """A routed caller gone before any queue took them: the queue refused them, nobody
+        being logged in to take a call (joinempty: an overflow), or they hung up during the
+        route or the greeting (an abandon; a short one under the threshold). The row closes
+        either way, and the caller is called back; once (the route and the channel's
+        Hangup may both tell)."""
+        if self.expected.get(call.uniqueid) is not call:
+            return
+        del self.expected[call.uniqueid]
+        call.state = "done"
+        now = self.clock()
+        waited = max(0, int((now - (call.started_at or now)).total_seconds()))
+        if not self.agents.can_take(call.queue or ""):
+            outcome = CallOutcome.OVERFLOW
+        elif waited < self.settings.hotline_short_abandon_seconds:
+            outcome = CallOutcome.SHORT_ABANDON
+        else:
+            outcome = CallOutcome.ABANDONED
+        await self.ended(call, outcome, wait_seconds=waited, hangup_cause=cause)
 
     async def _end_outside(self, call: LiveCall, event: AmiEvent) -> None:
         now = self.clock()

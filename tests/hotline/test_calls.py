@@ -109,6 +109,38 @@ async def test_a_ring_no_answer_stops_the_ringing_and_a_caller_who_waits_too_lon
     await hotline.wait_state("agent2", "idle")  # never stuck ringing
 
 
+async def test_a_caller_the_queue_refuses_with_nobody_logged_in_is_recorded_and_called_back(
+        hotline: HotlineHarness) -> None:
+    """The rendered ``joinempty = unavailable,invalid``: with nobody logged in, app_queue
+    lets no caller in (no queue event at all) and the dialplan says goodbye."""
+    hotline.sim.queues.queues["hotline"].refuse_empty = True
+    channel = hotline.call_in(ELDER_PHONE)
+    call_id = hotline.linkedid(channel)
+    row = await ended(hotline, call_id)
+    assert (row.outcome, row.queued_at, row.queue) == ("overflow", None, "hotline")
+    assert [e.call_id for e in await hotline.until(lambda: callbacks_count(hotline, 1))] == [
+        call_id]
+    assert hotline.topics("hotline.call.ended")[-1]["outcome"] == "overflow"
+
+
+async def test_a_caller_who_hangs_up_during_the_route_is_recorded_and_called_back(
+        hotline: HotlineHarness) -> None:
+    await hotline.service.agents.login("agent1", ["hotline"])
+    routed = await hotline.bus.subscribe("hotline.call.routed")
+    channel = hotline.call_in(ELDER_PHONE)
+    call_id = hotline.linkedid(channel)
+    # Gone as the route decides, before it has set the channel's variables.
+    routed.tap = lambda _message: hotline.hang_up(channel)
+    row = await ended(hotline, call_id)
+    await routed.close()
+    assert (row.outcome, row.queued_at, row.caller_kind) == ("short_abandon", None, "elder")
+    assert [e.call_id for e in await hotline.until(lambda: callbacks_count(hotline, 1))] == [
+        call_id]
+    await hotline.advance(2)
+    assert len(await hotline.callbacks()) == 1 and len(await hotline.calls()) == 1
+    await hotline.wait_state("agent1", "idle")
+
+
 async def test_product_restart_mid_call_keeps_the_record_whole(
         hotline: HotlineHarness, settings: Settings, sessions: SessionFactory,
         tmp_path: Path, seeded: Seeded) -> None:
