@@ -105,6 +105,9 @@ async def put_queue(request: web.Request) -> web.Response:
     strategy = str(body.get("strategy", "ringall"))
     if strategy not in ("ringall", "leastrecent", "rrmemory"):
         return _error("strategy must be ringall, leastrecent or rrmemory")
+    refuse_empty = body.get("refuse_empty")
+    if refuse_empty is not None and not isinstance(refuse_empty, bool):
+        return _error("refuse_empty must be true or false")
     queues = _sim(request).queues.queues
     q = queues.get(name) or Queue(name)
     q.strategy = strategy
@@ -113,9 +116,11 @@ async def put_queue(request: web.Request) -> web.Response:
     q.wrapuptime = int(body.get("wrapuptime", q.wrapuptime))
     q.maxlen = int(body.get("maxlen", q.maxlen))
     q.max_wait = float(body.get("max_wait", q.max_wait))
+    q.refuse_empty = refuse_empty if refuse_empty is not None else q.refuse_empty
     queues[name] = q
     return web.json_response({"name": name, "strategy": q.strategy, "timeout": q.timeout,
-                              "retry": q.retry, "wrapuptime": q.wrapuptime})
+                              "retry": q.retry, "wrapuptime": q.wrapuptime,
+                              "refuse_empty": q.refuse_empty})
 
 
 async def put_endpoint(request: web.Request) -> web.Response:

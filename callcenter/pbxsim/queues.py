@@ -71,6 +71,10 @@ class Queue:
     wrapuptime: int = 0
     maxlen: int = 0
     max_wait: float = 300  # the Queue() timeout argument of the rendered dialplan
+    #: ``joinempty = unavailable,invalid`` (the rendered hotline queues): a caller is not
+    #: let in while no member could be rung (none, or every one unreachable); QUEUESTATUS
+    #: JOINEMPTY and no queue event. False: anybody joins (joinempty = yes).
+    refuse_empty: bool = False
     members: list[Member] = field(default_factory=list)
     callers: list[Entry] = field(default_factory=list)
     completed: int = 0
@@ -256,6 +260,8 @@ class Queues:
             return "UNKNOWN"
         if q.maxlen and len(q.callers) >= q.maxlen:
             return "FULL"
+        if q.refuse_empty and all(m.status == UNAVAILABLE for m in q.members):
+            return "JOINEMPTY"  # app_queue's join_queue: QUEUE_JOINEMPTY, nothing on AMI
         # app_queue's join_queue: before the first caller of lower priority, or at the
         # asked position if no caller of higher priority holds it.
         index = next((i for i, e in enumerate(q.callers)

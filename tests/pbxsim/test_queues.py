@@ -292,3 +292,26 @@ async def test_a_session_that_asks_for_agent_events_gets_those_only(
         assert {"FullyBooted", "Newchannel", "Hangup", "AgentCalled"} <= everything
     finally:
         await agents_only.close()
+
+
+async def test_a_queue_that_refuses_the_empty_lets_no_caller_in_while_nobody_can_be_rung(
+    sim: PbxSimulator, ami: AmiClient,
+) -> None:
+    """``joinempty = unavailable,invalid``: QUEUESTATUS JOINEMPTY, no queue event; a bad
+    setting is refused and changes nothing."""
+    async with aiohttp.ClientSession() as session:
+        async with session.put(f"{sim.control_url}/control/queues/hotline",
+                               json={"refuse_empty": "yes", "maxlen": 3}) as r:
+            assert r.status == 400 and "refuse_empty" in await r.text()
+    assert (sim.queues.queues["hotline"].refuse_empty, sim.queues.queues["hotline"].maxlen) == (
+        False, 0)
+    await configure(sim, refuse_empty=True)
+    start = len(ami.messages)
+    await ami.send("Originate", Channel="Local/hotline@queue-entry/n", Application="Wait",
+                   Data="60", CallerID="Caller <5551234>", Async="true")
+    result = await ami.wait_for(event("UserEvent", UserEvent="QueueResult"), start,
+                                advance=tick(sim))
+    assert result["QueueStatus"] == "JOINEMPTY"
+    assert not [m for m in ami.messages[start:] if m.get("Event", "").startswith("QueueCaller")]
+    await add(ami, AGENTS[0])
+    assert (await queue_call(sim, ami))["Queue"] == "hotline"  # someone to ring: let in
