@@ -42,10 +42,11 @@ class HotlineRoute:
         request = session.request
         number = request.callerid if request.callerid.replace("+", "").isdigit() else ""
         now = self.clock()
+        this_call = self.tracker.arrived_as(request.uniqueid)
         try:
             async with asyncio.timeout(LOOKUP_SECONDS):
                 decision = await self.reads.run(
-                    lambda reader: decide(reader, self.settings, number, now))
+                    lambda reader: decide(reader, self.settings, number, now, this_call))
         except Exception as err:  # noqa: BLE001 - any store trouble: route by default
             log.warning("hotline routing without the store", error=f"{type(err).__name__}")
             decision = default_decision(self.settings, now)

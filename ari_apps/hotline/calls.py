@@ -49,6 +49,8 @@ from callcenter.store.engine import SessionFactory
 
 log = get_logger(__name__)
 MAX_PENDING = 10_000
+#: ``[hotline-entry]``'s UserEvent as a caller arrives, before the greeting.
+ARRIVED = "CallcenterHotline"
 DIAL_OUTCOMES = {"BUSY": CallOutcome.BUSY, "NOANSWER": CallOutcome.NO_ANSWER,
                  "CANCEL": CallOutcome.NO_ANSWER, "CONGESTION": CallOutcome.FAILED,
                  "CHANUNAVAIL": CallOutcome.FAILED}
@@ -90,6 +92,7 @@ class LiveCall:
     no_callback: bool = False  # a consultation's part: its caller is with the agent
     adopted: bool = False  # found talking after a restart: its figures come at its end
     routed_by: str = ""  # fastagi, fallback, dialplan (CALLCENTER_ROUTED_BY)
+    arrived: bool = False  # heard of at [hotline-entry], before any route
 
 
 class CallbackHooks(Protocol):
@@ -204,12 +207,39 @@ class CallTracker:
         if handler is not None:
             await handler(event)
 
+    async def _on_UserEvent(self, event: AmiEvent) -> None:  # noqa: N802 - AMI names
+        """``[hotline-entry]``'s first step, before the greeting: the call is recorded from
+        here, so that a caller gone before the route is called back (the route, or the
+        queue's events, then carry it on)."""
+        uniqueid = event.get("Uniqueid")
+        if (event.get("UserEvent") != ARRIVED or event.get("Stage") != "arrived"
+                or not uniqueid or event.get("CareCall")
+                or uniqueid in self.expected or uniqueid in self.live):
+            return  # another event, a care call's elder, or routed already
+        number = normalise_number(event.get("CallerIDNum"))
+        call = LiveCall(id=event.get("Linkedid") or uniqueid, uniqueid=uniqueid,
+                        number="" if number == "unknown" else number,
+                        queue=self.settings.hotline_default_queue, started_at=self.clock(),
+                        arrived=True)
+        self._own_id(call)
+        self.expect(call)
+        self._save_behind(call, kind=call.kind, direction=CallDirection.INBOUND.value,
+                          caller_number=call.number, called_number=self.settings.sos_caller_id,
+                          caller_kind=call.caller_kind, queue=call.queue,
+                          started_at=call.started_at, details={"uniqueid": uniqueid})
+
+    def arrived_as(self, uniqueid: str) -> str:
+        """The row id of the call heard of on arrival on channel ``uniqueid`` (not yet
+        routed), or ""."""
+        call = self.expected.get(uniqueid) if uniqueid else None
+        return call.id if call is not None and call.arrived else ""
+
     async def _on_QueueCallerJoin(self, event: AmiEvent) -> None:  # noqa: N802 - AMI names
         uniqueid = event.get("Uniqueid")
         call = self.expected.pop(uniqueid, None) or self.live.get(uniqueid)
         now = self.clock()
-        if call is None:  # routed by the fallback script, or a dialplan without routing
-            call = await self._unannounced(event, now)
+        if call is None or call.arrived:  # routed by the fallback script, or a dialplan
+            call = await self._unannounced(event, now)  # without routing
         call.queue, call.queued_at, call.state = event.get("Queue"), now, "waiting"
         call.channel = event.get("Channel")
         call.linkedid = event.get("Linkedid") or call.linkedid
@@ -496,7 +526,7 @@ class CallTracker:
         call.state = "done"
         now = self.clock()
         waited = max(0, int((now - (call.started_at or now)).total_seconds()))
-        if not self.agents.can_take(call.queue or ""):
+        if not call.arrived and not self.agents.can_take(call.queue or ""):
             outcome = CallOutcome.OVERFLOW
         elif waited < self.settings.hotline_short_abandon_seconds:
             outcome = CallOutcome.SHORT_ABANDON

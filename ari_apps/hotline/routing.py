@@ -77,20 +77,22 @@ _ROUTE = Prebuilt(select(
     # By the reversed number and time (ix_calls_caller_tail): by caller_number, each route
     # read every row of three years of calls.
     exists().where(Call.caller_tail == bindparam("tail"), Call.started_at >= bindparam("since"),
-                   Call.kind == CallKind.HOTLINE.value).label("repeat"),
+                   Call.kind == CallKind.HOTLINE.value,
+                   Call.id != bindparam("this_call")).label("repeat"),
 ))
 
 
 async def identify(reader: Reader, number: str, now: datetime,
-                   repeat_window: int) -> tuple[Caller, str]:
+                   repeat_window: int, this_call: str = "") -> tuple[Caller, str]:
     """Who calls from ``number`` (elder's own phone first, then a contact of an elder, then
     a provider; else unknown), and why the call goes first: an open SOS, a high-risk elder,
-    a repeat call; or ""."""
+    a repeat call (another than ``this_call``, whose row may exist from its arrival); or
+    ""."""
     if not number:
         return Caller("unknown", None), ""
     since = now - timedelta(seconds=repeat_window) if repeat_window > 0 else _NEVER
     found = (await reader.fetch(_ROUTE, {"number": number, "tail": number[::-1],
-                                         "since": since}))[0]
+                                         "since": since, "this_call": this_call}))[0]
     if found["elder"] is not None:
         caller = Caller("elder", int(found["elder"]))
         if found["sos"]:
@@ -107,10 +109,12 @@ async def identify(reader: Reader, number: str, now: datetime,
 
 
 async def decide(reader: Reader, settings: Settings, raw_number: str,
-                 now: datetime) -> RoutingDecision:
-    """The routing decision for a call from ``raw_number`` arriving at ``now``."""
+                 now: datetime, this_call: str = "") -> RoutingDecision:
+    """The routing decision for a call from ``raw_number`` arriving at ``now`` (recorded
+    already as ``this_call`` when it was heard of on arrival)."""
     number = normalise_number(raw_number)
-    caller, reason = await identify(reader, number, now, settings.hotline_repeat_window_seconds)
+    caller, reason = await identify(reader, number, now, settings.hotline_repeat_window_seconds,
+                                    this_call)
     opened = is_open(now, settings.hotline_hours, settings.time_zone)
     queue = settings.hotline_default_queue
     if not opened and settings.hotline_after_hours_queue:

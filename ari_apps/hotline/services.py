@@ -38,7 +38,7 @@ log = get_logger(__name__)
 # Newchannel, Newstate and DialBegin follow attended transfers' Local channels (consult.py);
 # QueueMemberStatus frees an agent whose call nobody followed (calls.py).
 CALL_EVENTS = ("QueueCaller*", "Agent*", "QueueMemberStatus", "Hangup", "DialEnd",
-               "Newchannel", "Newstate", "DialBegin")
+               "Newchannel", "Newstate", "DialBegin", "UserEvent")
 MEMBER_EVENTS = "QueueMember*"
 #: Direct connections for call rows: several writes per call, each holding one for a round
 #: trip (two queued the writes of 50 calls a second behind each other).

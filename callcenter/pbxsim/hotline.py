@@ -73,6 +73,10 @@ class HotlineDialplan:
         """``[hotline-entry]``: answer, ask FastAGI, else the classic script, then queue."""
         m = self.model
         m.dialplan(ch, "NoOp", "Hotline call", priority=1)
+        m.dialplan(ch, "UserEvent", "CallcenterHotline,Stage: arrived,CareCall: ...")
+        m.ami_event("UserEvent", {**ch.ami(), "UserEvent": "CallcenterHotline",
+                                  "Stage": "arrived",
+                                  "CareCall": ch.variables.get("CALLCENTER_CARE_CALL", "")})
         if ch.state != "Up":
             m.dialplan(ch, "Answer")
             m.set_state(ch, "Up")

@@ -13,6 +13,7 @@ from ari_apps.hotline.models import Callback
 from ari_apps.hotline.recovery import reconcile
 from callcenter.asterisk import AmiEvent
 from callcenter.calls.models import Call
+from callcenter.pbxsim.objects import CallerId
 from callcenter.pbxsim.people import Person
 from callcenter.pbxsim.queues import Queue
 from callcenter.settings import Settings
@@ -139,6 +140,25 @@ async def test_a_caller_who_hangs_up_during_the_route_is_recorded_and_called_bac
     await hotline.advance(2)
     assert len(await hotline.callbacks()) == 1 and len(await hotline.calls()) == 1
     await hotline.wait_state("agent1", "idle")
+
+
+async def test_a_caller_who_hangs_up_during_the_greeting_is_recorded_and_called_back(
+        hotline: HotlineHarness) -> None:
+    """Gone before the route ever asked: ``[hotline-entry]``'s arrival event is all the
+    product hears of the call before its end."""
+    model = hotline.sim.model
+    ch = model.new_channel("PJSIP/trunk-00000abc", "PJSIP", state="Up", context="hotline-entry",
+                           exten="12349", caller=CallerId(number=ELDER_PHONE))
+    model.ami_event("UserEvent", {**ch.ami(), "UserEvent": "CallcenterHotline",
+                                  "Stage": "arrived", "CareCall": ""})
+    await hotline.until(lambda: hotline.call_row(ch.linkedid))
+    await hotline.advance(3, timers=False)  # the greeting plays
+    hotline.hang_up(ch.id)
+    row = await ended(hotline, ch.linkedid)
+    assert (row.outcome, row.caller_number, row.queue, row.wait_seconds) == (
+        "short_abandon", ELDER_PHONE, "hotline", 3)
+    assert [e.call_id for e in await hotline.until(lambda: callbacks_count(hotline, 1))] == [
+        ch.linkedid]
 
 
 async def test_product_restart_mid_call_keeps_the_record_whole(
