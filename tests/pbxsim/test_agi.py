@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from reference_data import TRACES
-
 from callcenter.asterisk import AgiSession, FastAgiServer
 from callcenter.pbxsim.server import PbxSimulator
-from pbxsim.wire import AmiClient, event
+from pbxsim.wire import AmiClient, event, trace_messages
 
 COMMAND = "SET VARIABLE QUEUE_PRIORITY 5"
 
@@ -14,19 +12,11 @@ COMMAND = "SET VARIABLE QUEUE_PRIORITY 5"
 def recorded_around(command: str) -> list[str]:
     """The AMI events agi-fastagi.txt shows from the command's AGIExecStart to its end."""
     names: list[str] = []
-    fields: dict[str, str] = {}
-    for line in (TRACES / "agi-fastagi.txt").read_text().splitlines():
-        if not line.startswith("< "):
-            continue
-        if line[2:]:
-            key, _, value = line[2:].partition(": ")
-            fields[key] = value
-            continue
-        if "Event" in fields and (names or fields.get("Command") == command):
-            names.append(fields["Event"])
-            if fields["Event"] == "AGIExecEnd":
+    for message in trace_messages("agi-fastagi.txt"):
+        if "Event" in message and (names or message.get("Command") == command):
+            names.append(message["Event"])
+            if message["Event"] == "AGIExecEnd":
                 return names
-        fields = {}
     raise AssertionError(f"{command!r} is not in the trace")
 
 

@@ -15,11 +15,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from reference_data import TRACES
 
 from callcenter.pbxsim.people import Person
 from callcenter.pbxsim.server import PbxSimulator
-from pbxsim.wire import AmiClient, event
+from pbxsim.wire import AmiClient, event, trace_messages
 
 RING = "Local/agent_ring@agents-sim/n"  # rings, never answers
 AGENTS = ["PJSIP/7001", "PJSIP/7002", "PJSIP/7003"]  # answer after 1 s, hang up after 3 s
@@ -92,24 +91,6 @@ def shape(messages: list[dict[str, str]]) -> list[str]:
             continue  # the originate's own DialBegin/DialEnd
         if name in SHAPE:
             out.append(f"{name} {m['DialStatus']}" if "DialStatus" in m else name)
-    return out
-
-
-def trace_messages(name: str) -> list[dict[str, str]]:
-    """The messages Asterisk sent in an AMI transcript, with ``#`` notes as ``Note``."""
-    out: list[dict[str, str]] = []
-    fields: dict[str, str] = {}
-    for line in (TRACES / name).read_text().splitlines():
-        if line.startswith("#"):
-            out.append({"Note": line})
-        elif line.startswith("<"):
-            text = line[2:]
-            if text:
-                key, _, value = text.partition(": ")
-                fields.setdefault(key, value)
-            elif fields:
-                out.append(fields)
-                fields = {}
     return out
 
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import aiohttp
-from reference_data import ARI_API_DOCS
+from reference_data import ARI_API_DOCS, TRACES
 
 from callcenter.pbxsim.ari_schema import AriSchema
 
@@ -191,3 +191,21 @@ class AmiClient:
 def event(name: str, **fields: str) -> Callable[[dict[str, str]], bool]:
     """AMI event matcher."""
     return lambda m: m.get("Event") == name and all(m.get(k) == v for k, v in fields.items())
+
+
+def trace_messages(name: str) -> list[dict[str, str]]:
+    """The messages Asterisk sent in an AMI transcript, with ``#`` notes as ``Note``."""
+    out: list[dict[str, str]] = []
+    fields: dict[str, str] = {}
+    for line in (TRACES / name).read_text().splitlines():
+        if line.startswith("#"):
+            out.append({"Note": line})
+        elif line.startswith("<"):
+            text = line[2:]
+            if text:
+                key, _, value = text.partition(": ")
+                fields.setdefault(key, value)
+            elif fields:
+                out.append(fields)
+                fields = {}
+    return out
