@@ -135,7 +135,7 @@ class KinCalls:
                 call.numbers = [(c.name, c.phone) for c in await kin_contacts(session, elder.id)]
             session.add(Call(id=call.caller[:64], kind=CallKind.CARE.value,
                              direction=CallDirection.INBOUND.value, caller_number=number,
-                             caller_tail=number[::-1], elder_id=call.elder_id,
+                             elder_id=call.elder_id,
                              caller_kind="elder" if elder else "unknown", started_at=self.clock(),
                              recording_name=call.bridge, details={"flow": "kin", "kin": call.id}))
             await event(session, "kin.started", elder_id=call.elder_id,
