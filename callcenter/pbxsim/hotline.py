@@ -73,10 +73,10 @@ class HotlineDialplan:
         """``[hotline-entry]``: answer, ask FastAGI, else the classic script, then queue."""
         m = self.model
         m.dialplan(ch, "NoOp", "Hotline call", priority=1)
-        m.dialplan(ch, "UserEvent", "CallcenterHotline,Stage: arrived,CareCall: ...")
+        care_call = ch.variables.get("CALLCENTER_CARE_CALL", "")
+        m.dialplan(ch, "UserEvent", f"CallcenterHotline,Stage: arrived,CareCall: {care_call}")
         m.ami_event("UserEvent", {**ch.ami(), "UserEvent": "CallcenterHotline",
-                                  "Stage": "arrived",
-                                  "CareCall": ch.variables.get("CALLCENTER_CARE_CALL", "")})
+                                  "Stage": "arrived", "CareCall": care_call})
         if ch.state != "Up":
             m.dialplan(ch, "Answer")
             m.set_state(ch, "Up")
