@@ -286,18 +286,22 @@ class CallTracker:
             await self.callbacks.caller_called(call.number, call.id)
 
     async def adopt(self, caller: AmiEvent, agent_leg: AmiEvent,
-                    agent: AgentState) -> LiveCall | None:
+                    agent: AgentState, row: str | None = None) -> LiveCall | None:
         """A queue call found talking after a restart that no row follows (routed while
-        the product was down): followed from now on (its AgentComplete ends it), from the
-        caller's and the agent leg's CoreShowChannel. None: a row has its id already (an
-        ended call whose caller stayed in ``Queue()`` after a transfer): left alone."""
+        the product was down), or whose open ``row`` never saw the queue: followed from now
+        on (its AgentComplete ends it), from the caller's and the agent leg's
+        CoreShowChannel. None: another row has its id already (an ended call whose caller
+        stayed in ``Queue()`` after a transfer): left alone."""
         now = self.clock()
         call = await self._from_channel(caller, now - _duration(caller.get("Duration")))
-        async with self.sessions() as db:
-            taken = await db.execute(select(Call.id).where(
-                Call.id.in_({call.id, call.uniqueid})).limit(1))
-            if taken.first() is not None:
-                return None
+        if row is not None:
+            call.id = row
+        else:
+            async with self.sessions() as db:
+                taken = await db.execute(select(Call.id).where(
+                    Call.id.in_({call.id, call.uniqueid})).limit(1))
+                if taken.first() is not None:
+                    return None
         call.queue = caller.get("ApplicationData").split(",")[0]
         call.channel, call.linkedid = caller.get("Channel"), caller.get("Linkedid")
         call.state, call.agent, call.adopted = "talking", agent.agent, True

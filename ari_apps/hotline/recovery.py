@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from ari_apps.hotline.agents import AgentState
 from ari_apps.hotline.calls import CallTracker, LiveCall
 from callcenter.asterisk import AmiClient, AmiEvent
 from callcenter.calls.models import Call, CallKind, CallOutcome
@@ -43,29 +44,50 @@ async def reconcile(tracker: CallTracker, ami: AmiClient) -> None:
     for row in rows:
         if row.id not in in_memory:  # followed ones are known; newer ones are not judged
             known[row.id] = _from_row(row)
+    talking = _talking_in_queues(tracker, listed)
     for call in known.values():
+        found = talking.get(call.uniqueid)
+        if (found is not None and call.answered_at is None and call.parent_id is None
+                and call.kind == CallKind.HOTLINE.value):
+            # Its row never saw the queue (heard of on arrival, or routed) and an agent took
+            # it while the product was down: taken up as talking, under that row.
+            tracker.expected.pop(call.uniqueid, None)
+            tracker.live.pop(call.uniqueid, None)
+            await tracker.adopt(*found, row=call.id)
+            continue
         await _reconciled(tracker, call, call.uniqueid in entries, call.uniqueid in channels)
-    await _adopt(tracker, listed)
+    await _adopt(tracker, talking)
     log.info("hotline calls reconciled", open_rows=len(rows), live=len(tracker.live))
 
 
-async def _adopt(tracker: CallTracker, listed: list[AmiEvent]) -> None:
-    """Follow the answered queue calls no row stands for (see the module's docstring)."""
-    followed = {c.uniqueid for c in [*tracker.live.values(), *tracker.expected.values(),
-                                     *tracker.outside.values()]}
+Talking = dict[str, tuple[AmiEvent, AmiEvent, AgentState]]
+
+
+def _talking_in_queues(tracker: CallTracker, listed: list[AmiEvent]) -> Talking:
+    """Each queue caller bridged with one known agent's leg, by the caller's uniqueid."""
     legs: dict[str, list[AmiEvent]] = {}
     for channel in listed:
         if channel.get("Application") == "AppQueue" and channel.get("BridgeId"):
             legs.setdefault(channel.get("BridgeId"), []).append(channel)
+    talking: Talking = {}
     for caller in listed:
         bridge = caller.get("BridgeId")
-        if caller.get("Application") != "Queue" or not bridge \
-                or caller.get("Uniqueid") in followed or len(legs.get(bridge, [])) != 1:
+        if caller.get("Application") != "Queue" or not bridge or len(legs.get(bridge, [])) != 1:
             continue
         leg = legs[bridge][0]
         agent = tracker.agents.by_channel(leg.get("Channel"))
         if agent is not None:
-            await tracker.adopt(caller, leg, agent)
+            talking[caller.get("Uniqueid")] = (caller, leg, agent)
+    return talking
+
+
+async def _adopt(tracker: CallTracker, talking: Talking) -> None:
+    """Follow the answered queue calls no row stands for (see the module's docstring)."""
+    followed = {c.uniqueid for c in [*tracker.live.values(), *tracker.expected.values(),
+                                     *tracker.outside.values()]}
+    for uniqueid, found in talking.items():
+        if uniqueid not in followed:
+            await tracker.adopt(*found)
 
 
 def _from_row(row: Call) -> LiveCall:

@@ -4,6 +4,7 @@ contract, and records that survive restarts of the product and of Asterisk."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -315,6 +316,31 @@ async def test_a_talking_caller_whose_id_has_a_row_already_is_not_taken_up(
         row = await again.call_row(call_id)
         assert row is not None and row.outcome == "transferred" and row.agent is None
         assert len(await again.calls()) == 1
+    finally:
+        await close_harness(again)
+
+
+async def test_a_call_heard_of_on_arrival_and_answered_while_the_product_was_down_is_taken_up(
+        hotline: HotlineHarness, settings: Settings, sessions: SessionFactory,
+        tmp_path: Path, seeded: Seeded) -> None:
+    """Its open row (written as the caller arrived, before the product went down) never
+    saw the queue: the restart takes the call up under that row, not as an abandon."""
+    channel = await answered_while_down(hotline)
+    call_id = hotline.linkedid(channel)
+    await hotline.service.store.save_call(call_id, kind="hotline", direction="inbound",
+                                          caller_number=ELDER_PHONE, queue="hotline",
+                                          started_at=sim_now(hotline.sim) - timedelta(seconds=3),
+                                          details={"uniqueid": channel})
+    again = await open_harness(hotline.sim, hotline_settings(settings, hotline.sim, tmp_path),
+                               sessions, tmp_path / "second")
+    try:
+        await again.wait_state("agent1", "in_call")
+        await again.advance(3, timers=False)
+        again.hang_up(channel)
+        row = await ended(again, call_id)
+        assert (row.outcome, row.agent, row.elder_id) == ("answered", "agent1", seeded.elder_id)
+        assert row.details["routed_by"] == "fallback" and row.details["adopted"] is True
+        assert await again.callbacks() == [] and len(await again.calls()) == 1
     finally:
         await close_harness(again)
 
