@@ -162,6 +162,18 @@ class CareCalls:
             await self._end(call, CareResult.FAILED,
                             f"Asterisk refused the originate: {err.status} {err.message}",
                             cause=f"ari-{err.status}")
+            return
+        await self._dialled(call)
+
+    async def _dialled(self, call: CareCall) -> None:
+        """Asterisk took the originate: a process that takes this attempt back and finds no
+        channel knows it may have rung (a failed attempt), not that it never went out."""
+        try:
+            async with self.store_slots, self.sessions.begin() as session:
+                await session.execute(update(Call).where(Call.id == call.id).values(
+                    dialled_at=self.clock()))
+        except Exception as err:  # noqa: BLE001 - the call goes on; only a take-back reads it
+            log.warning("care call's dialling not stored", call=call.id, error=repr(err))
 
     async def _prepare_greeting(self, call: CareCall) -> None:
         target = call.target

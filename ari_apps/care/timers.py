@@ -18,7 +18,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from ari_apps.care.broadcasts import stop_reason
 from ari_apps.care.dialler import Dialler, Job, trunk_of
@@ -170,6 +170,9 @@ class CallTimers:
                 target = await target_of(session, task) if task is not None else None
             async with self.sessions() as session:
                 row = await session.get(Call, ident)
+            if row is not None and row.dialled_at is None and not row.disposition:
+                await self._place_again(task_id, attempt, ident)
+                return
             if row is not None and row.disposition:  # answered, then its process stopped
                 end = AttemptEnd(task_id, attempt, ident, CareResult(row.disposition),
                                  row.note, row.answered_at)
@@ -186,6 +189,27 @@ class CallTimers:
         if call is not None:
             await self.calls.resume(call, channel.state)
         await self.scheduler.schedule(WATCH_KIND, key, again)
+
+    async def _place_again(self, task_id: str, attempt: int, ident: str) -> None:
+        """An attempt written whose originate Asterisk never took (its process stopped in
+        between): no call was made, so the same attempt is placed now, not counted failed."""
+        async with self.sessions.begin() as session:
+            row = (await session.execute(
+                update(CareTask).where(CareTask.id == task_id, CareTask.attempts == attempt,
+                                       CareTask.state == TaskState.CALLING.value)
+                .values(attempts=attempt - 1, state=TaskState.QUEUED.value, owner=None,
+                        updated_at=utcnow())
+                .returning(CareTask.elder_id))).first()
+            if row is None:  # another process got there first
+                return
+            await session.execute(delete(Call).where(Call.id == ident,
+                                                     Call.dialled_at.is_(None)))
+            await event(session, "call.not_dialled", elder_id=row[0], task=task_id,
+                        detail={"attempt": attempt,
+                                "why": "its process stopped before Asterisk took the call"})
+        log.info("care call never dialled by a process that stopped: placed again",
+                 task=task_id, attempt=attempt)
+        await self.queue(task_id, attempt)
 
     # -- the heartbeat: this process still holds its queued calls ----------------------------
 

@@ -98,6 +98,9 @@ class Call(Base):
     care_call_id: Mapped[str | None] = mapped_column(String(64), index=True)
     started_at: Mapped[datetime] = mapped_column(default=utcnow)
     queued_at: Mapped[datetime | None] = mapped_column()
+    #: When Asterisk took the originate of a call the product placed (a care call): from
+    #: then on it may ring. Unset on a care call's row, the attempt never reached the PBX.
+    dialled_at: Mapped[datetime | None] = mapped_column()
     answered_at: Mapped[datetime | None] = mapped_column()
     ended_at: Mapped[datetime | None] = mapped_column()
     wait_seconds: Mapped[int] = mapped_column(Integer, default=0)

@@ -195,13 +195,20 @@ class Calls:
 
     async def _after_answer(self, leg: Leg, person: Person, target: Channel) -> None:
         elapsed = 0.0
-        if person.dtmf:
-            await self.clock.sleep(person.dtmf_after)
-            elapsed = person.dtmf_after
+        press_at = person.dtmf_after if person.dtmf else None
+        hangup_at = person.hangup_after
+        while press_at is not None:  # the first press comes even after the hang-up's time
+            await self.clock.sleep(max(0.0, press_at - elapsed))
+            if leg.ch.gone:
+                return
+            elapsed = press_at
             for digit in person.dtmf:
                 self.dtmf(leg.ch, digit)
-        if person.hangup_after is not None:
-            await self.clock.sleep(max(0.0, person.hangup_after - elapsed))
+            press_at = elapsed + person.dtmf_again if person.dtmf_again else None
+            if press_at is not None and hangup_at is not None and press_at >= hangup_at:
+                press_at = None
+        if hangup_at is not None:
+            await self.clock.sleep(max(0.0, hangup_at - elapsed))
             if person.dialplan_apps and leg.far is not None:
                 self.model.dialplan(leg.far, "Hangup")
             self.hangup(target, 16)

@@ -17,6 +17,9 @@ class Person:
     hangup_after: float | None = None  # seconds after answering; None: stays on the line
     dtmf: str = ""  # digits pressed after answering
     dtmf_after: float = 1.0
+    #: Press the digits again every so many seconds while on the line, as someone asked the
+    #: question again does (None: once).
+    dtmf_again: float | None = None
     # The [people] extensions of the traces' dialplan name the apps they run, which show
     # in ChannelDialplan events; PJSIP parties have no dialplan.
     dialplan_apps: bool = False
@@ -25,27 +28,29 @@ class Person:
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Person:
         """Build from the control API's JSON (unknown keys are an error)."""
-        allowed = {"behaviour", "ring_seconds", "hangup_after", "dtmf", "dtmf_after"}
+        allowed = {"behaviour", "ring_seconds", "hangup_after", "dtmf", "dtmf_after",
+                   "dtmf_again"}
         extra = set(data) - allowed
         if extra:
             raise ValueError(f"unknown fields: {', '.join(sorted(extra))}")
         behaviour = str(data.get("behaviour", "answer"))
         if behaviour not in ("answer", "busy", "noanswer", "congestion"):
             raise ValueError("behaviour must be answer, busy, noanswer or congestion")
-        hangup = data.get("hangup_after")
+        hangup, again = data.get("hangup_after"), data.get("dtmf_again")
         return cls(
             behaviour=behaviour,  # type: ignore[arg-type]
             ring_seconds=float(data.get("ring_seconds", 0) or 0),  # type: ignore[arg-type]
             hangup_after=None if hangup is None else float(hangup),  # type: ignore[arg-type]
             dtmf=str(data.get("dtmf", "")),
             dtmf_after=float(data.get("dtmf_after", 1.0)),  # type: ignore[arg-type]
+            dtmf_again=None if again is None else float(again),  # type: ignore[arg-type]
         )
 
     def to_json(self) -> dict[str, object]:
         """The control API's view."""
         return {"behaviour": self.behaviour, "ring_seconds": self.ring_seconds,
                 "hangup_after": self.hangup_after, "dtmf": self.dtmf,
-                "dtmf_after": self.dtmf_after}
+                "dtmf_after": self.dtmf_after, "dtmf_again": self.dtmf_again}
 
 
 def _dp(**kw: object) -> Person:

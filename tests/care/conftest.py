@@ -249,7 +249,9 @@ async def restarted_mid_way(sim: PbxSimulator, settings: Settings, sessions: Ses
     tuned = care_settings(settings, sim, care_max_per_trunk=2, care_calls_per_second=1.0)
     first = await open_care(sim, tuned, sessions, elders, tmp_path)
     for number in ALL_PHONES:
-        first.person(number, ring=15, dtmf="1", dtmf_after=20)
+        # A key pressed while no process listens is lost; asked again after the restart,
+        # the elder presses again (simulated time runs on while a loaded machine lags).
+        first.person(number, ring=15, dtmf="1", dtmf_after=20, dtmf_again=10)
     started = await start(first)
 
     await first.until(lambda: first.placed(3), limit=300)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -12,6 +13,7 @@ from ari_apps.care.exceptions import QuietHours
 from ari_apps.care.models import CareHours, CarePlan, CareTask, TaskState
 from ari_apps.care.services import WATCH_KIND, layout_day, local_day
 from callcenter.bus import BusMessage
+from callcenter.calls.models import Call
 from callcenter.pbxsim.server import PbxSimulator
 from callcenter.scheduler import Timer
 from callcenter.scheduler.models import ScheduledTimer
@@ -202,3 +204,78 @@ async def test_elders_living_alone_or_disabled_get_a_default_daily_wellbeing_cal
     await layout_day(care.sessions, care.settings, day)  # a second run changes nothing
     async with care.sessions() as session:
         assert len(list((await session.execute(select(CareTask))).scalars())) == 7
+
+
+async def _stopped_after(first: CareHarness, task_id: str) -> None:
+    """Stop ``first`` once it holds ``task_id``'s first attempt (its calls row written)."""
+    await first.until(lambda: _calling(first, task_id), limit=60)
+    await close_care(first)
+
+
+async def _calling(care: CareHarness, task_id: str) -> bool:
+    return (await care.task(task_id)).state == TaskState.CALLING.value
+
+
+async def test_an_attempt_its_process_wrote_but_never_dialled_is_dialled_as_that_attempt(
+    sim: PbxSimulator, settings: Settings, sessions: SessionFactory, elders: Elders,
+    tmp_path: Path,
+) -> None:
+    # The process stops between writing the attempt and Asterisk taking its originate
+    # (here the request never gets through). Counted as a call "lost with the process",
+    # the attempt was used up: a failed call that never rang, and the elder was called on
+    # the next attempt, after the retry delay.
+    tuned = care_settings(settings, sim)
+    first = await open_care(sim, tuned, sessions, elders, tmp_path)
+    first.person(ELDER_PHONE, ring=3, dtmf="1", dtmf_after=2)
+    never = asyncio.Event()
+
+    async def stuck(*_args: object, **_kw: object) -> None:
+        await never.wait()
+
+    first.client.channels.originate = stuck  # type: ignore[method-assign]
+    task_id = await first.call_now()
+    await _stopped_after(first, task_id)
+    second = await open_care(sim, tuned, sessions, elders, tmp_path)
+    try:
+        await second.until(lambda: second.done(task_id), limit=300)
+        found = await second.task(task_id)
+        assert (found.result, found.attempts) == ("answered_well", 1)
+        calls = await second.calls_of(task_id)
+        assert [(c.id, c.disposition) for c in calls] == [(f"care-{task_id}-1", "answered_well")]
+        assert second.originated(ELDER_PHONE) == [f"care-{task_id}-1"]
+        assert "call.not_dialled" in await second.timeline(elders.wang[1])
+    finally:
+        await close_care(second)
+
+
+async def test_a_dialled_attempt_that_vanished_with_its_process_counts_as_failed(
+    sim: PbxSimulator, settings: Settings, sessions: SessionFactory, elders: Elders,
+    tmp_path: Path,
+) -> None:
+    # Asterisk took the originate; the call was gone (here hung up) by the time a second
+    # process looked. Whether it rang or was answered is unknown: that attempt failed, and
+    # the next one follows after the retry delay.
+    tuned = care_settings(settings, sim, care_retry_delays=[60.0])
+    first = await open_care(sim, tuned, sessions, elders, tmp_path)
+    first.person(ELDER_PHONE, ring=100)
+    task_id = await first.call_now()
+    ident = f"care-{task_id}-1"
+
+    async def dialled() -> bool:
+        async with sessions() as session:
+            row = await session.get(Call, ident)
+            return row is not None and row.dialled_at is not None
+
+    await first.until(dialled, limit=30)
+    await close_care(first)
+    sim.calls.hangup(sim.model.channels[ident], 16)
+    first.person(ELDER_PHONE, ring=3, dtmf="1", dtmf_after=2)
+    second = await open_care(sim, tuned, sessions, elders, tmp_path)
+    try:
+        await second.until(lambda: second.done(task_id), limit=300)
+        calls = await second.calls_of(task_id)
+        assert [(c.id, c.disposition) for c in calls] == [
+            (ident, "failed"), (f"care-{task_id}-2", "answered_well")]
+        assert calls[0].details["reason"] == "the call was lost with the process that placed it"
+    finally:
+        await close_care(second)

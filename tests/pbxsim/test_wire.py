@@ -126,6 +126,26 @@ async def test_scripted_number_answers_after_ringing_and_presses_dtmf(
     assert dtmf["digit"] == "1"
 
 
+async def test_a_scripted_number_presses_again_while_on_the_line_and_not_after(
+        sim: PbxSimulator, ari: AriClient) -> None:
+    sim.set_person("5550001", Person(behaviour="answer", dtmf="1", dtmf_after=2,
+                                     dtmf_again=5, hangup_after=14))
+    _, ch = await ari.request("POST", "/channels", endpoint="PJSIP/5550001@trunk", app="callcenter")
+    await ari.wait_for(of_type("StasisStart", ch["id"]), advance=lambda: sim.advance(0.5))
+    await ari.wait_for(of_type("ChannelDestroyed", ch["id"]), advance=lambda: sim.advance(1))
+    await sim.advance(20)
+    pressed = [e["digit"] for e in ari.events
+               if e["type"] == "ChannelDtmfReceived" and e["channel"]["id"] == ch["id"]]
+    assert pressed == ["1", "1", "1"]  # at 2, 7 and 12 s; it hangs up at 14
+
+
+def test_a_person_from_the_control_api_may_press_again_and_nothing_else() -> None:
+    person = Person.from_json({"dtmf": "1", "dtmf_again": 8})
+    assert (person.dtmf_again, person.to_json()["dtmf_again"]) == (8.0, 8.0)
+    with pytest.raises(ValueError, match="unknown fields: dtmf_every"):
+        Person.from_json({"dtmf": "1", "dtmf_every": 8})
+
+
 async def test_control_api_injects_a_call_into_stasis(sim: PbxSimulator, ari: AriClient) -> None:
     async with aiohttp.ClientSession() as session:
         async with session.post(f"{sim.control_url}/control/calls",
