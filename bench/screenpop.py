@@ -3,9 +3,11 @@ against a bare relay in the same run.
 
 Each path is timed from the moment its AMI ``AgentCalled`` is written to the moment the
 agent's WebSocket receives the frame. The simulators and the calls run in a process of
-their own (bench/screenpop_pbx.py), which notes when it writes each ``AgentCalled``; this
-process holds the sockets and notes when each frame arrives (``time.perf_counter``: one
-monotonic clock for every process of the machine).
+their own (bench/screenpop_pbx.py), which notes when it writes each ``AgentCalled``
+(``time.perf_counter``: one monotonic clock for every process of the machine); this process
+holds the sockets, and each frame's time is when the kernel received its last byte at the
+console's socket (bench/stamped_ws.py), not when this process got round to reading it: a
+console is a browser on the agent's own computer, which the server's load does not delay.
 
 - ``bare relay``: ``AgentCalled`` → bench/screenpop_floor.py (reads AMI, writes the event
   to the named agent's WebSocket; no login, no store, no bus).
@@ -43,6 +45,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,8 +54,10 @@ import aiohttp
 import orjson
 from sqlalchemy import func, select, text
 
+from bench import stamped_ws
 from bench.screenpop_floor import RAW_AUDIENCE
 from bench.screenpop_pbx import paced
+from bench.stamped_ws import StampedSocket
 from bench.web import BENCH_SECRET, login, prepare_database, wait_ready
 from callcenter.bus import BusMessage
 from callcenter.bus.redis import RedisBus
@@ -92,11 +97,11 @@ class Path_:
 
     sending: bool = True
 
-    def got(self, call_id: str) -> None:
-        """A frame for ``call_id`` (its send time may be learnt after: the PBX's process
-        reports its send times when the path has run)."""
+    def got(self, call_id: str, at: float) -> None:
+        """A frame for ``call_id``, received at ``at`` (its send time may be learnt after:
+        the PBX's process reports its send times when the path has run)."""
         if call_id not in self.received:
-            self.received[call_id] = time.perf_counter()
+            self.received[call_id] = at
             self._check()
 
     def _check(self) -> None:
@@ -195,13 +200,13 @@ def start_floor(ami_port: int, port: int) -> subprocess.Popen[bytes]:
         cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
 
 
-async def listen(socket: aiohttp.ClientWebSocketResponse, path: Path_, key: str) -> None:
-    async for frame in socket:
-        if frame.type != aiohttp.WSMsgType.TEXT:
-            continue
-        message = orjson.loads(frame.data)
+def listener(path: _Fan, key: str) -> Callable[[str, float], None]:
+    """A console socket's text frames: each pop counts for its call, at its receive time."""
+    def on_text(text: str, at: float) -> None:
+        message = orjson.loads(text)
         if message["topic"] in ("screenpop.show", "agent.called"):
-            path.got(str(message["payload"][key]))
+            path.got(str(message["payload"][key]), at)
+    return on_text
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -274,7 +279,7 @@ async def run(args: argparse.Namespace) -> None:
              "product from the bus": Path_("product from the bus"),
              "bare relay alongside": Path_("bare relay alongside")}
     base, relay = f"http://127.0.0.1:{args.port}", f"http://127.0.0.1:{args.port + 10}"
-    listeners: list[asyncio.Task[None]] = []
+    sockets: list[StampedSocket] = []
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             await wait_ready(http, base, procs[0])
@@ -282,31 +287,32 @@ async def run(args: argparse.Namespace) -> None:
             agents = [f"pagent{n}" for n in range(args.consoles)]
             limit = asyncio.Semaphore(50)
 
-            async def open_product(agent: str) -> aiohttp.ClientWebSocketResponse:
+            both = _Fan([paths["product"], paths["product from the bus"]])
+            relays = _Fan([paths["bare relay"], paths["bare relay alongside"]])
+
+            async def open_product(agent: str) -> StampedSocket:
                 async with limit:
                     token = await login(http, base, agent, PASSWORD)
-                    return await http.ws_connect(f"{base}/ws", headers={
-                        "Origin": base, "Cookie": f"cc_session={token}"})
+                    return await StampedSocket.connect(
+                        f"{base}/ws", listener(both, "call_id"),
+                        {"Origin": base, "Cookie": f"cc_session={token}"})
 
             started = time.perf_counter()
             product_sockets = await asyncio.gather(*(open_product(a) for a in agents))
-            relay_sockets = []
+            sockets.extend(product_sockets)
+            relay_sockets: list[StampedSocket] = []
             for agent in agents:
                 async with asyncio.timeout(30):
                     while True:
                         try:
-                            relay_sockets.append(await http.ws_connect(f"{relay}/ws?agent={agent}"))
+                            relay_sockets.append(await StampedSocket.connect(
+                                f"{relay}/ws?agent={agent}", listener(relays, "Linkedid")))
+                            sockets.append(relay_sockets[-1])
                             break
-                        except aiohttp.ClientConnectionError:
+                        except OSError:
                             await asyncio.sleep(0.2)  # the relay is still starting
             print(f"{len(product_sockets)} consoles logged in and connected to the product, "
                   f"{len(relay_sockets)} to the bare relay, in {time.perf_counter() - started:.0f} s")
-            both = [paths["product"], paths["product from the bus"]]
-            for socket in product_sockets:
-                listeners.append(asyncio.create_task(listen(socket, _Fan(both), "call_id")))
-            for socket in relay_sockets:
-                listeners.append(asyncio.create_task(listen(
-                    socket, _Fan([paths["bare relay"], paths["bare relay alongside"]]), "Linkedid")))
 
             ids = itertools.count(1)
             for _ in range(args.rounds):
@@ -319,6 +325,9 @@ async def run(args: argparse.Namespace) -> None:
                                 args.seconds, ids)
             print(f"{args.consoles} consoles, {args.rate:.0f} calls/s for {args.seconds:.0f} s "
                   f"per path, {args.rounds} round(s), each path in turn")
+            print(f"frames timed by the kernel as they reached the console's socket: "
+                  f"{stamped_ws.counts['kernel']}; timed as read (no stamp): "
+                  f"{stamped_ws.counts['read']}")
             known, rows = await identified(url, list(paths["product"].sent))
             print(f"the product's call rows: {rows} of {len(paths['product'].sent)} calls, "
                   f"{known} of them from an elder it identified by number")
@@ -336,11 +345,9 @@ async def run(args: argparse.Namespace) -> None:
                               f"{_percentile(lat, .99) / _percentile(alongside, .99):5.2f}×")
                 print(f"  {name:<22} p50 {_percentile(lat, .5):6.2f} ms  p99 "
                       f"{_percentile(lat, .99):6.2f} ms  ({len(lat)} frames, {lost} lost){ratio}")
-            for socket in [*product_sockets, *relay_sockets]:
-                await socket.close()
     finally:
-        for task in listeners:
-            task.cancel()
+        for socket in sockets:
+            socket.close()
         await bus.close()
         for proc in procs:
             proc.send_signal(signal.SIGINT)
@@ -365,9 +372,9 @@ class _Fan:
     def __init__(self, paths: list[Path_]) -> None:
         self.paths = paths
 
-    def got(self, call_id: str) -> None:
+    def got(self, call_id: str, at: float) -> None:
         for path in self.paths:
-            path.got(call_id)
+            path.got(call_id, at)
 
 
 def main() -> None:
