@@ -22,7 +22,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ari_apps.screenpop.services import CALLER_KINDS, PopFacts, assemble, degraded_pop, read_facts
+from ari_apps.screenpop.services import (
+    CALLER_KINDS,
+    PopFacts,
+    around,
+    degraded_pop,
+    pop_of,
+    read_facts,
+)
 from ari_apps.screenpop.store import PopStore
 from callcenter.bus import BusMessage
 from callcenter.logs import get_logger
@@ -76,6 +83,13 @@ class Ahead:
     caller: tuple[Any, ...]  # what they were read for (a ringing for another caller reads anew)
     facts: asyncio.Future[PopFacts]
     at: float  # loop time
+    #: The pop's caller part (services.around), built as the facts came in: a ringing
+    #: then only adds its own few fields.
+    part: dict[str, Any] | None = None
+
+    def build(self, now: datetime) -> None:
+        if self.facts.done() and not self.facts.cancelled() and self.facts.exception() is None:
+            self.part = around(self.facts.result(), now)
 
 
 def _caller(message: dict[str, Any]) -> tuple[Any, ...]:
@@ -217,7 +231,7 @@ class PopRelay:
                 or not self._user_ids([agent])):
             return False
         self._stopped.pop((call_id, agent), None)  # rung again after a round without answer
-        self._show(ringing, agent, call_id, ahead.facts.result())
+        self._show(ringing, agent, call_id, ahead.facts.result(), ahead.part)
         return True
 
     def _read_ahead(self, routed: dict[str, Any]) -> None:
@@ -229,7 +243,9 @@ class PopRelay:
             _remember(self._routes, str(routed["uniqueid"]), routed, AHEAD)
         task = loop.create_task(self.facts_for(routed), name=f"screenpop-ahead-{call_id}")
         task.add_done_callback(_retrieved)
-        _remember(self._ahead, call_id, Ahead(_caller(routed), task, loop.time()), AHEAD)
+        ahead = Ahead(_caller(routed), task, loop.time())
+        task.add_done_callback(lambda _task: ahead.build(self._clock()))
+        _remember(self._ahead, call_id, ahead, AHEAD)
 
     async def handle(self, message: BusMessage) -> None:
         """Apply one message: a ringing pop goes out at once; every change of the pop rows
@@ -365,7 +381,7 @@ class PopRelay:
             except Exception:  # noqa: BLE001 - any store trouble (driver, network): read again below
                 pass
             else:
-                shown = self._show(ringing, agent, call_id, facts)
+                shown = self._show(ringing, agent, call_id, facts, ahead.part)
                 if loop.time() - ahead.at <= FRESH_SECONDS:
                     return
         try:
@@ -379,13 +395,14 @@ class PopRelay:
             return
         done = loop.create_future()
         done.set_result(facts)
-        _remember(self._ahead, call_id, Ahead(_caller(ringing), done, loop.time()), AHEAD)
-        if shown is None or assemble(ringing, facts, self._clock()) != shown:
-            self._show(ringing, agent, call_id, facts)
+        part = around(facts, self._clock())
+        _remember(self._ahead, call_id, Ahead(_caller(ringing), done, loop.time(), part), AHEAD)
+        if shown is None or pop_of(ringing, part) != shown:
+            self._show(ringing, agent, call_id, facts, part)
 
     def _show(self, ringing: dict[str, Any], agent: str, call_id: str,
-              facts: PopFacts) -> dict[str, Any]:
-        pop = assemble(ringing, facts, self._clock())
+              facts: PopFacts, part: dict[str, Any] | None = None) -> dict[str, Any]:
+        pop = pop_of(ringing, part if part is not None else around(facts, self._clock()))
         self._send_pop(pop, agent, call_id)
         return pop
 

@@ -181,6 +181,33 @@ def degraded_pop(ringing: dict[str, Any]) -> dict[str, Any]:
 
 def assemble(ringing: dict[str, Any], facts: PopFacts, now: datetime) -> dict[str, Any]:
     """The pop an agent sees, from the ringing message and the facts around the caller."""
+    return pop_of(ringing, around(facts, now))
+
+
+def pop_of(ringing: dict[str, Any], part: dict[str, Any]) -> dict[str, Any]:
+    """The pop from the ringing message and the caller's part (:func:`around`): what is
+    left to do when the phone rings."""
+    why: list[dict[str, Any]] = []
+    if ringing.get("care_call"):  # the elder pressed 2 on a care call: the first thing to say
+        why.append({"kind": "care", "care_call": str(ringing["care_call"]),
+                    "text": str(ringing.get("care_reason") or "")})
+    if ringing.get("reason") and not ringing.get("care_call"):
+        why.append({"kind": "routing", "text": str(ringing["reason"])})
+    return {
+        "call_id": ringing["call_id"], "queue": ringing.get("queue") or "",
+        "state": "ringing", "rung_at": ringing.get("rung_at"),
+        "caller": {"number": mask(str(ringing.get("caller_number") or "")),
+                   "kind": ringing.get("caller_kind") or "unknown",
+                   "priority": ringing.get("priority") or 0},
+        **part,
+        "why": [*why, *part["why"]],
+    }
+
+
+def around(facts: PopFacts, now: datetime) -> dict[str, Any]:
+    """The caller's part of a pop (their card, contacts, last calls, incidents, open work,
+    and what in them may be why they call): the same for every ring of a call, so it is
+    built as the facts are read, before the phone rings."""
     card = facts.card
     by_kind: dict[str, list[Any]] = {}
     for row in facts.rows:
@@ -198,24 +225,13 @@ def assemble(ringing: dict[str, Any], facts: PopFacts, now: datetime) -> dict[st
                       key=lambda r: (_ROLE_ORDER.get(str(r["a"]), 9), r["n"] or 0))
     incidents = sorted(by_kind.get("incident", []), key=lambda r: str(_iso(r["at"])), reverse=True)
     why: list[dict[str, Any]] = []
-    if ringing.get("care_call"):  # the elder pressed 2 on a care call: the first thing to say
-        why.append({"kind": "care", "care_call": str(ringing["care_call"]),
-                    "text": str(ringing.get("care_reason") or "")})
-    if ringing.get("reason") and not ringing.get("care_call"):
-        why.append({"kind": "routing", "text": str(ringing["reason"])})
-    open_sos = [r for r in incidents if r["c"] == "active"]
-    for row in open_sos:
+    for row in (r for r in incidents if r["c"] == "active"):
         why.append({"kind": "open_sos", "incident": row["a"], "url": f"/incidents/{row['a']}",
                     "at": _iso(row["at"])})
     for row in by_kind.get("abandon", [])[:1]:
         why.append({"kind": "recent_abandon", "call": row["a"], "at": _iso(row["at"]),
                     "wait_seconds": row["n"]})
     return {
-        "call_id": ringing["call_id"], "queue": ringing.get("queue") or "",
-        "state": "ringing", "rung_at": ringing.get("rung_at"),
-        "caller": {"number": mask(str(ringing.get("caller_number") or "")),
-                   "kind": ringing.get("caller_kind") or "unknown",
-                   "priority": ringing.get("priority") or 0},
         "elder": elder,
         "why": why,
         "contacts": [{"role": r["a"], "name": r["b"], "relation": r["c"] or "",

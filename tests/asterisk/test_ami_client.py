@@ -7,9 +7,11 @@ from collections.abc import AsyncIterator
 
 import pytest
 from ami_replay import AmiReplayServer, load_ami
+from panoramisk.message import Message
 from structlog.testing import capture_logs
 
 from callcenter.asterisk import AmiActionError, AmiClient, AmiError, AmiEvent, Backoff
+from callcenter.asterisk.ami.protocol import parse_message
 
 WAIT = 5.0
 
@@ -205,3 +207,40 @@ async def test_unparseable_ami_bytes_are_logged_and_later_events_still_dispatche
     assert len(excerpts[2]) < 200 and garbage[2]["size"] == 5000
     assert any(r["excerpt"] == "Event: Trunc" and r["reason"] == "truncated at disconnect"
                for r in garbage)
+
+
+def _wire_messages() -> list[str]:
+    """Every message Asterisk sent in the recorded AMI transcripts, as its wire text."""
+    texts: list[str] = []
+    for name in ("ami-originate.txt", "ami-queue-answered.txt", "ami-queue-abandoned.txt"):
+        greeting, steps = load_ami(name)
+        for reply in [greeting, *(step.reply for step in steps)]:
+            texts.extend(block.strip() for block in reply.split("\r\n\r\n") if block.strip())
+    return texts
+
+
+ODD_MESSAGES = [
+    "Response: Follows\r\nActionID: 7\r\nPrivilege: Command\r\nline one\r\nline two\r\n--END COMMAND--",
+    "Response: Fail\r\nActionID: 8\r\n\r\nMessage: gone",
+    "Event: VarSet\r\nChanVariable: A=1\r\nChanVariable: B=2\r\nChanVariable: C=3",
+    "Event: AGIExecEnd\r\nResult: 200%20result%3D1%20",
+    "Event: Odd\r\nevent: lower\r\nEVENT: upper\r\nno colon here\r\nEmpty: \r\nSpaced:  two",
+    "Message: neither an event nor a response",
+    "EVENT: shouted\r\nPrivilege: call,all",
+    "response: Success\r\nActionID: 9",
+    "Response: Success\r\nContent: a header of that name\r\nX: y: z",
+]
+
+
+def test_an_ami_message_parses_as_panoramisk_parses_it() -> None:
+    texts = [*_wire_messages(), *ODD_MESSAGES]
+    assert len(texts) > 100
+    for text in texts:
+        ours, theirs = parse_message(text), Message.from_line(text)
+        if theirs is None:
+            assert ours is None, text
+            continue
+        assert ours is not None, text
+        assert list(ours.items()) == list(theirs.items()), text
+        assert (ours.manager, ours.content, ours.id, ours.action_id, ours.success) == (
+            theirs.manager, theirs.content, theirs.id, theirs.action_id, theirs.success), text
