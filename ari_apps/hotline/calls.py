@@ -147,12 +147,16 @@ class CallTracker:
                 care_call: str = "", care_reason: str = "") -> LiveCall:
         """The FastAGI route decided: the call it makes, announced at once
         (``hotline.call.routed``), so that the consoles read the pop's facts while the
-        route still sets the channel's variables. :meth:`routed` follows."""
+        route still sets the channel's variables. :meth:`routed` follows. A call heard of
+        on arrival keeps its arrival as its start: the greeting is part of the call."""
+        arrival = self.expected.get(uniqueid)
+        started = (arrival.started_at if arrival is not None and arrival.arrived
+                   and arrival.started_at is not None else self.clock())
         call = LiveCall(id=linkedid or uniqueid, uniqueid=uniqueid,
                         number=normalise_number(number), caller_kind=decision.caller_kind,
                         elder_id=decision.elder_id, reason=decision.reason,
                         priority=decision.priority, queue=decision.queue,
-                        started_at=self.clock(), care_call=care_call,
+                        started_at=started, care_call=care_call,
                         care_reason=care_reason if care_call else "",
                         routed_by=decision.routed_by)
         self._own_id(call)

@@ -162,6 +162,23 @@ async def test_a_caller_who_hangs_up_during_the_greeting_is_recorded_and_called_
         ch.linkedid]
 
 
+async def test_a_call_heard_of_on_arrival_starts_at_its_arrival_not_at_its_route(
+        hotline: HotlineHarness) -> None:
+    await hotline.service.agents.login("agent1", ["hotline"])
+    model = hotline.sim.model
+    ch = model.new_channel("PJSIP/trunk-00000abd", "PJSIP", state="Up", context="hotline-entry",
+                           exten="12349", caller=CallerId(number=ELDER_PHONE))
+    model.ami_event("UserEvent", {**ch.ami(), "UserEvent": "CallcenterHotline",
+                                  "Stage": "arrived", "CareCall": ""})
+    await hotline.until(lambda: hotline.call_row(ch.linkedid))
+    await hotline.advance(3, timers=False)  # the greeting plays, then the route asks
+    model.spawn(hotline.sim.dialplan.hotline.entry(ch))
+    row = await answered(hotline, ch.linkedid)
+    assert row.queued_at is not None
+    assert (row.queued_at - row.started_at).total_seconds() >= 3  # the greeting is in the call
+    assert row.caller_kind == "elder" and len(await hotline.calls()) == 1
+
+
 async def test_product_restart_mid_call_keeps_the_record_whole(
         hotline: HotlineHarness, settings: Settings, sessions: SessionFactory,
         tmp_path: Path, seeded: Seeded) -> None:
