@@ -160,14 +160,19 @@ class CallTracker:
                         care_reason=care_reason if care_call else "",
                         routed_by=decision.routed_by)
         self._own_id(call)
+        if arrival is not None and arrival.arrived:
+            # From now on this is the call a hang-up ends (once, with who called).
+            self.expected[uniqueid] = call
         self.bus.publish_nowait(self._routed(call))
         return call
 
     async def routed(self, call: LiveCall) -> LiveCall:
         """The route set the channel's variables: the row exists from this moment. Its
         write runs behind the route, which waits for it: a FastAGI request that timed out
-        meanwhile does not cancel the write."""
-        self.expect(call)
+        meanwhile does not cancel the write. A call its caller's hang-up ended meanwhile
+        is not waited for in a queue again (its row still gets who called)."""
+        if call.state != "done":
+            self.expect(call)
         written = self._save_behind(
             call, kind=call.kind, direction=CallDirection.INBOUND.value,
             caller_number=call.number, called_number=self.settings.sos_caller_id,
@@ -276,6 +281,21 @@ class CallTracker:
         call.routed_by = values.get("CALLCENTER_ROUTED_BY") or "dialplan"
         self._own_id(call)
         return call
+
+    async def routed_meanwhile(self, call: LiveCall, entry: AmiEvent) -> LiveCall:
+        """A call heard of on arrival (its row knows no caller yet) that the classic script
+        routed while the product was down, and that waits in a queue (its QueueStatus
+        ``entry``): its routing read from the channel's variables and written on its row,
+        followed from now on as waiting."""
+        now = self.clock()
+        found = await self._from_channel(entry, now)
+        found.id, found.started_at, found.state = call.id, call.started_at, "waiting"
+        found.queue = entry.get("Queue") or call.queue
+        found.queued_at = now - timedelta(seconds=_int(entry.get("Wait")))
+        self.expected.pop(found.uniqueid, None)
+        self.live[found.uniqueid] = found
+        await self._record_unannounced(found, queue=found.queue, queued_at=found.queued_at)
+        return found
 
     async def _record_unannounced(self, call: LiveCall, **fields: Any) -> None:
         await self.announce(call)
@@ -540,7 +560,11 @@ class CallTracker:
             outcome = CallOutcome.SHORT_ABANDON
         else:
             outcome = CallOutcome.ABANDONED
-        await self.ended(call, outcome, wait_seconds=waited, hangup_cause=cause)
+        # Who called, with the end: a hang-up during the route ends the call before the
+        # route's own write of it.
+        await self.ended(call, outcome, wait_seconds=waited, hangup_cause=cause,
+                         caller_kind=call.caller_kind, elder_id=call.elder_id,
+                         priority=call.priority)
 
     async def _end_outside(self, call: LiveCall, event: AmiEvent) -> None:
         now = self.clock()

@@ -9,7 +9,10 @@ otherwise abandoned, and called back). Nothing is left open, nothing is lost.
 A queue call that has no row at all but talks to a known agent (routed by the classic-AGI
 fallback while the product was down) is taken up too: Asterisk lists the caller in
 ``Queue`` and the agent's leg (``AppQueue``) in one bridge. A row of that id that exists
-already (ended: the caller stayed in ``Queue()`` after a transfer) is never touched.
+already (ended: the caller stayed in ``Queue()`` after a transfer) is never touched. A row
+written on the caller's arrival that the fallback routed meanwhile, still waiting, gets
+the channel's routing (who calls, why first) instead of being followed as an unknown
+caller.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ async def reconcile(tracker: CallTracker, ami: AmiClient) -> None:
     answer was on its way is missing from it, not gone."""
     asked_at = tracker.clock()
     followed = {c.id for c in [*tracker.live.values(), *tracker.expected.values()]}
-    entries = {e.get("Uniqueid") for e in await ami.queue_status() if e.name == "QueueEntry"}
+    entries = {e.get("Uniqueid"): e for e in await ami.queue_status() if e.name == "QueueEntry"}
     listed = await ami.core_show_channels()
     channels = {c.get("Uniqueid") for c in listed}
     async with tracker.sessions() as db:
@@ -54,6 +57,10 @@ async def reconcile(tracker: CallTracker, ami: AmiClient) -> None:
             tracker.expected.pop(call.uniqueid, None)
             tracker.live.pop(call.uniqueid, None)
             await tracker.adopt(*found, row=call.id)
+            continue
+        if call.arrived and call.uniqueid in entries:
+            # Heard of on arrival; the classic script routed it while the product was down.
+            await tracker.routed_meanwhile(call, entries[call.uniqueid])
             continue
         await _reconciled(tracker, call, call.uniqueid in entries, call.uniqueid in channels)
     await _adopt(tracker, talking)
@@ -102,7 +109,10 @@ def _from_row(row: Call) -> LiveCall:
                     agent_uniqueid=str(details.get("agent_uniqueid") or ""),
                     agent_channel=str(details.get("agent_channel") or ""),
                     callback_id=details.get("callback_id"),
-                    adopted=bool(details.get("adopted")))
+                    adopted=bool(details.get("adopted")),
+                    # Written on arrival and never routed since (a route names who routed).
+                    arrived=row.kind == CallKind.HOTLINE.value and "routed_by" not in details
+                    and row.queued_at is None and row.parent_id is None)
 
 
 async def _reconciled(tracker: CallTracker, call: LiveCall, queued: bool,

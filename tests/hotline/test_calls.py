@@ -131,8 +131,18 @@ async def test_a_caller_who_hangs_up_during_the_route_is_recorded_and_called_bac
     routed = await hotline.bus.subscribe("hotline.call.routed")
     channel = hotline.call_in(ELDER_PHONE)
     call_id = hotline.linkedid(channel)
-    # Gone as the route decides, before it has set the channel's variables.
-    routed.tap = lambda _message: hotline.hang_up(channel)
+    # Gone as the route decides, before it has set the channel's variables. Waited for
+    # without moving simulated time on: the call lasts from its arrival, and a route that
+    # took a few simulated seconds (the store's real time) would make it a long abandon.
+    gone = asyncio.Event()
+
+    def hang_up(_message: object) -> None:
+        hotline.hang_up(channel)
+        gone.set()
+
+    routed.tap = hang_up
+    async with asyncio.timeout(WAIT):
+        await gone.wait()
     row = await ended(hotline, call_id)
     await routed.close()
     assert (row.outcome, row.queued_at, row.caller_kind) == ("short_abandon", None, "elder")
@@ -271,6 +281,46 @@ async def answered_while_down(hotline: HotlineHarness) -> str:
     assert hotline.sim.model.channels[channel].variables["CALLCENTER_ROUTED_BY"] == "fallback"
     await hotline.sim.advance(2)
     return channel
+
+
+async def test_a_caller_heard_of_on_arrival_and_routed_by_the_fallback_meanwhile_is_identified(
+        hotline: HotlineHarness, settings: Settings, sessions: SessionFactory,
+        tmp_path: Path, seeded: Seeded) -> None:
+    """The product stops during the greeting; the classic script routes the caller, who
+    still waits in the queue when the product is back: the row written on arrival (no
+    caller known yet) is filled in from the channel's routing variables, not followed as an
+    unknown caller."""
+    await hotline.service.agents.login("agent1", ["hotline"])
+    await hotline.service.agents.pause("agent1", "break")
+    await hotline.service.snapshot.refresh()
+    model = hotline.sim.model
+    ch = model.new_channel("PJSIP/trunk-00000abe", "PJSIP", state="Up", context="hotline-entry",
+                           exten="12349", caller=CallerId(number=ELDER_PHONE))
+    model.ami_event("UserEvent", {**ch.ami(), "UserEvent": "CallcenterHotline",
+                                  "Stage": "arrived", "CareCall": ""})
+    await hotline.until(lambda: hotline.call_row(ch.linkedid))
+    await close_harness(hotline)
+    model.spawn(hotline.sim.dialplan.hotline.entry(ch))
+    queue = hotline.sim.queues.queues["hotline"]
+    async with asyncio.timeout(WAIT):  # the script runs (real time)
+        while not queue.callers:
+            await hotline.sim.advance(0.1)
+            await asyncio.sleep(0.01)
+    assert ch.variables["CALLCENTER_ROUTED_BY"] == "fallback"
+    again = await open_harness(hotline.sim, hotline_settings(settings, hotline.sim, tmp_path),
+                               sessions, tmp_path / "second")
+    try:
+        row = await again.row_with(ch.linkedid, "queued_at")
+        assert (row.caller_kind, row.elder_id, row.queue) == ("elder", seeded.elder_id, "hotline")
+        assert row.details["routed_by"] == "fallback"
+        followed = again.service.tracker.by_id(ch.linkedid)
+        assert followed is not None and followed.elder_id == seeded.elder_id
+        await again.service.agents.unpause("agent1")
+        answered_row = await answered(again, ch.linkedid)
+        assert (answered_row.agent, answered_row.caller_kind) == ("agent1", "elder")
+        assert len(await again.calls()) == 1
+    finally:
+        await close_harness(again)
 
 
 async def test_a_call_the_fallback_routed_while_the_product_was_down_frees_its_agent_at_the_end(
