@@ -323,6 +323,36 @@ async def test_a_caller_heard_of_on_arrival_and_routed_by_the_fallback_meanwhile
         await close_harness(again)
 
 
+async def test_a_call_heard_of_on_arrival_before_a_restart_is_not_its_own_repeat_caller(
+        hotline: HotlineHarness, settings: Settings, sessions: SessionFactory,
+        tmp_path: Path) -> None:
+    """The product restarts during the greeting; the route that follows leaves the call's
+    own arrival row out of the repeat-caller check (it is the same call, not a second)."""
+    await hotline.service.agents.login("agent1", ["hotline"])
+    model = hotline.sim.model
+    ch = model.new_channel("PJSIP/trunk-00000abf", "PJSIP", state="Up", context="hotline-entry",
+                           exten="12349", caller=CallerId(number=ELDER_PHONE))
+    model.ami_event("UserEvent", {**ch.ami(), "UserEvent": "CallcenterHotline",
+                                  "Stage": "arrived", "CareCall": ""})
+    await hotline.until(lambda: hotline.call_row(ch.linkedid))
+    await close_harness(hotline)
+    again = await open_harness(hotline.sim, hotline_settings(settings, hotline.sim, tmp_path),
+                               sessions, tmp_path / "second")
+    try:
+        await again.until(lambda: _followed(again, ch.linkedid))
+        model.spawn(hotline.sim.dialplan.hotline.entry(ch))
+        row = await answered(again, ch.linkedid)
+        assert (row.priority, row.details["reason"], row.caller_kind) == (0, "", "elder")
+        assert len(await again.calls()) == 1
+    finally:
+        await close_harness(again)
+
+
+async def _followed(hotline: HotlineHarness, call_id: str) -> bool:
+    """Whether the product waits for ``call_id`` to reach a queue (taken back at its start)."""
+    return any(c.id == call_id for c in hotline.service.tracker.expected.values())
+
+
 async def test_a_call_the_fallback_routed_while_the_product_was_down_frees_its_agent_at_the_end(
         hotline: HotlineHarness, settings: Settings, sessions: SessionFactory,
         tmp_path: Path, seeded: Seeded) -> None:
