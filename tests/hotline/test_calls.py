@@ -4,6 +4,7 @@ contract, and records that survive restarts of the product and of Asterisk."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -14,7 +15,7 @@ from ari_apps.hotline.models import Callback
 from ari_apps.hotline.recovery import reconcile
 from callcenter.asterisk import AmiEvent
 from callcenter.calls.models import Call
-from callcenter.pbxsim.objects import CallerId
+from callcenter.pbxsim.objects import CallerId, Channel
 from callcenter.pbxsim.people import Person
 from callcenter.pbxsim.queues import Queue
 from callcenter.settings import Settings
@@ -39,6 +40,23 @@ async def ended(hotline: HotlineHarness, call_id: str) -> Call:
 
 async def answered(hotline: HotlineHarness, call_id: str) -> Call:
     return await hotline.row_with(call_id, "answered_at")
+
+
+_TRUNKS = itertools.count(0xabc)
+
+
+async def arrived(hotline: HotlineHarness) -> Channel:
+    """A caller from the elder's phone reaches ``[hotline-entry]``: its arrival event (the
+    context's first step) is sent and its row written; the rest of the context is the
+    test's to run (``hotline.sim.dialplan.hotline.entry``)."""
+    model = hotline.sim.model
+    ch = model.new_channel(f"PJSIP/trunk-{next(_TRUNKS):08x}", "PJSIP", state="Up",
+                           context="hotline-entry", exten="12349",
+                           caller=CallerId(number=ELDER_PHONE))
+    model.ami_event("UserEvent", {**ch.ami(), "UserEvent": "CallcenterHotline",
+                                  "Stage": "arrived", "CareCall": ""})
+    await hotline.until(lambda: hotline.call_row(ch.linkedid))
+    return ch
 
 
 async def callbacks_count(hotline: HotlineHarness, count: int) -> list[Callback] | None:
@@ -157,12 +175,7 @@ async def test_a_caller_who_hangs_up_during_the_greeting_is_recorded_and_called_
         hotline: HotlineHarness) -> None:
     """Gone before the route ever asked: ``[hotline-entry]``'s arrival event is all the
     product hears of the call before its end."""
-    model = hotline.sim.model
-    ch = model.new_channel("PJSIP/trunk-00000abc", "PJSIP", state="Up", context="hotline-entry",
-                           exten="12349", caller=CallerId(number=ELDER_PHONE))
-    model.ami_event("UserEvent", {**ch.ami(), "UserEvent": "CallcenterHotline",
-                                  "Stage": "arrived", "CareCall": ""})
-    await hotline.until(lambda: hotline.call_row(ch.linkedid))
+    ch = await arrived(hotline)
     await hotline.advance(3, timers=False)  # the greeting plays
     hotline.hang_up(ch.id)
     row = await ended(hotline, ch.linkedid)
@@ -175,14 +188,9 @@ async def test_a_caller_who_hangs_up_during_the_greeting_is_recorded_and_called_
 async def test_a_call_heard_of_on_arrival_starts_at_its_arrival_not_at_its_route(
         hotline: HotlineHarness) -> None:
     await hotline.service.agents.login("agent1", ["hotline"])
-    model = hotline.sim.model
-    ch = model.new_channel("PJSIP/trunk-00000abd", "PJSIP", state="Up", context="hotline-entry",
-                           exten="12349", caller=CallerId(number=ELDER_PHONE))
-    model.ami_event("UserEvent", {**ch.ami(), "UserEvent": "CallcenterHotline",
-                                  "Stage": "arrived", "CareCall": ""})
-    await hotline.until(lambda: hotline.call_row(ch.linkedid))
+    ch = await arrived(hotline)
     await hotline.advance(3, timers=False)  # the greeting plays, then the route asks
-    model.spawn(hotline.sim.dialplan.hotline.entry(ch))
+    hotline.sim.model.spawn(hotline.sim.dialplan.hotline.entry(ch))
     row = await answered(hotline, ch.linkedid)
     assert row.queued_at is not None
     assert (row.queued_at - row.started_at).total_seconds() >= 3  # the greeting is in the call
@@ -293,14 +301,9 @@ async def test_a_caller_heard_of_on_arrival_and_routed_by_the_fallback_meanwhile
     await hotline.service.agents.login("agent1", ["hotline"])
     await hotline.service.agents.pause("agent1", "break")
     await hotline.service.snapshot.refresh()
-    model = hotline.sim.model
-    ch = model.new_channel("PJSIP/trunk-00000abe", "PJSIP", state="Up", context="hotline-entry",
-                           exten="12349", caller=CallerId(number=ELDER_PHONE))
-    model.ami_event("UserEvent", {**ch.ami(), "UserEvent": "CallcenterHotline",
-                                  "Stage": "arrived", "CareCall": ""})
-    await hotline.until(lambda: hotline.call_row(ch.linkedid))
+    ch = await arrived(hotline)
     await close_harness(hotline)
-    model.spawn(hotline.sim.dialplan.hotline.entry(ch))
+    hotline.sim.model.spawn(hotline.sim.dialplan.hotline.entry(ch))
     queue = hotline.sim.queues.queues["hotline"]
     async with asyncio.timeout(WAIT):  # the script runs (real time)
         while not queue.callers:
@@ -329,18 +332,13 @@ async def test_a_call_heard_of_on_arrival_before_a_restart_is_not_its_own_repeat
     """The product restarts during the greeting; the route that follows leaves the call's
     own arrival row out of the repeat-caller check (it is the same call, not a second)."""
     await hotline.service.agents.login("agent1", ["hotline"])
-    model = hotline.sim.model
-    ch = model.new_channel("PJSIP/trunk-00000abf", "PJSIP", state="Up", context="hotline-entry",
-                           exten="12349", caller=CallerId(number=ELDER_PHONE))
-    model.ami_event("UserEvent", {**ch.ami(), "UserEvent": "CallcenterHotline",
-                                  "Stage": "arrived", "CareCall": ""})
-    await hotline.until(lambda: hotline.call_row(ch.linkedid))
+    ch = await arrived(hotline)
     await close_harness(hotline)
     again = await open_harness(hotline.sim, hotline_settings(settings, hotline.sim, tmp_path),
                                sessions, tmp_path / "second")
     try:
         await again.until(lambda: _followed(again, ch.linkedid))
-        model.spawn(hotline.sim.dialplan.hotline.entry(ch))
+        hotline.sim.model.spawn(hotline.sim.dialplan.hotline.entry(ch))
         row = await answered(again, ch.linkedid)
         assert (row.priority, row.details["reason"], row.caller_kind) == (0, "", "elder")
         assert len(await again.calls()) == 1
