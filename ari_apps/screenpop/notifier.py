@@ -81,15 +81,10 @@ class Ahead:
     """The facts around a routed call, being read or read."""
 
     caller: tuple[Any, ...]  # what they were read for (a ringing for another caller reads anew)
-    facts: asyncio.Future[PopFacts]
+    #: The pop's caller part (services.around), built as the facts come in: a ringing then
+    #: only adds its own few fields (services.pop_of).
+    part: asyncio.Future[dict[str, Any]]
     at: float  # loop time
-    #: The pop's caller part (services.around), built as the facts came in: a ringing
-    #: then only adds its own few fields.
-    part: dict[str, Any] | None = None
-
-    def build(self, now: datetime) -> None:
-        if self.facts.done() and not self.facts.cancelled() and self.facts.exception() is None:
-            self.part = around(self.facts.result(), now)
 
 
 def _caller(message: dict[str, Any]) -> tuple[Any, ...]:
@@ -162,6 +157,10 @@ class PopRelay:
         async with self._concurrent:
             return await self._reads.run(lambda reader: read_facts(reader, caller, self._clock()))
 
+    async def part_for(self, caller: dict[str, Any]) -> dict[str, Any]:
+        """The caller's part of a pop, from the facts around them read now."""
+        return around(await self.facts_for(caller), self._clock())
+
     def tap(self, message: BusMessage) -> None:
         """Each call topic as it reaches this process (before :meth:`handle` gets it in
         bus order): a routed call's facts start being read, and a ringing whose facts are
@@ -225,13 +224,13 @@ class PopRelay:
 
     def _pop_now(self, ringing: dict[str, Any], agent: str, call_id: str) -> bool:
         ahead = self._ahead.get(call_id)
-        if (ahead is None or not ahead.facts.done() or ahead.facts.cancelled()
-                or ahead.facts.exception() is not None or ahead.caller != _caller(ringing)
+        if (ahead is None or not ahead.part.done() or ahead.part.cancelled()
+                or ahead.part.exception() is not None or ahead.caller != _caller(ringing)
                 or asyncio.get_running_loop().time() - ahead.at > FRESH_SECONDS
                 or not self._user_ids([agent])):
             return False
         self._stopped.pop((call_id, agent), None)  # rung again after a round without answer
-        self._show(ringing, agent, call_id, ahead.facts.result(), ahead.part)
+        self._show(ringing, agent, call_id, ahead.part.result())
         return True
 
     def _read_ahead(self, routed: dict[str, Any]) -> None:
@@ -241,11 +240,9 @@ class PopRelay:
         call_id = str(routed["call_id"])
         if routed.get("uniqueid"):
             _remember(self._routes, str(routed["uniqueid"]), routed, AHEAD)
-        task = loop.create_task(self.facts_for(routed), name=f"screenpop-ahead-{call_id}")
+        task = loop.create_task(self.part_for(routed), name=f"screenpop-ahead-{call_id}")
         task.add_done_callback(_retrieved)
-        ahead = Ahead(_caller(routed), task, loop.time())
-        task.add_done_callback(lambda _task: ahead.build(self._clock()))
-        _remember(self._ahead, call_id, ahead, AHEAD)
+        _remember(self._ahead, call_id, Ahead(_caller(routed), task, loop.time()), AHEAD)
 
     async def handle(self, message: BusMessage) -> None:
         """Apply one message: a ringing pop goes out at once; every change of the pop rows
@@ -377,15 +374,15 @@ class PopRelay:
         shown: dict[str, Any] | None = None
         if ahead is not None and ahead.caller == _caller(ringing):
             try:
-                facts = await asyncio.shield(ahead.facts)
+                part = await asyncio.shield(ahead.part)
             except Exception:  # noqa: BLE001 - any store trouble (driver, network): read again below
                 pass
             else:
-                shown = self._show(ringing, agent, call_id, facts, ahead.part)
+                shown = self._show(ringing, agent, call_id, part)
                 if loop.time() - ahead.at <= FRESH_SECONDS:
                     return
         try:
-            facts = await self.facts_for(ringing)
+            part = await self.part_for(ringing)
         except Exception as err:  # noqa: BLE001 - any store trouble (driver, network, timeout)
             if shown is not None:
                 return  # the pop read earlier stays
@@ -394,15 +391,15 @@ class PopRelay:
             self._send_pop(degraded_pop(ringing), agent, call_id)
             return
         done = loop.create_future()
-        done.set_result(facts)
-        part = around(facts, self._clock())
-        _remember(self._ahead, call_id, Ahead(_caller(ringing), done, loop.time(), part), AHEAD)
-        if shown is None or pop_of(ringing, part) != shown:
-            self._show(ringing, agent, call_id, facts, part)
+        done.set_result(part)
+        _remember(self._ahead, call_id, Ahead(_caller(ringing), done, loop.time()), AHEAD)
+        pop = pop_of(ringing, part)
+        if pop != shown:
+            self._send_pop(pop, agent, call_id)
 
     def _show(self, ringing: dict[str, Any], agent: str, call_id: str,
-              facts: PopFacts, part: dict[str, Any] | None = None) -> dict[str, Any]:
-        pop = pop_of(ringing, part if part is not None else around(facts, self._clock()))
+              part: dict[str, Any]) -> dict[str, Any]:
+        pop = pop_of(ringing, part)
         self._send_pop(pop, agent, call_id)
         return pop
 

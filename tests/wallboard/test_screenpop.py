@@ -384,7 +384,7 @@ async def test_facts_read_long_before_the_ringing_show_at_once_and_a_changed_pop
     socket = await _socket(console, c1)
     relay = console.app[RELAY]
     await console.hotline("hotline.call.routed", _routed(console, elder_id=world.elder_c1))
-    await relay._ahead[CALL_ID].facts  # noqa: SLF001
+    await relay._ahead[CALL_ID].part  # noqa: SLF001
     relay._ahead[CALL_ID].at -= FRESH_SECONDS + 1  # noqa: SLF001  # the caller waited
     async with console.runtime.sessions.begin() as db:  # meanwhile a work order was opened
         db.add(WorkOrder(number="WO-2025-0002", type="service", elder_id=world.elder_c1,
@@ -414,7 +414,7 @@ async def test_a_ringing_pops_in_the_publishers_own_step_unless_the_call_closed_
     c1_socket, street_socket = await _socket(console, c1), await _socket(console, street)
     relay, hub = console.app[RELAY], console.app[HUB]
     await console.hotline("hotline.call.routed", _routed(console, elder_id=world.elder_c1))
-    await relay._ahead[CALL_ID].facts  # noqa: SLF001
+    await relay._ahead[CALL_ID].part  # noqa: SLF001
     queued = {c.principal.username: c for c in hub.clients}
     written = {name: _writes_of(client.socket) for name, client in queued.items()}
     before = relay.handled
@@ -484,7 +484,7 @@ async def test_a_console_process_pops_on_agentcalled_read_off_its_own_ami_sessio
             c1_socket, street_socket = await _socket(console, c1), await _socket(console, street)
             await console.hotline("hotline.call.routed", {
                 **_routed(console, elder_id=world.elder_c1), "uniqueid": "1741000000.16"})
-            await relay._ahead[CALL_ID].facts  # noqa: SLF001
+            await relay._ahead[CALL_ID].part  # noqa: SLF001
             handled = relay.handled
 
             def agent_called(agent: str) -> None:
