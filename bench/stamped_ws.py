@@ -49,7 +49,7 @@ class StampedSocket:
         self._buffer = bytearray(rest)
         self._parts: list[bytes] = []
         self._compressed = False
-        self.closed = asyncio.get_running_loop().create_future()
+        self._open = True
         asyncio.get_running_loop().add_reader(sock.fileno(), self._readable)
 
     @classmethod
@@ -152,8 +152,8 @@ class StampedSocket:
             self._sock.send(bytes([0x80 | opcode, 0x80 | len(masked)]) + mask + masked)
 
     def close(self) -> None:
-        if self.closed.done():
+        if not self._open:
             return
+        self._open = False
         asyncio.get_running_loop().remove_reader(self._sock.fileno())
         self._sock.close()
-        self.closed.set_result(None)

@@ -150,17 +150,18 @@ class CallTracker:
         route still sets the channel's variables. :meth:`routed` follows. A call heard of
         on arrival keeps its arrival as its start: the greeting is part of the call."""
         arrival = self.expected.get(uniqueid)
-        started = (arrival.started_at if arrival is not None and arrival.arrived
-                   and arrival.started_at is not None else self.clock())
+        if arrival is not None and not arrival.arrived:
+            arrival = None
         call = LiveCall(id=linkedid or uniqueid, uniqueid=uniqueid,
                         number=normalise_number(number), caller_kind=decision.caller_kind,
                         elder_id=decision.elder_id, reason=decision.reason,
                         priority=decision.priority, queue=decision.queue,
-                        started_at=started, care_call=care_call,
+                        started_at=(arrival and arrival.started_at) or self.clock(),
+                        care_call=care_call,
                         care_reason=care_reason if care_call else "",
                         routed_by=decision.routed_by)
         self._own_id(call)
-        if arrival is not None and arrival.arrived:
+        if arrival is not None:
             # From now on this is the call a hang-up ends (once, with who called).
             self.expected[uniqueid] = call
         self.bus.publish_nowait(self._routed(call))

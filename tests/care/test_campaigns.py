@@ -206,12 +206,6 @@ async def test_elders_living_alone_or_disabled_get_a_default_daily_wellbeing_cal
         assert len(list((await session.execute(select(CareTask))).scalars())) == 7
 
 
-async def _stopped_after(first: CareHarness, task_id: str) -> None:
-    """Stop ``first`` once it holds ``task_id``'s first attempt (its calls row written)."""
-    await first.until(lambda: _calling(first, task_id), limit=60)
-    await close_care(first)
-
-
 async def _calling(care: CareHarness, task_id: str) -> bool:
     return (await care.task(task_id)).state == TaskState.CALLING.value
 
@@ -234,7 +228,8 @@ async def test_an_attempt_its_process_wrote_but_never_dialled_is_dialled_as_that
 
     first.client.channels.originate = stuck  # type: ignore[method-assign]
     task_id = await first.call_now()
-    await _stopped_after(first, task_id)
+    await first.until(lambda: _calling(first, task_id), limit=60)  # its calls row written
+    await close_care(first)
     second = await open_care(sim, tuned, sessions, elders, tmp_path)
     try:
         await second.until(lambda: second.done(task_id), limit=300)
