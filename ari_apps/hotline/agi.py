@@ -25,6 +25,8 @@ from callcenter.store.direct import DirectStatements
 log = get_logger(__name__)
 ROUTE = "hotline"
 LOOKUP_SECONDS = 1.5
+#: What the dialplan passes as the route's arguments, in order.
+FACT_ARGUMENTS = (CARE_PRIORITY_VARIABLE, CARE_CALL_VARIABLE, "CHANNEL(linkedid)")
 
 
 class HotlineRoute:
@@ -52,16 +54,13 @@ class HotlineRoute:
             decision = default_decision(self.settings, now)
         call: LiveCall | None = None
         try:
-            decision = raised_for_care(decision,
-                                       await session.get_variable(CARE_PRIORITY_VARIABLE))
-            care_call = await session.get_variable(CARE_CALL_VARIABLE) or ""
+            asked, care_call, linkedid = await _channel_facts(session)
+            decision = raised_for_care(decision, asked)
             # Read before the decision's variables replace it: the care call's own words.
             care_reason = (await session.get_variable(REASON_VARIABLE) or "") if care_call else ""
-            linkedid = (await session.get_variable("CHANNEL(linkedid)")) or request.uniqueid
-            call = self.tracker.routing(request.uniqueid, linkedid, number, decision, care_call,
-                                        care_reason) if request.uniqueid else None
-            for name, value in decision.variables().items():
-                await session.set_variable(name, value)
+            call = self.tracker.routing(request.uniqueid, linkedid or request.uniqueid, number,
+                                        decision, care_call, care_reason) if request.uniqueid else None
+            await session.set_variables(decision.variables())
         except AgiHangup:
             # The caller hung up while the route asked and answered: a call all the same (a
             # confused elder who hangs up may still need help), recorded and called back.
@@ -76,3 +75,17 @@ class HotlineRoute:
         log.info("hotline call routed", uniqueid=request.uniqueid, queue=decision.queue,
                  priority=decision.priority, caller_kind=decision.caller_kind,
                  reason=decision.reason)
+
+
+async def _channel_facts(session: AgiSession) -> tuple[str, str, str]:
+    """The care call's priority and id and the call's linkedid: the three arguments the
+    rendered ``[hotline-entry]`` passes (``AGI(…/hotline,${CALLCENTER_PRIORITY},
+    ${CALLCENTER_CARE_CALL},${CHANNEL(linkedid)})``, no round trip); asked for one by one
+    when the request does not carry exactly three (a dialplan rendered before, or a value
+    with a comma in it)."""
+    if len(session.request.args) == len(FACT_ARGUMENTS):
+        asked, care_call, linkedid = session.request.args
+        return asked, care_call, linkedid
+    asked, care_call, linkedid = [await session.get_variable(name) or ""
+                                  for name in FACT_ARGUMENTS]
+    return asked, care_call, linkedid

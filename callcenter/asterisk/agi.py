@@ -19,7 +19,8 @@ dialplan goes on (Asterisk then reports AGISTATUS=SUCCESS).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -32,6 +33,9 @@ from callcenter.settings import parse_bind
 
 log = get_logger(__name__)
 
+#: Names and values MSet takes as they are (no separator, quote, bracket or blank).
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PLAIN = re.compile(r"[A-Za-z0-9_.:@/+-]*")
 MAX_ENV_BYTES = 64 * 1024  # an environment block is < 1 KiB; anything larger is not Asterisk
 
 
@@ -183,6 +187,20 @@ class AgiSession:
         """SET VARIABLE (quoted, so values may contain spaces)."""
         escaped = value.replace("\\", "\\\\").replace('"', '\\"')
         await self.command(f'SET VARIABLE {name} "{escaped}"')
+
+    async def set_variables(self, values: Mapping[str, str]) -> None:
+        """Several variables in one exchange, ``EXEC MSet`` (a route's 7 SET VARIABLEs were
+        7 round trips on the caller's time), when every name and value is plain: MSet's
+        arguments are split on commas, quotes and parentheses. Otherwise, or when
+        Asterisk runs no MSet (``result=-2``), one SET VARIABLE each, which takes any
+        value."""
+        if values and all(_NAME.fullmatch(name) and _PLAIN.fullmatch(value)
+                          for name, value in values.items()):
+            pairs = ",".join(f"{name}={value}" for name, value in values.items())
+            if (await self.command(f'EXEC MSet "{pairs}"')).result != "-2":
+                return
+        for name, value in values.items():
+            await self.set_variable(name, value)
 
     async def verbose(self, message: str, level: int = 1) -> None:
         """VERBOSE to Asterisk's console/log."""

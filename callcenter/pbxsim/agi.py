@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Sequence
 from urllib.parse import urlparse
 
 from callcenter.pbxsim.model import Model
@@ -43,8 +44,9 @@ class AgiClient:
     def __init__(self, model: Model) -> None:
         self.model = model
 
-    def environment(self, ch: Channel, url: str) -> str:
-        """The ``agi_*`` variables block Asterisk sends first (LF line ends, blank line)."""
+    def environment(self, ch: Channel, url: str, args: Sequence[str] = ()) -> str:
+        """The ``agi_*`` variables block Asterisk sends first (LF line ends, blank line),
+        the application's arguments last (``agi_arg_1``…)."""
         parsed = urlparse(url)
         script = parsed.path.lstrip("/") + (f"?{parsed.query}" if parsed.query else "")
         pairs = [
@@ -58,9 +60,10 @@ class AgiClient:
             ("extension", ch.exten), ("priority", str(ch.priority)), ("enhanced", "0.0"),
             ("accountcode", ch.accountcode), ("threadid", "140611502286528"),
         ]
+        pairs += [(f"arg_{n}", arg) for n, arg in enumerate(args, 1)]
         return "".join(f"agi_{k}: {v}\n" for k, v in pairs) + "\n"
 
-    async def run(self, ch: Channel, url: str) -> str:
+    async def run(self, ch: Channel, url: str, args: Sequence[str] = ()) -> str:
         """Connect, send the environment, answer commands until the server closes."""
         parsed = urlparse(url)
         host, port = parsed.hostname or "127.0.0.1", parsed.port or 4573
@@ -70,7 +73,7 @@ class AgiClient:
         except (OSError, TimeoutError):
             return "FAILURE"  # the call is not hung up; the dialplan goes on
         try:
-            writer.write(self.environment(ch, url).encode())
+            writer.write(self.environment(ch, url, args).encode())
             await writer.drain()
             while True:
                 async with asyncio.timeout(60):
@@ -118,6 +121,12 @@ class AgiClient:
             return "200 result=0"
         if head == "HANGUP":
             return "200 result=1"
+        if head == "EXEC" and len(words) >= 2 and words[1].lower() == "mset":
+            for pair in (words[2] if len(words) > 2 else "").split(","):
+                name, sep, value = pair.partition("=")
+                if sep:  # Asterisk ignores (and logs) an entry with no '='
+                    self.model.set_var(ch, name, value)
+            return "200 result=0"
         if head in ("EXEC", "STREAM", "SAY", "WAIT", "SET", "CHANNEL", "DATABASE"):
             return "200 result=0"
         return "510 Invalid or unknown command"

@@ -83,8 +83,9 @@ class HotlineDialplan:
         m.dialplan(ch, "Playback", "one-moment-please")
         ch.variables.update({"CALLCENTER_QUEUE": self.default_queue, "QUEUE_PRIO": "0",
                              "CALLCENTER_QUEUE_POSITION": ""})
-        m.dialplan(ch, "AGI", self.agi_url)
-        ch.variables["AGISTATUS"] = await self.agi.run(ch, self.agi_url)
+        args = [ch.variables.get("CALLCENTER_PRIORITY", ""), care_call, ch.linkedid]
+        m.dialplan(ch, "AGI", ",".join([self.agi_url, *args]))
+        ch.variables["AGISTATUS"] = await self.agi.run(ch, self.agi_url, args)
         if ch.gone:
             return
         if ch.variables.get("CALLCENTER_AGI_STATUS") != "OK":
@@ -195,9 +196,7 @@ class HotlineDialplan:
         return status
 
     async def _converse(self, ch: Channel, path: Path, args: list[str]) -> str:
-        env = self.agi.environment(ch, str(path)).replace("agi_network: yes\n", "")
-        env = env.replace("\n\n", "".join(f"agi_arg_{n}: {a}\n" for n, a in enumerate(args, 1))
-                          + "\n")
+        env = self.agi.environment(ch, str(path), args).replace("agi_network: yes\n", "")
         proc = await asyncio.create_subprocess_exec(
             sys.executable, str(path), *args, stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)

@@ -91,6 +91,31 @@ async def test_agi_args_are_parsed_in_order(agi) -> None:
         assert await seen == ["a", "b c"]
 
 
+async def test_plain_variables_are_set_in_one_mset_and_others_one_by_one(agi) -> None:
+    """MSet splits on commas, quotes and brackets: a value with any of them (or a blank)
+    is set by SET VARIABLE, which quotes it; an Asterisk without MSet (result=-2) too."""
+    done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def route(session: AgiSession) -> None:
+        await session.set_variables({"A": "1", "B": "", "C": "x.y:z@q/r+s-t_u"})
+        await session.set_variables({"A": "1", "D": 'a,b "c" (d)'})
+        await session.set_variables({"E": "2"})  # this one answered -2: no MSet
+        await session.set_variables({})
+        done.set_result(None)
+
+    agi.add_route("route", route)
+    await agi.start()
+    async with asyncio.timeout(WAIT):
+        commands = await fake_asterisk(agi.port, recorded_env(), [
+            b"200 result=0\n", b"200 result=1\n", b"200 result=1\n", b"200 result=-2\n",
+            b"200 result=1\n", b"200 result=1\n"])
+        await done
+    assert commands == ['EXEC MSet "A=1,B=,C=x.y:z@q/r+s-t_u"',
+                        'SET VARIABLE A "1"', 'SET VARIABLE D "a,b \\"c\\" (d)"',
+                        'EXEC MSet "E=2"', 'SET VARIABLE E "2"',
+                        'SET VARIABLE CALLCENTER_AGI_STATUS "OK"']
+
+
 async def test_handler_error_sets_status_error_and_call_goes_on(agi) -> None:
     async def route(session: AgiSession) -> None:
         raise RuntimeError("directory down")

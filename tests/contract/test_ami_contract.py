@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
-from callcenter.asterisk import AgiRequest, AgiSession, FastAgiServer
+from callcenter.asterisk import AgiRequest, AgiSession, AmiEvent, FastAgiServer
 from contract.conftest import REAL, Ami, Pbx, ami_event
 
 QUEUE_ANSWERED = ["QueueCallerJoin", "AgentCalled", "QueueMemberStatus", "QueueCallerLeave",
@@ -91,19 +93,23 @@ async def test_abandoned_queue_call_event_sequence(pbx: Pbx, ami: Ami) -> None:
         await client.queue_remove("hotline", "Local/agent_ring@agents-sim/n")
 
 
-async def test_fastagi_request_carries_the_agi_variables(pbx: Pbx, ami: Ami) -> None:
-    served: asyncio.Future[tuple[AgiRequest, str | None]] = (
-        asyncio.get_running_loop().create_future())
+T = TypeVar("T")
 
-    async def route(session: AgiSession) -> None:
-        caller = await session.get_variable("CALLERID(num)")
-        await session.set_variable("QUEUE_PRIORITY", "5")
+
+async def through_agi_test(pbx: Pbx, ami: Ami, route: Callable[[AgiSession], Awaitable[T]]
+                           ) -> tuple[T, AmiEvent]:
+    """A call into ``[agi-test]`` served by ``route``: what it returned, and the
+    ``AGIResult`` UserEvent the dialplan sends after the AGI."""
+    served: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+
+    async def serve(session: AgiSession) -> None:
+        outcome = await route(session)
         if not served.done():
-            served.set_result((session.request, caller))
+            served.set_result(outcome)
 
     # The real dialplan calls agi://127.0.0.1:4573; the simulator is pointed at our port.
     agi = FastAgiServer("127.0.0.1:4573" if REAL else "127.0.0.1:0", request_timeout=5)
-    agi.add_route("route", route)
+    agi.add_route("route", serve)
     await agi.start()
     try:
         if pbx.sim is not None:
@@ -111,10 +117,20 @@ async def test_fastagi_request_carries_the_agi_variables(pbx: Pbx, ami: Ami) -> 
         start = ami.seen.mark()
         await pbx.run(ami.client.originate("Local/agi@agi-test/n", application="Wait",
                                            data="10", caller_id="Caller <5551234>"))
-        request, caller = await pbx.run(served)
+        outcome = await pbx.run(served)
         result = await ami.seen.wait_for(ami_event("UserEvent", UserEvent="AGIResult"), start)
     finally:
         await agi.close()
+    return outcome, result
+
+
+async def test_fastagi_request_carries_the_agi_variables(pbx: Pbx, ami: Ami) -> None:
+    async def route(session: AgiSession) -> tuple[AgiRequest, str | None]:
+        caller = await session.get_variable("CALLERID(num)")
+        await session.set_variable("QUEUE_PRIORITY", "5")
+        return session.request, caller
+
+    (request, caller), result = await through_agi_test(pbx, ami, route)
     assert request.env["agi_network"] == "yes"
     assert request.env["agi_network_script"] == "route?lang=zh"
     assert request.script == "route" and request.params == {"lang": "zh"}
@@ -122,3 +138,18 @@ async def test_fastagi_request_carries_the_agi_variables(pbx: Pbx, ami: Ami) -> 
     assert request.context == "agi-test" and request.extension == "agi"
     assert caller == "5551234"  # GET VARIABLE answered "200 result=1 (5551234)"
     assert result.get("AGIStatus") == "SUCCESS" and result.get("QueuePriority") == "5"
+
+
+async def test_fastagi_mset_sets_several_variables_in_one_command(pbx: Pbx, ami: Ami) -> None:
+    """The hotline route's decision goes out in one ``EXEC MSet``: each variable set as by
+    SET VARIABLE, an empty value included (read back as set, empty), none other touched."""
+    async def route(session: AgiSession) -> dict[str, str | None]:
+        await session.set_variables({"CALLCENTER_QUEUE": "vip", "QUEUE_PRIORITY": "8",
+                                     "CALLCENTER_ELDER_ID": ""})
+        return {name: await session.get_variable(name) for name in (
+            "CALLCENTER_QUEUE", "QUEUE_PRIORITY", "CALLCENTER_ELDER_ID", "CALLCENTER_NOT_SET")}
+
+    values, result = await through_agi_test(pbx, ami, route)
+    assert values == {"CALLCENTER_QUEUE": "vip", "QUEUE_PRIORITY": "8",
+                      "CALLCENTER_ELDER_ID": "", "CALLCENTER_NOT_SET": None}
+    assert result.get("QueuePriority") == "8"  # read by the dialplan after the AGI

@@ -8,6 +8,7 @@ from datetime import timedelta
 from ari_apps.hotline.models import HighRiskFlag
 from ari_apps.sos.models import Incident, IncidentStatus
 from callcenter.calls.models import Call
+from callcenter.pbxsim.agi import agi_words
 from tests.hotline.conftest import (
     ELDER_PHONE,
     KIN_PHONE,
@@ -127,6 +128,49 @@ async def raw_agi(port: int, env: dict[str, str]) -> list[str]:
     return commands
 
 
+def variables_set(commands: list[str]) -> dict[str, str]:
+    """The channel variables a route's commands set, by ``EXEC MSet`` or SET VARIABLE."""
+    found: dict[str, str] = {}
+    for command in commands:
+        words = agi_words(command)
+        if words[:2] == ["EXEC", "MSet"]:
+            found.update(pair.split("=", 1) for pair in words[2].split(","))
+        elif words[:2] == ["SET", "VARIABLE"]:
+            found[words[2]] = words[3]
+    return found
+
+
+async def test_the_route_takes_the_channel_facts_from_its_arguments_and_sets_all_at_once(
+        hotline: HotlineHarness, seeded: Seeded) -> None:
+    """The rendered dialplan passes a care call's priority and id and the linkedid as the
+    route's arguments: nothing is asked back, and the decision goes out in one MSet."""
+    assert hotline.service.agi is not None
+    env = {"agi_network": "yes", "agi_network_script": "hotline", "agi_uniqueid": "2.1",
+           "agi_callerid": ELDER_PHONE, "agi_arg_1": "high", "agi_arg_2": "care-7-1",
+           "agi_arg_3": "2.0"}
+    sent = await raw_agi(hotline.service.agi.port, env)
+    assert sent == [
+        'GET VARIABLE CALLCENTER_REASON',  # a care call's own words: free text, asked for
+        'EXEC MSet "CALLCENTER_QUEUE=hotline,QUEUE_PRIO=8,CALLCENTER_CALLER_KIND=elder,'
+        f'CALLCENTER_ELDER_ID={seeded.elder_id},CALLCENTER_REASON=care,CALLCENTER_OPEN=1,'
+        'CALLCENTER_ROUTED_BY=fastagi"',
+        'SET VARIABLE CALLCENTER_AGI_STATUS "OK"']
+    (row,) = await hotline.calls()
+    assert (row.id, row.care_call_id, row.priority) == ("2.0", "care-7-1", 8)
+
+
+async def test_a_route_without_its_three_arguments_asks_for_the_facts(
+        hotline: HotlineHarness) -> None:
+    """A dialplan rendered before the arguments (or a value with a comma, which splits):
+    the route asks the channel, as it did."""
+    assert hotline.service.agi is not None
+    for args in ({}, {"agi_arg_1": "", "agi_arg_2": "a", "agi_arg_3": "b", "agi_arg_4": "c"}):
+        sent = await raw_agi(hotline.service.agi.port, {
+            "agi_network": "yes", "agi_network_script": "hotline", **args})
+        assert sent[:3] == ["GET VARIABLE CALLCENTER_PRIORITY", "GET VARIABLE CALLCENTER_CARE_CALL",
+                            "GET VARIABLE CHANNEL(linkedid)"], sent
+
+
 async def test_agi_requests_with_odd_or_missing_variables_still_route(
         hotline: HotlineHarness) -> None:
     assert hotline.service.agi is not None
@@ -139,8 +183,10 @@ async def test_agi_requests_with_odd_or_missing_variables_still_route(
     ]
     for env in cases:
         sent = await raw_agi(port, {"agi_network": "yes", **env})
-        assert 'SET VARIABLE CALLCENTER_QUEUE "hotline"' in sent, (env, sent)
-        assert 'SET VARIABLE CALLCENTER_CALLER_KIND "unknown"' in sent
+        assert variables_set(sent[:-1]) == {
+            "CALLCENTER_QUEUE": "hotline", "QUEUE_PRIO": "0", "CALLCENTER_CALLER_KIND": "unknown",
+            "CALLCENTER_ELDER_ID": "", "CALLCENTER_REASON": "", "CALLCENTER_OPEN": "1",
+            "CALLCENTER_ROUTED_BY": "fastagi"}, (env, sent)
         assert sent[-1] == 'SET VARIABLE CALLCENTER_AGI_STATUS "OK"'
     # Only the request with a channel id made a call row (a row needs its channel).
     assert [c.id for c in await hotline.calls()] == ["1.1"]
