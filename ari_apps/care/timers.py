@@ -166,13 +166,13 @@ class CallTimers:
             channel = await client.channels.get(ident)
         except AriNotFound:
             async with self.sessions() as session:
-                task = await session.get(CareTask, task_id)
-                target = await target_of(session, task) if task is not None else None
-            async with self.sessions() as session:
                 row = await session.get(Call, ident)
             if row is not None and row.dialled_at is None and not row.disposition:
                 await self._place_again(task_id, attempt, ident)
                 return
+            async with self.sessions() as session:
+                task = await session.get(CareTask, task_id)
+                target = await target_of(session, task) if task is not None else None
             if row is not None and row.disposition:  # answered, then its process stopped
                 end = AttemptEnd(task_id, attempt, ident, CareResult(row.disposition),
                                  row.note, row.answered_at)

@@ -261,7 +261,12 @@ async def test_a_dialled_attempt_that_vanished_with_its_process_counts_as_failed
             row = await session.get(Call, ident)
             return row is not None and row.dialled_at is not None
 
-    await first.until(dialled, limit=30)
+    # The store writes on real time: waited for in small simulated steps, well inside
+    # the 60 s ring (30 one-second steps ran out before the write under a busy machine).
+    async with asyncio.timeout(30):
+        while not await dialled():
+            await first.advance(0.1, step=0.1)
+            await asyncio.sleep(0.01)
     await close_care(first)
     sim.calls.hangup(sim.model.channels[ident], 16)
     first.person(ELDER_PHONE, ring=3, dtmf="1", dtmf_after=2)
