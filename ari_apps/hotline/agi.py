@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from ari_apps.hotline.calls import CallTracker, LiveCall
-from ari_apps.hotline.routing import decide, default_decision, raised_for_care
+from ari_apps.hotline.routing import LOOKUP_SECONDS, decide, default_decision, raised_for_care
 from ari_apps.hotline.rules import CARE_CALL_VARIABLE, CARE_PRIORITY_VARIABLE, REASON_VARIABLE
 from callcenter.asterisk import AgiHangup, AgiSession
 from callcenter.logs import get_logger
@@ -24,7 +24,6 @@ from callcenter.store.direct import DirectStatements
 
 log = get_logger(__name__)
 ROUTE = "hotline"
-LOOKUP_SECONDS = 1.5
 #: What the dialplan passes as the route's arguments, in order.
 FACT_ARGUMENTS = (CARE_PRIORITY_VARIABLE, CARE_CALL_VARIABLE, "CHANNEL(linkedid)")
 

@@ -36,8 +36,8 @@ from ari_apps.hotline.keys import (
     CALL_STOPPED_RINGING,
     QUEUE_CHANGED,
 )
-from ari_apps.hotline.routing import RoutingDecision
-from ari_apps.hotline.rules import CARE_CALL_VARIABLE
+from ari_apps.hotline.routing import LOOKUP_SECONDS, RoutingDecision, identify
+from ari_apps.hotline.rules import CARE_CALL_VARIABLE, PRIORITIES
 from ari_apps.hotline.store import HotlineStore
 from ari_apps.sos.directory import normalise_number
 from callcenter.asterisk import AmiClient, AmiEvent
@@ -45,6 +45,7 @@ from callcenter.bus import Bus, BusMessage
 from callcenter.calls.models import Call, CallDirection, CallKind, CallOutcome
 from callcenter.logs import get_logger
 from callcenter.settings import Settings
+from callcenter.store.direct import DirectStatements
 from callcenter.store.engine import SessionFactory
 
 log = get_logger(__name__)
@@ -121,8 +122,9 @@ class CallTracker:
 
     def __init__(self, store: HotlineStore, agents: Agents, bus: Bus, settings: Settings,
                  sessions: SessionFactory, clock: Callable[[], datetime],
-                 ami: Callable[[], AmiClient]) -> None:
+                 ami: Callable[[], AmiClient], reads: DirectStatements | None = None) -> None:
         self._ami = ami
+        self.reads = reads  # the route's: who a caller gone before the route was
         self.store = store
         self.agents = agents
         self.bus = bus
@@ -321,12 +323,8 @@ class CallTracker:
         call = await self._from_channel(caller, now - _duration(caller.get("Duration")))
         if row is not None:
             call.id = row
-        else:
-            async with self.sessions() as db:
-                taken = await db.execute(select(Call.id).where(
-                    Call.id.in_({call.id, call.uniqueid})).limit(1))
-                if taken.first() is not None:
-                    return None
+        elif await self._row_taken(call):
+            return None
         call.queue = caller.get("ApplicationData").split(",")[0]
         call.channel, call.linkedid = caller.get("Channel"), caller.get("Linkedid")
         call.state, call.agent, call.adopted = "talking", agent.agent, True
@@ -343,6 +341,32 @@ class CallTracker:
         log.info("hotline call taken up after a restart", call_id=call.id, agent=agent.agent,
                  queue=call.queue)
         return call
+
+    async def waiting_unfollowed(self, entry: AmiEvent, linkedid: str) -> LiveCall | None:
+        """A caller waiting in a queue after a restart whom no row stands for (routed by the
+        classic script while the product was down, never heard of): followed from now on
+        as waiting, its row written from the channel's routing variables (its QueueStatus
+        ``entry``; ``linkedid`` from its CoreShowChannel), so that an answer, an abandon
+        and its callback find it. None: another row has its id (as :meth:`adopt`)."""
+        now = self.clock()
+        call = await self._from_channel(entry, now)
+        call.id = linkedid or call.id
+        if await self._row_taken(call):
+            return None
+        call.channel, call.linkedid, call.state = entry.get("Channel"), call.id, "waiting"
+        call.queue = entry.get("Queue")
+        call.started_at = call.queued_at = now - timedelta(seconds=_int(entry.get("Wait")))
+        self.live[call.uniqueid] = call
+        await self._record_unannounced(call, queue=call.queue, queued_at=call.queued_at)
+        log.info("hotline caller taken up waiting after a restart", call_id=call.id,
+                 queue=call.queue, caller_kind=call.caller_kind)
+        return call
+
+    async def _row_taken(self, call: LiveCall) -> bool:
+        async with self.sessions() as db:
+            taken = await db.execute(select(Call.id).where(
+                Call.id.in_({call.id, call.uniqueid})).limit(1))
+            return taken.first() is not None
 
     def _own_id(self, call: LiveCall) -> None:
         """A row id of its own: the linkedid, unless a live call has it (a transfer back
@@ -561,11 +585,32 @@ class CallTracker:
             outcome = CallOutcome.SHORT_ABANDON
         else:
             outcome = CallOutcome.ABANDONED
+        if call.arrived and call.number:
+            await self._identify(call)
         # Who called, with the end: a hang-up during the route ends the call before the
         # route's own write of it.
         await self.ended(call, outcome, wait_seconds=waited, hangup_cause=cause,
                          caller_kind=call.caller_kind, elder_id=call.elder_id,
                          priority=call.priority)
+
+    async def _identify(self, call: LiveCall) -> None:
+        """Who called, for a caller gone during the greeting (the row written on arrival
+        knows only the number): the route's own read, so that the row, the callback and
+        the last failed callback's alert to kin know the elder (on a real Asterisk the
+        elder's hang-up was stored as an unknown caller's). The store away: left unknown."""
+        if self.reads is None:
+            return
+        reads = self.reads
+        try:
+            async with asyncio.timeout(LOOKUP_SECONDS):
+                caller, reason = await reads.run(
+                    lambda reader: identify(reader, call.number, self.clock(), 0, call.id))
+        except Exception as err:  # noqa: BLE001 - the call is ended and called back anyway
+            log.warning("caller gone during the greeting not identified", call_id=call.id,
+                        error=type(err).__name__)
+            return
+        call.caller_kind, call.elder_id = caller.kind, caller.elder_id
+        call.reason, call.priority = reason, PRIORITIES[reason]
 
     async def _end_outside(self, call: LiveCall, event: AmiEvent) -> None:
         now = self.clock()

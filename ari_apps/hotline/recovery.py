@@ -6,9 +6,10 @@ caller still queued or an answered call still up is followed again; a call that 
 while nobody listened is closed from what is known (answered: its talk time up to now;
 otherwise abandoned, and called back). Nothing is left open, nothing is lost.
 
-A queue call that has no row at all but talks to a known agent (routed by the classic-AGI
-fallback while the product was down) is taken up too: Asterisk lists the caller in
-``Queue`` and the agent's leg (``AppQueue``) in one bridge. A row of that id that exists
+A queue call that has no row at all (routed by the classic-AGI fallback while the product
+was down) is taken up too: still waiting, from its QueueStatus entry; talking to a known
+agent, from the caller in ``Queue`` and the agent's leg (``AppQueue``) that Asterisk lists
+in one bridge. A row of that id that exists
 already (ended: the caller stayed in ``Queue()`` after a transfer) is never touched. A row
 written on the caller's arrival that the fallback routed meanwhile, still waiting, gets
 the channel's routing (who calls, why first) instead of being followed as an unknown
@@ -64,6 +65,7 @@ async def reconcile(tracker: CallTracker, ami: AmiClient) -> None:
             continue
         await _reconciled(tracker, call, call.uniqueid in entries, call.uniqueid in channels)
     await _adopt(tracker, talking)
+    await _take_up_waiting(tracker, entries, listed)
     log.info("hotline calls reconciled", open_rows=len(rows), live=len(tracker.live))
 
 
@@ -95,6 +97,18 @@ async def _adopt(tracker: CallTracker, talking: Talking) -> None:
     for uniqueid, found in talking.items():
         if uniqueid not in followed:
             await tracker.adopt(*found)
+
+
+async def _take_up_waiting(tracker: CallTracker, entries: dict[str, AmiEvent],
+                           listed: list[AmiEvent]) -> None:
+    """Follow the queue callers still waiting that no row stands for (see the module's
+    docstring): their answer, abandon and callback would otherwise go unrecorded."""
+    followed = {c.uniqueid for c in [*tracker.live.values(), *tracker.expected.values(),
+                                     *tracker.outside.values()]}
+    linkedids = {c.get("Uniqueid"): c.get("Linkedid") for c in listed}
+    for uniqueid, entry in entries.items():
+        if uniqueid and uniqueid not in followed:
+            await tracker.waiting_unfollowed(entry, linkedids.get(uniqueid) or "")
 
 
 def _from_row(row: Call) -> LiveCall:

@@ -29,6 +29,8 @@ from callcenter.store.engine import Prebuilt
 from callcenter.store.models import Contact, Elder, ElderPhone, Provider, ProviderStaff
 
 _NEVER = datetime.max.replace(tzinfo=UTC)  # no repeat window: no call is that recent
+#: Seconds the store has to say who calls before the call is routed by default.
+LOOKUP_SECONDS = 1.5
 
 
 @dataclass(frozen=True, slots=True)

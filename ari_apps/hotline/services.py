@@ -62,7 +62,7 @@ class HotlineService:
         self.store = HotlineStore(sessions, journal, self.direct)
         self.agents = Agents(self.ami, self.store, sessions, settings, bus, clock)
         self.tracker = CallTracker(self.store, self.agents, bus, settings, sessions, clock,
-                                   self.ami)
+                                   self.ami, self.route_reads)
         self.callbacks = Callbacks(sessions, self.store, self.tracker, scheduler, outbox, bus,
                                    settings, self.ami, clock, self.route_reads)
         consults = Consults(self.tracker, self.store, bus, self.ami, clock)

@@ -172,15 +172,33 @@ async def test_a_caller_who_hangs_up_during_the_route_is_recorded_and_called_bac
 
 
 async def test_a_caller_who_hangs_up_during_the_greeting_is_recorded_and_called_back(
-        hotline: HotlineHarness) -> None:
+        hotline: HotlineHarness, seeded: Seeded) -> None:
     """Gone before the route ever asked: ``[hotline-entry]``'s arrival event is all the
-    product hears of the call before its end."""
+    product hears of the call before its end. Who called is read then, as the route
+    would: the row and the callback name the elder (stored as an unknown caller before,
+    on a real Asterisk too), so the last failed callback can alert their kin."""
     ch = await arrived(hotline)
     await hotline.advance(3, timers=False)  # the greeting plays
     hotline.hang_up(ch.id)
     row = await ended(hotline, ch.linkedid)
     assert (row.outcome, row.caller_number, row.queue, row.wait_seconds) == (
         "short_abandon", ELDER_PHONE, "hotline", 3)
+    assert (row.caller_kind, row.elder_id) == ("elder", seeded.elder_id)
+    entries = await hotline.until(lambda: callbacks_count(hotline, 1))
+    assert [(e.call_id, e.elder_id) for e in entries] == [(ch.linkedid, seeded.elder_id)]
+
+
+async def test_a_caller_gone_during_the_greeting_while_the_store_cannot_say_who_is_still_called_back(
+        hotline: HotlineHarness) -> None:
+    class Away:
+        async def run(self, _read: object) -> None:
+            raise ConnectionRefusedError("the store is away")
+
+    hotline.service.tracker.reads = Away()  # type: ignore[assignment]
+    ch = await arrived(hotline)
+    hotline.hang_up(ch.id)
+    row = await ended(hotline, ch.linkedid)
+    assert (row.outcome, row.caller_kind, row.elder_id) == ("short_abandon", "unknown", None)
     assert [e.call_id for e in await hotline.until(lambda: callbacks_count(hotline, 1))] == [
         ch.linkedid]
 
@@ -390,6 +408,42 @@ async def test_a_call_the_fallback_routed_while_the_product_was_down_frees_its_a
         from_cdr = call_from_cdr(headers, ZoneInfo(settings.time_zone))
         assert from_cdr is not None and (from_cdr.id, from_cdr.kind) == (call_id, "hotline")
         assert await CdrReconciler(sessions, settings.time_zone).add([headers]) == 0
+        assert len(await again.calls()) == 1
+    finally:
+        await close_harness(again)
+
+
+async def test_a_caller_the_fallback_queued_while_the_product_was_down_is_followed_waiting(
+        hotline: HotlineHarness, settings: Settings, sessions: SessionFactory,
+        tmp_path: Path, seeded: Seeded) -> None:
+    """Never heard of (the product was down from before the call came), routed by the
+    classic script, still waiting when the product is back: followed from its QueueStatus
+    entry, so that its abandon is recorded and called back (on a real Asterisk 22.10.1
+    it had no row, no callback, and a CDR row later called it answered)."""
+    await hotline.service.agents.login("agent1", ["hotline"])
+    await hotline.service.agents.pause("agent1", "break")
+    await hotline.service.snapshot.refresh()
+    await close_harness(hotline)
+    channel = hotline.call_in(ELDER_PHONE)
+    call_id = hotline.linkedid(channel)
+    queue = hotline.sim.queues.queues["hotline"]
+    async with asyncio.timeout(WAIT):  # the script runs (real time)
+        while not queue.callers:
+            await hotline.sim.advance(0.1)
+            await asyncio.sleep(0.01)
+    await hotline.sim.advance(4)
+    again = await open_harness(hotline.sim, hotline_settings(settings, hotline.sim, tmp_path),
+                               sessions, tmp_path / "second")
+    try:
+        row = await again.row_with(call_id, "queued_at")
+        assert (row.caller_kind, row.elder_id, row.queue) == ("elder", seeded.elder_id, "hotline")
+        assert row.details["routed_by"] == "fallback" and row.caller_number == ELDER_PHONE
+        await again.advance(30, timers=False)
+        again.hang_up(channel)
+        ended_row = await ended(again, call_id)
+        assert ended_row.outcome == "abandoned" and ended_row.wait_seconds >= 30
+        assert [e.call_id for e in await again.until(lambda: callbacks_count(again, 1))] == [
+            call_id]
         assert len(await again.calls()) == 1
     finally:
         await close_harness(again)
