@@ -23,7 +23,7 @@ import csv
 import io
 import os
 from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -31,6 +31,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from callcenter.asterisk import AriClient
 from callcenter.calls.models import Call, CallDirection, CallKind, CallOutcome
 from callcenter.logs import get_logger
 from callcenter.store.engine import SessionFactory
@@ -51,7 +52,19 @@ _OUTCOMES = {"ANSWERED": CallOutcome.ANSWERED, "NO ANSWER": CallOutcome.NO_ANSWE
              "CONGESTION": CallOutcome.FAILED}
 
 
-def _time(value: str, zone: ZoneInfo) -> datetime | None:
+def utc_offset(stamp: object) -> timedelta | None:
+    """The UTC offset an ARI timestamp carries (``2026-12-01T17:31:48.107+0800``): Asterisk
+    writes it, and every CDR time, in its host's zone (``/etc/localtime``; TZ is not read)."""
+    if not isinstance(stamp, str) or len(stamp) < 5:
+        return None
+    sign, hours, minutes = stamp[-5], stamp[-4:-2], stamp[-2:]
+    if sign not in "+-" or not (hours + minutes).isdigit() or int(hours) > 14:
+        return None
+    offset = timedelta(hours=int(hours), minutes=int(minutes))
+    return -offset if sign == "-" else offset
+
+
+def _time(value: str, zone: tzinfo) -> datetime | None:
     value = (value or "").strip()
     if not value:
         return None
@@ -61,7 +74,7 @@ def _time(value: str, zone: ZoneInfo) -> datetime | None:
         return None
 
 
-def call_from_cdr(cdr: Mapping[str, str], zone: ZoneInfo) -> Call | None:
+def call_from_cdr(cdr: Mapping[str, str], zone: tzinfo) -> Call | None:
     """The ``calls`` row a CDR stands for (None: not a call's first channel, or unreadable)."""
     key = (cdr.get("LinkedID") or cdr.get("UniqueID") or "").strip()
     if not key or cdr.get("UniqueID", key).strip() != key or len(key) > 64:
@@ -99,16 +112,42 @@ class CdrReconciler:
 
     def __init__(self, sessions: SessionFactory, time_zone: str, *,
                  csv_path: Path | None = None, offset_file: Path | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 ari: Callable[[], AriClient | None] = lambda: None) -> None:
         self.sessions = sessions
-        self.zone = ZoneInfo(time_zone)
+        #: The zone CDR times are read in: TIME_ZONE until Asterisk tells its own.
+        self.zone: tzinfo = ZoneInfo(time_zone)
+        self._ari = ari
+        self._zone_told = False
         self.csv_path = csv_path
         self.offset_file = offset_file
         self._clock = clock
         self._pending: list[tuple[datetime, dict[str, str]]] = []
 
+    async def learn_zone(self) -> None:
+        """Read CDR times in Asterisk's own zone: its host's, which ARI's timestamps carry.
+        A host whose offset is not ``TIME_ZONE``'s (a UTC server for a centre in Beijing)
+        wrote times 8 hours off from what they were read as (seen on a real Asterisk 22).
+        Asked once; Asterisk away: ``TIME_ZONE`` meanwhile, asked again next time."""
+        client = self._ari()
+        if self._zone_told or client is None:
+            return
+        try:
+            offset = utc_offset((await client.asterisk.ping()).get("timestamp"))
+        except Exception as err:  # noqa: BLE001 - asked again at the next read
+            log.info("Asterisk's zone not known yet", error=type(err).__name__)
+            return
+        if offset is None:
+            return
+        self._zone_told = True
+        if datetime.now(self.zone).utcoffset() != offset:
+            log.warning("Asterisk's host is not in TIME_ZONE: its CDR times are read in its "
+                        "own offset", asterisk_utc_offset=str(offset), time_zone=str(self.zone))
+            self.zone = timezone(offset)
+
     async def add(self, cdrs: Sequence[Mapping[str, str]]) -> int:
         """Insert the rows missing among these CDRs; how many were added."""
+        await self.learn_zone()
         added = 0
         for cdr in cdrs:
             call = call_from_cdr(cdr, self.zone)
@@ -154,6 +193,7 @@ class CdrReconciler:
     async def flush(self, *, everything: bool = False) -> int:
         """Apply the CDR events older than the grace period (``everything``: all of them, as
         at a start: those a stopped or killed process received and never applied)."""
+        await self.learn_zone()
         cutoff = self._clock() - GRACE
         due = [cdr for at, cdr in self._pending if everything or at <= cutoff]
         self._pending = [(at, c) for at, c in self._pending if not (everything or at <= cutoff)]

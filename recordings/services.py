@@ -69,7 +69,8 @@ class Recordings:
         capture = Capture(sessions, store, policy, spool=settings.recordings_spool, ari=ari,
                           clock=clock, publish=publish)
         cdr = CdrReconciler(sessions, settings.time_zone, csv_path=settings.cdr_csv,
-                            offset_file=settings.data_dir / "cdr.offset", clock=clock)
+                            offset_file=settings.data_dir / "cdr.offset", clock=clock,
+                            ari=lambda: ari("default"))
         return cls(settings, sessions, policy, store, capture,
                    Sweeper(sessions, store, policy, clock=clock),
                    HoldService(sessions, clock), cdr, clock)

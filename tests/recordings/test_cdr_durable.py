@@ -18,6 +18,7 @@ from callcenter.composition import open_product
 from callcenter.pbxsim.server import PbxSimulator
 from callcenter.settings import Settings
 from callcenter.store.engine import SessionFactory
+from recordings.cdr import utc_offset
 from recordings.models import CdrEvent
 from recordings.services import Recordings
 from tests.recordings.conftest import Clock
@@ -113,3 +114,38 @@ async def test_a_calls_process_stopped_before_applying_its_cdrs_loses_none(
     assert await counts(sessions) == ([], 2)
     async with open_product(configured, frozenset({"calls"}), bus=MemoryBus()):
         assert await counts(sessions) == (["1795300000.7", "1795300000.8"], 0)
+
+
+async def test_cdr_times_are_read_in_the_zone_asterisk_writes_them_in(
+    rsettings: Settings, sim: PbxSimulator, sessions: SessionFactory,
+) -> None:
+    """Asterisk writes CDR times in its host's zone (``/etc/localtime``), here UTC, as its
+    ARI timestamps say (``+0000``); the centre's TIME_ZONE is Beijing's. Read as Beijing's,
+    a call at 10:00 was stored at 02:00 UTC (8 hours early, on a real Asterisk too)."""
+    assert rsettings.time_zone == "Asia/Shanghai"
+    configured = rsettings.model_copy(update={"ari_url": sim.ari_url, "ami_port": sim.ami_port})
+    async with open_product(configured, frozenset({"calls"}), bus=MemoryBus()) as host:
+        assert host.cluster is not None
+        ami = host.cluster.ami["default"]
+        async with asyncio.timeout(WAIT):
+            await ami.wait_connected()
+        sim.model.ami_event("Cdr", cdr("1795300000.9"))
+        async with asyncio.timeout(WAIT):
+            while (await counts(sessions))[1] < 1:
+                await ami.dispatcher.drain()
+    async with open_product(configured, frozenset({"calls"}), bus=MemoryBus()):
+        async with sessions() as session:
+            call = await session.get(Call, "1795300000.9")
+    assert call is not None
+    assert (call.started_at, call.answered_at, call.ended_at) == (
+        datetime(2025, 3, 2, 10, 0, 0, tzinfo=UTC), datetime(2025, 3, 2, 10, 0, 8, tzinfo=UTC),
+        datetime(2025, 3, 2, 10, 1, 0, tzinfo=UTC))
+
+
+@pytest.mark.parametrize(("stamp", "hours"), [
+    ("2026-12-01T17:31:48.107+0000", 0.0), ("2026-12-01T17:31:48.107+0800", 8.0),
+    ("2026-12-01T17:31:48.107-0330", -3.5), ("2026-12-01T17:31:48.107+9900", None),
+    ("2026-12-01T17:31:48.107Z", None), ("", None), (None, None), ("+08:00", None)])
+def test_the_utc_offset_of_an_ari_timestamp(stamp: object, hours: float | None) -> None:
+    offset = utc_offset(stamp)
+    assert (None if offset is None else offset.total_seconds() / 3600) == hours

@@ -58,7 +58,8 @@ async def test_a_calls_process_captures_from_the_bus_and_the_spool_and_reconcile
         async with sessions() as session:
             missed = await session.get(Call, "1795295642.163")
         assert missed is not None and missed.kind == "hotline" and missed.talk_seconds == 66
-        assert missed.started_at == datetime(2025, 3, 1, 1, 30, tzinfo=UTC)
+        # In the zone Asterisk wrote it in: the simulated host's, UTC (its ARI says +0000).
+        assert missed.started_at == datetime(2025, 3, 1, 9, 30, tzinfo=UTC)
         assert missed.details["source"] == "cdr"
 
         stored = await host.runtime.bus.subscribe("recording.stored")
