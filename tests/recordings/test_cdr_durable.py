@@ -95,21 +95,28 @@ async def sim(tmp_path: Path) -> AsyncIterator[PbxSimulator]:
         yield started
 
 
-async def test_a_calls_process_stopped_before_applying_its_cdrs_loses_none(
-    rsettings: Settings, sim: PbxSimulator, sessions: SessionFactory,
-) -> None:
-    configured = rsettings.model_copy(update={"ari_url": sim.ari_url, "ami_port": sim.ami_port})
+async def heard_then_stopped(configured: Settings, sim: PbxSimulator, sessions: SessionFactory,
+                             *cdrs: dict[str, str]) -> None:
+    """A calls process hears ``cdrs`` on AMI, keeps them, and stops within the grace
+    period (before applying them)."""
     async with open_product(configured, frozenset({"calls"}), bus=MemoryBus()) as host:
         assert host.cluster is not None
         ami = host.cluster.ami["default"]
         async with asyncio.timeout(WAIT):
             await ami.wait_connected()
-        # The simulated Asterisk ends a call: its CDR (with LinkedID) goes out on AMI.
-        sim.model.ami_event("Cdr", cdr("1795300000.7"))
-        sim.model.ami_event("Cdr", cdr("1795300000.8"))
+        for event in cdrs:
+            sim.model.ami_event("Cdr", event)
         async with asyncio.timeout(WAIT):
-            while (await counts(sessions))[1] < 2:
+            while (await counts(sessions))[1] < len(cdrs):
                 await ami.dispatcher.drain()
+
+
+async def test_a_calls_process_stopped_before_applying_its_cdrs_loses_none(
+    rsettings: Settings, sim: PbxSimulator, sessions: SessionFactory,
+) -> None:
+    configured = rsettings.model_copy(update={"ari_url": sim.ari_url, "ami_port": sim.ami_port})
+    # The simulated Asterisk ends calls: their CDRs (with LinkedID) go out on AMI.
+    await heard_then_stopped(configured, sim, sessions, cdr("1795300000.7"), cdr("1795300000.8"))
     # Stopped inside the grace period: not applied, but not lost either.
     assert await counts(sessions) == ([], 2)
     async with open_product(configured, frozenset({"calls"}), bus=MemoryBus()):
@@ -124,15 +131,7 @@ async def test_cdr_times_are_read_in_the_zone_asterisk_writes_them_in(
     a call at 10:00 was stored at 02:00 UTC (8 hours early, on a real Asterisk too)."""
     assert rsettings.time_zone == "Asia/Shanghai"
     configured = rsettings.model_copy(update={"ari_url": sim.ari_url, "ami_port": sim.ami_port})
-    async with open_product(configured, frozenset({"calls"}), bus=MemoryBus()) as host:
-        assert host.cluster is not None
-        ami = host.cluster.ami["default"]
-        async with asyncio.timeout(WAIT):
-            await ami.wait_connected()
-        sim.model.ami_event("Cdr", cdr("1795300000.9"))
-        async with asyncio.timeout(WAIT):
-            while (await counts(sessions))[1] < 1:
-                await ami.dispatcher.drain()
+    await heard_then_stopped(configured, sim, sessions, cdr("1795300000.9"))
     async with open_product(configured, frozenset({"calls"}), bus=MemoryBus()):
         async with sessions() as session:
             call = await session.get(Call, "1795300000.9")
