@@ -128,6 +128,8 @@ class Agents:
         self.by_agent: dict[str, AgentState] = {}
         self.by_interface: dict[str, AgentState] = {}
         self._lock = asyncio.Lock()
+        #: Set (and replaced) at each change of any agent's state: what an action waits on.
+        self._moved = asyncio.Event()
         self._timers: set[asyncio.TimerHandle] = set()
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -194,7 +196,8 @@ class Agents:
             now = self.clock()
             for queue in queues:
                 await self.store.agent_event(username, queue, AgentEventKind.LOGIN, now)
-        return await self._settled(username)
+        return await self._settled(username, lambda s: s is not None and set(queues) <= s.queues
+                                   and s.paused == paused)
 
     async def pause(self, username: str, reason: str) -> dict[str, Any]:
         """QueuePause in every queue, with a reason from the settings."""
@@ -205,14 +208,14 @@ class Agents:
         await self._ami().queue_pause(None, state.interface, True, reason=reason)
         await self.store.agent_event(username, None, AgentEventKind.PAUSE, self.clock(), reason,
                                      self.settings.hotline_pause_reasons[reason])
-        return await self._settled(username)
+        return await self._settled(username, lambda s: s is not None and s.paused)
 
     async def unpause(self, username: str) -> dict[str, Any]:
         """QueuePause false in every queue."""
         state = self._logged_in(username)
         await self._ami().queue_pause(None, state.interface, False)
         await self.store.agent_event(username, None, AgentEventKind.UNPAUSE, self.clock())
-        return await self._settled(username)
+        return await self._settled(username, lambda s: s is not None and not s.paused)
 
     async def logout(self, username: str) -> dict[str, Any]:
         """QueueRemove from every queue (logged out even if Asterisk lost them already)."""
@@ -232,7 +235,7 @@ class Agents:
                     log.info("queue member already gone", agent=username, queue=queue,
                              error=err.message)
             await self.store.agent_event(username, queue, AgentEventKind.LOGOUT, now)
-        return await self._settled(username)
+        return await self._settled(username, lambda s: s is None or not s.queues)
 
     def _logged_in(self, username: str) -> AgentState:
         state = self.by_agent.get(username)
@@ -240,14 +243,22 @@ class Agents:
             raise NotLoggedIn("not logged in to any queue", {"agent": username})
         return state
 
-    async def _settled(self, username: str) -> dict[str, Any]:
-        # The AMI events of the action follow its response: let them be handled first
-        # (bounded: under steady traffic the dispatcher may never be idle).
+    async def _settled(self, username: str,
+                       done: Callable[[AgentState | None], bool]) -> dict[str, Any]:
+        """The agent's state once Asterisk's events say the action ``done``: they follow
+        its response, and on a real Asterisk may not even be read when it comes (an
+        unpause answered "paused"). Bounded: the state as it is after SETTLE_SECONDS."""
         try:
             async with asyncio.timeout(SETTLE_SECONDS):
                 await self._ami().dispatcher.drain()
+                while True:
+                    moved = self._moved
+                    if done(self.by_agent.get(username)):
+                        break
+                    await moved.wait()
         except TimeoutError:
-            log.info("agent state answered before every AMI event was handled", agent=username)
+            log.info("agent state answered before Asterisk told the action's outcome",
+                     agent=username)
         state = self.by_agent.get(username)
         now = self.clock()
         if state is None:
@@ -298,6 +309,8 @@ class Agents:
         if current != state.last_state or state.since is None:
             state.since = now
         state.last_state = current
+        self._moved.set()
+        self._moved = asyncio.Event()
         await self.bus.publish(BusMessage(AGENT_CHANGED, state.view(now), AUDIENCE))
 
     # -- from the call tracker ----------------------------------------------------------

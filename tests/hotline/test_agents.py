@@ -3,6 +3,7 @@ their state surviving restarts of Asterisk and of the product."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,32 @@ async def test_pause_with_a_reason_then_unpause_then_logout(hotline: HotlineHarn
     trail = [(e.kind, e.reason, e.productive) for e in await hotline.agent_events()]
     assert trail == [("login", "", False), ("pause", "training", True), ("pause", "lunch", False),
                      ("unpause", "", False), ("logout", "", False)]
+
+
+async def test_an_unpause_answers_asterisks_word_even_when_it_comes_after_the_response(
+        hotline: HotlineHarness) -> None:
+    """On a real Asterisk 22.10.1 the QueueMemberPause of an unpause was not yet read when
+    the action's response came: the console was told "paused" while the agent was idle."""
+    agents = hotline.service.agents
+    await agents.login("agent1", ["hotline"])
+    await agents.pause("agent1", "training")
+    queues = hotline.sim.queues
+    emit, held = queues._emit, []
+
+    def late(name: str, fields: dict[str, str]) -> None:
+        if name == "QueueMemberPause":
+            held.append(fields)
+        else:
+            emit(name, fields)
+
+    queues._emit = late  # type: ignore[method-assign]
+    unpaused = asyncio.create_task(agents.unpause("agent1"))
+    await hotline.until(lambda: held)  # Asterisk answered; its event is still on the way
+    done, _ = await asyncio.wait({unpaused}, timeout=0.2)
+    assert not done  # not answered from the state before the event
+    queues._emit = emit  # type: ignore[method-assign]
+    emit("QueueMemberPause", held[0])
+    assert (await unpaused)["state"] == "idle"
 
 
 async def test_bad_requests_are_refused_and_change_nothing(hotline: HotlineHarness) -> None:
