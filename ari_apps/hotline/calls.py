@@ -305,7 +305,8 @@ class CallTracker:
         details = {"uniqueid": call.uniqueid, "reason": call.reason,
                    "routed_by": call.routed_by, **fields.pop("details", {})}
         await self._save(call, kind=call.kind, direction=CallDirection.INBOUND.value,
-                         caller_number=call.number, started_at=call.started_at,
+                         caller_number=call.number, called_number=self.settings.sos_caller_id,
+                         started_at=call.started_at,
                          caller_kind=call.caller_kind, elder_id=call.elder_id,
                          priority=call.priority, care_call_id=call.care_call or None,
                          details=details, **fields)

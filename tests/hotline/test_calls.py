@@ -438,6 +438,7 @@ async def test_a_caller_the_fallback_queued_while_the_product_was_down_is_follow
         row = await again.row_with(call_id, "queued_at")
         assert (row.caller_kind, row.elder_id, row.queue) == ("elder", seeded.elder_id, "hotline")
         assert row.details["routed_by"] == "fallback" and row.caller_number == ELDER_PHONE
+        assert row.called_number == "12349"  # the hotline's number, as any hotline call's
         await again.advance(30, timers=False)
         again.hang_up(channel)
         ended_row = await ended(again, call_id)
