@@ -9,11 +9,10 @@ otherwise abandoned, and called back). Nothing is left open, nothing is lost.
 A queue call that has no row at all (routed by the classic-AGI fallback while the product
 was down) is taken up too: still waiting, from its QueueStatus entry; talking to a known
 agent, from the caller in ``Queue`` and the agent's leg (``AppQueue``) that Asterisk lists
-in one bridge. A row of that id that exists
-already (ended: the caller stayed in ``Queue()`` after a transfer) is never touched. A row
-written on the caller's arrival that the fallback routed meanwhile, still waiting, gets
-the channel's routing (who calls, why first) instead of being followed as an unknown
-caller.
+in one bridge. A row of that id that exists already (ended: the caller stayed in
+``Queue()`` after a transfer) is never touched. A row written on the caller's arrival that
+the fallback routed meanwhile, still waiting, gets the channel's routing (who calls, why
+first) instead of being followed as an unknown caller.
 """
 
 from __future__ import annotations
