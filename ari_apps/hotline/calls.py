@@ -343,20 +343,23 @@ class CallTracker:
                  queue=call.queue)
         return call
 
-    async def waiting_unfollowed(self, entry: AmiEvent, linkedid: str) -> LiveCall | None:
+    async def waiting_unfollowed(self, entry: AmiEvent,
+                                 channel: AmiEvent | None) -> LiveCall | None:
         """A caller waiting in a queue after a restart whom no row stands for (routed by the
         classic script while the product was down, never heard of): followed from now on
         as waiting, its row written from the channel's routing variables (its QueueStatus
-        ``entry``; ``linkedid`` from its CoreShowChannel), so that an answer, an abandon
-        and its callback find it. None: another row has its id (as :meth:`adopt`)."""
+        ``entry``; its CoreShowChannel ``channel`` gives the linkedid and how long it has
+        been up), so that an answer, an abandon and its callback find it. None: another
+        row has its id (as :meth:`adopt`)."""
         now = self.clock()
-        call = await self._from_channel(entry, now)
-        call.id = linkedid or call.id
+        queued_at = now - timedelta(seconds=_int(entry.get("Wait")))
+        up = _duration(channel.get("Duration")) if channel is not None else timedelta()
+        call = await self._from_channel(entry, min(queued_at, now - up))
+        call.id = (channel.get("Linkedid") if channel is not None else "") or call.id
         if await self._row_taken(call):
             return None
         call.channel, call.linkedid, call.state = entry.get("Channel"), call.id, "waiting"
-        call.queue = entry.get("Queue")
-        call.started_at = call.queued_at = now - timedelta(seconds=_int(entry.get("Wait")))
+        call.queue, call.queued_at = entry.get("Queue"), queued_at
         self.live[call.uniqueid] = call
         await self._record_unannounced(call, queue=call.queue, queued_at=call.queued_at)
         log.info("hotline caller taken up waiting after a restart", call_id=call.id,

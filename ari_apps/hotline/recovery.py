@@ -104,10 +104,10 @@ async def _take_up_waiting(tracker: CallTracker, entries: dict[str, AmiEvent],
     docstring): their answer, abandon and callback would otherwise go unrecorded."""
     followed = {c.uniqueid for c in [*tracker.live.values(), *tracker.expected.values(),
                                      *tracker.outside.values()]}
-    linkedids = {c.get("Uniqueid"): c.get("Linkedid") for c in listed}
+    channels = {c.get("Uniqueid"): c for c in listed}
     for uniqueid, entry in entries.items():
         if uniqueid and uniqueid not in followed:
-            await tracker.waiting_unfollowed(entry, linkedids.get(uniqueid) or "")
+            await tracker.waiting_unfollowed(entry, channels.get(uniqueid))
 
 
 def _from_row(row: Call) -> LiveCall:

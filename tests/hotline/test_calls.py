@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -424,8 +424,12 @@ async def test_a_caller_the_fallback_queued_while_the_product_was_down_is_follow
     await hotline.service.agents.pause("agent1", "break")
     await hotline.service.snapshot.refresh()
     await close_harness(hotline)
-    channel = hotline.call_in(ELDER_PHONE)
-    call_id = hotline.linkedid(channel)
+    ch = hotline.sim.model.new_channel(f"PJSIP/trunk-{next(_TRUNKS):08x}", "PJSIP", state="Up",
+                                       context="hotline-entry", exten="12349",
+                                       caller=CallerId(number=ELDER_PHONE))
+    await hotline.sim.advance(5)  # a long greeting: the caller is older than their wait
+    hotline.sim.model.spawn(hotline.sim.dialplan.hotline.entry(ch))
+    channel, call_id = ch.id, ch.linkedid
     queue = hotline.sim.queues.queues["hotline"]
     async with asyncio.timeout(WAIT):  # the script runs (real time)
         while not queue.callers:
@@ -439,6 +443,11 @@ async def test_a_caller_the_fallback_queued_while_the_product_was_down_is_follow
         assert (row.caller_kind, row.elder_id, row.queue) == ("elder", seeded.elder_id, "hotline")
         assert row.details["routed_by"] == "fallback" and row.caller_number == ELDER_PHONE
         assert row.called_number == "12349"  # the hotline's number, as any hotline call's
+        # It began when its channel did (CoreShowChannel's Duration, whole seconds), before
+        # it joined the queue.
+        created = datetime.fromtimestamp(ch.created, UTC)
+        assert timedelta(0) <= row.started_at - created < timedelta(seconds=1)
+        assert row.queued_at - row.started_at >= timedelta(seconds=4)
         await again.advance(30, timers=False)
         again.hang_up(channel)
         ended_row = await ended(again, call_id)
