@@ -202,6 +202,13 @@ class Callbacks:
             await self.store.save_call(channel_id, ended_at=self.clock(), outcome=ended.value,
                                        hangup_cause=outcome)
             await self.attempt_ended(callback_id, channel_id, False, outcome)
+        elif call.state == "gone":  # answered, and hung up before this answer was read
+            await self.tracker.left_before_a_queue(call, "hung up before a queue")
+        else:
+            # Picked up: a hang-up before a queue takes the caller (the queue refused them,
+            # nobody logged in; or they put the phone down) ends this attempt, and the next
+            # one follows. Before, nothing ended it: the callback stayed "dialling" for good.
+            call.state = "picked_up"
 
     async def _position(self, ami: AmiClient, queue: str, priority: int,
                         queued_at: datetime) -> int:

@@ -84,7 +84,9 @@ class LiveCall:
     agent_uniqueid: str = ""
     ringing: set[str] = field(default_factory=set)
     position: int = 0
-    state: str = "routed"  # routed, waiting, left, talking, done
+    state: str = "routed"  # routed, waiting, left, talking, done; a callback attempt's
+    # "picked_up" (answered, not in a queue yet) or "gone" (hung up before its originate
+    # was answered for)
     callback_id: int | None = None
     transferred: bool = False
     linkedid: str = ""  # Asterisk's linkedid: every channel of the call carries it
@@ -555,6 +557,12 @@ class CallTracker:
             await self._end_outside(outside, event)
             return
         before = self.expected.get(event.get("Uniqueid"))
+        if before is not None and before.callback_id is not None:
+            if before.state == "picked_up":  # answered, then gone before a queue took it
+                await self.left_before_a_queue(before, event.get("Cause-txt") or None)
+            else:  # its originate is still answered for: Callbacks.dial ends it
+                before.state = "gone"
+            return
         if before is not None and before.kind == CallKind.HOTLINE.value \
                 and before.parent_id is None:
             await self.left_before_a_queue(before, event.get("Cause-txt") or None)

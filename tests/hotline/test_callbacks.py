@@ -109,6 +109,28 @@ async def test_failed_attempts_back_off_then_kin_are_alerted_and_a_follow_up_ope
     assert order is not None and (order.type, order.elder_id) == ("service", seeded.elder_id)
 
 
+async def test_a_callback_picked_up_but_refused_by_the_queue_ends_and_is_tried_again(
+        hotline: HotlineHarness, seeded: Seeded) -> None:
+    """The elder answers, but nobody is logged in: app_queue lets them in nowhere (the
+    rendered ``joinempty``) and the dialplan hangs up. On a real Asterisk 22.10.1 that
+    attempt stayed open and its callback "dialling" for good (never retried, kin never
+    alerted); it now ends as an overflow, and the next attempts follow to the last."""
+    call_id = await abandon(hotline, ELDER_PHONE)
+    hotline.sim.queues.queues["hotline"].refuse_empty = True
+
+    async def failed() -> bool:
+        return (await entry(hotline)).status == "failed"
+
+    await hotline.until(failed, timers=True)
+    done = await entry(hotline)
+    assert done.attempts == 2 and done.last_result == "overflow"
+    attempts = [c for c in await hotline.calls() if c.kind == "callback"]
+    assert [(c.outcome, c.parent_id, c.answered_at) for c in attempts] == [
+        ("overflow", call_id, None)] * 2
+    assert all(c.ended_at is not None for c in attempts)
+    assert done.work_order_id is not None  # the loop closes: a follow-up for the elder
+
+
 async def test_a_caller_who_calls_back_clears_their_entry(hotline: HotlineHarness) -> None:
     await abandon(hotline, STRANGER)
     again = hotline.call_in(STRANGER)
