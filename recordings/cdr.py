@@ -193,11 +193,10 @@ class CdrReconciler:
     async def flush(self, *, everything: bool = False) -> int:
         """Apply the CDR events older than the grace period (``everything``: all of them, as
         at a start: those a stopped or killed process received and never applied)."""
-        await self.learn_zone()
         cutoff = self._clock() - GRACE
         due = [cdr for at, cdr in self._pending if everything or at <= cutoff]
         self._pending = [(at, c) for at, c in self._pending if not (everything or at <= cutoff)]
-        added = await self.add(due)
+        added = await self.add(due)  # the zone learnt there first, for the events below too
         last_id = 0
         while True:
             query = select(CdrEvent).where(CdrEvent.id > last_id).order_by(CdrEvent.id)

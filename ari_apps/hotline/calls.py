@@ -287,20 +287,35 @@ class CallTracker:
         self._own_id(call)
         return call
 
-    async def routed_meanwhile(self, call: LiveCall, entry: AmiEvent) -> LiveCall:
-        """A call heard of on arrival (its row knows no caller yet) that the classic script
-        routed while the product was down, and that waits in a queue (its QueueStatus
-        ``entry``): its routing read from the channel's variables and written on its row,
-        followed from now on as waiting."""
+    async def waiting_found(self, entry: AmiEvent, channel: AmiEvent | None,
+                            arrival: LiveCall | None = None) -> LiveCall | None:
+        """A caller waiting in a queue after a restart, routed by the classic script while
+        the product was down: followed from now on as waiting, so that an answer, an
+        abandon and its callback find it, its row written from the channel's routing
+        variables (QueueStatus ``entry``; CoreShowChannel ``channel``: its linkedid, and
+        how long it has been up). The row is the ``arrival`` one, written as the caller
+        came and knowing no caller yet; else a new one, unless another row has its id
+        (None, as :meth:`adopt`)."""
         now = self.clock()
-        found = await self._from_channel(entry, now)
-        found.id, found.started_at, found.state = call.id, call.started_at, "waiting"
-        found.queue = entry.get("Queue") or call.queue
-        found.queued_at = now - timedelta(seconds=_int(entry.get("Wait")))
-        self.expected.pop(found.uniqueid, None)
-        self.live[found.uniqueid] = found
-        await self._record_unannounced(found, queue=found.queue, queued_at=found.queued_at)
-        return found
+        queued_at = now - timedelta(seconds=_int(entry.get("Wait")))
+        up = _duration(channel.get("Duration")) if channel is not None else timedelta()
+        call = await self._from_channel(entry, min(queued_at, now - up))
+        linkedid = (channel.get("Linkedid") if channel is not None else "") or call.id
+        if arrival is not None:
+            call.id, call.started_at = arrival.id, arrival.started_at
+        else:
+            call.id = linkedid
+            if await self._row_taken(call):
+                return None
+        call.channel, call.linkedid, call.state = entry.get("Channel"), linkedid, "waiting"
+        call.queue = entry.get("Queue") or (arrival.queue if arrival is not None else None)
+        call.queued_at = queued_at
+        self.expected.pop(call.uniqueid, None)
+        self.live[call.uniqueid] = call
+        await self._record_unannounced(call, queue=call.queue, queued_at=queued_at)
+        log.info("hotline caller taken up waiting after a restart", call_id=call.id,
+                 queue=call.queue, caller_kind=call.caller_kind)
+        return call
 
     async def _record_unannounced(self, call: LiveCall, **fields: Any) -> None:
         await self.announce(call)
@@ -343,29 +358,6 @@ class CallTracker:
         await self.agents.call_state(agent, in_call=True)
         log.info("hotline call taken up after a restart", call_id=call.id, agent=agent.agent,
                  queue=call.queue)
-        return call
-
-    async def waiting_unfollowed(self, entry: AmiEvent,
-                                 channel: AmiEvent | None) -> LiveCall | None:
-        """A caller waiting in a queue after a restart whom no row stands for (routed by the
-        classic script while the product was down, never heard of): followed from now on
-        as waiting, its row written from the channel's routing variables (its QueueStatus
-        ``entry``; its CoreShowChannel ``channel`` gives the linkedid and how long it has
-        been up), so that an answer, an abandon and its callback find it. None: another
-        row has its id (as :meth:`adopt`)."""
-        now = self.clock()
-        queued_at = now - timedelta(seconds=_int(entry.get("Wait")))
-        up = _duration(channel.get("Duration")) if channel is not None else timedelta()
-        call = await self._from_channel(entry, min(queued_at, now - up))
-        call.id = (channel.get("Linkedid") if channel is not None else "") or call.id
-        if await self._row_taken(call):
-            return None
-        call.channel, call.linkedid, call.state = entry.get("Channel"), call.id, "waiting"
-        call.queue, call.queued_at = entry.get("Queue"), queued_at
-        self.live[call.uniqueid] = call
-        await self._record_unannounced(call, queue=call.queue, queued_at=call.queued_at)
-        log.info("hotline caller taken up waiting after a restart", call_id=call.id,
-                 queue=call.queue, caller_kind=call.caller_kind)
         return call
 
     async def _row_taken(self, call: LiveCall) -> bool:

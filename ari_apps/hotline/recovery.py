@@ -37,7 +37,7 @@ async def reconcile(tracker: CallTracker, ami: AmiClient) -> None:
     followed = {c.id for c in [*tracker.live.values(), *tracker.expected.values()]}
     entries = {e.get("Uniqueid"): e for e in await ami.queue_status() if e.name == "QueueEntry"}
     listed = await ami.core_show_channels()
-    channels = {c.get("Uniqueid") for c in listed}
+    channels = {c.get("Uniqueid"): c for c in listed}
     async with tracker.sessions() as db:
         rows = list((await db.execute(select(Call).where(
             Call.ended_at.is_(None), Call.started_at < asked_at,
@@ -60,11 +60,12 @@ async def reconcile(tracker: CallTracker, ami: AmiClient) -> None:
             continue
         if call.arrived and call.uniqueid in entries:
             # Heard of on arrival; the classic script routed it while the product was down.
-            await tracker.routed_meanwhile(call, entries[call.uniqueid])
+            await tracker.waiting_found(entries[call.uniqueid], channels.get(call.uniqueid),
+                                        arrival=call)
             continue
         await _reconciled(tracker, call, call.uniqueid in entries, call.uniqueid in channels)
     await _adopt(tracker, talking)
-    await _take_up_waiting(tracker, entries, listed)
+    await _take_up_waiting(tracker, entries, channels)
     log.info("hotline calls reconciled", open_rows=len(rows), live=len(tracker.live))
 
 
@@ -99,15 +100,14 @@ async def _adopt(tracker: CallTracker, talking: Talking) -> None:
 
 
 async def _take_up_waiting(tracker: CallTracker, entries: dict[str, AmiEvent],
-                           listed: list[AmiEvent]) -> None:
+                           channels: dict[str, AmiEvent]) -> None:
     """Follow the queue callers still waiting that no row stands for (see the module's
     docstring): their answer, abandon and callback would otherwise go unrecorded."""
     followed = {c.uniqueid for c in [*tracker.live.values(), *tracker.expected.values(),
                                      *tracker.outside.values()]}
-    channels = {c.get("Uniqueid"): c for c in listed}
     for uniqueid, entry in entries.items():
         if uniqueid and uniqueid not in followed:
-            await tracker.waiting_unfollowed(entry, channels.get(uniqueid))
+            await tracker.waiting_found(entry, channels.get(uniqueid))
 
 
 def _from_row(row: Call) -> LiveCall:
