@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -37,6 +38,9 @@ class Person:
         if behaviour not in ("answer", "busy", "noanswer", "congestion"):
             raise ValueError("behaviour must be answer, busy, noanswer or congestion")
         hangup, again = data.get("hangup_after"), data.get("dtmf_again")
+        if again is not None and not 0 < float(again) < math.inf:  # type: ignore[arg-type]
+            # 0, below 0 or NaN would press again at once, for ever, in simulated time
+            raise ValueError("dtmf_again must be a number of seconds above 0")
         return cls(
             behaviour=behaviour,  # type: ignore[arg-type]
             ring_seconds=float(data.get("ring_seconds", 0) or 0),  # type: ignore[arg-type]

@@ -144,6 +144,9 @@ def test_a_person_from_the_control_api_may_press_again_and_nothing_else() -> Non
     assert (person.dtmf_again, person.to_json()["dtmf_again"]) == (8.0, 8.0)
     with pytest.raises(ValueError, match="unknown fields: dtmf_every"):
         Person.from_json({"dtmf": "1", "dtmf_every": 8})
+    for never_waits in (0, -1, float("nan"), float("inf")):  # each would press for ever
+        with pytest.raises(ValueError, match="dtmf_again must be"):
+            Person.from_json({"dtmf": "1", "dtmf_again": never_waits})
 
 
 async def test_control_api_injects_a_call_into_stasis(sim: PbxSimulator, ari: AriClient) -> None:
