@@ -171,7 +171,7 @@ class Callbacks:
                         kind=CallKind.CALLBACK.value, elder_id=elder_id, priority=priority,
                         queue=queue, parent_id=parent, started_at=self.clock(),
                         callback_id=callback_id, caller_kind="elder" if elder_id else "unknown",
-                        reason="callback")
+                        reason="callback", state="dialling")
         self.tracker.expect(call)
         await self.tracker.announce(call)
         await self.store.save_call(channel_id, kind=CallKind.CALLBACK.value,

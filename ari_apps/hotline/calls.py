@@ -59,6 +59,7 @@ ROUTING_VARIABLES = ("CALLCENTER_CALLER_KIND", "CALLCENTER_ELDER_ID", "CALLCENTE
                      "QUEUE_PRIO", "CALLCENTER_ROUTED_BY", CARE_CALL_VARIABLE)
 DIAL_OUTCOMES_VALUES = {o.value for o in DIAL_OUTCOMES.values()}
 NOT_IN_USE = "1"  # AST_DEVICE_NOT_INUSE, a QueueMemberStatus ``Status``
+UP = "6"  # AST_STATE_UP, a channel event's ``ChannelState``
 
 
 @dataclass
@@ -85,8 +86,8 @@ class LiveCall:
     ringing: set[str] = field(default_factory=set)
     position: int = 0
     state: str = "routed"  # routed, waiting, left, talking, done; a callback attempt's
-    # "picked_up" (answered, not in a queue yet) or "gone" (hung up before its originate
-    # was answered for)
+    # "dialling" (its originate in flight here), "picked_up" (answered, not in a queue
+    # yet) or "gone" (hung up before its originate was answered for)
     callback_id: int | None = None
     transferred: bool = False
     linkedid: str = ""  # Asterisk's linkedid: every channel of the call carries it
@@ -550,10 +551,7 @@ class CallTracker:
             return
         before = self.expected.get(event.get("Uniqueid"))
         if before is not None and before.callback_id is not None:
-            if before.state == "picked_up":  # answered, then gone before a queue took it
-                await self.left_before_a_queue(before, event.get("Cause-txt") or None)
-            else:  # its originate is still answered for: Callbacks.dial ends it
-                before.state = "gone"
+            await self._attempt_hung_up(before, event)
             return
         if before is not None and before.kind == CallKind.HOTLINE.value \
                 and before.parent_id is None:
@@ -570,6 +568,26 @@ class CallTracker:
         await self.ended(call, CallOutcome.OVERFLOW, wait_seconds=waited,
                         hangup_cause=event.get("Cause-txt") or None)
         await self._queue_changed(call.queue or "")
+
+    async def _attempt_hung_up(self, call: LiveCall, event: AmiEvent) -> None:
+        """A callback attempt's channel gone before a queue took it. Picked up (as
+        ``Callbacks.dial`` read its originate, or up when it went: an attempt taken back
+        after a restart): the elder left or no queue let them in, as any caller before a
+        queue. Its originate still answered for in this process: ``dial`` ends it. Else it
+        rang out, taken back after a restart with nobody left to read its originate: ended
+        here as not answered, and the next attempt follows (it stayed open for good)."""
+        cause = event.get("Cause-txt") or None
+        if call.state == "dialling":
+            call.state = "gone"
+        elif call.state == "picked_up" or event.get("ChannelState") == UP:
+            await self.left_before_a_queue(call, cause)
+        elif self.expected.get(call.uniqueid) is call:
+            del self.expected[call.uniqueid]
+            call.state = "done"
+            await self.ended(call, CallOutcome.NO_ANSWER, hangup_cause=cause)
+            if self.callbacks is not None and call.callback_id is not None:
+                await self.callbacks.attempt_ended(call.callback_id, call.id, False,
+                                                   CallOutcome.NO_ANSWER.value)
 
     async def left_before_a_queue(self, call: LiveCall, cause: str | None) -> None:
         """A routed caller gone before any queue took them: the queue refused them, nobody

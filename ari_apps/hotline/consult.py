@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ari_apps.hotline.calls import CallTracker, LiveCall
+from ari_apps.hotline.calls import UP, CallTracker, LiveCall
 from ari_apps.hotline.exceptions import (
     CallNotFound,
     CallNotLive,
@@ -55,7 +55,6 @@ TRANSFER_CONTEXT = "hotline-transfer"
 DIGITS = "0"
 START_SECONDS = 5.0  # Atxfer acknowledged, yet no consultation channel: features not allowed
 EVENTS = frozenset({"Newchannel", "Newstate", "DialBegin", "DialEnd", "Hangup"})
-UP = "6"  # AST_STATE_UP
 
 
 @dataclass

@@ -176,3 +176,41 @@ async def test_a_restart_during_a_callback_attempt_never_strands_it(
         assert attempt is not None and attempt.outcome == "no_answer"
     finally:
         await close_harness(again)
+
+
+async def test_a_callback_still_ringing_across_a_restart_ends_when_it_rings_out(
+        hotline: HotlineHarness, settings: Settings, sessions: SessionFactory,
+        tmp_path: Path) -> None:
+    """The product dies while the caller's phone rings and is back before it stops: the
+    attempt is taken back, and when Asterisk gives up ringing it ends as not answered and
+    the next attempt is due. On a real Asterisk 22.10.1 it stayed open and its callback
+    "dialling" for good: the process that would have read its originate was gone."""
+    hotline.sim.set_person(STRANGER, Person(behaviour="noanswer", ring_seconds=60))
+    await abandon(hotline, STRANGER)
+
+    async def dialling() -> bool:
+        return (await entry(hotline)).status == "dialling"
+
+    await hotline.until(dialling, timers=True)
+    first = await entry(hotline)
+    attempt_id = f"cb-{first.id}-1"
+    await hotline.until(lambda: hotline.call_row(attempt_id))  # it rings
+    await close_harness(hotline)
+    await hotline.sim.advance(5)
+    again = await open_harness(hotline.sim, hotline_settings(settings, hotline.sim, tmp_path),
+                               sessions, tmp_path / "second")
+    try:
+        assert attempt_id in hotline.sim.model.channels  # still ringing: taken back
+        assert (await entry(again)).status == "dialling"
+
+        async def rang_out() -> bool:
+            return (await entry(again)).status == "pending"
+
+        await again.until(rang_out)
+        retried = await entry(again)
+        assert retried.attempts == 1 and retried.last_result == "no_answer"
+        attempt = await again.call_row(attempt_id)
+        assert attempt is not None and attempt.outcome == "no_answer"
+        assert attempt.ended_at is not None
+    finally:
+        await close_harness(again)
