@@ -152,9 +152,9 @@ async def test_never_two_callbacks_for_one_abandon(hotline: HotlineHarness) -> N
     assert [c.call_id for c in await hotline.callbacks()] == [call_id]
 
 
-async def test_a_restart_during_a_callback_attempt_never_strands_it(
-        hotline: HotlineHarness, settings: Settings, sessions: SessionFactory,
-        tmp_path: Path) -> None:
+async def ringing_attempt(hotline: HotlineHarness) -> str:
+    """An abandoned stranger's first callback attempt, ringing a phone nobody answers for a
+    minute; its id."""
     hotline.sim.set_person(STRANGER, Person(behaviour="noanswer", ring_seconds=60))
     await abandon(hotline, STRANGER)
 
@@ -162,8 +162,15 @@ async def test_a_restart_during_a_callback_attempt_never_strands_it(
         return (await entry(hotline)).status == "dialling"
 
     await hotline.until(dialling, timers=True)
-    first = await entry(hotline)
-    await hotline.until(lambda: hotline.call_row(f"cb-{first.id}-1"))  # it rings
+    attempt_id = f"cb-{(await entry(hotline)).id}-1"
+    await hotline.until(lambda: hotline.call_row(attempt_id))  # it rings
+    return attempt_id
+
+
+async def test_a_restart_during_a_callback_attempt_never_strands_it(
+        hotline: HotlineHarness, settings: Settings, sessions: SessionFactory,
+        tmp_path: Path) -> None:
+    await ringing_attempt(hotline)
     await close_harness(hotline)  # the product dies while the caller's phone rings
     await hotline.sim.advance(40)  # the attempt rang out while nobody listened
     again = await open_harness(hotline.sim, hotline_settings(settings, hotline.sim, tmp_path),
@@ -185,16 +192,7 @@ async def test_a_callback_still_ringing_across_a_restart_ends_when_it_rings_out(
     attempt is taken back, and when Asterisk gives up ringing it ends as not answered and
     the next attempt is due. On a real Asterisk 22.10.1 it stayed open and its callback
     "dialling" for good: the process that would have read its originate was gone."""
-    hotline.sim.set_person(STRANGER, Person(behaviour="noanswer", ring_seconds=60))
-    await abandon(hotline, STRANGER)
-
-    async def dialling() -> bool:
-        return (await entry(hotline)).status == "dialling"
-
-    await hotline.until(dialling, timers=True)
-    first = await entry(hotline)
-    attempt_id = f"cb-{first.id}-1"
-    await hotline.until(lambda: hotline.call_row(attempt_id))  # it rings
+    attempt_id = await ringing_attempt(hotline)
     await close_harness(hotline)
     await hotline.sim.advance(5)
     again = await open_harness(hotline.sim, hotline_settings(settings, hotline.sim, tmp_path),
