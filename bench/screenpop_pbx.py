@@ -26,6 +26,8 @@ from callcenter.pbxsim.objects import CallerId
 from callcenter.pbxsim.server import PbxSimulator
 
 QUEUE = "hotline"
+#: ``Playback(one-moment-please)`` in ``[hotline-entry]``, between the arrival and the route.
+GREETING_SECONDS = 1.0
 
 
 async def paced(rate: float, seconds: float) -> AsyncIterator[int]:
@@ -39,7 +41,8 @@ async def paced(rate: float, seconds: float) -> AsyncIterator[int]:
 
 
 class Calls:
-    """Calls as Asterisk makes them: the FastAGI route into the product, then app_queue's
+    """Calls as Asterisk makes them: ``[hotline-entry]``'s arrival event, a greeting, the
+    FastAGI route into the product with the dialplan's three arguments, then app_queue's
     events (``QueueCallerJoin`` and at once ``AgentCalled``; a second later the answer and
     the hang-up). With ``alongside``, the bare relay gets the same ``AgentCalled`` at the
     same moment: the floor under the load the product's calls put on the machine."""
@@ -70,10 +73,16 @@ class Calls:
         ch = model.new_channel(f"PJSIP/trunk-{next(self.numbers):08x}", "PJSIP", state="Ring",
                                context="hotline-entry", exten="12349",
                                caller=CallerId(number=number))
-        if await self.product.dialplan.agi.run(ch, self.agi_url) != "SUCCESS":
+        model.ami_event("UserEvent", {**ch.ami(), "UserEvent": "CallcenterHotline",
+                                      "Stage": "arrived", "CareCall": ""})
+        model.set_state(ch, "Up")
+        await asyncio.sleep(GREETING_SECONDS)
+        agi = self.product.dialplan.agi
+        assert agi is not None
+        # AGI(agi://…/hotline,${CALLCENTER_PRIORITY},${CALLCENTER_CARE_CALL},${CHANNEL(linkedid)})
+        if await agi.run(ch, self.agi_url, ["", "", ch.linkedid]) != "SUCCESS":
             print("the product's FastAGI did not answer", file=sys.stderr)
             return
-        model.set_state(ch, "Up")
         model.ami_event("QueueCallerJoin", {**ch.ami(), "Queue": QUEUE, "Position": "1",
                                             "Count": "1"})
         member = model.new_channel(f"PJSIP/{agent}-{next(self.numbers):08x}", "PJSIP",

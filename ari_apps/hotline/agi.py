@@ -4,8 +4,8 @@ Whatever the request lacks (no caller id, ``unknown``, letters, no uniqueid) the
 routed: an unidentified caller to the default queue at normal priority. When the store
 does not answer within ``LOOKUP_SECONDS`` the default decision is taken (logged), so a
 slow database never holds a caller in silence. The variables set are those of
-:meth:`RoutingDecision.variables`; FastAgiServer then sets ``CALLCENTER_AGI_STATUS=OK``,
-which the dialplan checks before it falls back to the classic script.
+:meth:`RoutingDecision.variables`, with ``CALLCENTER_AGI_STATUS=OK`` in the same exchange
+(the dialplan checks it before it falls back to the classic script).
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class HotlineRoute:
             care_reason = (await session.get_variable(REASON_VARIABLE) or "") if care_call else ""
             call = self.tracker.routing(request.uniqueid, linkedid or request.uniqueid, number,
                                         decision, care_call, care_reason) if request.uniqueid else None
-            await session.set_variables(decision.variables())
+            await session.set_variables(decision.variables(), last=True)
         except AgiHangup:
             # The caller hung up while the route asked and answered: a call all the same (a
             # confused elder who hangs up may still need help), recorded and called back.

@@ -135,11 +135,15 @@ class AgiSession:
     """What a route handler talks to: the request and the channel's AGI commands."""
 
     def __init__(self, request: AgiRequest, reader: asyncio.StreamReader,
-                 writer: asyncio.StreamWriter, command_timeout: float) -> None:
+                 writer: asyncio.StreamWriter, command_timeout: float,
+                 status_variable: str = "") -> None:
         self.request = request
         self._reader = reader
         self._writer = writer
         self._command_timeout = command_timeout
+        self._status_variable = status_variable
+        #: The request's OK status went out with the handler's last variables.
+        self.reported = False
 
     async def command(self, command: str) -> AgiResult:
         """Send one AGI command and read its reply (skipping ``100 Trying``)."""
@@ -188,12 +192,20 @@ class AgiSession:
         escaped = value.replace("\\", "\\\\").replace('"', '\\"')
         await self.command(f'SET VARIABLE {name} "{escaped}"')
 
-    async def set_variables(self, values: Mapping[str, str]) -> None:
+    async def set_variables(self, values: Mapping[str, str], *, last: bool = False) -> None:
         """Several variables in one exchange, ``EXEC MSet`` (a route's 7 SET VARIABLEs were
         7 round trips on the caller's time), when every name and value is plain: MSet's
         arguments are split on commas, quotes and parentheses. Otherwise, or when
         Asterisk runs no MSet (``result=-2``), one SET VARIABLE each, which takes any
-        value."""
+        value. ``last``: the handler's last word to Asterisk, so the request's OK status
+        goes in the same exchange (the server sends none after it; an error raised later
+        still replaces it)."""
+        if last and self._status_variable:
+            values = {**values, self._status_variable: "OK"}
+        await self._set_all(values)
+        self.reported = last and bool(self._status_variable)
+
+    async def _set_all(self, values: Mapping[str, str]) -> None:
         if values and all(_NAME.fullmatch(name) and _PLAIN.fullmatch(value)
                           for name, value in values.items()):
             pairs = ",".join(f"{name}={value}" for name, value in values.items())
@@ -292,7 +304,8 @@ class FastAgiServer(fast_agi.Application):
                 log.info("fastagi client left before its environment ended")
                 return
             request = AgiRequest.from_env(env)
-            session = AgiSession(request, reader, writer, self.command_timeout)
+            session = AgiSession(request, reader, writer, self.command_timeout,
+                                 self.status_variable)
             with bound_context(channel_id=request.uniqueid, agi_script=request.script):
                 await self._serve(session)
         except asyncio.CancelledError:
@@ -331,7 +344,8 @@ class FastAgiServer(fast_agi.Application):
             log.exception("fastagi handler failed")
             await self._set_status(session, "ERROR")
             return
-        await self._set_status(session, "OK")
+        if not session.reported:
+            await self._set_status(session, "OK")
 
     async def _set_status(self, session: AgiSession, status: str) -> None:
         try:

@@ -116,6 +116,27 @@ async def test_plain_variables_are_set_in_one_mset_and_others_one_by_one(agi) ->
                         'SET VARIABLE CALLCENTER_AGI_STATUS "OK"']
 
 
+async def test_the_last_variables_carry_the_ok_status_and_a_later_error_replaces_it(agi) -> None:
+    """``last=True``: the request's OK goes in the handler's own MSet (one exchange fewer
+    on the caller's time); a handler that fails after it still answers ERROR."""
+    fail = False
+
+    async def route(session: AgiSession) -> None:
+        await session.set_variables({"A": "1"}, last=True)
+        if fail:
+            raise RuntimeError("after the last word")
+
+    agi.add_route("route", route)
+    await agi.start()
+    async with asyncio.timeout(WAIT):
+        ok = await fake_asterisk(agi.port, recorded_env(), [b"200 result=0\n"])
+        fail = True
+        failed = await fake_asterisk(agi.port, recorded_env(), [b"200 result=0\n", b"200 result=1\n"])
+    assert ok == ['EXEC MSet "A=1,CALLCENTER_AGI_STATUS=OK"']
+    assert failed == ['EXEC MSet "A=1,CALLCENTER_AGI_STATUS=OK"',
+                      'SET VARIABLE CALLCENTER_AGI_STATUS "ERROR"']
+
+
 async def test_handler_error_sets_status_error_and_call_goes_on(agi) -> None:
     async def route(session: AgiSession) -> None:
         raise RuntimeError("directory down")
