@@ -18,8 +18,9 @@ console is a browser on the agent's own computer, which the server's load does n
   as app_queue does with an idle agent), then the pop at the agent's console socket. One
   second later the agent answers and hangs up (``AgentConnect``, ``AgentComplete``,
   ``Hangup``), so the product does all of a call's work while it pops.
-- ``bare relay alongside``: the same relay, sent each of the product's ``AgentCalled`` at
-  the same moment: the floor under the load the product's calls put on the machine.
+- ``bare relay alongside``: the same relay, sent each of the product's ``AgentCalled``
+  10 ms after the product (at the same moment, its wake-up took a core from the product's
+  own pop): the floor under the load the product's calls put on the machine.
 - ``product from the bus``: ``hotline.call.ringing`` published on the Redis bus by this
   process (another process, for the product): a console process that did not see the call
   routed, so it reads the pop when the phone rings (the timing starts at the publish).
