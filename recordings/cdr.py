@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from callcenter.asterisk import AriClient
@@ -115,6 +115,9 @@ class CdrReconciler:
                  clock: Callable[[], datetime] = utcnow,
                  ari: Callable[[], AriClient | None] = lambda: None) -> None:
         self.sessions = sessions
+        # A live event's row is one statement committed on its own: no BEGIN and COMMIT
+        # round trips around it (three a call, at every hang-up, where one does).
+        self._autocommit = sessions.kw["bind"].execution_options(isolation_level="AUTOCOMMIT")
         #: The zone CDR times are read in: TIME_ZONE until Asterisk tells its own.
         self.zone: tzinfo = ZoneInfo(time_zone)
         self._ari = ari
@@ -180,9 +183,9 @@ class CdrReconciler:
             return  # a later channel of a call (an agent's leg): never a row of its own
         key = (cdr.get("LinkedID") or cdr.get("UniqueID") or "")[:64]
         try:
-            async with self.sessions.begin() as session:
-                session.add(CdrEvent(received_at=self._clock(), node=node[:64], linkedid=key,
-                                     headers=cdr))
+            async with self._autocommit.begin() as conn:
+                await conn.execute(insert(CdrEvent).values(
+                    received_at=self._clock(), node=node[:64], linkedid=key, headers=cdr))
         except (SQLAlchemyError, OSError) as err:
             # The store is away: kept here meanwhile (Asterisk's CDR file, when configured,
             # covers a crash in that window).
