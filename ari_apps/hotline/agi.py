@@ -66,11 +66,11 @@ class HotlineRoute:
             if request.uniqueid:
                 call = call or self.tracker.routing(request.uniqueid, request.uniqueid, number,
                                                     decision)
-                await self.tracker.routed(call)
+                await self.tracker.routed(call, callback_pending=decision.callback_pending)
                 await self.tracker.left_before_a_queue(call, "hung up during the route")
             raise
         if call is not None:
-            await self.tracker.routed(call)
+            await self.tracker.routed(call, callback_pending=decision.callback_pending)
         log.info("hotline call routed", uniqueid=request.uniqueid, queue=decision.queue,
                  priority=decision.priority, caller_kind=decision.caller_kind,
                  reason=decision.reason)

@@ -172,11 +172,13 @@ class CallTracker:
         self.bus.publish_nowait(self._routed(call))
         return call
 
-    async def routed(self, call: LiveCall) -> LiveCall:
+    async def routed(self, call: LiveCall, *, callback_pending: bool = True) -> LiveCall:
         """The route set the channel's variables: the row exists from this moment. Its
         write runs behind the route, which waits for it: a FastAGI request that timed out
         meanwhile does not cancel the write. A call its caller's hang-up ended meanwhile
-        is not waited for in a queue again (its row still gets who called)."""
+        is not waited for in a queue again (its row still gets who called). The caller's
+        waiting callbacks are cleared, unless the route's read found none
+        (``callback_pending`` False)."""
         if call.state != "done":
             self.expect(call)
         written = self._save_behind(
@@ -189,7 +191,7 @@ class CallTracker:
                      "routed_by": call.routed_by,
                      **({"care_reason": call.care_reason} if call.care_call else {})})
         await asyncio.shield(written)
-        if self.callbacks is not None and call.number:
+        if self.callbacks is not None and call.number and callback_pending:
             await self.callbacks.caller_called(call.number, call.id)
         return call
 

@@ -12,12 +12,14 @@ raise, opening hours, the variables) is rules.py, which the fallback runs too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import BindParameter, bindparam, exists, or_, select
 
-from ari_apps.hotline.models import HighRiskFlag
+from ari_apps.hotline.models import Callback, CallbackStatus, HighRiskFlag
 from ari_apps.hotline.rules import PRIORITIES, channel_variables, is_open
 from ari_apps.hotline.rules import raised_for_care as rules_raised_for_care
 from ari_apps.sos.directory import normalise_number
@@ -44,6 +46,9 @@ class RoutingDecision:
     reason: str  # sos | high_risk | repeat | "" (why it goes first)
     open: bool  # within opening hours
     routed_by: str = "fastagi"
+    #: Whether the caller's number may have callbacks waiting (which their call clears):
+    #: False only when the route's read found none.
+    callback_pending: bool = True
 
     def variables(self) -> dict[str, str]:
         """The channel variables the ``[hotline-entry]`` dialplan reads."""
@@ -66,7 +71,8 @@ _ELDER = (select(ElderPhone.elder_id).join(Elder, Elder.id == ElderPhone.elder_i
 #: Who calls and why they may go first, in one read (the route is on the caller's time):
 #: the elder whose own phone it is, else the elder whose contact it is, else a provider or
 #: its staff; an open SOS or a high-risk flag of that elder (not of a contact's elder); and
-#: a hotline call from the number since ``since`` (the repeat window).
+#: a hotline call from the number since ``since`` (the repeat window); and whether the
+#: number has callbacks waiting (most have none: the route then asks no more).
 _ROUTE = Prebuilt(select(
     _ELDER.label("elder"),
     select(Contact.elder_id).where(Contact.phone == _NUMBER)
@@ -81,6 +87,8 @@ _ROUTE = Prebuilt(select(
     exists().where(Call.caller_tail == bindparam("tail"), Call.started_at >= bindparam("since"),
                    Call.kind == CallKind.HOTLINE.value,
                    Call.id != bindparam("this_call")).label("repeat"),
+    exists().where(Callback.number == _NUMBER,
+                   Callback.status == CallbackStatus.PENDING.value).label("callback"),
 ))
 
 
@@ -90,11 +98,21 @@ async def identify(reader: Reader, number: str, now: datetime,
     a provider; else unknown), and why the call goes first: an open SOS, a high-risk elder,
     a repeat call (another than ``this_call``, whose row may exist from its arrival); or
     ""."""
+    return _who_and_why(await _read_route(reader, number, now, repeat_window, this_call))
+
+
+async def _read_route(reader: Reader, number: str, now: datetime, repeat_window: int,
+                      this_call: str) -> Mapping[str, Any] | None:
     if not number:
-        return Caller("unknown", None), ""
+        return None
     since = now - timedelta(seconds=repeat_window) if repeat_window > 0 else _NEVER
-    found = (await reader.fetch(_ROUTE, {"number": number, "tail": number[::-1],
-                                         "since": since, "this_call": this_call}))[0]
+    return (await reader.fetch(_ROUTE, {"number": number, "tail": number[::-1],
+                                        "since": since, "this_call": this_call}))[0]
+
+
+def _who_and_why(found: Mapping[str, Any] | None) -> tuple[Caller, str]:
+    if found is None:
+        return Caller("unknown", None), ""
     if found["elder"] is not None:
         caller = Caller("elder", int(found["elder"]))
         if found["sos"]:
@@ -115,14 +133,16 @@ async def decide(reader: Reader, settings: Settings, raw_number: str,
     """The routing decision for a call from ``raw_number`` arriving at ``now`` (recorded
     already as ``this_call`` when it was heard of on arrival)."""
     number = normalise_number(raw_number)
-    caller, reason = await identify(reader, number, now, settings.hotline_repeat_window_seconds,
-                                    this_call)
+    found = await _read_route(reader, number, now, settings.hotline_repeat_window_seconds,
+                              this_call)
+    caller, reason = _who_and_why(found)
     opened = is_open(now, settings.hotline_hours, settings.time_zone)
     queue = settings.hotline_default_queue
     if not opened and settings.hotline_after_hours_queue:
         queue = settings.hotline_after_hours_queue
     return RoutingDecision(queue=queue, priority=PRIORITIES[reason], caller_kind=caller.kind,
-                           elder_id=caller.elder_id, reason=reason, open=opened)
+                           elder_id=caller.elder_id, reason=reason, open=opened,
+                           callback_pending=found is None or bool(found["callback"]))
 
 
 def raised_for_care(decision: RoutingDecision, asked: str | None) -> RoutingDecision:

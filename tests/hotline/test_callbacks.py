@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from ari_apps.hotline.calls import LiveCall
@@ -139,6 +140,28 @@ async def test_a_caller_who_calls_back_clears_their_entry(hotline: HotlineHarnes
     assert cleared.status == "cleared" and cleared.connected_call_id == again
     await hotline.advance(20)  # the armed attempt never dials
     assert not [c for c in await hotline.calls() if c.kind == "callback"]
+
+
+async def test_the_route_asks_for_waiting_callbacks_only_when_its_read_found_one(
+        hotline: HotlineHarness, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Most callers have no callback waiting: the route's one read says so, and nothing
+    more is asked on their time; a caller with one waiting still clears it."""
+    callbacks = hotline.service.callbacks
+    assert callbacks is not None
+    asked: list[str] = []
+    clear = callbacks.caller_called
+
+    async def counted(number: str, call_id: str) -> None:
+        asked.append(call_id)
+        await clear(number, call_id)
+
+    monkeypatch.setattr(callbacks, "caller_called", counted)
+    await abandon(hotline, STRANGER)
+    assert asked == []  # routed with nothing waiting
+    again = hotline.call_in(STRANGER)
+    await hotline.until(lambda: again in waiting(hotline))
+    assert asked == [again]
+    assert (await entry(hotline)).status == "cleared"
 
 
 async def test_never_two_callbacks_for_one_abandon(hotline: HotlineHarness) -> None:
