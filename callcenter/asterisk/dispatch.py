@@ -111,6 +111,9 @@ class OrderedDispatcher(Generic[E]):
                             self._idle.set()
                 if consumer.closing:
                     return
+                # Not kept while idle (up to idle_timeout: a minute for a call's AMI key, a
+                # thousand calls' last events through every collection at 50 calls a second).
+                event = None
                 consumer.last_active = time.monotonic()
                 # No per-wait timer here (too costly per event burst): the watchdog
                 # closes consumers idle for longer than idle_timeout.

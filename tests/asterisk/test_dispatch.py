@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 
 from dispatch_probe import live_consumer_keys
 from structlog.testing import capture_logs
@@ -60,6 +61,24 @@ async def test_last_event_evicts_the_key_consumer() -> None:
     assert live_consumer_keys("dispatch") == ["channel:2"]
     await d.close()
     assert live_consumer_keys("dispatch") == []
+
+
+async def test_an_idle_consumer_keeps_no_event_alive() -> None:
+    """A consumer waits up to ``idle_timeout`` for its key's next event (a minute for a
+    call's AMI key): the last event it handled is not kept alive meanwhile."""
+    class Event:
+        pass
+
+    d: OrderedDispatcher[Event] = OrderedDispatcher(lambda e: (lambda _e: None,))
+    event = Event()
+    alive = weakref.ref(event)
+    d.submit("channel:1", event)
+    del event
+    async with asyncio.timeout(WAIT):
+        await d.drain()
+    assert live_consumer_keys("dispatch") == ["channel:1"]  # waiting for the key's next
+    assert alive() is None
+    await d.close()
 
 
 async def test_idle_consumer_is_evicted_after_idle_timeout() -> None:
