@@ -255,7 +255,8 @@ class Contact(Base):
     role: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(100))
     relation: Mapped[str] = mapped_column(String(32), default="")
-    phone: Mapped[str] = mapped_column(String(32))
+    #: Indexed: the hotline's route and the screen-pop find a kin's elder by this number.
+    phone: Mapped[str] = mapped_column(String(32), index=True)
     email: Mapped[str | None] = mapped_column(String(255))
     priority: Mapped[int] = mapped_column(Integer, default=1)
     elder: Mapped[Elder] = relationship(back_populates="contacts", lazy="raise")
@@ -276,7 +277,7 @@ class Provider(Base):
     service_types: Mapped[list[str]] = mapped_column(default=list)
     capacity: Mapped[int] = mapped_column(Integer, default=0)
     rating: Mapped[float] = mapped_column(Float, default=0.0)
-    phone: Mapped[str] = mapped_column(String(32), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="", index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     areas: Mapped[list[Area]] = relationship(secondary="provider_areas", lazy="raise")
     staff: Mapped[list[ProviderStaff]] = relationship(
@@ -307,7 +308,7 @@ class ProviderStaff(Base):
         ForeignKey("providers.id", ondelete="CASCADE"), index=True
     )
     name: Mapped[str] = mapped_column(String(100))
-    phone: Mapped[str] = mapped_column(String(32), default="")
+    phone: Mapped[str] = mapped_column(String(32), default="", index=True)
     skills: Mapped[list[str]] = mapped_column(default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     provider: Mapped[Provider] = relationship(back_populates="staff", lazy="raise")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+
+import pytest
 
 from ari_apps.hotline.models import HighRiskFlag
+from ari_apps.hotline.routing import _ROUTE
 from ari_apps.sos.models import Incident, IncidentStatus
 from callcenter.calls.models import Call
 from callcenter.pbxsim.agi import agi_words
+from callcenter.store.engine import SessionFactory
 from tests.hotline.conftest import (
     ELDER_PHONE,
     KIN_PHONE,
@@ -19,6 +23,7 @@ from tests.hotline.conftest import (
     Seeded,
     sim_now,
 )
+from tests.support.plans import index_plan
 
 
 async def queued(hotline: HotlineHarness, channel_id: str) -> Call:
@@ -293,3 +298,19 @@ async def test_the_consoles_hear_of_a_routed_call_before_the_route_sets_its_vari
     assert "CALLCENTER_ELDER_ID" not in before and "CALLCENTER_CALLER_KIND" not in before
     assert variables(hotline, channel)["CALLCENTER_ELDER_ID"] == str(seeded.elder_id)
     await subscription.close()
+
+
+async def test_the_routes_read_finds_the_number_by_index_in_every_table_it_asks(
+        sessions: SessionFactory) -> None:
+    """A kin's, a provider's or a staff member's number was found by reading every contact
+    (15 000 rows of a 3 000-elder directory: 1.2 ms of PostgreSQL's time on each call's
+    route, growing with the directory)."""
+    engine = sessions.kw["bind"]
+    if engine.dialect.name != "postgresql":
+        pytest.skip("the query plan: PostgreSQL")
+    plan = await index_plan(engine, _ROUTE, {
+        "number": KIN_PHONE, "tail": KIN_PHONE[::-1], "this_call": "x",
+        "since": datetime(2026, 1, 1, tzinfo=UTC)})
+    assert "Seq Scan" not in plan, plan
+    for index in ("ix_contacts_phone", "ix_providers_phone", "ix_provider_staff_phone"):
+        assert index in plan, plan

@@ -14,9 +14,10 @@ import orjson
 import pytest
 from sqlalchemy import update
 
-from ari_apps.screenpop.services import _AROUND_NUMBER
+from ari_apps.screenpop.services import _AROUND_NUMBER, _BY_NUMBER
 from callcenter.bus import BusMessage
 from callcenter.calls.models import Call
+from tests.support.plans import index_plan
 from tests.wallboard.conftest import CALL_ID, UNKNOWN_NUMBER, Console, seed_history
 from tests.webui.conftest import FakeClock, World, csrf_of
 
@@ -166,16 +167,21 @@ async def test_an_unknown_numbers_last_calls_are_found_by_index_not_by_reading_e
 ) -> None:
     if console.runtime.engine.dialect.name != "postgresql":
         pytest.skip("the query plan: PostgreSQL")
-    sql, values = _AROUND_NUMBER.driver_query(console.runtime.engine.dialect, {
+    plan = await index_plan(console.runtime.engine, _AROUND_NUMBER, {
         "elder_id": -1, "tail": UNKNOWN_NUMBER[::-1], "call_id": "x",
         "recent": datetime(2026, 1, 1, tzinfo=UTC)})
-    async with console.runtime.engine.connect() as conn:
-        driver: Any = (await conn.get_raw_connection()).driver_connection
-        async with driver.transaction():
-            await driver.execute("SET LOCAL enable_seqscan = off")  # an index if one serves
-            plan = "\n".join(r[0] for r in await driver.fetch(f"EXPLAIN {sql}", *values))
     assert "Seq Scan on calls" not in plan, plan
     assert "ix_calls_caller_tail" in plan, plan
+
+
+async def test_the_elder_of_a_kins_number_is_found_by_index_not_by_reading_every_contact(
+    console: Console,
+) -> None:
+    if console.runtime.engine.dialect.name != "postgresql":
+        pytest.skip("the query plan: PostgreSQL")
+    plan = await index_plan(console.runtime.engine, _BY_NUMBER, {"number": UNKNOWN_NUMBER})
+    assert "Seq Scan" not in plan, plan
+    assert "ix_contacts_phone" in plan, plan
 
 
 async def test_one_click_actions_are_recorded_on_the_call_and_bad_ones_change_nothing(
