@@ -110,6 +110,12 @@ async def _read_route(reader: Reader, number: str, now: datetime, repeat_window:
                                         "since": since, "this_call": this_call}))[0]
 
 
+async def warm_route(reader: Reader) -> None:
+    """The route's read once, for a number nobody has: compiled, and prepared on
+    ``reader``'s connection, before the first caller's route needs it."""
+    await _read_route(reader, "0", datetime.now(UTC), 0, "")
+
+
 def _who_and_why(found: Mapping[str, Any] | None) -> tuple[Caller, str]:
     if found is None:
         return Caller("unknown", None), ""

@@ -8,6 +8,7 @@ run locally without the bus.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -19,6 +20,7 @@ from ari_apps.hotline.calls import CallTracker
 from ari_apps.hotline.consult import Consults
 from ari_apps.hotline.exceptions import HotlineError, PbxUnavailable
 from ari_apps.hotline.recovery import reconcile
+from ari_apps.hotline.routing import warm_route
 from ari_apps.hotline.snapshot import SnapshotWriter
 from ari_apps.hotline.store import HotlineStore
 from ari_apps.hotline.supervise import Supervision
@@ -74,6 +76,7 @@ class HotlineService:
         self.route = HotlineRoute(self.route_reads, settings, self.tracker, clock)
         self.snapshot = SnapshotWriter(sessions, settings, clock)
         self.agi: FastAgiServer | None = None
+        self._warming: asyncio.Future[Any] | None = None
 
     def ami(self) -> AmiClient:
         """The AMI client of the hotline's node (the first node)."""
@@ -99,8 +102,11 @@ class HotlineService:
         commands.handle("hotline.supervise", self._supervise_command)
 
     async def start(self, *, agi: bool = True) -> None:
-        """The FastAGI route and the routing snapshot."""
+        """The FastAGI route and the routing snapshot; the route's read and the call rows'
+        connections are made ready in the background (a store that is down at the start
+        must not hold the route: its calls go by the default decision meanwhile)."""
         self.snapshot.start()
+        self._warming = asyncio.gather(self.route_reads.warm(warm_route), self.direct.warm())
         if agi:
             self.agi = FastAgiServer(self.settings.agi_bind)
             self.agi.add_route(ROUTE, self.route.serve)
@@ -116,6 +122,9 @@ class HotlineService:
         """Stop serving."""
         if self.agi is not None:
             await self.agi.close()
+        if self._warming is not None:
+            self._warming.cancel()
+            await asyncio.gather(self._warming, return_exceptions=True)
         await self.snapshot.close()
         await self.supervision.close()
         await self.agents.close()

@@ -4,7 +4,6 @@ the hotline's call topics to this process's sockets."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -132,6 +131,7 @@ async def relay_context(app: web.Application) -> AsyncIterator[None]:
                 log.exception("screen-pop relay failed", topic=message.topic)
 
     task = asyncio.create_task(pump(), name="screenpop-relay")
+    warming = asyncio.create_task(relay.warm(), name="screenpop-warm")
     watch: tuple[AmiClient, ...] = app[RING_WATCH]
     for client in watch:
         client.on_receipt("AgentCalled", relay.agent_called)
@@ -141,9 +141,9 @@ async def relay_context(app: web.Application) -> AsyncIterator[None]:
     finally:
         await asyncio.gather(*(client.close() for client in watch), return_exceptions=True)
         await subscription.close()
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        for running in (task, warming):
+            running.cancel()
+        await asyncio.gather(task, warming, return_exceptions=True)
         await relay.close()
 
 

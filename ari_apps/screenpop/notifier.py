@@ -29,6 +29,7 @@ from ari_apps.screenpop.services import (
     degraded_pop,
     pop_of,
     read_facts,
+    warm_facts,
 )
 from ari_apps.screenpop.store import PopStore
 from callcenter.bus import BusMessage
@@ -156,6 +157,10 @@ class PopRelay:
         the read engine."""
         async with self._concurrent:
             return await self._reads.run(lambda reader: read_facts(reader, caller, self._clock()))
+
+    async def warm(self) -> None:
+        """The facts' reads made ready on every connection before the first ringing."""
+        await self._reads.warm(warm_facts)
 
     async def part_for(self, caller: dict[str, Any]) -> dict[str, Any]:
         """The caller's part of a pop, from the facts around them read now."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -167,6 +167,16 @@ async def read_facts(reader: Reader, caller: dict[str, Any], now: datetime) -> P
               "call_id": caller["call_id"], "recent": now - RECENT_ABANDON}
     query = _AROUND_ELDER if card else _AROUND_NUMBER
     return PopFacts(card, await reader.fetch(query, params))
+
+
+async def warm_facts(reader: Reader) -> None:
+    """Each read :func:`read_facts` may run, once, with values that match nothing: compiled,
+    and prepared on ``reader``'s connection, before the first ringing needs them."""
+    params = {"elder_id": -1, "tail": "", "call_id": "", "recent": datetime.now(UTC)}
+    await reader.fetch(_BY_ID, {"elder_id": -1})
+    await reader.fetch(_BY_NUMBER, {"number": ""})
+    for query in (_AROUND_ELDER, _AROUND_NUMBER):
+        await reader.fetch(query, params)
 
 
 async def build_pop(conn: AsyncConnection, ringing: dict[str, Any], now: datetime) -> dict[str, Any]:

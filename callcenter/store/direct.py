@@ -144,13 +144,23 @@ class DirectStatements:
         async with pool.acquire() as conn:
             return await act(conn)
 
-    async def warm(self) -> None:
-        """Open a connection now, before the first call needs it (failures only logged:
-        the first read tries again)."""
-        try:
-            await self.run(_touch)
-        except Exception as err:  # noqa: BLE001 - a warm-up; the reads say their own errors
-            log.warning("direct read connection not opened", error=repr(err))
+    async def warm(self, *reads: Callable[[Reader], Awaitable[object]]) -> None:
+        """Open a connection now, before the first call needs it; with ``reads``, open every
+        connection of the pool and run them once on each, so that their statements are
+        compiled and prepared on each connection before a caller's read needs them (the
+        first hotline call after a start popped in 20-45 ms instead of under one).
+        Failures are only logged: the first read tries again."""
+        async def each(reader: Reader) -> None:
+            await _touch(reader)
+            for read in reads:
+                await read(reader)
+
+        # Concurrent runs: each holds a connection of its own while the others run.
+        runs = self._size if reads and self.direct else 1
+        for outcome in await asyncio.gather(*(self.run(each) for _ in range(runs)),
+                                            return_exceptions=True):
+            if isinstance(outcome, Exception):
+                log.warning("direct read connection not opened", error=repr(outcome))
 
     async def close(self) -> None:
         """Close the pool's connections (those in use once they are given back)."""

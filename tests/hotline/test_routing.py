@@ -8,10 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from ari_apps.hotline.models import HighRiskFlag
-from ari_apps.hotline.routing import _ROUTE
+from ari_apps.hotline.routing import _ROUTE, warm_route
 from ari_apps.sos.models import Incident, IncidentStatus
 from callcenter.calls.models import Call
 from callcenter.pbxsim.agi import agi_words
+from callcenter.store.direct import EngineReader
 from callcenter.store.engine import SessionFactory
 from tests.hotline.conftest import (
     ELDER_PHONE,
@@ -314,3 +315,10 @@ async def test_the_routes_read_finds_the_number_by_index_in_every_table_it_asks(
     assert "Seq Scan" not in plan, plan
     for index in ("ix_contacts_phone", "ix_providers_phone", "ix_provider_staff_phone"):
         assert index in plan, plan
+
+
+async def test_the_starts_warm_up_of_the_route_runs_on_either_store(
+        sessions: SessionFactory) -> None:
+    """A warm-up that fails is only logged at a start: a broken one would go unseen."""
+    async with sessions.kw["bind"].connect() as conn:
+        await warm_route(EngineReader(conn))

@@ -14,9 +14,10 @@ import orjson
 import pytest
 from sqlalchemy import update
 
-from ari_apps.screenpop.services import _AROUND_NUMBER, _BY_NUMBER
+from ari_apps.screenpop.services import _AROUND_NUMBER, _BY_NUMBER, warm_facts
 from callcenter.bus import BusMessage
 from callcenter.calls.models import Call
+from callcenter.store.direct import EngineReader
 from tests.support.plans import index_plan
 from tests.wallboard.conftest import CALL_ID, UNKNOWN_NUMBER, Console, seed_history
 from tests.webui.conftest import FakeClock, World, csrf_of
@@ -182,6 +183,12 @@ async def test_the_elder_of_a_kins_number_is_found_by_index_not_by_reading_every
     plan = await index_plan(console.runtime.engine, _BY_NUMBER, {"number": UNKNOWN_NUMBER})
     assert "Seq Scan" not in plan, plan
     assert "ix_contacts_phone" in plan, plan
+
+
+async def test_the_starts_warm_up_of_the_pops_reads_runs_on_either_store(console: Console) -> None:
+    """A warm-up that fails is only logged at a start: a broken one would go unseen."""
+    async with console.runtime.engine.connect() as conn:
+        await warm_facts(EngineReader(conn))
 
 
 async def test_one_click_actions_are_recorded_on_the_call_and_bad_ones_change_nothing(
