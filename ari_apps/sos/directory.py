@@ -144,6 +144,16 @@ async def _rows(db: Executor, name: str, params: dict[str, Any]) -> list[tuple[A
     return [tuple(row.values()) for row in await db.fetch(prebuilt, params)]
 
 
+async def warm_identify(db: Executor) -> None:
+    """Each look-up of the identification, once, with values that match nothing: compiled,
+    and prepared on ``db``'s connection, before the first SOS of a start needs them."""
+    for name, params in (("device", {"device_id": ""}), ("phone", {"number": ""}),
+                         ("id", {"elder_id": -1}),
+                         ("details", {"elder_id": -1, "district": None, "street": None,
+                                      "community": None})):
+        await _rows(db, name, params)
+
+
 async def identify(
     db: Executor, *, caller_number: str, device_id: str | None
 ) -> ElderCard | None:

@@ -17,7 +17,7 @@ from typing import Any
 from ari_apps.sos.actions import IncidentCommands, run_on
 from ari_apps.sos.briefing import briefing_command
 from ari_apps.sos.conference import SosConference
-from ari_apps.sos.directory import ElderCard, identify, normalise_number
+from ari_apps.sos.directory import ElderCard, identify, normalise_number, warm_identify
 from ari_apps.sos.exceptions import IncidentNotActive
 from ari_apps.sos.incident import Leg, SosDeps, new_incident_id
 from ari_apps.sos.models import IncidentStatus, LegRole, LegState
@@ -324,8 +324,10 @@ class SosApp(Recovery):
         task.add_done_callback(self._callbacks.discard)
 
     def _warm_reads(self) -> None:
-        """The identification's connection opens (again) before the next SOS needs it."""
-        task = asyncio.get_running_loop().create_task(self.reads.warm(), name="sos-warm-reads")
+        """The identification's connections open (again), its look-ups prepared on each,
+        before the next SOS needs them."""
+        task = asyncio.get_running_loop().create_task(self.reads.warm(warm_identify),
+                                                      name="sos-warm-reads")
         self._lookups.add(task)
         task.add_done_callback(self._lookups.discard)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, select, text
 
+from ari_apps.sos.directory import warm_identify
 from callcenter.store import create_engine
 from callcenter.store.direct import DirectStatements, Reader
 from callcenter.store.engine import Prebuilt
@@ -92,6 +93,17 @@ async def test_warming_with_reads_prepares_them_on_every_connection_of_the_pool(
         seen = await asyncio.gather(reads.run(prepared_here), reads.run(prepared_here))
         assert len({pid for pid, _ in seen}) == 2
         assert [found for _, found in seen] == [1, 1]
+    finally:
+        await reads.close()
+        await engine.dispose()
+
+
+async def test_the_sos_identifications_warm_up_runs_on_either_store(database_url: str) -> None:
+    """A warm-up that fails is only logged at a start: a broken one would go unseen."""
+    engine = create_engine(database_url, read_only=True)
+    reads = DirectStatements(engine)
+    try:
+        await reads.run(warm_identify)
     finally:
         await reads.close()
         await engine.dispose()
