@@ -47,6 +47,8 @@ CSV_COLUMNS = ("LinkedID", "UniqueID", "Source", "Destination", "DestinationCont
 GRACE = timedelta(minutes=2)
 #: CDR events applied per query.
 APPLY_BATCH = 500
+#: A live CDR event's row: the statement built once (SQLAlchemy's cache then serves it).
+_ADD_EVENT = insert(CdrEvent)
 _OUTCOMES = {"ANSWERED": CallOutcome.ANSWERED, "NO ANSWER": CallOutcome.NO_ANSWER,
              "BUSY": CallOutcome.BUSY, "FAILED": CallOutcome.FAILED,
              "CONGESTION": CallOutcome.FAILED}
@@ -74,14 +76,22 @@ def _time(value: str, zone: tzinfo) -> datetime | None:
         return None
 
 
-def call_from_cdr(cdr: Mapping[str, str], zone: tzinfo) -> Call | None:
-    """The ``calls`` row a CDR stands for (None: not a call's first channel, or unreadable)."""
+def _first_channel(cdr: Mapping[str, str], zone: tzinfo) -> tuple[str, datetime] | None:
+    """The call id and start of a CDR of a call's first channel (None: a later channel,
+    or unreadable)."""
     key = (cdr.get("LinkedID") or cdr.get("UniqueID") or "").strip()
     if not key or cdr.get("UniqueID", key).strip() != key or len(key) > 64:
         return None
     started = _time(cdr.get("StartTime", ""), zone)
-    if started is None:
+    return None if started is None else (key, started)
+
+
+def call_from_cdr(cdr: Mapping[str, str], zone: tzinfo) -> Call | None:
+    """The ``calls`` row a CDR stands for (None: not a call's first channel, or unreadable)."""
+    first = _first_channel(cdr, zone)
+    if first is None:
         return None
+    key, started = first
     app = cdr.get("LastApplication", "")
     context = cdr.get("DestinationContext", "")
     source = (cdr.get("Source") or "")[:32]
@@ -179,13 +189,14 @@ class CdrReconciler:
     async def on_cdr(self, headers: Mapping[str, Any], node: str = "default") -> None:
         """A live AMI ``Cdr`` event: into ``cdr_events`` at once, applied after the grace period."""
         cdr = {k: str(v) for k, v in headers.items()}
-        if call_from_cdr(cdr, self.zone) is None:
+        first = _first_channel(cdr, self.zone)
+        if first is None:
             return  # a later channel of a call (an agent's leg): never a row of its own
-        key = (cdr.get("LinkedID") or cdr.get("UniqueID") or "")[:64]
+        key = first[0]
         try:
             async with self._autocommit.begin() as conn:
-                await conn.execute(insert(CdrEvent).values(
-                    received_at=self._clock(), node=node[:64], linkedid=key, headers=cdr))
+                await conn.execute(_ADD_EVENT, {"received_at": self._clock(), "node": node[:64],
+                                                "linkedid": key, "headers": cdr})
         except (SQLAlchemyError, OSError) as err:
             # The store is away: kept here meanwhile (Asterisk's CDR file, when configured,
             # covers a crash in that window).
