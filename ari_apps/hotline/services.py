@@ -27,13 +27,14 @@ from ari_apps.hotline.supervise import Supervision
 from ari_apps.hotline.transfer import Transfers
 from callcenter.asterisk import AmiClient, AsteriskCluster, FastAgiServer, StasisRouter
 from callcenter.bus import Bus
+from callcenter.calls.models import Call
 from callcenter.commands import CommandPath
 from callcenter.journal import Journal
 from callcenter.logs import get_logger
 from callcenter.notify.outbox import Outbox
 from callcenter.scheduler import Scheduler
 from callcenter.settings import Settings
-from callcenter.store.direct import DirectStatements
+from callcenter.store.direct import DirectStatements, touching
 from callcenter.store.engine import SessionFactory
 
 log = get_logger(__name__)
@@ -106,7 +107,8 @@ class HotlineService:
         connections are made ready in the background (a store that is down at the start
         must not hold the route: its calls go by the default decision meanwhile)."""
         self.snapshot.start()
-        self._warming = asyncio.gather(self.route_reads.warm(warm_route), self.direct.warm())
+        self._warming = asyncio.gather(self.route_reads.warm(warm_route),
+                                       self.direct.warm(touching(Call.__table__)))
         if agi:
             self.agi = FastAgiServer(self.settings.agi_bind)
             self.agi.add_route(ROUTE, self.route.serve)

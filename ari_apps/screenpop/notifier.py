@@ -159,8 +159,9 @@ class PopRelay:
             return await self._reads.run(lambda reader: read_facts(reader, caller, self._clock()))
 
     async def warm(self) -> None:
-        """The facts' reads made ready on every connection before the first ringing."""
-        await self._reads.warm(warm_facts)
+        """The facts' reads made ready on every connection before the first ringing, and
+        the pop rows' connections opened."""
+        await asyncio.gather(self._reads.warm(warm_facts), self._store.warm())
 
     async def part_for(self, caller: dict[str, Any]) -> dict[str, Any]:
         """The caller's part of a pop, from the facts around them read now."""

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from ari_apps.screenpop.models import ScreenPop
 from callcenter.calls.models import Call
-from callcenter.store.direct import DirectStatements
+from callcenter.store.direct import DirectStatements, touching
 from callcenter.store.engine import DriverStatement, dialect_insert
 
 _POPS = cast("Table", ScreenPop.__table__)
@@ -38,6 +38,11 @@ class PopStore:
         self._direct = direct if direct is not None and direct.direct else None
         if self._direct is not None:
             self._compiled = _compile_direct(self._direct.dialect)
+
+    async def warm(self) -> None:
+        """The pop rows' connections opened, each knowing the table, before the first ring."""
+        if self._direct is not None:
+            await self._direct.warm(touching(_POPS))
 
     async def ringing(self, agent: str, call_id: str, message: dict[str, Any], at: datetime) -> None:
         await self.ringing_many([(agent, call_id, message, at)])

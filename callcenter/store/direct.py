@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import exc
+from sqlalchemy import FromClause, exc, select
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -145,18 +145,19 @@ class DirectStatements:
             return await act(conn)
 
     async def warm(self, *reads: Callable[[Reader], Awaitable[object]]) -> None:
-        """Open a connection now, before the first call needs it; with ``reads``, open every
-        connection of the pool and run them once on each, so that their statements are
-        compiled and prepared on each connection before a caller's read needs them (the
-        first hotline call after a start popped in 20-45 ms instead of under one).
-        Failures are only logged: the first read tries again."""
+        """Open every connection of the pool now, before the first calls need them, and run
+        ``reads`` once on each: their statements compiled and prepared on each connection,
+        and the server's caches of the tables they read filled, before a caller's read
+        needs them (the first hotline call after a start popped in 20-45 ms instead of
+        under one; a connection opened under load forks a server process then). Failures
+        are only logged: the first read tries again."""
         async def each(reader: Reader) -> None:
             await _touch(reader)
             for read in reads:
                 await read(reader)
 
         # Concurrent runs: each holds a connection of its own while the others run.
-        runs = self._size if reads and self.direct else 1
+        runs = self._size if self.direct else 1
         for outcome in await asyncio.gather(*(self.run(each) for _ in range(runs)),
                                             return_exceptions=True):
             if isinstance(outcome, Exception):
@@ -192,6 +193,13 @@ class DirectStatements:
                     max_inactive_connection_lifetime=0, reset=_nothing_to_reset,
                 )
         return self._pool
+
+
+def touching(table: FromClause) -> Callable[[Reader], Awaitable[object]]:
+    """A warm-up read of ``table`` that returns nothing, for :meth:`DirectStatements.warm`
+    of connections that write it: the server learns the table and its indexes on each."""
+    read = Prebuilt(select(*table.primary_key).limit(0))
+    return lambda reader: reader.fetch(read, {})
 
 
 async def _touch(reader: Reader) -> None:

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select, text
 
 from ari_apps.sos.directory import warm_identify
 from callcenter.store import create_engine
-from callcenter.store.direct import DirectStatements, Reader
+from callcenter.store.direct import DirectStatements, Reader, touching
 from callcenter.store.engine import Prebuilt
 from callcenter.store.models import Area
 
@@ -104,6 +104,17 @@ async def test_the_sos_identifications_warm_up_runs_on_either_store(database_url
     reads = DirectStatements(engine)
     try:
         await reads.run(warm_identify)
+    finally:
+        await reads.close()
+        await engine.dispose()
+
+
+async def test_a_tables_warm_up_read_finds_nothing_on_either_store(database_url: str) -> None:
+    await _seed(database_url)
+    engine = create_engine(database_url, read_only=True)
+    reads = DirectStatements(engine)
+    try:
+        assert not await reads.run(touching(Area.__table__))
     finally:
         await reads.close()
         await engine.dispose()
