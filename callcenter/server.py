@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from callcenter import eventloop
 from callcenter.composition import ALL_ROLES, health_checks, open_product
 from callcenter.feature import Feature, Host
 from callcenter.logs import configure_logging, get_logger
@@ -166,14 +167,14 @@ def serve(settings: Settings, roles: frozenset[str]) -> None:
     prepare_store(settings)
     if settings.web_workers > 1:
         raise SystemExit(asyncio.run(supervise_web_workers(settings)))
-    if not asyncio.run(run_roles(settings, roles)):
+    if not eventloop.run(run_roles(settings, roles)):
         raise SystemExit("callcenter: stopped because a role failed (see the log above)")
 
 
 def _web_worker(settings: Settings) -> None:
     """One web worker process: its own runtime, stopped by SIGTERM like ``serve``."""
     configure_logging(settings.log_level, settings.log_format, settings.env)
-    asyncio.run(run_roles(settings, frozenset({"web"})))
+    eventloop.run(run_roles(settings, frozenset({"web"})))
 
 
 async def supervise_web_workers(settings: Settings, stop_timeout: float = 30.0) -> int:

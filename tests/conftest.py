@@ -16,6 +16,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from callcenter.crypto import FieldCipher
+from callcenter.eventloop import CallFirstLoop
 from callcenter.passwords import Passwords
 from callcenter.settings import Settings, load_settings
 from callcenter.store import create_engine, migrate, session_factory
@@ -27,6 +28,11 @@ POSTGRES_URL = os.environ.get(
 REDIS_URL = os.environ.get("CALLCENTER_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 TEST_SECRET = "test-secret-key-0123456789abcdef0123456789"
 T = TypeVar("T")
+
+
+def pytest_asyncio_loop_factories(config: pytest.Config, item: pytest.Item) -> dict[str, type]:
+    """Every async test runs on the product's own event loop (Asterisk's reads first)."""
+    return {"loop": CallFirstLoop}
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from panoramisk.ami_protocol import AMIProtocol
 from panoramisk.manager import Manager
 from panoramisk.message import Message
 
+from callcenter.eventloop import read_first, read_in_turn
 from callcenter.logs import get_logger
 
 log = get_logger(__name__)
@@ -103,6 +104,7 @@ class AmiWireProtocol(AMIProtocol):
         self._manager = manager
         self._buffer = b""
         self.version: str | None = None
+        self._first: int | None = None
 
     def connection_made(self, transport: Any) -> None:
         super().connection_made(transport)
@@ -112,6 +114,8 @@ class AmiWireProtocol(AMIProtocol):
         self.config = self._manager.config
         self.encoding = "utf8"
         self._manager.responses = self.responses
+        # Asterisk's events are read before whatever else the loop has ready (eventloop.py).
+        self._first = read_first(transport)
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer + data if self._buffer else data
@@ -159,6 +163,8 @@ class AmiWireProtocol(AMIProtocol):
                     size=len(data), excerpt=excerpt(data))
 
     def connection_lost(self, exc: Exception | None) -> None:
+        read_in_turn(self._first)
+        self._first = None
         if self._buffer.strip():
             self._garbage(self._buffer, "truncated at disconnect")
         self._buffer = b""
