@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
+from callcenter import eventloop
 from callcenter.clitools import settings_or_exit
 from callcenter.composition import ALL_ROLES
 from callcenter.crypto import FieldCipher
@@ -208,5 +209,5 @@ def demo(ari_port: int, ami_port: int, control_port: int, first_sos: float,
         for path in reset_demo_data(settings):
             click.echo(f"deleted {path}")
     prepare_store(settings)
-    asyncio.run(run_demo(settings, ari_port, ami_port, control_port, first_sos, sos_every,
-                         HotlineTraffic(calls_every=calls_every)))
+    eventloop.run(run_demo(settings, ari_port, ami_port, control_port, first_sos, sos_every,
+                           HotlineTraffic(calls_every=calls_every)))
